@@ -1,0 +1,47 @@
+# The README names two commands: `make run` (demo) and `make test` (whole suite).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/procedo
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test test-sqlite bench lint system venv clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Missing $(PYTHON): install Python 3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	mkdir -p var
+	$(BIN)/python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > var/requirements.txt
+	$(BIN)/pip install -q -r var/requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Demo: embedded SQLite, filesystem broker, demo data, on http://127.0.0.1:8000
+run: $(STAMP)
+	bash scripts/run-demo.sh
+
+## System packages and services the suite needs (apt when root, else names what is missing)
+system:
+	bash scripts/ensure-system.sh
+
+## The whole suite, on PostgreSQL and Redis
+test: $(STAMP) system
+	DATABASE_URL=$(TEST_DATABASE_URL) PROCEDO_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Quick loop on SQLite (tests marked postgres are skipped there)
+test-sqlite: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Benchmarks: figures written to bench/RESULTS.md
+bench: $(STAMP) system
+	DATABASE_URL=$(TEST_DATABASE_URL) bash bench/run.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf var $(VENV)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .roles import Role
+
+
+class Tenant(models.Model):
+    """A municipality (Ente). Every domain row belongs to one."""
+
+    name = models.CharField(_("nome"), max_length=200)
+    slug = models.SlugField(unique=True)
+    istat_code = models.CharField(_("codice ISTAT"), max_length=6, unique=True)
+    belfiore_code = models.CharField(_("codice Belfiore"), max_length=4, unique=True)
+    # Patron-saint day: not a working day in this municipality (month, day).
+    patron_month = models.PositiveSmallIntegerField(_("mese del santo patrono"), null=True, blank=True)
+    patron_day = models.PositiveSmallIntegerField(_("giorno del santo patrono"), null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("ente")
+        verbose_name_plural = _("enti")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def patron_day_tuple(self) -> tuple[int, int] | None:
+        if self.patron_month and self.patron_day:
+            return (self.patron_month, self.patron_day)
+        return None
+
+    def patron_date(self, year: int) -> dt.date | None:
+        pd = self.patron_day_tuple
+        return dt.date(year, pd[0], pd[1]) if pd else None
+
+
+class User(AbstractUser):
+    fiscal_code = models.CharField(_("codice fiscale"), max_length=16, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("utente")
+        verbose_name_plural = _("utenti")
+
+
+class Membership(models.Model):
+    """A user holds a role in a tenant; one row per (user, tenant, role)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=32, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant", "role"], name="membership_unique_role"),
+        ]
+        indexes = [models.Index(fields=["tenant", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant}: {self.role}"
+
+
+class TenantScopedQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: Tenant | int):
+        tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+        return self.filter(tenant_id=tenant_id)
+
+
+class TenantScopedModel(models.Model):
+    """Base for every domain row: it carries its tenant."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True

@@ -1,0 +1,2 @@
+def register_engine_listener() -> None:
+    pass

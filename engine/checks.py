@@ -1,0 +1,1 @@
+"""System checks for process bundles (filled in by the registry)."""

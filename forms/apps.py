@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class FormsConfig(AppConfig):
+    name = "forms"
+    label = "procedo_forms"
+    verbose_name = "Moduli"

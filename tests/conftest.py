@@ -1,0 +1,32 @@
+"""Shared fixtures. Tests needing PostgreSQL are marked `postgres`; `make test` always
+runs on PostgreSQL, so they are skipped only in the quick SQLite loop."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from common import clock
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: run `make test`")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock():
+    clock.reset()
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
