@@ -1,0 +1,55 @@
+"""pagoPA GPD (Gestione Posizioni Debitorie) REST client, API v1.
+
+Paths and payloads: pagopa-gpd/openapi_external_v1.json (createPosition,
+publishPosition, getOrganizationDebtPositionByIUPD). Auth: `Ocp-Apim-Subscription-Key`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..base.http import HttpClient
+from ..base.openapi import check_request, check_response
+
+SPEC = "pagopa-gpd/openapi_external_v1.json"
+POSITIONS = "/organizations/{organizationfiscalcode}/debtpositions"
+POSITION = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}"
+PUBLISH = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}/publish"
+
+
+class GpdClient:
+    def __init__(self, base_url: str, *, api_key: str, organization_fiscal_code: str,
+                 timeout: tuple[float, float] = (5.0, 30.0), validate_responses: bool = True) -> None:
+        self.org = organization_fiscal_code
+        self.validate_responses = validate_responses
+        self.http = HttpClient(
+            base_url,
+            platform="pagoPA GPD",
+            timeout=timeout,
+            default_headers={"Ocp-Apim-Subscription-Key": api_key},
+        )
+
+    def _check(self, method: str, path: str, status: int, body: Any) -> Any:
+        if self.validate_responses:
+            check_response(SPEC, method, path, status, body)
+        return body
+
+    def create_position(self, position: dict[str, Any], *, publish: bool = True) -> dict[str, Any]:
+        check_request(SPEC, "post", POSITIONS, position)
+        response = self.http.request(
+            "POST", POSITIONS.format(organizationfiscalcode=self.org),
+            json=position, params={"toPublish": "true" if publish else "false"},
+        )
+        return self._check("post", POSITIONS, response.status, response.json())
+
+    def publish_position(self, iupd: str) -> dict[str, Any]:
+        response = self.http.request("POST", PUBLISH.format(organizationfiscalcode=self.org, iupd=iupd))
+        return self._check("post", PUBLISH, response.status, response.json())
+
+    def get_position(self, iupd: str) -> dict[str, Any] | None:
+        response = self.http.request(
+            "GET", POSITION.format(organizationfiscalcode=self.org, iupd=iupd), allowed_statuses=(404,)
+        )
+        if response.status == 404:
+            return None
+        return self._check("get", POSITION, response.status, response.json())

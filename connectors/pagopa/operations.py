@@ -1,0 +1,27 @@
+"""pagoPA engine operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.operations import OperationContext, operation
+
+from .service import debt_position_create, payment_status_get
+
+
+@operation("pagopa.create_debt_position",
+           description="Crea e pubblica su pagoPA (GPD) una posizione debitoria per diritti o imposta di bollo")
+def create_debt_position(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """params: amount_cents (or amount in euro), description, debtor_fiscal_code, debtor_name,
+    due_date (YYYY-MM-DD, optional), kind "fee"|"stamp_duty", iban/category (optional),
+    document_hash + provincial_residence (+ stamp_type) for stamp duty.
+    result: iupd, iuv, notice_number, organization_fiscal_code, amount_cents, status."""
+    return debt_position_create(tenant_id=ctx.tenant_id, idempotency_key=ctx.idempotency_key, params=params,
+                                case_id=ctx.case_id, case_number=ctx.case_number)
+
+
+@operation("pagopa.get_payment_status", description="Legge su pagoPA lo stato di pagamento di una posizione debitoria")
+def get_payment_status(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """params: iupd or notice_number. result: iupd, status, paid, payment_date, notice_number."""
+    return payment_status_get(tenant_id=ctx.tenant_id, iupd=params.get("iupd"),
+                              notice_number=params.get("notice_number"))

@@ -1,0 +1,174 @@
+"""pagoPA GPD simulator: debt positions per organisation, with GPD's statuses and errors.
+
+Demo/test extra: `POST /__sim__/pay/<nav>` marks the payment option paid, as if a
+citizen paid at a PSP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+from common import clock
+
+from ..base.openapi import errors_for, request_pointer
+from ..base.simulator import SimulatorApp, json_response, problem
+from .client import POSITIONS, SPEC
+from .notice import iuv_is_valid
+
+
+def _now() -> str:
+    return clock.now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class GpdSimulator(SimulatorApp):
+    platform = "pagopa"
+    aux_digit = "3"
+
+    def rules(self) -> list[Rule]:
+        base = "/organizations/<org>/debtpositions"
+        return [
+            Rule(base, endpoint="create", methods=["POST"]),
+            Rule(f"{base}/<iupd>", endpoint="get", methods=["GET"]),
+            Rule(f"{base}/<iupd>/publish", endpoint="publish", methods=["POST"]),
+            Rule("/info", endpoint="info", methods=["GET"]),
+        ]
+
+    def reset(self) -> None:
+        super().reset()
+        self.positions: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def _auth(self, request: Request) -> Response | None:
+        if not request.headers.get("Ocp-Apim-Subscription-Key"):
+            return json_response({"statusCode": 401, "message": "Access denied due to missing subscription key."},
+                                 401)
+        return None
+
+    def on_info(self, request: Request) -> Response:
+        return json_response({"name": "gpd-simulator", "version": "1", "environment": "simulator"})
+
+    def on_create(self, request: Request, org: str) -> Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return problem(400, "BAD REQUEST", "Malformed JSON request")
+        errs = errors_for(SPEC, request_pointer(SPEC, "post", POSITIONS), body)
+        for option in body.get("paymentOption") or []:
+            if not iuv_is_valid(str(option.get("iuv", ""))):
+                errs.append(f"paymentOption.iuv: {option.get('iuv')!r} is not a valid IUV (aux digit 3)")
+            total = sum(t.get("amount", 0) for t in option.get("transfer") or [])
+            if total != option.get("amount"):
+                errs.append("paymentOption.amount: must equal the sum of its transfers")
+        if errs:
+            return problem(400, "BAD REQUEST", "; ".join(errs[:5]))
+        with self.lock:
+            if (org, body["iupd"]) in self.positions:
+                return problem(409, "CONFLICT", f"Debt Position with IUPD {body['iupd']} already exists")
+            used = {o["iuv"] for p in self.positions.values() if p["organizationFiscalCode"] == org
+                    for o in p["paymentOption"]}
+            if any(o["iuv"] in used for o in body.get("paymentOption") or []):
+                return problem(409, "CONFLICT", "IUV already used by another debt position")
+            now = _now()
+            publish = request.args.get("toPublish", "false").lower() == "true"
+            position = {
+                **{k: v for k, v in body.items() if k not in ("status", "paymentDate", "paymentOption")},
+                "organizationFiscalCode": org,
+                "insertedDate": now,
+                "lastUpdatedDate": now,
+                "status": "VALID" if publish else "DRAFT",
+                "paymentOption": [
+                    {**o, "nav": self.aux_digit + o["iuv"], "organizationFiscalCode": org, "insertedDate": now,
+                     "status": "PO_UNPAID", "fee": 0, "notificationFee": 0}
+                    for o in body.get("paymentOption") or []
+                ],
+            }
+            if publish:
+                position["publishDate"] = now
+            self.positions[(org, body["iupd"])] = position
+            return json_response(self._as_model(position), 201)
+
+    def on_publish(self, request: Request, org: str, iupd: str) -> Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        with self.lock:
+            position = self.positions.get((org, iupd))
+            if position is None:
+                return problem(404, "NOT FOUND", f"Debt Position with IUPD {iupd} not found")
+            if position["status"] != "DRAFT":
+                return problem(409, "CONFLICT", f"Debt Position with IUPD {iupd} is not in DRAFT status")
+            position["status"] = "VALID"
+            position["publishDate"] = position["lastUpdatedDate"] = _now()
+            return json_response(self._as_model(position))
+
+    def on_get(self, request: Request, org: str, iupd: str) -> Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        with self.lock:
+            position = self.positions.get((org, iupd))
+            if position is None:
+                return problem(404, "NOT FOUND", f"Debt Position with IUPD {iupd} not found")
+            return json_response(self._as_base_response(position))
+
+    def admin(self, request: Request) -> Response:
+        if request.path.startswith("/__sim__/pay/") and request.method == "POST":
+            nav = request.path.rsplit("/", 1)[-1]
+            if self.mark_paid(nav):
+                return json_response({"ok": True, "nav": nav})
+            return problem(404, "NOT FOUND", f"no payable option with nav {nav}")
+        return super().admin(request)
+
+    def mark_paid(self, nav: str) -> bool:
+        with self.lock:
+            for position in self.positions.values():
+                for option in position["paymentOption"]:
+                    if option["nav"] == nav and position["status"] in ("VALID", "PUBLISHED"):
+                        now = _now()
+                        option.update(status="PO_PAID", paymentDate=now, pspCompany="Banca Simulata",
+                                      idReceipt=f"R{nav}", paymentMethod="CP")
+                        if all(o["status"] == "PO_PAID" for o in position["paymentOption"]):
+                            position["status"] = "PAID"
+                            position["paymentDate"] = now
+                        else:
+                            position["status"] = "PARTIALLY_PAID"
+                        position["lastUpdatedDate"] = now
+                        return True
+        return False
+
+    @staticmethod
+    def _as_model(position: dict[str, Any]) -> dict[str, Any]:
+        """PaymentPositionModel (createPosition/publishPosition responses)."""
+        keep = {"iupd", "type", "payStandIn", "fiscalCode", "fullName", "streetName", "civicNumber", "postalCode",
+                "city", "province", "region", "country", "email", "phone", "switchToExpired", "companyName",
+                "officeName", "validityDate", "paymentDate", "status"}
+        out = {k: v for k, v in position.items() if k in keep}
+        option_keep = {"nav", "iuv", "amount", "description", "isPartialPayment", "dueDate", "retentionDate", "fee",
+                       "notificationFee", "transfer", "paymentOptionMetadata"}
+        out["paymentOption"] = [{k: v for k, v in o.items() if k in option_keep} for o in position["paymentOption"]]
+        return out
+
+    @staticmethod
+    def _as_base_response(position: dict[str, Any]) -> dict[str, Any]:
+        """PaymentPositionModelBaseResponse (getOrganizationDebtPositionByIUPD)."""
+        keep = {"iupd", "organizationFiscalCode", "type", "companyName", "officeName", "insertedDate", "publishDate",
+                "validityDate", "paymentDate", "status", "lastUpdatedDate"}
+        out = {k: v for k, v in position.items() if k in keep}
+        options = []
+        for o in position["paymentOption"]:
+            option = {k: v for k, v in o.items() if k not in ("paymentOptionMetadata", "transfer")}
+            option["transfer"] = [
+                {**{k: v for k, v in t.items() if k != "transferMetadata"},
+                 "organizationFiscalCode": t.get("organizationFiscalCode", position["organizationFiscalCode"]),
+                 "status": "T_UNREPORTED"}
+                for t in o.get("transfer") or []
+            ]
+            options.append(option)
+        out["paymentOption"] = options
+        return out
+
+
+def create_app() -> GpdSimulator:
+    return GpdSimulator()
