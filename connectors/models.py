@@ -65,3 +65,25 @@ class DebtPosition(TenantScopedModel):
             models.UniqueConstraint(fields=["organization_fiscal_code", "iuv"], name="debt_position_unique_iuv"),
         ]
         indexes = [models.Index(fields=["status", "paid_delivered_at"], name="debt_position_pending_idx")]
+
+
+class OperationResult(TenantScopedModel):
+    """The result of a completed connector operation, by idempotency key.
+
+    The outbox may deliver an operation twice (a crash after the platform
+    answered, before the engine recorded it): the second delivery returns this
+    stored result instead of calling the platform again.
+    """
+
+    operation = models.CharField(max_length=100)
+    idempotency_key = models.CharField(max_length=200)
+    result = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("esito operazione")
+        verbose_name_plural = _("esiti operazioni")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "operation", "idempotency_key"],
+                                    name="operation_result_unique_key"),
+        ]
