@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -140,7 +141,7 @@ class Faults:
 class RecordedRequest:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: Headers  # case-insensitive, like HTTP
     body: bytes
     query: dict[str, str]
 
@@ -203,7 +204,7 @@ class SimulatorApp:
         with self.lock:
             self.requests.append(
                 RecordedRequest(
-                    method=request.method, path=request.path, headers=dict(request.headers),
+                    method=request.method, path=request.path, headers=Headers(request.headers),
                     body=body, query=dict(request.args),
                 )
             )
