@@ -1,0 +1,42 @@
+"""PARER engine operation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from common.operations import OperationContext, operation
+
+from ..base import config
+from ..base.errors import InvalidRequest
+from ..base.idempotency import remembered
+from .client import ParerClient, ParerFile
+
+
+@operation("parer.send_sip", description="Versa in conservazione a PARER un'unità documentaria (SIP e file)")
+@remembered("parer.send_sip")
+def send_sip(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """params: sip_xml (the UnitaDocumentaria index, string), files [{id (component ID), filename,
+    content_base64, content_type}]. result: outcome (POSITIVO|WARNING), urn_sip, deposited_at,
+    key {number, year, registry}, warnings, already_preserved."""
+    sip_xml = params.get("sip_xml")
+    if not isinstance(sip_xml, str) or not sip_xml.strip():
+        raise InvalidRequest(_("Manca l'indice SIP da versare."), details={"sip_xml": ["required"]})
+    files = []
+    for index, item in enumerate(params.get("files") or []):
+        try:
+            content = base64.b64decode(item["content_base64"], validate=True)
+            files.append(ParerFile(component_id=str(item["id"]), filename=str(item.get("filename") or item["id"]),
+                                   content=content,
+                                   content_type=str(item.get("content_type") or "application/octet-stream")))
+        except (KeyError, TypeError, binascii.Error) as exc:
+            raise InvalidRequest(_("File %(n)s del versamento non leggibile.") % {"n": index + 1},
+                                 details={f"files.{index}": ["id", "content_base64"]}) from exc
+    creds = config.credentials("parer", ctx.tenant_id)
+    client = ParerClient(config.base_url("parer", ctx.tenant_id), username=str(creds.get("username", "")),
+                         password=str(creds.get("password", "")), version=str(creds.get("version", "1.5")),
+                         timeout=(5.0, max(config.timeouts("parer")[1], 30.0)))
+    return client.send_sip(sip_xml.encode("utf-8"), files).as_dict()
