@@ -1,2 +1,464 @@
+"""Writes on cases and work items. The only callers of the engine's write API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import Tenant, User
+from accounts.roles import Role
+from accounts.selectors import roles_for
+from audit.services import audit_record
+from common import clock
+from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from engine import hooks
+from engine import services as engine
+from engine.bundles import version_form
+from engine.models import IncidentStatus, ProcessVersion
+from engine.selectors import process_latest_version
+from engine.services import ReadyTask, StepResult
+from forms.validation import validate_data
+
+from .models import Case, CaseNumberSequence, CaseStatus, CaseSubject, Comment, WorkItem, WorkItemStatus
+
+logger = logging.getLogger(__name__)
+
+# Who may open a case through the API/counter: any operator of the tenant except read-only.
+CASE_OPENER_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.SUPERVISOR, Role.CITIZEN})
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _extract(data: Any, path: str) -> list[Any]:
+    """Tiny path reader for manifest paths such as `declarants[*].fiscal_code`."""
+    current = [data]
+    for part in path.split("."):
+        star = part.endswith("[*]")
+        key = part[:-3] if star else part
+        nxt = []
+        for item in current:
+            value = item.get(key) if isinstance(item, dict) else None
+            if value is None:
+                continue
+            if star and isinstance(value, list):
+                nxt.extend(value)
+            elif not star:
+                nxt.append(value)
+        current = nxt
+    return current
+
+
+def _subjects(version: ProcessVersion, data: dict[str, Any]) -> list[dict[str, str]]:
+    path = version.manifest.get("subjects_path")
+    if not path:
+        return []
+    parent_path, _sep, leaf = path.rpartition(".")
+    people = _extract(data, parent_path) if parent_path else [data]
+    subjects = []
+    for person in people:
+        if isinstance(person, dict) and isinstance(person.get(leaf), str):
+            subjects.append(
+                {
+                    "fiscal_code": person[leaf].upper(),
+                    "given_name": str(person.get("given_name", "")),
+                    "family_name": str(person.get("family_name", "")),
+                }
+            )
+    return subjects
+
+
+def _legal_due_date(version: ProcessVersion, tenant: Tenant, opened: dt.date) -> dt.date | None:
+    deadline = version.manifest.get("legal_deadline") or {}
+    days = deadline.get("days")
+    if not days:
+        return None
+    if deadline.get("kind") == "working":
+        from engine.script_helpers import add_working_days_date
+
+        return add_working_days_date(opened, int(days), tenant.patron_day_tuple)
+    return opened + dt.timedelta(days=int(days))
+
+
+def _next_number(tenant: Tenant, year: int) -> str:
+    for _attempt in range(3):
+        seq = CaseNumberSequence.objects.select_for_update().filter(tenant=tenant, year=year).first()
+        if seq is None:
+            try:
+                with transaction.atomic():
+                    seq = CaseNumberSequence.objects.create(tenant=tenant, year=year, last=0)
+            except IntegrityError:
+                continue
+            seq = CaseNumberSequence.objects.select_for_update().get(pk=seq.pk)
+        seq.last += 1
+        seq.save(update_fields=["last"])
+        return f"{year}/{seq.last:06d}"
+    raise Conflict(_("Impossibile assegnare il numero di pratica, riprova."))
+
+
+def _require_roles(user: User, tenant: Tenant, allowed: frozenset[str] | set[str], message: str) -> frozenset[str]:
+    roles = roles_for(user=user, tenant=tenant)
+    if not roles.intersection(allowed):
+        raise PermissionRefused(message)
+    return roles
+
+
+def _form_json(version: ProcessVersion, form: str) -> str:
+    return json.dumps(version_form(version, form))
+
+
+# --------------------------------------------------------------------------- start
+
+
+def case_start(
+    *, tenant: Tenant, user: User, process_id: str, data: dict[str, Any], ip: str | None = None
+) -> Case:
+    _require_roles(user, tenant, CASE_OPENER_ROLES, _("Il tuo ruolo non consente di aprire pratiche."))
+    try:
+        version = process_latest_version(process_id=process_id)
+    except NotFound as exc:
+        raise ValidationFailed(
+            _("Procedimento sconosciuto: %(p)s") % {"p": process_id},
+            details={"process": [_("Procedimento sconosciuto.")]},
+        ) from exc
+    start_form = version.manifest.get("start_form")
+    if start_form:
+        errors = validate_data(_form_json(version, start_form), data)
+        if errors:
+            raise ValidationFailed(_("I dati della domanda non sono validi."), details={"data": errors})
+    elif not isinstance(data, dict):
+        raise ValidationFailed(_("I dati devono essere un oggetto JSON."), details={"data": ["invalid"]})
+
+    now = clock.now()
+    with transaction.atomic():
+        number = _next_number(tenant, clock.today().year)
+        subjects = _subjects(version, data)
+        case = Case.objects.create(
+            tenant=tenant,
+            number=number,
+            process_id=process_id,
+            process_version=version,
+            title=version.definition.name,
+            subjects=subjects,
+            data=data,
+            opened_at=now,
+            updated_at=now,
+            legal_due_date=_legal_due_date(version, tenant, clock.today()),
+            created_by=user,
+        )
+        CaseSubject.objects.bulk_create(
+            [CaseSubject(tenant=tenant, case=case, fiscal_code=s["fiscal_code"]) for s in {s["fiscal_code"]: s for s in subjects}.values()]
+        )
+        result = engine.instance_start(
+            tenant=tenant,
+            version=version,
+            data=data,
+            case_id=case.pk,
+            case_number=number,
+            actor_username=user.username,
+        )
+        case.instance = result.instance
+        case.business_key = result.instance.business_key
+        case.save(update_fields=["instance", "business_key"])
+        audit_record(
+            tenant=tenant,
+            actor=user,
+            action="create",
+            object_type="case",
+            object_id=str(case.pk),
+            object_repr=number,
+            summary=_("Aperta la pratica %(n)s (%(p)s)") % {"n": number, "p": version.definition.name},
+            after={"process": process_id, "version": version.version, "subjects": [s["fiscal_code"] for s in subjects]},
+            ip=ip,
+        )
+    case.refresh_from_db()
+    return case
+
+
+# --------------------------------------------------------------------------- engine listener
+
+
+def _on_engine_change(result: StepResult) -> None:
+    instance = result.instance
+    if instance.case_id is None:
+        return
+    case = Case.objects.filter(pk=instance.case_id).first()
+    if case is None:  # the case row is being created in this same transaction
+        return
+    now = clock.now()
+    if result.project_tasks:
+        _project_work_items(case, result, now)
+    case.has_open_incident = instance.incidents.filter(status=IncidentStatus.OPEN).exists()
+    if result.project_tasks:
+        case.data = result.data
+        case.outcome = str(result.data.get("final_outcome") or "")[:100]
+    if instance.status == "completed" and case.status == CaseStatus.OPEN:
+        case.status = CaseStatus.CLOSED
+        case.closed_at = now
+    elif instance.status == "cancelled":
+        case.status = CaseStatus.CANCELLED
+        case.closed_at = now
+    case.updated_at = now
+    case.save(update_fields=["has_open_incident", "data", "outcome", "status", "closed_at", "updated_at"])
+    if result.event in ("timer", "message", "service_result") and result.project_tasks:
+        audit_record(
+            tenant=case.tenant,
+            actor=None,
+            action="system",
+            object_type="case",
+            object_id=str(case.pk),
+            object_repr=case.number,
+            summary={
+                "timer": _("Scaduto un termine del procedimento"),
+                "message": _("Ricevuto un messaggio: %(m)s") % {"m": result.detail.get("message", "")},
+                "service_result": _("Eseguita l'operazione %(o)s") % {"o": result.detail.get("operation", "")},
+            }[result.event],
+            extra=result.detail,
+        )
+    for incident in result.new_incidents:
+        audit_record(
+            tenant=case.tenant,
+            actor=None,
+            action="system",
+            object_type="case",
+            object_id=str(case.pk),
+            object_repr=case.number,
+            summary=_("Incidente: %(m)s") % {"m": incident.message},
+            extra={"incident": incident.pk, "kind": incident.kind},
+        )
+
+
+def _project_work_items(case: Case, result: StepResult, now: dt.datetime) -> None:
+    ready: dict[str, ReadyTask] = {t.task_id: t for t in result.ready_tasks}
+    existing = {wi.task_id: wi for wi in WorkItem.objects.filter(case=case, status=WorkItemStatus.OPEN)}
+    completed_id = result.completed_task.task_id if result.completed_task else None
+    for task_id, item in existing.items():
+        if task_id in ready:
+            continue
+        item.status = WorkItemStatus.COMPLETED if task_id == completed_id else WorkItemStatus.CANCELLED
+        item.completed_at = now
+        update = ["status", "completed_at"]
+        if task_id == completed_id and result.actor_username:
+            item.completed_by = User.objects.filter(username=result.actor_username).first()
+            update.append("completed_by")
+        item.save(update_fields=update)
+    new_items = [
+        WorkItem(
+            tenant_id=case.tenant_id,
+            case=case,
+            task_id=task.task_id,
+            bpmn_id=task.bpmn_id,
+            name=task.name,
+            role=task.lane or "",
+            form=task.form or "",
+            ui_form=task.ui_form or "",
+            instructions=task.instructions,
+            due_at=task.due_date,
+            priority=task.priority,
+            excluded_username=task.excluded_username or "",
+            created_at=now,
+        )
+        for task_id, task in ready.items()
+        if task_id not in existing
+    ]
+    if new_items:
+        WorkItem.objects.bulk_create(new_items)
+
+
 def register_engine_listener() -> None:
-    pass
+    hooks.register(_on_engine_change)
+
+
+# --------------------------------------------------------------------------- work items
+
+
+def _lock_work_item(work_item_id: int, tenant: Tenant) -> WorkItem:
+    item = (
+        WorkItem.objects.select_for_update(of=("self",))
+        .select_related("case", "assignee")
+        .filter(pk=work_item_id, tenant=tenant)
+        .first()
+    )
+    if item is None:
+        raise NotFound(_("Compito non trovato."))
+    return item
+
+
+def _ensure_open(item: WorkItem) -> None:
+    if item.status != WorkItemStatus.OPEN:
+        raise Conflict(_("Il compito è già stato completato."), code="already_completed")
+
+
+def _ensure_can_work(item: WorkItem, user: User, roles: frozenset[str]) -> None:
+    if item.role not in roles and Role.SUPERVISOR not in roles:
+        raise PermissionRefused(_("Questo compito spetta al ruolo «%(r)s».") % {"r": item.role})
+    if item.excluded_username and item.excluded_username == user.username:
+        raise PermissionRefused(
+            _("Regola dei quattro occhi: non puoi svolgere questo passo perché hai svolto il passo precedente."),
+            code="four_eyes",
+        )
+
+
+def work_item_claim(*, work_item_id: int, tenant: Tenant, user: User, ip: str | None = None) -> WorkItem:
+    roles = roles_for(user=user, tenant=tenant)
+    with transaction.atomic():
+        item = _lock_work_item(work_item_id, tenant)
+        _ensure_open(item)
+        _ensure_can_work(item, user, roles)
+        if item.assignee_id == user.pk:
+            return item
+        if item.assignee_id is not None:
+            raise Conflict(
+                _("Il compito è già stato preso in carico da %(u)s.") % {"u": item.assignee.get_full_name() or item.assignee.username},
+                code="claimed_by_other",
+            )
+        now = clock.now()
+        # Conditional update: exactly one claimant wins even without the row lock (SQLite).
+        won = WorkItem.objects.filter(pk=item.pk, assignee__isnull=True, status=WorkItemStatus.OPEN).update(
+            assignee=user, claimed_at=now
+        )
+        if won != 1:
+            raise Conflict(_("Il compito è già stato preso in carico da un'altra persona."), code="claimed_by_other")
+        audit_record(
+            tenant=tenant, actor=user, action="claim", object_type="work_item", object_id=str(item.pk),
+            object_repr=f"{item.case.number}: {item.name}", summary=_("Preso in carico «%(t)s»") % {"t": item.name}, ip=ip,
+        )
+    item.refresh_from_db()
+    return item
+
+
+def work_item_unclaim(*, work_item_id: int, tenant: Tenant, user: User, ip: str | None = None) -> WorkItem:
+    roles = roles_for(user=user, tenant=tenant)
+    with transaction.atomic():
+        item = _lock_work_item(work_item_id, tenant)
+        _ensure_open(item)
+        if item.assignee_id is None:
+            return item
+        if item.assignee_id != user.pk and Role.SUPERVISOR not in roles:
+            raise PermissionRefused(_("Solo chi ha in carico il compito o un responsabile può rilasciarlo."))
+        WorkItem.objects.filter(pk=item.pk).update(assignee=None, claimed_at=None)
+        audit_record(
+            tenant=tenant, actor=user, action="unclaim", object_type="work_item", object_id=str(item.pk),
+            object_repr=f"{item.case.number}: {item.name}", summary=_("Rilasciato «%(t)s»") % {"t": item.name}, ip=ip,
+        )
+    item.refresh_from_db()
+    return item
+
+
+def work_item_assign(
+    *, work_item_id: int, tenant: Tenant, user: User, assignee: User, ip: str | None = None
+) -> WorkItem:
+    _require_roles(user, tenant, {Role.SUPERVISOR}, _("Solo un responsabile può assegnare i compiti."))
+    with transaction.atomic():
+        item = _lock_work_item(work_item_id, tenant)
+        _ensure_open(item)
+        target_roles = roles_for(user=assignee, tenant=tenant)
+        if item.role not in target_roles:
+            raise ValidationFailed(
+                _("%(u)s non ha il ruolo «%(r)s» in questo ente.") % {"u": assignee.username, "r": item.role},
+                details={"user": [_("Utente senza il ruolo richiesto.")]},
+            )
+        if item.excluded_username and item.excluded_username == assignee.username:
+            raise ValidationFailed(
+                _("Regola dei quattro occhi: %(u)s ha svolto il passo precedente.") % {"u": assignee.username},
+                details={"user": [_("Non può svolgere questo passo.")]},
+            )
+        before = item.assignee.username if item.assignee else None
+        WorkItem.objects.filter(pk=item.pk).update(assignee=assignee, claimed_at=clock.now())
+        audit_record(
+            tenant=tenant, actor=user, action="assign", object_type="work_item", object_id=str(item.pk),
+            object_repr=f"{item.case.number}: {item.name}",
+            summary=_("Assegnato «%(t)s» a %(u)s") % {"t": item.name, "u": assignee.username},
+            before={"assignee": before}, after={"assignee": assignee.username}, ip=ip,
+        )
+    item.refresh_from_db()
+    return item
+
+
+def work_item_complete(
+    *, work_item_id: int, tenant: Tenant, user: User, data: dict[str, Any], ip: str | None = None
+) -> WorkItem:
+    roles = roles_for(user=user, tenant=tenant)
+    with transaction.atomic():
+        item = _lock_work_item(work_item_id, tenant)
+        _ensure_open(item)
+        _ensure_can_work(item, user, roles)
+        if item.assignee_id is not None and item.assignee_id != user.pk:
+            raise Conflict(
+                _("Il compito è in carico a %(u)s.") % {"u": item.assignee.get_full_name() or item.assignee.username},
+                code="claimed_by_other",
+            )
+        case = item.case
+        if item.form:
+            errors = validate_data(_form_json(case.process_version, item.form), data)
+            if errors:
+                raise ValidationFailed(_("Il modulo contiene errori."), details={"data": errors})
+        engine.instance_complete_task(
+            instance_id=case.instance_id, task_id=item.task_id, data=data, actor_username=user.username
+        )
+        audit_record(
+            tenant=tenant, actor=user, action="complete", object_type="work_item", object_id=str(item.pk),
+            object_repr=f"{case.number}: {item.name}", summary=_("Completato «%(t)s»") % {"t": item.name},
+            after=data, ip=ip,
+        )
+    item.refresh_from_db()
+    return item
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def case_cancel(*, case_id: int, tenant: Tenant, user: User, reason: str, ip: str | None = None) -> Case:
+    _require_roles(user, tenant, {Role.SUPERVISOR}, _("Solo un responsabile può annullare una pratica."))
+    if not reason.strip():
+        raise ValidationFailed(_("Indica il motivo dell'annullamento."), details={"reason": [_("Campo obbligatorio.")]})
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id, tenant=tenant).first()
+        if case is None:
+            raise NotFound(_("Pratica non trovata."))
+        engine.instance_cancel(instance_id=case.instance_id, actor_username=user.username, reason=reason)
+        WorkItem.objects.filter(case=case, status=WorkItemStatus.OPEN).update(
+            status=WorkItemStatus.CANCELLED, completed_at=clock.now()
+        )
+        audit_record(
+            tenant=tenant, actor=user, action="cancel", object_type="case", object_id=str(case.pk),
+            object_repr=case.number, summary=_("Annullata la pratica: %(r)s") % {"r": reason}, ip=ip,
+        )
+    case.refresh_from_db()
+    return case
+
+
+def comment_add(*, case: Case, user: User, text: str, ip: str | None = None) -> Comment:
+    roles = roles_for(user=user, tenant=case.tenant)
+    if not roles or roles <= {Role.VIEWER, Role.CITIZEN}:
+        raise PermissionRefused(_("Il tuo ruolo non consente di aggiungere note."))
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed(_("La nota è vuota."), details={"text": [_("Campo obbligatorio.")]})
+    if len(text) > 10000:
+        raise ValidationFailed(_("La nota è troppo lunga."), details={"text": [_("Massimo 10000 caratteri.")]})
+    with transaction.atomic():
+        comment = Comment.objects.create(tenant=case.tenant, case=case, author=user, text=text, created_at=clock.now())
+        audit_record(
+            tenant=case.tenant, actor=user, action="create", object_type="comment", object_id=str(comment.pk),
+            object_repr=case.number, summary=_("Nota aggiunta alla pratica"), ip=ip,
+        )
+    return comment
+
+
+def case_message_deliver(
+    *, tenant: Tenant, user: User | None, message: str, correlation_key: str, payload: Any, ip: str | None = None
+) -> int:
+    """Deliver an external event (citizen reply, payment) to the waiting case."""
+    caught = engine.deliver_message(tenant=tenant, name=message, correlation_key=correlation_key, payload=payload)
+    if caught == 0:
+        raise Conflict(
+            _("Nessuna pratica è in attesa del messaggio «%(m)s» per %(k)s.") % {"m": message, "k": correlation_key},
+            code="no_waiting_case",
+        )
+    return caught

@@ -1,0 +1,65 @@
+"""Append-only audit trail, one SHA-256 hash chain per tenant."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create"
+    READ = "read"
+    UPDATE = "update"
+    DELETE = "delete"
+    SIGN = "sign"
+    EXPORT = "export"
+    LOGIN = "login"
+    COMPLETE = "complete"
+    CLAIM = "claim"
+    UNCLAIM = "unclaim"
+    ASSIGN = "assign"
+    CANCEL = "cancel"
+    SYSTEM = "system"
+
+
+class AuditChainHead(models.Model):
+    """The last link of a chain; locked FOR UPDATE while an event is appended."""
+
+    chain_key = models.CharField(max_length=32, unique=True)  # tenant id, or "system"
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"{self.chain_key}@{self.last_seq}"
+
+
+class AuditEvent(models.Model):
+    tenant = models.ForeignKey("accounts.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    chain_key = models.CharField(max_length=32)
+    seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_username = models.CharField(max_length=150, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    object_type = models.CharField(max_length=50)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=300, blank=True)
+    summary = models.TextField(blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    extra = models.JSONField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain_key", "seq"], name="audit_chain_seq_unique")]
+        indexes = [
+            models.Index(fields=["tenant", "created_at"]),
+            models.Index(fields=["tenant", "object_type", "object_id"]),
+            models.Index(fields=["tenant", "actor_username"]),
+        ]
+        ordering = ["chain_key", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.chain_key}#{self.seq} {self.action} {self.object_type}:{self.object_id}"

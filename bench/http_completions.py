@@ -1,0 +1,150 @@
+"""Task completions per second through the HTTP API (gunicorn, PostgreSQL).
+
+Prepares cases whose first task is open, starts gunicorn with W sync workers on
+127.0.0.1, and has C client threads (keep-alive connections) POST
+/api/v1/tasks/{id}/complete/ for distinct tasks. Reports throughput and latency.
+Client and server share this machine's cores.
+
+    DATABASE_URL=postgres://.../procedo_bench python bench/http_completions.py
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from bench.results import percentile, write_section  # noqa: E402
+
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+TASKS_PER_RUN = int(os.environ.get("BENCH_HTTP_TASKS", "1500"))
+CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "8"))
+WORKER_COUNTS = [int(w) for w in os.environ.get("BENCH_HTTP_WORKERS", "2,3,4").split(",")]
+
+
+def prepare(n: int) -> tuple[str, list[int]]:
+    from rest_framework.authtoken.models import Token
+
+    from accounts.models import Membership, Tenant, User
+    from cases.models import WorkItem
+    from cases.services import case_start
+    from engine.bundles import read_bundle
+    from engine.registry import process_version_publish
+
+    process_version_publish(bundle=read_bundle(ROOT / "bench" / "three_tasks"))
+    tenant, _ = Tenant.objects.get_or_create(
+        slug="bench-http", defaults={"name": "Comune HTTP", "istat_code": "999003", "belfiore_code": "Z997"}
+    )
+    user, _ = User.objects.get_or_create(username="bench.http")
+    Membership.objects.get_or_create(user=user, tenant=tenant, role="registrar")
+    token, _ = Token.objects.get_or_create(user=user)
+    open_first = list(
+        WorkItem.objects.filter(tenant=tenant, status="open", bpmn_id="first").values_list("pk", flat=True)[:n]
+    )
+    for _ in range(n - len(open_first)):
+        case = case_start(tenant=tenant, user=user, process_id="three_tasks", data={})
+        open_first.append(WorkItem.objects.get(case=case, bpmn_id="first").pk)
+    return token.key, open_first
+
+
+def run_load(token: str, ids: list[int]) -> tuple[float, list[float], dict[int, int]]:
+    work: queue.Queue[int] = queue.Queue()
+    for pk in ids:
+        work.put(pk)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    body = json.dumps({"data": {"ok": True, "note": "bench"}})
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        while True:
+            try:
+                pk = work.get_nowait()
+            except queue.Empty:
+                break
+            t0 = time.perf_counter()
+            conn.request("POST", f"/api/v1/tasks/{pk}/complete/", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - t0
+            with lock:
+                latencies.append(elapsed)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, latencies, statuses
+
+
+def start_server(workers: int) -> subprocess.Popen:
+    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING", "DATABASE_CONN_MAX_AGE": "600"}
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", str(workers),
+         "--worker-class", "sync", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+            conn.request("GET", "/api/schema/")
+            conn.getresponse().read()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def main() -> None:
+    rows = []
+    for workers in WORKER_COUNTS:
+        token, ids = prepare(TASKS_PER_RUN)
+        server = start_server(workers)
+        try:
+            run_load(token, ids[:50])  # warm-up (connections, caches)
+            elapsed, latencies, statuses = run_load(token, ids[50:])
+        finally:
+            server.terminate()
+            server.wait(10)
+        ok = statuses.get(200, 0)
+        rows.append(
+            f"| {workers} | {CLIENTS} | {ok} | {ok / elapsed:.0f} | {percentile(latencies, 50) * 1000:.1f} | "
+            f"{percentile(latencies, 95) * 1000:.1f} | {statuses} |"
+        )
+    body = f"""
+Command: `make bench` (or `DATABASE_URL=... .venv/bin/python bench/http_completions.py`). gunicorn sync
+workers on 127.0.0.1, PostgreSQL, {CLIENTS} client threads with keep-alive on the same 2-core machine; each
+request completes a distinct task (validation, lock, engine step, projection, audit).
+
+| server processes | clients | completions | completions/s | p50 ms | p95 ms | statuses |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Target: at least 150 completions/s, p95 under 50 ms.
+"""
+    write_section("HTTP task completions", body)
+
+
+if __name__ == "__main__":
+    main()

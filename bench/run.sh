@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Run every benchmark against a fresh PostgreSQL database; figures go to bench/RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/procedo_bench}"
+dropdb -h 127.0.0.1 -U postgres --if-exists procedo_bench
+createdb -h 127.0.0.1 -U postgres procedo_bench
+.venv/bin/python manage.py migrate --noinput -v 0
+.venv/bin/python bench/engine_cost.py
+.venv/bin/python bench/http_completions.py
+.venv/bin/python bench/inbox_query.py
+for extra in bench/*/run.sh; do [ -x "$extra" ] && "$extra"; done
+echo "Figures written to bench/RESULTS.md"

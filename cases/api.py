@@ -1,0 +1,331 @@
+"""REST API for cases, tasks and incidents (/api/v1/). Thin: parse, call, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.api import TenantScopedMixin
+from accounts.models import User
+from accounts.roles import Role
+from audit.events import record_read
+from audit.services import client_ip
+from common.errors import ValidationFailed
+from engine import services as engine
+from engine.bundles import version_form
+from engine.selectors import incident_list
+
+from . import selectors, services
+from .models import Case, Comment, WorkItem
+
+# --------------------------------------------------------------------------- serializers
+
+
+class WorkItemSerializer(serializers.ModelSerializer):
+    case_id = serializers.IntegerField(source="case.id", read_only=True)
+    case_number = serializers.CharField(source="case.number", read_only=True)
+    process = serializers.CharField(source="case.process_id", read_only=True)
+    assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
+
+    class Meta:
+        model = WorkItem
+        fields = [
+            "id", "case_id", "case_number", "process", "bpmn_id", "name", "role", "status",
+            "assignee", "claimed_at", "due_at", "priority", "created_at", "completed_at",
+        ]
+
+
+class WorkItemDetailSerializer(WorkItemSerializer):
+    form = serializers.SerializerMethodField()
+    ui_form = serializers.SerializerMethodField()
+    instructions = serializers.CharField(read_only=True)
+
+    class Meta(WorkItemSerializer.Meta):
+        fields = WorkItemSerializer.Meta.fields + ["instructions", "form", "ui_form"]
+
+    def get_form(self, item: WorkItem) -> dict[str, Any] | None:
+        return version_form(item.case.process_version, item.form) if item.form else None
+
+    def get_ui_form(self, item: WorkItem) -> dict[str, Any] | None:
+        return version_form(item.case.process_version, item.ui_form) if item.ui_form else None
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    process = serializers.CharField(source="process_id", read_only=True)
+    process_version = serializers.IntegerField(source="process_version.version", read_only=True)
+
+    class Meta:
+        model = Case
+        fields = [
+            "id", "number", "process", "process_version", "title", "status", "outcome", "business_key",
+            "subjects", "opened_at", "closed_at", "legal_due_date", "has_open_incident",
+        ]
+
+
+class CaseCreateSerializer(serializers.Serializer):
+    process = serializers.CharField(max_length=100)
+    data = serializers.JSONField()
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", default=None, read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "text", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+def _case_payload(case: Case, *, detail: bool = False) -> dict[str, Any]:
+    body = CaseSerializer(case).data
+    open_items = case.work_items.filter(status="open").select_related("assignee", "case").order_by("due_at", "id")
+    body["tasks"] = WorkItemSerializer(open_items, many=True).data
+    if detail:
+        body["data"] = case.data
+        body["history"] = selectors_history(case)
+        body["comments"] = CommentSerializer(case.comments.select_related("author"), many=True).data
+        body["incidents"] = [
+            {"id": i.pk, "kind": i.kind, "message": i.message, "status": i.status, "created_at": i.created_at}
+            for i in case.instance.incidents.order_by("-created_at")
+        ] if case.instance_id else []
+    return body
+
+
+def selectors_history(case: Case) -> list[dict[str, Any]]:
+    from audit.models import AuditEvent
+
+    item_ids = [str(pk) for pk in case.work_items.values_list("pk", flat=True)]
+    events = AuditEvent.objects.filter(tenant=case.tenant).filter(
+        Q(object_type="case", object_id=str(case.pk)) | Q(object_type="work_item", object_id__in=item_ids)
+    ).exclude(action="read").order_by("created_at", "id")
+    return [
+        {
+            "at": e.created_at,
+            "actor": e.actor_username or None,
+            "action": e.action,
+            "summary": e.summary,
+        }
+        for e in events
+    ]
+
+
+def _parse_date(value: str | None, field: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationFailed(
+            _("Data non valida."), details={field: [_("Data non valida: usa il formato AAAA-MM-GG.")]}
+        ) from exc
+
+
+# --------------------------------------------------------------------------- cases
+
+
+class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
+    serializer_class = CaseSerializer
+    queryset = Case.objects.all()
+
+    def get_queryset(self):
+        return selectors.case_visible_qs(tenant=self.tenant, user=self.request.user)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("number", str), OpenApiParameter("status", str, enum=["open", "closed", "cancelled"]),
+            OpenApiParameter("process", str), OpenApiParameter("fiscal_code", str),
+            OpenApiParameter("due_before", OpenApiTypes.DATE), OpenApiParameter("due_after", OpenApiTypes.DATE),
+        ],
+        responses=CaseSerializer(many=True),
+    )
+    def list(self, request):
+        q = request.query_params
+        qs = selectors.case_list(
+            tenant=self.tenant,
+            user=request.user,
+            number=q.get("number"),
+            status=q.get("status"),
+            process=q.get("process"),
+            fiscal_code=q.get("fiscal_code"),
+            due_before=_parse_date(q.get("due_before"), "due_before"),
+            due_after=_parse_date(q.get("due_after"), "due_after"),
+        )
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(CaseSerializer(page, many=True).data)
+
+    @extend_schema(request=CaseCreateSerializer, responses={201: CaseSerializer})
+    def create(self, request):
+        body = CaseCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        case = services.case_start(
+            tenant=self.tenant,
+            user=request.user,
+            process_id=body.validated_data["process"],
+            data=body.validated_data["data"],
+            ip=client_ip(request),
+        )
+        return Response(_case_payload(case), status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk=None):
+        case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
+        record_read(
+            tenant=self.tenant, user=request.user, ip=client_ip(request),
+            object_type="case", object_id=str(case.pk), object_repr=case.number,
+        )
+        return Response(_case_payload(case, detail=True))
+
+    @extend_schema(request=inline_serializer("CancelCase", {"reason": serializers.CharField()}), responses=CaseSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
+        case = services.case_cancel(
+            case_id=case.pk, tenant=self.tenant, user=request.user,
+            reason=str(request.data.get("reason", "")), ip=client_ip(request),
+        )
+        return Response(_case_payload(case))
+
+    @extend_schema(request=CommentSerializer, responses=CommentSerializer)
+    @action(detail=True, methods=["get", "post"])
+    def comments(self, request, pk=None):
+        case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
+        if request.method == "GET":
+            return Response(CommentSerializer(case.comments.select_related("author"), many=True).data)
+        text = request.data.get("text") if isinstance(request.data, dict) else None
+        comment = services.comment_add(case=case, user=request.user, text=str(text or ""), ip=client_ip(request))
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=inline_serializer("CaseMessage", {"message": serializers.CharField(), "payload": serializers.JSONField(required=False)}),
+        responses=CaseSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def messages(self, request, pk=None):
+        """Deliver an external event (e.g. `citizen_reply`) to this case."""
+        case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
+        self.require_role(Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.SUPERVISOR)
+        name = request.data.get("message") if isinstance(request.data, dict) else None
+        if not name or not isinstance(name, str):
+            raise ValidationFailed(_("Indica il messaggio."), details={"message": [_("Campo obbligatorio.")]})
+        services.case_message_deliver(
+            tenant=self.tenant, user=request.user, message=name, correlation_key=case.number,
+            payload=request.data.get("payload"), ip=client_ip(request),
+        )
+        case.refresh_from_db()
+        return Response(_case_payload(case))
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+class TaskViewSet(TenantScopedMixin, viewsets.GenericViewSet):
+    serializer_class = WorkItemSerializer
+    queryset = WorkItem.objects.all()
+
+    @extend_schema(parameters=[OpenApiParameter("scope", str, enum=["mine", "available", "all"])])
+    def list(self, request):
+        scope = request.query_params.get("scope", "mine")
+        if scope not in ("mine", "available", "all"):
+            raise ValidationFailed(_("Ambito non valido."), details={"scope": [_("Usa mine, available o all.")]})
+        if scope == "all":
+            self.require_role(Role.SUPERVISOR)
+        qs = selectors.inbox_for_user(tenant=self.tenant, user=request.user, scope=scope)
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(WorkItemSerializer(page, many=True).data)
+
+    @extend_schema(responses=WorkItemDetailSerializer)
+    def retrieve(self, request, pk=None):
+        item = selectors.work_item_get(tenant=self.tenant, user=request.user, work_item_id=_int(pk))
+        return Response(WorkItemDetailSerializer(item).data)
+
+    @extend_schema(request=None, responses=WorkItemSerializer)
+    @action(detail=True, methods=["post"])
+    def claim(self, request, pk=None):
+        item = services.work_item_claim(work_item_id=_int(pk), tenant=self.tenant, user=request.user, ip=client_ip(request))
+        return Response(WorkItemSerializer(item).data)
+
+    @extend_schema(request=None, responses=WorkItemSerializer)
+    @action(detail=True, methods=["post"])
+    def unclaim(self, request, pk=None):
+        item = services.work_item_unclaim(work_item_id=_int(pk), tenant=self.tenant, user=request.user, ip=client_ip(request))
+        return Response(WorkItemSerializer(item).data)
+
+    @extend_schema(request=inline_serializer("AssignTask", {"user": serializers.CharField()}), responses=WorkItemSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        username = request.data.get("user") if isinstance(request.data, dict) else None
+        if not username:
+            raise ValidationFailed(_("Indica l'utente."), details={"user": [_("Campo obbligatorio.")]})
+        assignee = User.objects.filter(
+            Q(username=str(username)) | Q(pk=_int_or_none(username)), memberships__tenant=self.tenant
+        ).distinct().first()
+        if assignee is None:
+            raise ValidationFailed(_("Utente sconosciuto in questo ente."), details={"user": [_("Utente sconosciuto.")]})
+        item = services.work_item_assign(
+            work_item_id=_int(pk), tenant=self.tenant, user=request.user, assignee=assignee, ip=client_ip(request)
+        )
+        return Response(WorkItemSerializer(item).data)
+
+    @extend_schema(request=inline_serializer("CompleteTask", {"data": serializers.JSONField()}), responses=WorkItemSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        data = request.data.get("data") if isinstance(request.data, dict) else None
+        if not isinstance(data, dict):
+            raise ValidationFailed(_("Invia i dati del modulo in «data»."), details={"data": [_("Deve essere un oggetto JSON.")]})
+        item = services.work_item_complete(
+            work_item_id=_int(pk), tenant=self.tenant, user=request.user, data=data, ip=client_ip(request)
+        )
+        return Response(WorkItemSerializer(item).data)
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+class IncidentViewSet(TenantScopedMixin, viewsets.GenericViewSet):
+    queryset = WorkItem.objects.none()
+
+    def list(self, request):
+        self.require_role(Role.SUPERVISOR, Role.PROCESS_ADMIN)
+        open_only = request.query_params.get("status", "open") == "open"
+        qs = incident_list(tenant=self.tenant, open_only=open_only)
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(
+            [
+                {
+                    "id": i.pk, "case_id": i.instance.case_id, "case_number": i.instance.case_number,
+                    "task": i.task_name or i.task_bpmn_id, "kind": i.kind, "message": i.message,
+                    "status": i.status, "created_at": i.created_at,
+                }
+                for i in page
+            ]
+        )
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        self.require_role(Role.SUPERVISOR, Role.PROCESS_ADMIN)
+        engine.incident_retry(incident_id=_int(pk), tenant=self.tenant, actor_username=request.user.username)
+        return Response({"status": "retrying"})
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        from common.errors import NotFound
+
+        raise NotFound(_("Risorsa non trovata.")) from exc
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import TenantScopedModel
+from engine.models import ProcessVersion, WorkflowInstance
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", _("Aperta")
+    CLOSED = "closed", _("Conclusa")
+    CANCELLED = "cancelled", _("Annullata")
+
+
+class CaseNumberSequence(TenantScopedModel):
+    """Human case numbers per tenant and year: 2026/000042."""
+
+    year = models.PositiveIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "year"], name="case_sequence_unique_year")]
+
+
+class Case(TenantScopedModel):
+    number = models.CharField(_("numero"), max_length=20)
+    process_id = models.CharField(max_length=100, db_index=True)  # denormalised for filters
+    process_version = models.ForeignKey(ProcessVersion, on_delete=models.PROTECT, related_name="+")
+    instance = models.OneToOneField(
+        WorkflowInstance, null=True, blank=True, on_delete=models.PROTECT, related_name="case"
+    )
+    title = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=20, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    business_key = models.CharField(max_length=200, blank=True, db_index=True)
+    subjects = models.JSONField(default=list)  # [{"fiscal_code", "given_name", "family_name"}]
+    data = models.JSONField(default=dict)  # snapshot of the case data, for display and export
+    outcome = models.CharField(max_length=100, blank=True)
+    has_open_incident = models.BooleanField(default=False)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    legal_due_date = models.DateField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "number"], name="case_unique_number")]
+        indexes = [
+            models.Index(fields=["tenant", "status", "opened_at"]),
+            models.Index(fields=["tenant", "legal_due_date"]),
+        ]
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return f"{self.number}"
+
+
+class CaseSubject(TenantScopedModel):
+    """One row per subject and case: search by fiscal code without scanning JSON."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="subject_rows")
+    fiscal_code = models.CharField(max_length=16)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "fiscal_code"])]
+        constraints = [models.UniqueConstraint(fields=["case", "fiscal_code"], name="case_subject_unique")]
+
+
+class WorkItemStatus(models.TextChoices):
+    OPEN = "open", _("Da svolgere")
+    COMPLETED = "completed", _("Completato")
+    CANCELLED = "cancelled", _("Annullato")
+
+
+class WorkItem(TenantScopedModel):
+    """A READY human task of a case, projected from the engine for fast inboxes."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="work_items")
+    task_id = models.CharField(max_length=36)
+    bpmn_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=300)
+    role = models.CharField(max_length=32)
+    form = models.CharField(max_length=200, blank=True)
+    ui_form = models.CharField(max_length=200, blank=True)
+    instructions = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=WorkItemStatus.choices, default=WorkItemStatus.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="work_items"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    candidate_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="candidate_work_items")
+    restricted_to_candidates = models.BooleanField(default=False)
+    # Four-eyes rule: this user did the step named by notSameUserAs and may not do this one.
+    excluded_username = models.CharField(max_length=150, blank=True)
+    due_at = models.DateField(null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(default=2)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "task_id"], name="work_item_unique_task")]
+        indexes = [
+            models.Index(
+                fields=["tenant", "role", "due_at"],
+                name="wi_available_idx",
+                condition=models.Q(status="open", assignee__isnull=True),
+            ),
+            models.Index(
+                fields=["assignee", "due_at"],
+                name="wi_assigned_idx",
+                condition=models.Q(status="open"),
+            ),
+            models.Index(fields=["tenant", "status", "due_at"], name="wi_tenant_status_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case.number}: {self.name}"
+
+
+class Comment(TenantScopedModel):
+    """An internal note between operators on a case."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at"]

@@ -1,0 +1,89 @@
+"""Reads: inboxes and case search. Every function takes the tenant explicitly."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import Tenant, User
+from accounts.roles import STAFF_ROLES, Role
+from accounts.selectors import roles_for
+from common.errors import NotFound
+
+from .models import Case, WorkItem, WorkItemStatus
+
+
+def inbox_for_user(*, tenant: Tenant, user: User, scope: str = "mine") -> QuerySet[WorkItem]:
+    """`mine`: open items assigned to the user; `available`: unassigned items for their roles."""
+    base = WorkItem.objects.filter(tenant=tenant, status=WorkItemStatus.OPEN).select_related("case", "assignee")
+    if scope == "mine":
+        return base.filter(assignee=user).order_by("due_at", "priority", "id")
+    if scope == "available":
+        roles = roles_for(user=user, tenant=tenant) - {Role.VIEWER, Role.CITIZEN}
+        return (
+            base.filter(assignee__isnull=True, role__in=list(roles))
+            .exclude(excluded_username=user.username)
+            .filter(Q(restricted_to_candidates=False) | Q(candidate_users=user))
+            .order_by("due_at", "priority", "id")
+        )
+    if scope == "all":
+        return base.order_by("due_at", "priority", "id")
+    raise ValueError(scope)
+
+
+def case_visible_qs(*, tenant: Tenant, user: User) -> QuerySet[Case]:
+    """Cases the user may see: staff see the tenant's cases; citizens their own."""
+    roles = roles_for(user=user, tenant=tenant)
+    qs = Case.objects.filter(tenant=tenant)
+    if roles & STAFF_ROLES:
+        return qs
+    if Role.CITIZEN in roles and user.fiscal_code:
+        return qs.filter(subject_rows__fiscal_code=user.fiscal_code.upper()).distinct()
+    return qs.none()
+
+
+def case_list(
+    *,
+    tenant: Tenant,
+    user: User,
+    number: str | None = None,
+    status: str | None = None,
+    process: str | None = None,
+    fiscal_code: str | None = None,
+    due_before: dt.date | None = None,
+    due_after: dt.date | None = None,
+) -> QuerySet[Case]:
+    qs = case_visible_qs(tenant=tenant, user=user).select_related("process_version__definition")
+    if number:
+        qs = qs.filter(number__icontains=number.strip())
+    if status:
+        qs = qs.filter(status=status)
+    if process:
+        qs = qs.filter(process_id=process)
+    if fiscal_code:
+        qs = qs.filter(subject_rows__fiscal_code=fiscal_code.strip().upper()).distinct()
+    if due_before:
+        qs = qs.filter(legal_due_date__lte=due_before)
+    if due_after:
+        qs = qs.filter(legal_due_date__gte=due_after)
+    return qs.order_by("-opened_at", "-id")
+
+
+def case_get(*, tenant: Tenant, user: User, case_id: int) -> Case:
+    case = case_visible_qs(tenant=tenant, user=user).select_related("process_version__definition").filter(pk=case_id).first()
+    if case is None:
+        raise NotFound("case not found")
+    return case
+
+
+def work_item_get(*, tenant: Tenant, user: User, work_item_id: int) -> WorkItem:
+    item = WorkItem.objects.select_related("case", "assignee", "case__process_version").filter(
+        tenant=tenant, pk=work_item_id
+    ).first()
+    if item is None:
+        raise NotFound("task not found")
+    roles = roles_for(user=user, tenant=tenant)
+    if not roles & STAFF_ROLES:
+        raise NotFound("task not found")
+    return item

@@ -1,0 +1,261 @@
+"""Process bundles: read a processes/<id>/ folder, validate it, parse its specs.
+
+Validation names the file and the element that is wrong, so that `sync_processes`,
+the Django system checks and the admin all report the same clear messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from lxml import etree
+
+from accounts.roles import ROLE_CODES
+from common.operations import get_operation
+
+from .sandbox import SandboxViolation, check_expression
+from .spiff import OutboxServiceTask, ProcedoParser, ValidationException
+
+BUNDLE_SUFFIXES = {".bpmn", ".dmn", ".json", ".yaml", ".yml", ".md", ".docx", ".odt"}
+TEXT_SUFFIXES = {".bpmn", ".dmn", ".json", ".yaml", ".yml", ".md"}
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+
+class BundleError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class UserTaskMeta:
+    bpmn_id: str
+    name: str
+    lane: str | None
+    form: str | None
+    ui_form: str | None
+    instructions: str
+    due_expression: str | None
+    not_same_user_as: str | None
+    priority: int
+
+
+@dataclass
+class Bundle:
+    process_id: str
+    files: dict[str, str]  # relpath -> text (binary templates as base64 with a "base64:" prefix)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(self.files):
+            digest.update(name.encode() + b"\0" + self.files[name].encode() + b"\0")
+        return digest.hexdigest()
+
+
+def read_bundle(folder: Path) -> Bundle:
+    files: dict[str, str] = {}
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix not in BUNDLE_SUFFIXES or path.name.startswith("."):
+            continue
+        rel = path.relative_to(folder).as_posix()
+        if path.suffix in TEXT_SUFFIXES:
+            files[rel] = path.read_text(encoding="utf-8")
+        else:
+            import base64
+
+            files[rel] = "base64:" + base64.b64encode(path.read_bytes()).decode()
+    manifest: dict[str, Any] = {}
+    if "manifest.yaml" in files:
+        manifest = yaml.safe_load(files["manifest.yaml"]) or {}
+    return Bundle(process_id=folder.name, files=files, manifest=manifest)
+
+
+def _parse(files: dict[str, str], process_id: str):
+    parser = ProcedoParser()
+    for name, text in sorted(files.items()):
+        if name.endswith(".bpmn"):
+            parser.add_bpmn_str(text.encode("utf-8"), filename=name)
+        elif name.endswith(".dmn"):
+            parser.add_dmn_str(text.encode("utf-8"), filename=name)
+    spec = parser.get_spec(process_id)
+    subprocess_specs = parser.get_subprocess_specs(process_id)
+    return spec, subprocess_specs
+
+
+def form_schema(files: dict[str, str], name: str) -> dict[str, Any]:
+    return json.loads(files[f"forms/{name}"])
+
+
+def user_task_metas(files: dict[str, str]) -> dict[str, UserTaskMeta]:
+    """Read user-task metadata straight from the XML (lanes, properties, instructions)."""
+    metas: dict[str, UserTaskMeta] = {}
+    ns = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+    for name, text in files.items():
+        if not name.endswith(".bpmn"):
+            continue
+        root = etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False))
+        lane_of: dict[str, str] = {}
+        for lane in root.iterfind(".//bpmn:lane", ns):
+            for ref in lane.iterfind("bpmn:flowNodeRef", ns):
+                lane_of[(ref.text or "").strip()] = (lane.get("name") or "").strip()
+        for task in root.iterfind(".//bpmn:userTask", ns):
+            props = {
+                p.get("name"): p.get("value")
+                for p in task.iterfind("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", ns)
+            }
+            instructions = task.findtext("bpmn:extensionElements/spiffworkflow:instructionsForEndUser", "", ns)
+            try:
+                priority = int(props.get("priority") or 2)
+            except ValueError:
+                priority = 2
+            metas[task.get("id")] = UserTaskMeta(
+                bpmn_id=task.get("id"),
+                name=task.get("name") or task.get("id"),
+                lane=lane_of.get(task.get("id")),
+                form=props.get("formJsonSchemaFilename"),
+                ui_form=props.get("formUiSchemaFilename"),
+                instructions=(instructions or "").strip(),
+                due_expression=props.get("dueDate"),
+                not_same_user_as=props.get("notSameUserAs"),
+                priority=priority,
+            )
+    return metas
+
+
+def validate_bundle(bundle: Bundle) -> list[str]:
+    """Every problem of the bundle, each naming file and element. Empty list: valid."""
+    problems: list[str] = []
+    pid = bundle.process_id
+    main = f"{pid}.bpmn"
+    if main not in bundle.files:
+        return [f"{pid}: manca il modello {main}"]
+    if "manifest.yaml" not in bundle.files:
+        problems.append(f"{pid}/manifest.yaml: file mancante")
+    for name, text in bundle.files.items():
+        if name.endswith((".bpmn", ".dmn")):
+            try:
+                etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+            except etree.XMLSyntaxError as exc:
+                problems.append(f"{pid}/{name}: XML non valido: {exc}")
+    if problems:
+        return problems
+    try:
+        spec, subprocess_specs = _parse(bundle.files, pid)
+    except ValidationException as exc:
+        where = f"{pid}/{exc.file_name or main}"
+        element = f" elemento '{exc.id}'" if getattr(exc, "id", None) else ""
+        return [f"{where}:{element} {exc}"]
+    except Exception as exc:  # the parser raises assorted errors for broken models
+        return [f"{pid}/{main}: il modello non si può leggere: {exc}"]
+
+    forms = {n.removeprefix("forms/") for n in bundle.files if n.startswith("forms/")}
+    start_form = bundle.manifest.get("start_form")
+    if start_form:
+        problems += _check_schema(bundle, start_form, pid, "manifest start_form")
+    for meta in user_task_metas(bundle.files).values():
+        where = f"{pid}/{main}: user task '{meta.bpmn_id}'"
+        if not meta.lane:
+            problems.append(f"{where} non è in nessuna corsia (lane) con un ruolo")
+        elif meta.lane not in ROLE_CODES:
+            problems.append(f"{where} è nella corsia '{meta.lane}', che non è un ruolo noto ({', '.join(sorted(ROLE_CODES))})")
+        if not meta.form:
+            problems.append(f"{where} non indica il modulo (formJsonSchemaFilename)")
+        elif meta.form not in forms:
+            problems.append(f"{where} indica il modulo forms/{meta.form}, che non esiste")
+        else:
+            problems += _check_schema(bundle, meta.form, pid, f"user task '{meta.bpmn_id}'")
+        if meta.ui_form and meta.ui_form not in forms:
+            problems.append(f"{where} indica forms/{meta.ui_form}, che non esiste")
+        if meta.due_expression:
+            problems += _check_expr(meta.due_expression, "eval", f"{where} dueDate")
+
+    for task_spec in _all_task_specs(spec, subprocess_specs):
+        if isinstance(task_spec, OutboxServiceTask):
+            where = f"{pid}/{main}: service task '{task_spec.bpmn_id}'"
+            if get_operation(task_spec.operation_name) is None:
+                problems.append(f"{where} chiama l'operazione sconosciuta '{task_spec.operation_name}'")
+            for pname, param in task_spec.operation_params.items():
+                problems += _check_expr(param["value"], "eval", f"{where} parametro '{pname}'")
+        script = getattr(task_spec, "script", None)
+        if isinstance(script, str) and script.strip():
+            problems += _check_expr(script, "exec", f"{pid}/{main}: script task '{task_spec.bpmn_id}'")
+    return problems
+
+
+def _all_task_specs(spec, subprocess_specs):
+    yield from spec.task_specs.values()
+    for sub in subprocess_specs.values():
+        yield from sub.task_specs.values()
+
+
+def _check_schema(bundle: Bundle, form: str, pid: str, who: str) -> list[str]:
+    path = f"forms/{form}"
+    if path not in bundle.files:
+        return [f"{pid}/{path}: modulo mancante ({who})"]
+    try:
+        schema = json.loads(bundle.files[path])
+        Draft202012Validator.check_schema(schema)
+    except json.JSONDecodeError as exc:
+        return [f"{pid}/{path}: JSON non valido alla riga {exc.lineno}: {exc.msg}"]
+    except SchemaError as exc:
+        return [f"{pid}/{path}: JSON Schema non valido in {'/'.join(map(str, exc.path)) or 'radice'}: {exc.message}"]
+    return []
+
+
+def _check_expr(source: str, mode: str, where: str) -> list[str]:
+    try:
+        check_expression(source, mode)  # type: ignore[arg-type]
+    except SandboxViolation as exc:
+        return [f"{where}: espressione non ammessa: {exc}"]
+    except SyntaxError as exc:
+        return [f"{where}: errore di sintassi alla riga {exc.lineno}: {exc.msg}"]
+    return []
+
+
+# Versions are immutable, so their parsed forms are cached per process. The key
+# includes the content hash: a primary key alone can be reused (SQLite after a
+# rolled-back test), a (pk, hash) pair cannot name two different bundles.
+_version_files: dict[tuple[int, str], dict[str, str]] = {}
+
+
+def _files(version) -> dict[str, str]:
+    key = (version.pk, version.content_hash)
+    if key not in _version_files:
+        _version_files[key] = version.files
+    return _version_files[key]
+
+
+@lru_cache(maxsize=64)
+def _parsed(key: tuple[int, str], process_id: str):
+    return _parse(_version_files[key], process_id)
+
+
+def parsed_specs(version):
+    """Parsed (spec, subprocess_specs) of a stored process version."""
+    _files(version)
+    return _parsed((version.pk, version.content_hash), version.definition.process_id)
+
+
+@lru_cache(maxsize=64)
+def _user_tasks(key: tuple[int, str]) -> dict[str, UserTaskMeta]:
+    return user_task_metas(_version_files[key])
+
+
+def version_user_tasks(version) -> dict[str, UserTaskMeta]:
+    _files(version)
+    return _user_tasks((version.pk, version.content_hash))
+
+
+def version_form(version, form: str) -> dict[str, Any]:
+    return form_schema(_files(version), form)

@@ -1,0 +1,68 @@
+"""Publishing process bundles as immutable versions (`manage.py sync_processes`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from .bundles import Bundle, BundleError, read_bundle, validate_bundle
+from .models import ProcessDefinition, ProcessVersion
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    process_id: str
+    version: int
+    created: bool
+
+
+def bundle_folders(root: Path | None = None) -> list[Path]:
+    root = Path(root or settings.PROCEDO_PROCESSES_DIR)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / f"{p.name}.bpmn").exists())
+
+
+def validate_all(root: Path | None = None) -> dict[str, list[str]]:
+    return {folder.name: validate_bundle(read_bundle(folder)) for folder in bundle_folders(root)}
+
+
+@transaction.atomic
+def process_version_publish(*, bundle: Bundle) -> SyncOutcome:
+    """Create a new version when the bundle's content changed; refuse an invalid bundle."""
+    problems = validate_bundle(bundle)
+    if problems:
+        raise BundleError(problems)
+    manifest = bundle.manifest
+    definition, _ = ProcessDefinition.objects.select_for_update().get_or_create(
+        process_id=bundle.process_id,
+        defaults={"name": manifest.get("name", bundle.process_id)},
+    )
+    fields = {
+        "name": manifest.get("name", bundle.process_id),
+        "category": manifest.get("category", ""),
+        "description": manifest.get("description", ""),
+    }
+    if any(getattr(definition, k) != v for k, v in fields.items()):
+        ProcessDefinition.objects.filter(pk=definition.pk).update(**fields)
+    content_hash = bundle.content_hash
+    existing = definition.versions.filter(content_hash=content_hash).first()
+    if existing is not None:
+        return SyncOutcome(bundle.process_id, existing.version, created=False)
+    last = definition.versions.order_by("-version").first()
+    number = (last.version + 1) if last else 1
+    ProcessVersion.objects.create(
+        definition=definition,
+        version=number,
+        content_hash=content_hash,
+        files=bundle.files,
+        manifest=manifest,
+    )
+    return SyncOutcome(bundle.process_id, number, created=True)
+
+
+def sync_processes(root: Path | None = None) -> list[SyncOutcome]:
+    return [process_version_publish(bundle=read_bundle(folder)) for folder in bundle_folders(root)]

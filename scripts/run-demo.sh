@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make run`: the demo on the embedded defaults (SQLite, filesystem broker, no servers
+# to install), with the shipped procedures, demo data and the connector simulators.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+mkdir -p var/broker/processed var/media
+export DEBUG="${DEBUG:-1}"
+
+$BIN/python manage.py migrate --noinput
+$BIN/python manage.py sync_processes
+$BIN/python manage.py load_demo
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+if $BIN/python manage.py help run_simulators >/dev/null 2>&1; then
+  $BIN/python manage.py run_simulators & pids+=($!)
+fi
+# Worker and scheduler in one process (beat embedded): timers and the outbox sweep.
+$BIN/celery -A config worker -B --loglevel=INFO --concurrency=2 \
+  --schedule var/celerybeat-schedule & pids+=($!)
+
+echo
+echo "Procedo demo: http://127.0.0.1:8000/  (API: /api/v1/, docs: /api/docs/, admin: /admin/)"
+echo "Users: registrar.capannori, police.capannori, supervisor.capannori, ... password 'demo'"
+$BIN/python manage.py runserver 127.0.0.1:8000 --noreload
