@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import renderers, serializers, viewsets
 
 from accounts.api import TenantScopedMixin
 from accounts.roles import AUDIT_READER_ROLES
@@ -29,6 +29,16 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "id", "seq", "created_at", "actor", "ip", "action", "object_type", "object_id", "object_repr",
             "summary", "before", "after", "hash",
         ]
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets `?format=csv` and `Accept: text/csv` reach the view, which streams the rows."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else str(data).encode()
 
 
 class _Echo:
@@ -54,6 +64,7 @@ def _when(value: str | None, field: str) -> dt.datetime | None:
 class AuditViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
+    renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CSVRenderer]
 
     def filtered(self, request):
         self.require_role(*AUDIT_READER_ROLES)
@@ -85,8 +96,7 @@ class AuditViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     )
     def list(self, request):
         qs = self.filtered(request)
-        wants_csv = request.query_params.get("format") == "csv" or "text/csv" in request.headers.get("Accept", "")
-        if wants_csv:
+        if request.accepted_renderer.format == "csv":
             audit_record(
                 tenant=self.tenant, actor=request.user, action="export", object_type="audit", object_id="*",
                 summary=_("Esportazione CSV del registro di audit"), extra=dict(request.query_params), ip=client_ip(request),

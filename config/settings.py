@@ -110,6 +110,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(env_str("PROCEDO_MEDIA_ROOT", str(VAR_DIR / "media")))
 
 REST_FRAMEWORK = {
