@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Any
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from ..base import conf
 from ..base.openapi import errors_for, request_pointer
 from ..base.simulator import SimulatorApp, json_response, problem
 from .client import SPEC
@@ -119,4 +119,4 @@ class AppIoSimulator(SimulatorApp):
 
 
 def create_app() -> AppIoSimulator:
-    return AppIoSimulator(everyone_on_io=os.environ.get("PROCEDO_APPIO_SIM_EVERYONE_ON_IO", "1") == "1")
+    return AppIoSimulator(everyone_on_io=conf.appio_simulator_everyone_on_io())

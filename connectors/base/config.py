@@ -8,12 +8,13 @@ its fixed loopback port.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from django.utils.translation import gettext as _
 
 from common.errors import ConfigurationError
+
+from . import conf
 
 DEFAULT_PORTS: dict[str, int] = {
     "anpr": 8101,
@@ -27,7 +28,7 @@ DEFAULT_PORTS: dict[str, int] = {
 
 
 def simulator_host() -> str:
-    return os.environ.get("PROCEDO_SIMULATOR_HOST", "127.0.0.1")
+    return conf.simulator_host()
 
 
 def _env_name(platform: str) -> str:
@@ -54,7 +55,7 @@ def tenant_config(platform: str, tenant: Any = None):
 
 
 def base_url(platform: str, tenant: Any = None) -> str:
-    from_env = os.environ.get(_env_name(platform), "").strip()
+    from_env = conf.base_url_override(platform)
     if from_env:
         return from_env.rstrip("/")
     config = tenant_config(platform, tenant)
@@ -93,7 +94,7 @@ def credentials(platform: str, tenant: Any = None) -> dict[str, Any]:
     if config is not None:
         merged.update(config.credentials or {})
         merged.update({f"setting:{k}": v for k, v in (config.settings or {}).items()})
-    env_key = os.environ.get(f"PROCEDO_{platform.upper()}_API_KEY", "").strip()
+    env_key = conf.api_key_override(platform)
     if env_key:
         merged["api_key"] = env_key
     return merged
@@ -101,9 +102,4 @@ def credentials(platform: str, tenant: Any = None) -> dict[str, Any]:
 
 def timeouts(platform: str) -> tuple[float, float]:
     """(connect, read) seconds; `PROCEDO_<PLATFORM>_TIMEOUT` = read seconds."""
-    raw = os.environ.get(f"PROCEDO_{platform.upper()}_TIMEOUT", "").strip()
-    try:
-        read = float(raw) if raw else 30.0
-    except ValueError as exc:
-        raise ConfigurationError(f"PROCEDO_{platform.upper()}_TIMEOUT must be a number, got {raw!r}") from exc
-    return (5.0, read)
+    return (5.0, conf.read_timeout(platform))

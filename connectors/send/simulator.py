@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import os
 import secrets
 import string
 from typing import Any
@@ -21,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from common import clock
 
+from ..base import conf
 from ..base.openapi import errors_for, request_pointer
 from ..base.simulator import SimulatorApp, json_response, problem
 from .client import PRELOAD, REQUESTS, SPEC
@@ -205,4 +205,4 @@ class SendSimulator(SimulatorApp):
 
 
 def create_app() -> SendSimulator:
-    return SendSimulator(speed=float(os.environ.get("PROCEDO_SEND_SIM_SPEED", "60")))
+    return SendSimulator(speed=conf.send_simulator_speed())

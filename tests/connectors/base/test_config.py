@@ -28,3 +28,21 @@ def test_every_platform_has_a_demo_port():
         "anpr": 8101, "pdnd": 8102, "pagopa": 8103, "appio": 8104, "send": 8105, "protocollo": 8106, "parer": 8107,
     }
     assert config.base_url("parer") == "http://127.0.0.1:8107"
+
+
+def test_a_malformed_timeout_fails_clearly(monkeypatch):
+    from common.errors import ConfigurationError
+
+    monkeypatch.setenv("PROCEDO_SEND_TIMEOUT", "soon")
+    with pytest.raises(ConfigurationError, match="PROCEDO_SEND_TIMEOUT"):
+        config.timeouts("send")
+    monkeypatch.setenv("PROCEDO_SEND_TIMEOUT", "2.5")
+    assert config.timeouts("send") == (5.0, 2.5)
+
+
+def test_an_unknown_platform_without_configuration_is_a_configuration_error(monkeypatch):
+    from common.errors import ConfigurationError
+
+    monkeypatch.delenv("PROCEDO_ANSC_BASE_URL", raising=False)
+    with pytest.raises(ConfigurationError):
+        config.base_url("ansc")

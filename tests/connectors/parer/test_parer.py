@@ -164,3 +164,23 @@ def test_a_slow_parer_times_out(parer):
     with pytest.raises(RetryableError):
         client.send_sip(sip().encode(), [ParerFile("COMP-42", "atto.pdf.p7m", PDF)])
     app.faults.clear()
+
+
+def test_an_html_answer_instead_of_xml_is_refused(parer):
+    from connectors.base.errors import UnexpectedContentType
+
+    app, server = parer
+    app.faults.set(content_type="text/html")
+    client = ParerClient(server.url, username="demo_user", password="demo-parer-pw")
+    with pytest.raises(UnexpectedContentType):
+        client.send_sip(sip().encode(), [ParerFile("COMP-42", "atto.pdf.p7m", PDF)])
+
+
+def test_an_oversized_answer_is_refused(parer):
+    from connectors.base.errors import ResponseTooLarge
+
+    app, server = parer
+    app.faults.set(oversize_bytes=21 * 1024 * 1024)
+    client = ParerClient(server.url, username="demo_user", password="demo-parer-pw")
+    with pytest.raises(ResponseTooLarge):
+        client.send_sip(sip().encode(), [ParerFile("COMP-42", "atto.pdf.p7m", PDF)])
