@@ -1,0 +1,14 @@
+"""Shared plumbing for every platform connector.
+
+- `http.HttpClient`: timeouts, size limits, content-type checks, 5xx/429/network -> RetryableError,
+  other 4xx -> PlatformRefused (permanent, platform code kept, RFC 7807 parsed), masked exchange log
+  (`observe_exchanges` is the hook `connector_call` uses).
+- `xml`: `parse_xml` refuses any DOCTYPE (XXE, billion laughs); `validate(doc, xsd)` with cached schemas.
+- `openapi`: jsonschema validation of bodies against the official OpenAPI/Swagger files.
+- `simulator`: `SimulatorServer` (threaded, loopback) and `SimulatorApp` (routing, recorded requests,
+  fault switches). Each `connectors/<platform>/simulator.py` exposes `create_app()`.
+- `config`: base URL (env > tenant ConnectorConfig > demo simulator port) and credentials.
+- `idempotency.remembered`: store a completed operation's result per idempotency key.
+
+A new platform starts as a copy of `connectors/appio/` (client, simulator, operations, tests).
+"""
