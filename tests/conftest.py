@@ -21,6 +21,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Production hashing costs ~0.25 s per user; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PROCEDO_OUTBOX_DISPATCH = "none"  # tests deliver the outbox explicitly
+
+
+@pytest.fixture(autouse=True)
 def _reset_clock():
     clock.reset()
     yield

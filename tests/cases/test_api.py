@@ -1,0 +1,175 @@
+"""The REST contract: status codes and shapes that other programs rely on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from audit.models import AuditEvent
+from engine.bundles import read_bundle
+from engine.registry import process_version_publish
+from tests.factories import api_client, make_tenant, make_user
+
+pytestmark = pytest.mark.django_db
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "three_tasks"
+
+
+@pytest.fixture
+def env():
+    process_version_publish(bundle=read_bundle(BENCH))
+    tenant = make_tenant()
+    return {
+        "tenant": tenant,
+        "registrar": make_user(tenant, Role.REGISTRAR),
+        "registrar2": make_user(tenant, Role.REGISTRAR),
+        "supervisor": make_user(tenant, Role.SUPERVISOR),
+        "viewer": make_user(tenant, Role.VIEWER),
+        "police": make_user(tenant, Role.POLICE),
+    }
+
+
+def _start(env, who="registrar"):
+    response = api_client(env[who], env["tenant"]).post(
+        "/api/v1/cases/", {"process": "three_tasks", "data": {}}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_start_returns_number_status_and_open_tasks(env):
+    body = _start(env)
+    assert body["number"].endswith("/000001") and body["status"] == "open"
+    assert [t["bpmn_id"] for t in body["tasks"]] == ["first"]
+    assert body["tasks"][0]["role"] == "registrar" and body["tasks"][0]["due_at"]
+    assert _start(env)["number"].endswith("/000002")
+
+
+def test_unknown_process_and_bad_body_are_400_not_500(env):
+    client = api_client(env["registrar"], env["tenant"])
+    r = client.post("/api/v1/cases/", {"process": "nope", "data": {}}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["fields"]["process"]
+    r = client.post("/api/v1/cases/", {"data": {}}, format="json")
+    assert r.status_code == 400 and "process" in r.json()["error"]["fields"]
+    r = client.post("/api/v1/cases/", "not json", content_type="application/json")
+    assert r.status_code == 400
+
+
+def test_viewer_cannot_start_or_act_403(env):
+    body = _start(env)
+    viewer = api_client(env["viewer"], env["tenant"])
+    assert viewer.post("/api/v1/cases/", {"process": "three_tasks", "data": {}}, format="json").status_code == 403
+    task = body["tasks"][0]["id"]
+    assert viewer.post(f"/api/v1/tasks/{task}/claim/").status_code == 403
+    assert viewer.post(f"/api/v1/tasks/{task}/complete/", {"data": {"ok": True}}, format="json").status_code == 403
+    assert viewer.get(f"/api/v1/cases/{body['id']}/").status_code == 200
+
+
+def test_a_role_that_is_not_the_tasks_lane_gets_403(env):
+    task = _start(env)["tasks"][0]["id"]
+    r = api_client(env["police"], env["tenant"]).post(f"/api/v1/tasks/{task}/complete/", {"data": {"ok": True}}, format="json")
+    assert r.status_code == 403
+
+
+def test_invalid_task_data_gives_per_field_messages(env):
+    task = _start(env)["tasks"][0]["id"]
+    r = api_client(env["registrar"], env["tenant"]).post(
+        f"/api/v1/tasks/{task}/complete/", {"data": {"ok": "yes", "surprise": 1}}, format="json"
+    )
+    assert r.status_code == 400
+    fields = r.json()["error"]["fields"]["data"]
+    assert fields["ok"] == ["Tipo di dato non valido."] and fields["surprise"] == ["Campo non previsto."]
+
+
+def test_task_detail_carries_its_json_schema(env):
+    task = _start(env)["tasks"][0]["id"]
+    body = api_client(env["registrar"], env["tenant"]).get(f"/api/v1/tasks/{task}/").json()
+    assert body["form"]["required"] == ["ok"]
+
+
+def test_claim_by_someone_else_and_second_completion_are_409(env):
+    body = _start(env)
+    task = body["tasks"][0]["id"]
+    a = api_client(env["registrar"], env["tenant"])
+    b = api_client(env["registrar2"], env["tenant"])
+    assert a.post(f"/api/v1/tasks/{task}/claim/").status_code == 200
+    r = b.post(f"/api/v1/tasks/{task}/claim/")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "claimed_by_other"
+    assert b.post(f"/api/v1/tasks/{task}/complete/", {"data": {"ok": True}}, format="json").status_code == 409
+    assert a.get("/api/v1/tasks/?scope=mine").json()["count"] == 1
+    assert b.get("/api/v1/tasks/?scope=available").json()["count"] == 0
+    assert a.post(f"/api/v1/tasks/{task}/complete/", {"data": {"ok": True}}, format="json").status_code == 200
+    r = a.post(f"/api/v1/tasks/{task}/complete/", {"data": {"ok": True}}, format="json")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "already_completed"
+    case = a.get(f"/api/v1/cases/{body['id']}/").json()
+    assert [t["bpmn_id"] for t in case["tasks"]] == ["second"]
+
+
+def test_supervisor_assigns_and_others_may_not(env):
+    task = _start(env)["tasks"][0]["id"]
+    r = api_client(env["registrar"], env["tenant"]).post(
+        f"/api/v1/tasks/{task}/assign/", {"user": env["registrar2"].username}, format="json"
+    )
+    assert r.status_code == 403
+    sup = api_client(env["supervisor"], env["tenant"])
+    r = sup.post(f"/api/v1/tasks/{task}/assign/", {"user": env["police"].username}, format="json")
+    assert r.status_code == 400  # police does not hold the task's role
+    r = sup.post(f"/api/v1/tasks/{task}/assign/", {"user": env["registrar2"].username}, format="json")
+    assert r.status_code == 200 and r.json()["assignee"] == env["registrar2"].username
+    mine = api_client(env["registrar2"], env["tenant"]).get("/api/v1/tasks/?scope=mine").json()
+    assert [t["id"] for t in mine["results"]] == [task]
+
+
+def test_unclaim_returns_the_task_to_the_pool(env):
+    task = _start(env)["tasks"][0]["id"]
+    a = api_client(env["registrar"], env["tenant"])
+    a.post(f"/api/v1/tasks/{task}/claim/")
+    assert api_client(env["registrar2"], env["tenant"]).post(f"/api/v1/tasks/{task}/unclaim/").status_code == 403
+    assert a.post(f"/api/v1/tasks/{task}/unclaim/").json()["assignee"] is None
+
+
+def test_case_detail_has_data_history_and_the_read_is_audited(env):
+    body = _start(env)
+    client = api_client(env["registrar"], env["tenant"])
+    task = body["tasks"][0]["id"]
+    client.post(f"/api/v1/tasks/{task}/complete/", {"data": {"ok": True, "note": "visto"}}, format="json")
+    detail = client.get(f"/api/v1/cases/{body['id']}/").json()
+    assert detail["data"]["first"] == {"ok": True, "note": "visto"}
+    actions = [h["action"] for h in detail["history"]]
+    assert actions[0] == "create" and "complete" in actions
+    assert AuditEvent.objects.filter(action="read", object_type="case", object_id=str(body["id"])).count() == 1
+
+
+def test_case_search_filters(env):
+    first = _start(env)
+    _start(env)
+    client = api_client(env["registrar"], env["tenant"])
+    assert client.get("/api/v1/cases/", {"number": first["number"]}).json()["count"] == 1
+    assert client.get("/api/v1/cases/", {"status": "closed"}).json()["count"] == 0
+    assert client.get("/api/v1/cases/", {"process": "three_tasks"}).json()["count"] == 2
+    r = client.get("/api/v1/cases/", {"due_before": "not-a-date"})
+    assert r.status_code == 400 and "due_before" in r.json()["error"]["fields"]
+
+
+def test_non_numeric_ids_are_404(env):
+    client = api_client(env["registrar"], env["tenant"])
+    assert client.get("/api/v1/cases/abc/").status_code == 404
+    assert client.post("/api/v1/tasks/abc/claim/").status_code == 404
+
+
+def test_token_authentication_with_the_management_command(env, capsys):
+    call_command("create_api_token", env["registrar"].username)
+    token = capsys.readouterr().out.strip()
+    client = APIClient()
+    assert client.get("/api/v1/cases/").status_code in (401, 403)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/v1/cases/").status_code == 200
+
+
+def test_openapi_schema_and_docs_are_served(env):
+    client = api_client(env["registrar"])
+    assert client.get("/api/schema/").status_code == 200
+    assert client.get("/api/docs/").status_code == 200
