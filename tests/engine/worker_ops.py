@@ -1,0 +1,9 @@
+"""Operations for tests that run a real Celery worker (loaded through
+PROCEDO_EXTRA_OPERATION_MODULES, so the worker process registers them too)."""
+
+from common.operations import operation
+
+
+@operation("test.echo", description="Echo the parameters back (tests only)")
+def echo(params, ctx):
+    return {"echo": params.get("value"), "key": ctx.idempotency_key}
