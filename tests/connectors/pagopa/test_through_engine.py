@@ -21,7 +21,7 @@ from tests.factories import make_tenant
 pytestmark = pytest.mark.django_db
 
 MARKDOWN = ("Abbiamo ricevuto il pagamento dei diritti di segreteria per la sua pratica. "
-            "La pratica prosegue: riceverà un nuovo messaggio al termine dell'istruttoria.")
+            "La pratica prosegue: riceverà un nuovo messaggio al termine delle verifiche.")
 
 BPMN = f"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
