@@ -260,6 +260,7 @@ class TaskViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     @extend_schema(request=inline_serializer("AssignTask", {"user": serializers.CharField()}), responses=WorkItemSerializer)
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
+        selectors.work_item_get(tenant=self.tenant, user=request.user, work_item_id=_int(pk))  # 404 first
         username = request.data.get("user") if isinstance(request.data, dict) else None
         if not username:
             raise ValidationFailed(_("Indica l'utente."), details={"user": [_("Campo obbligatorio.")]})

@@ -24,3 +24,18 @@ def publish_model(name: str, *, also: tuple[str, ...] = ()) -> ProcessVersion:
     return ProcessVersion.objects.select_related("definition").get(
         definition__process_id=name, version=outcome.version
     )
+
+
+BUNDLES_DIR = Path(__file__).parent / "engine" / "bundles"
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+
+
+def publish_bundle(name: str) -> ProcessVersion:
+    """Publish a folder bundle of tests/engine/bundles/<name>/ (or bench/<name>/)."""
+    from engine.bundles import read_bundle
+
+    folder = BUNDLES_DIR / name if (BUNDLES_DIR / name).is_dir() else BENCH_DIR / name
+    outcome = process_version_publish(bundle=read_bundle(folder))
+    return ProcessVersion.objects.select_related("definition").get(
+        definition__process_id=name, version=outcome.version
+    )

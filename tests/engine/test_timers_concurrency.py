@@ -11,7 +11,7 @@ from django.db import connection
 from common import clock
 from engine import services as engine
 from engine.models import InstanceStatus, WorkflowInstance
-from tests.engine_models import publish_model
+from tests.engine_models import publish_bundle
 from tests.factories import make_tenant
 
 
@@ -20,7 +20,7 @@ from tests.factories import make_tenant
 def test_two_workers_fire_each_due_timer_exactly_once():
     clock.freeze(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC))
     tenant = make_tenant()
-    version = publish_model("timer_boundary")
+    version = publish_bundle("timer_wait")
     ids = [engine.instance_start(tenant=tenant, version=version, data={}).instance.pk for _ in range(20)]
     clock.advance(dt.timedelta(days=6))
 
