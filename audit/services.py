@@ -72,7 +72,9 @@ def audit_record(
     extra: Any = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    with transaction.atomic():
+    # No savepoint when the caller already holds a transaction: an error here must
+    # roll the whole change back anyway (an unaudited change is not allowed).
+    with transaction.atomic(savepoint=False):
         chain_key = _chain_key(tenant)
         head = _lock_head(chain_key)
         is_user = actor is not None and getattr(actor, "is_authenticated", False)

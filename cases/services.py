@@ -187,32 +187,32 @@ def _on_engine_change(result: StepResult) -> None:
     instance = result.instance
     if instance.case_id is None:
         return
-    case = Case.objects.filter(pk=instance.case_id).first()
-    if case is None:  # the case row is being created in this same transaction
-        return
     now = clock.now()
+    case_qs = Case.objects.filter(pk=instance.case_id)
     if result.project_tasks:
-        _project_work_items(case, result, now)
-    case.has_open_incident = instance.incidents.filter(status=IncidentStatus.OPEN).exists()
+        _project_work_items(instance.case_id, instance.tenant_id, result, now)
+    fields: dict[str, Any] = {"updated_at": now}
     if result.project_tasks:
-        case.data = result.data
-        case.outcome = str(result.data.get("final_outcome") or "")[:100]
-    if instance.status == "completed" and case.status == CaseStatus.OPEN:
-        case.status = CaseStatus.CLOSED
-        case.closed_at = now
+        fields["data"] = result.data
+        fields["outcome"] = str(result.data.get("final_outcome") or "")[:100]
+    if result.new_incidents:
+        fields["has_open_incident"] = True
+    elif result.event in ("retry", "service_result"):
+        fields["has_open_incident"] = instance.incidents.filter(status=IncidentStatus.OPEN).exists()
+    if not case_qs.update(**fields):
+        return  # the case row is being created in this same transaction
+    if instance.status == "completed":
+        case_qs.filter(status=CaseStatus.OPEN).update(status=CaseStatus.CLOSED, closed_at=now)
     elif instance.status == "cancelled":
-        case.status = CaseStatus.CANCELLED
-        case.closed_at = now
-    case.updated_at = now
-    case.save(update_fields=["has_open_incident", "data", "outcome", "status", "closed_at", "updated_at"])
+        case_qs.update(status=CaseStatus.CANCELLED, closed_at=now)
     if result.event in ("timer", "message", "service_result") and result.project_tasks:
         audit_record(
-            tenant=case.tenant,
+            tenant=instance.tenant,
             actor=None,
             action="system",
             object_type="case",
-            object_id=str(case.pk),
-            object_repr=case.number,
+            object_id=str(instance.case_id),
+            object_repr=instance.case_number,
             summary={
                 "timer": _("Scaduto un termine del procedimento"),
                 "message": _("Ricevuto un messaggio: %(m)s") % {"m": result.detail.get("message", "")},
@@ -222,35 +222,39 @@ def _on_engine_change(result: StepResult) -> None:
         )
     for incident in result.new_incidents:
         audit_record(
-            tenant=case.tenant,
+            tenant=instance.tenant,
             actor=None,
             action="system",
             object_type="case",
-            object_id=str(case.pk),
-            object_repr=case.number,
+            object_id=str(instance.case_id),
+            object_repr=instance.case_number,
             summary=_("Incidente: %(m)s") % {"m": incident.message},
             extra={"incident": incident.pk, "kind": incident.kind},
         )
 
 
-def _project_work_items(case: Case, result: StepResult, now: dt.datetime) -> None:
+def _project_work_items(case_id: int, tenant_id: int, result: StepResult, now: dt.datetime) -> None:
     ready: dict[str, ReadyTask] = {t.task_id: t for t in result.ready_tasks}
-    existing = {wi.task_id: wi for wi in WorkItem.objects.filter(case=case, status=WorkItemStatus.OPEN)}
+    existing = set(
+        WorkItem.objects.filter(case_id=case_id, status=WorkItemStatus.OPEN).values_list("task_id", flat=True)
+    )
+    gone = existing - ready.keys()
     completed_id = result.completed_task.task_id if result.completed_task else None
-    for task_id, item in existing.items():
-        if task_id in ready:
-            continue
-        item.status = WorkItemStatus.COMPLETED if task_id == completed_id else WorkItemStatus.CANCELLED
-        item.completed_at = now
-        update = ["status", "completed_at"]
-        if task_id == completed_id and result.actor_username:
-            item.completed_by = User.objects.filter(username=result.actor_username).first()
-            update.append("completed_by")
-        item.save(update_fields=update)
+    if completed_id in gone:
+        gone.discard(completed_id)
+        WorkItem.objects.filter(case_id=case_id, task_id=completed_id).update(
+            status=WorkItemStatus.COMPLETED,
+            completed_at=now,
+            completed_by=User.objects.filter(username=result.actor_username).values("pk")[:1],
+        )
+    if gone:
+        WorkItem.objects.filter(case_id=case_id, task_id__in=gone).update(
+            status=WorkItemStatus.CANCELLED, completed_at=now
+        )
     new_items = [
         WorkItem(
-            tenant_id=case.tenant_id,
-            case=case,
+            tenant_id=tenant_id,
+            case_id=case_id,
             task_id=task.task_id,
             bpmn_id=task.bpmn_id,
             name=task.name,
@@ -280,7 +284,8 @@ def register_engine_listener() -> None:
 def _lock_work_item(work_item_id: int, tenant: Tenant) -> WorkItem:
     item = (
         WorkItem.objects.select_for_update(of=("self",))
-        .select_related("case", "assignee")
+        .select_related("case__process_version", "assignee")
+        .defer("case__data", "case__process_version__files")
         .filter(pk=work_item_id, tenant=tenant)
         .first()
     )
@@ -406,8 +411,7 @@ def work_item_complete(
             object_repr=f"{case.number}: {item.name}", summary=_("Completato «%(t)s»") % {"t": item.name},
             after=data, ip=ip,
         )
-    item.refresh_from_db()
-    return item
+    return WorkItem.objects.select_related("case", "assignee").get(pk=item.pk)
 
 
 # --------------------------------------------------------------------------- cases

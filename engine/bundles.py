@@ -232,7 +232,12 @@ _version_files: dict[tuple[int, str], dict[str, str]] = {}
 def _files(version) -> dict[str, str]:
     key = (version.pk, version.content_hash)
     if key not in _version_files:
-        _version_files[key] = version.files
+        if "files" in version.get_deferred_fields():
+            from .models import ProcessVersion
+
+            _version_files[key] = ProcessVersion.objects.values_list("files", flat=True).get(pk=version.pk)
+        else:
+            _version_files[key] = version.files
     return _version_files[key]
 
 
