@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext as _
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from SpiffWorkflow.bpmn.util import BpmnEvent
@@ -273,11 +274,18 @@ def _snapshot_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     return merged
 
 
+def _event_definitions(task) -> list:
+    """The event definitions a waiting task catches (an event-based gateway holds several)."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition] if definition is not None else []
+
+
 def _next_timer(workflow: BpmnWorkflow) -> dt.datetime | None:
     due: list[dt.datetime] = []
     for task in list(workflow.event_manager.tasks.values()):
-        event_definition = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(event_definition, TimerEventDefinition):
+        if not any(isinstance(d, TimerEventDefinition) for d in _event_definitions(task)):
             continue
         value = task._get_internal_data("event_value")
         if value is None:
@@ -506,17 +514,19 @@ def deliver_message(*, tenant: Tenant, name: str, correlation_key: str, payload:
         with transaction.atomic():
             instance = _lock(pk)
             workflow = _load(instance)
-            waiting = [
-                t
-                for t in workflow.event_manager.tasks.values()
-                if isinstance(getattr(t.task_spec, "event_definition", None), MessageEventDefinition)
-                and t.task_spec.event_definition.name == name
-            ]
-            if not waiting:
+            definition = None
+            for task in list(workflow.event_manager.tasks.values()):
+                for index, candidate in enumerate(_event_definitions(task)):
+                    if isinstance(candidate, MessageEventDefinition) and candidate.name == name:
+                        definition = candidate
+                        # The payload goes under the catching event's id; in an event-based
+                        # gateway that is the gateway's index-th outgoing event.
+                        catcher = task.task_spec
+                        if isinstance(task.task_spec.event_definition, MultipleEventDefinition):
+                            catcher = task.task_spec.outputs[index]
+                        task.data[catcher.bpmn_id] = payload
+            if definition is None:
                 continue
-            for task in waiting:
-                task.data[task.task_spec.bpmn_id] = payload
-            definition = waiting[0].task_spec.event_definition
             workflow.catch(BpmnEvent(definition, payload))
             _advance(instance, workflow, event="message", detail={"message": name})
             caught += 1
