@@ -289,8 +289,20 @@ class TaskViewSet(TenantScopedMixin, viewsets.GenericViewSet):
 # --------------------------------------------------------------------------- incidents
 
 
+class IncidentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    case_id = serializers.IntegerField(allow_null=True)
+    case_number = serializers.CharField()
+    task = serializers.CharField()
+    kind = serializers.CharField()
+    message = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class IncidentViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     queryset = WorkItem.objects.none()
+    serializer_class = IncidentSerializer
 
     def list(self, request):
         self.require_role(Role.SUPERVISOR, Role.PROCESS_ADMIN)
@@ -308,7 +320,7 @@ class IncidentViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             ]
         )
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=inline_serializer("IncidentRetry", {"status": serializers.CharField()}))
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         self.require_role(Role.SUPERVISOR, Role.PROCESS_ADMIN)

@@ -77,7 +77,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'procedo.sqlite3'}"),
+        env_str("DATABASE_URL", "") or f"sqlite:///{VAR_DIR / 'procedo.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
@@ -134,6 +134,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Case management for the demographic services of Italian municipalities.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "cases.models.CaseStatus",
+        "WorkItemStatusEnum": "cases.models.WorkItemStatus",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------
