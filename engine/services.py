@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
@@ -195,6 +196,10 @@ def instance_complete_task(
             )
     bpmn_id = task.task_spec.bpmn_id
     task.data[bpmn_id] = data
+    parent_spec = task.parent.task_spec if task.parent is not None else None
+    if isinstance(parent_spec, MultiInstanceTask) and parent_spec.output_item is not None:
+        # One instance of a multi-instance task: its form data is the output item.
+        task.data[parent_spec.output_item.bpmn_id] = data
     task.data[f"{bpmn_id}_completed_by"] = actor_username
     task.data[f"{bpmn_id}_completed_at"] = clock.now().isoformat()
     completed = _ready_task(instance, workflow, task, meta)
