@@ -1,0 +1,75 @@
+"""Working days, Italian holidays, dates and fiscal codes for BPMN expressions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from common import clock
+from engine.script_helpers import add_working_days_date, build_helpers, italian_holidays, parse_date
+
+H = build_helpers(patron_day=(7, 25))
+
+
+def test_2026_holidays_include_easter_monday_and_san_francesco():
+    days = italian_holidays(2026)
+    assert dt.date(2026, 4, 5) in days and dt.date(2026, 4, 6) in days  # Easter and Easter Monday 2026
+    assert dt.date(2026, 10, 4) in days  # L. 151/2025, from 2026
+    assert dt.date(2025, 10, 4) not in italian_holidays(2025)
+    assert len(days) == 13
+
+
+@pytest.mark.parametrize(
+    ("start", "n", "expected"),
+    [
+        ("2026-03-02", 2, "2026-03-04"),  # Monday + 2
+        ("2026-03-06", 2, "2026-03-10"),  # Friday: skips the weekend
+        ("2026-04-03", 1, "2026-04-07"),  # Good Friday + 1: skips weekend and Easter Monday
+        ("2026-07-24", 1, "2026-07-27"),  # Friday, then Sat/Sun; patron day 25 July is a Saturday
+        ("2026-07-24", 0, "2026-07-24"),
+        ("2026-12-24", 1, "2026-12-28"),  # 25 and 26 December, Sunday 27
+    ],
+)
+def test_add_working_days(start, n, expected):
+    assert H["add_working_days"](start, n) == expected
+
+
+def test_the_patron_day_is_not_a_working_day():
+    helpers = build_helpers(patron_day=(3, 3))
+    assert helpers["add_working_days"]("2026-03-02", 1) == "2026-03-04"
+    assert build_helpers(patron_day=None)["add_working_days"]("2026-03-02", 1) == "2026-03-03"
+    assert add_working_days_date(dt.date(2026, 3, 2), 1, (3, 3)) == dt.date(2026, 3, 4)
+
+
+def test_counting_days():
+    assert H["working_days_between"]("2026-03-02", "2026-03-09") == 5
+    assert H["days_between"]("2026-03-01", "2026-04-15") == 45
+    assert H["is_working_day"]("2026-06-02") is False
+
+
+def test_end_of_day_has_the_right_offset():
+    assert H["end_of_day"]("2026-01-15") == "2026-01-15T23:59:59+01:00"
+    assert H["end_of_day"]("2026-07-15") == "2026-07-15T23:59:59+02:00"
+
+
+def test_parse_date_accepts_iso_and_italian_format_and_refuses_others():
+    assert parse_date("2026-03-01") == "2026-03-01"
+    assert parse_date("01/03/2026") == "2026-03-01"
+    for bad in ("31/02/2026", "1 marzo", "", None):
+        with pytest.raises(ValueError, match="Data non valida"):
+            parse_date(bad)
+
+
+def test_today_follows_the_clock():
+    clock.freeze(dt.datetime(2026, 5, 31, 23, 30, tzinfo=dt.UTC))  # already 1 June in Rome
+    assert H["today"]() == "2026-06-01"
+
+
+def test_fiscal_codes():
+    assert H["is_valid_fiscal_code"]("PRVGNN90R10H501Q")
+    assert H["is_valid_fiscal_code"]("rssmra80a01h501u")
+    assert not H["is_valid_fiscal_code"]("RSSMRA80A01H501X")
+    assert not H["is_valid_fiscal_code"](12)
+    assert H["fiscal_code_birthdate"]("RSSMRA80A01H501U") == "1980-01-01"
+    assert H["fiscal_code_birthdate"]("nonsense") is None
