@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from common import clock
 
@@ -46,16 +46,27 @@ def _chain_key(tenant) -> str:
     return str(tenant.pk) if tenant is not None else "system"
 
 
-def _lock_head(chain_key: str) -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(chain_key=chain_key).first()
-    if head is not None:
-        return head
-    try:
-        with transaction.atomic():
-            AuditChainHead.objects.create(chain_key=chain_key)
-    except IntegrityError:
-        pass  # another transaction created it first
-    return AuditChainHead.objects.select_for_update().get(chain_key=chain_key)
+def _advance_head(chain_key: str) -> tuple[int, str]:
+    """Take the next sequence number of a chain, locking its head row until commit.
+
+    One UPDATE ... RETURNING both locks the row and hands back the new number and the
+    previous hash (the hash column is rewritten once the event is written).
+    """
+    with connection.cursor() as cursor:
+        for _attempt in range(2):
+            cursor.execute(
+                "UPDATE audit_auditchainhead SET last_seq = last_seq + 1 WHERE chain_key = %s RETURNING last_seq, last_hash",
+                [chain_key],
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                return int(row[0]), row[1]
+            try:
+                with transaction.atomic():
+                    AuditChainHead.objects.create(chain_key=chain_key)
+            except IntegrityError:
+                pass  # another transaction created it first
+    raise RuntimeError(f"audit chain head {chain_key!r} could not be created")
 
 
 def audit_record(
@@ -76,12 +87,12 @@ def audit_record(
     # roll the whole change back anyway (an unaudited change is not allowed).
     with transaction.atomic(savepoint=False):
         chain_key = _chain_key(tenant)
-        head = _lock_head(chain_key)
+        seq, prev_hash = _advance_head(chain_key)
         is_user = actor is not None and getattr(actor, "is_authenticated", False)
         event = AuditEvent(
             tenant=tenant,
             chain_key=chain_key,
-            seq=head.last_seq + 1,
+            seq=seq,
             created_at=clock.now(),
             actor=actor if is_user else None,
             actor_username=actor.get_username() if is_user else "",
@@ -94,11 +105,14 @@ def audit_record(
             before=_jsonable(before),
             after=_jsonable(after),
             extra=_jsonable(extra),
-            prev_hash=head.last_hash,
+            prev_hash=prev_hash,
         )
         event.hash = compute_hash(event)
         event.save(force_insert=True)
-        AuditChainHead.objects.filter(pk=head.pk).update(last_seq=event.seq, last_hash=event.hash)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s", [event.hash, chain_key]
+            )
     return event
 
 

@@ -18,7 +18,7 @@ from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
 from engine import hooks
 from engine import services as engine
-from engine.bundles import version_form
+from engine.bundles import version_by_id, version_form
 from engine.models import IncidentStatus, ProcessVersion
 from engine.selectors import process_latest_version
 from engine.services import ReadyTask, StepResult
@@ -235,9 +235,12 @@ def _on_engine_change(result: StepResult) -> None:
 
 def _project_work_items(case_id: int, tenant_id: int, result: StepResult, now: dt.datetime) -> None:
     ready: dict[str, ReadyTask] = {t.task_id: t for t in result.ready_tasks}
-    existing = set(
-        WorkItem.objects.filter(case_id=case_id, status=WorkItemStatus.OPEN).values_list("task_id", flat=True)
-    )
+    if result.previous_ready_ids is not None:
+        existing = set(result.previous_ready_ids)
+    else:
+        existing = set(
+            WorkItem.objects.filter(case_id=case_id, status=WorkItemStatus.OPEN).values_list("task_id", flat=True)
+        )
     gone = existing - ready.keys()
     completed_id = result.completed_task.task_id if result.completed_task else None
     if completed_id in gone:
@@ -284,8 +287,8 @@ def register_engine_listener() -> None:
 def _lock_work_item(work_item_id: int, tenant: Tenant) -> WorkItem:
     item = (
         WorkItem.objects.select_for_update(of=("self",))
-        .select_related("case__process_version", "assignee")
-        .defer("case__data", "case__process_version__files")
+        .select_related("case")
+        .defer("case__data", "case__subjects")
         .filter(pk=work_item_id, tenant=tenant)
         .first()
     )
@@ -400,7 +403,7 @@ def work_item_complete(
             )
         case = item.case
         if item.form:
-            errors = validate_data(_form_json(case.process_version, item.form), data)
+            errors = validate_data(_form_json(version_by_id(case.process_version_id), item.form), data)
             if errors:
                 raise ValidationFailed(_("Il modulo contiene errori."), details={"data": errors})
         engine.instance_complete_task(
@@ -411,7 +414,11 @@ def work_item_complete(
             object_repr=f"{case.number}: {item.name}", summary=_("Completato «%(t)s»") % {"t": item.name},
             after=data, ip=ip,
         )
-    return WorkItem.objects.select_related("case", "assignee").get(pk=item.pk)
+    # The row was updated by the projection; mirror it instead of reading it again.
+    item.status = WorkItemStatus.COMPLETED
+    item.completed_at = clock.now()
+    item.completed_by = user
+    return item
 
 
 # --------------------------------------------------------------------------- cases

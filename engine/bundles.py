@@ -229,6 +229,28 @@ def _check_expr(source: str, mode: str, where: str) -> list[str]:
 _version_files: dict[tuple[int, str], dict[str, str]] = {}
 
 
+_versions: dict[int, Any] = {}
+
+
+def version_by_id(version_id: int):
+    """An immutable ProcessVersion (files deferred), cached per process."""
+    version = _versions.get(version_id)
+    if version is None:
+        from .models import ProcessVersion
+
+        version = ProcessVersion.objects.select_related("definition").defer("files").get(pk=version_id)
+        _versions[version_id] = version
+    return version
+
+
+def forget_cached_versions() -> None:
+    """Tests that reuse primary keys across databases call this."""
+    _versions.clear()
+    _version_files.clear()
+    _parsed.cache_clear()
+    _user_tasks.cache_clear()
+
+
 def _files(version) -> dict[str, str]:
     key = (version.pk, version.content_hash)
     if key not in _version_files:

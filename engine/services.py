@@ -36,7 +36,7 @@ from common.errors import Conflict, NotFound, PermissionRefused
 from common.operations import OperationContext, get_operation
 
 from . import hooks
-from .bundles import UserTaskMeta, parsed_specs, version_user_tasks
+from .bundles import UserTaskMeta, parsed_specs, version_by_id, version_user_tasks
 from .lock_objects import instance_qs_select_for_update
 from .models import (
     Incident,
@@ -90,6 +90,9 @@ class StepResult:
     # False when the change did not touch the task tree (an incident was opened):
     # listeners keep the work items as they are.
     project_tasks: bool = True
+    # The READY user-task ids before this change (None: unknown), so listeners can
+    # project work items without reading them back.
+    previous_ready_ids: frozenset[str] | None = None
 
     @property
     def finished(self) -> bool:
@@ -104,7 +107,7 @@ def _script_engine(tenant: Tenant):
 
 
 def _load(instance: WorkflowInstance) -> BpmnWorkflow:
-    spec, subprocess_specs = parsed_specs(instance.process_version)
+    spec, subprocess_specs = parsed_specs(version_by_id(instance.process_version_id))
     return load_workflow(
         instance.state,
         spec=spec,
@@ -161,7 +164,9 @@ def instance_start(
         updated_at=now,
     )
     instance.save()
-    return _advance(instance, workflow, event="started", actor_username=actor_username)
+    return _advance(
+        instance, workflow, event="started", actor_username=actor_username, previous_ready_ids=frozenset()
+    )
 
 
 # --------------------------------------------------------------------------- user tasks
@@ -185,7 +190,7 @@ def instance_complete_task(
         raise NotFound(_("Compito non trovato."))
     if task.state != TaskState.READY:
         raise Conflict(_("Il compito è già stato completato."), code="already_completed")
-    meta = version_user_tasks(instance.process_version).get(task.task_spec.bpmn_id)
+    meta = version_user_tasks(version_by_id(instance.process_version_id)).get(task.task_spec.bpmn_id)
     if meta and meta.not_same_user_as:
         previous = task.data.get(f"{meta.not_same_user_as}_completed_by")
         if previous and previous == actor_username:
@@ -203,6 +208,7 @@ def instance_complete_task(
     task.data[f"{bpmn_id}_completed_by"] = actor_username
     task.data[f"{bpmn_id}_completed_at"] = clock.now().isoformat()
     completed = _ready_task(instance, workflow, task, meta)
+    before = _ready_user_task_ids(workflow)
     task.run()
     return _advance(
         instance,
@@ -211,6 +217,7 @@ def instance_complete_task(
         actor_username=actor_username,
         completed_task=completed,
         completed_data=data,
+        previous_ready_ids=before,
     )
 
 
@@ -220,14 +227,14 @@ def instance_ready_task(*, instance: WorkflowInstance, task_id: str) -> ReadyTas
     task = _find_task(workflow, task_id)
     if task is None or task.state != TaskState.READY or not isinstance(task.task_spec, UserTaskMixin):
         return None
-    meta = version_user_tasks(instance.process_version).get(task.task_spec.bpmn_id)
+    meta = version_user_tasks(version_by_id(instance.process_version_id)).get(task.task_spec.bpmn_id)
     return _ready_task(instance, workflow, task, meta)
 
 
 def instance_ready_tasks(*, instance: WorkflowInstance) -> list[ReadyTask]:
     """Every READY user task of the instance (read only, no lock)."""
     workflow = _load(instance)
-    metas = version_user_tasks(instance.process_version)
+    metas = version_user_tasks(version_by_id(instance.process_version_id))
     return [
         _ready_task(instance, workflow, t, metas.get(t.task_spec.bpmn_id))
         for t in workflow.get_tasks(state=TaskState.READY)
@@ -265,6 +272,12 @@ def _ready_task(instance, workflow, task, meta: UserTaskMeta | None) -> ReadyTas
         priority=meta.priority if meta else 2,
         not_same_user_as=meta.not_same_user_as if meta else None,
         excluded_username=excluded,
+    )
+
+
+def _ready_user_task_ids(workflow: BpmnWorkflow) -> frozenset[str]:
+    return frozenset(
+        str(t.id) for t in workflow.get_tasks(state=TaskState.READY) if isinstance(t.task_spec, UserTaskMixin)
     )
 
 
@@ -360,6 +373,7 @@ def _advance(
     completed_task: ReadyTask | None = None,
     completed_data: dict[str, Any] | None = None,
     detail: dict[str, Any] | None = None,
+    previous_ready_ids: frozenset[str] | None = None,
 ) -> StepResult:
     new_incidents = []
     try:
@@ -394,9 +408,11 @@ def _advance(
         instance.status = InstanceStatus.ERROR
     else:
         instance.status = InstanceStatus.RUNNING
-    instance.save()
+    instance.save(
+        update_fields=["state", "serializer_version", "revision", "updated_at", "next_timer_at", "status", "completed_at"]
+    )
 
-    metas = version_user_tasks(instance.process_version)
+    metas = version_user_tasks(version_by_id(instance.process_version_id))
     ready = [
         _ready_task(instance, workflow, t, metas.get(t.task_spec.bpmn_id))
         for t in workflow.get_tasks(state=TaskState.READY)
@@ -413,6 +429,7 @@ def _advance(
         new_outbox=new_outbox,
         new_incidents=new_incidents,
         detail=detail or {},
+        previous_ready_ids=previous_ready_ids,
     )
     hooks.notify(result)
     if new_outbox:
@@ -493,8 +510,9 @@ def fire_due_timers(*, limit: int = 200) -> int:
             if instance is None:
                 continue
             workflow = _load(instance)
+            before = _ready_user_task_ids(workflow)
             workflow.refresh_timers()
-            _advance(instance, workflow, event="timer", detail={"due": now.isoformat()})
+            _advance(instance, workflow, event="timer", detail={"due": now.isoformat()}, previous_ready_ids=before)
             fired += 1
     return fired
 
@@ -532,8 +550,9 @@ def deliver_message(*, tenant: Tenant, name: str, correlation_key: str, payload:
                         task.data[catcher.bpmn_id] = payload
             if definition is None:
                 continue
+            before = _ready_user_task_ids(workflow)
             workflow.catch(BpmnEvent(definition, payload))
-            _advance(instance, workflow, event="message", detail={"message": name})
+            _advance(instance, workflow, event="message", detail={"message": name}, previous_ready_ids=before)
             caught += 1
     return caught
 
@@ -600,12 +619,16 @@ def _outbox_succeeded(message: OutboxMessage, result: dict[str, Any]) -> str:
         if task is None or task.state != TaskState.READY:
             logger.warning("outbox %s: task %s no longer ready; result kept", message.pk, message.task_id)
             return "stale"
+        before = _ready_user_task_ids(workflow)
         task.internal_data[OutboxServiceTask.RESULT_KEY] = result
         task.run()
         Incident.objects.filter(outbox=current, status=IncidentStatus.OPEN).update(
             status=IncidentStatus.RESOLVED, resolved_at=now
         )
-        _advance(instance, workflow, event="service_result", detail={"operation": message.operation})
+        _advance(
+            instance, workflow, event="service_result", detail={"operation": message.operation},
+            previous_ready_ids=before,
+        )
     return "done"
 
 

@@ -28,6 +28,14 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_version_cache():
+    # Process versions are cached by primary key; SQLite can reuse a key after a rollback.
+    from engine.bundles import forget_cached_versions
+
+    forget_cached_versions()
+
+
+@pytest.fixture(autouse=True)
 def _reset_clock():
     clock.reset()
     yield
