@@ -32,7 +32,7 @@ from bench.results import percentile, write_section  # noqa: E402
 
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 TASKS_PER_RUN = int(os.environ.get("BENCH_HTTP_TASKS", "1500"))
-CLIENTS = int(os.environ.get("BENCH_HTTP_CLIENTS", "8"))
+CLIENT_COUNTS = [int(c) for c in os.environ.get("BENCH_HTTP_CLIENTS", "3,6").split(",")]
 WORKER_COUNTS = [int(w) for w in os.environ.get("BENCH_HTTP_WORKERS", "2,3,4").split(",")]
 
 
@@ -61,7 +61,7 @@ def prepare(n: int) -> tuple[str, list[int]]:
     return token.key, open_first
 
 
-def run_load(token: str, ids: list[int]) -> tuple[float, list[float], dict[int, int]]:
+def run_load(token: str, ids: list[int], clients: int) -> tuple[float, list[float], dict[int, int]]:
     work: queue.Queue[int] = queue.Queue()
     for pk in ids:
         work.put(pk)
@@ -88,7 +88,7 @@ def run_load(token: str, ids: list[int]) -> tuple[float, list[float], dict[int, 
                 statuses[response.status] = statuses.get(response.status, 0) + 1
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -117,24 +117,29 @@ def start_server(workers: int) -> subprocess.Popen:
 
 
 def main() -> None:
+    from django.db import connection
+
     rows = []
     for workers in WORKER_COUNTS:
-        token, ids = prepare(TASKS_PER_RUN)
-        server = start_server(workers)
-        try:
-            run_load(token, ids[:50])  # warm-up (connections, caches)
-            elapsed, latencies, statuses = run_load(token, ids[50:])
-        finally:
-            server.terminate()
-            server.wait(10)
-        ok = statuses.get(200, 0)
-        rows.append(
-            f"| {workers} | {CLIENTS} | {ok} | {ok / elapsed:.0f} | {percentile(latencies, 50) * 1000:.1f} | "
-            f"{percentile(latencies, 95) * 1000:.1f} | {statuses} |"
-        )
+        for clients in CLIENT_COUNTS:
+            token, ids = prepare(TASKS_PER_RUN)
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE cases_workitem")
+            server = start_server(workers)
+            try:
+                run_load(token, ids[:50], clients)  # warm-up (connections, caches)
+                elapsed, latencies, statuses = run_load(token, ids[50:], clients)
+            finally:
+                server.terminate()
+                server.wait(10)
+            ok = statuses.get(200, 0)
+            rows.append(
+                f"| {workers} | {clients} | {ok} | {ok / elapsed:.0f} | {percentile(latencies, 50) * 1000:.1f} | "
+                f"{percentile(latencies, 95) * 1000:.1f} | {statuses} |"
+            )
     body = f"""
 Command: `make bench` (or `DATABASE_URL=... .venv/bin/python bench/http_completions.py`). gunicorn sync
-workers on 127.0.0.1, PostgreSQL, {CLIENTS} client threads with keep-alive on the same 2-core machine; each
+workers on 127.0.0.1, PostgreSQL, client threads (closed loop) on the same 2-core machine; each
 request completes a distinct task (validation, lock, engine step, projection, audit).
 
 | server processes | clients | completions | completions/s | p50 ms | p95 ms | statuses |

@@ -159,6 +159,11 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             due_after=_parse_date(q.get("due_after"), "due_after"),
         )
         page = self.paginate_queryset(qs)
+        # A search shows subjects' personal data: the search itself is audited, once.
+        record_read(
+            tenant=self.tenant, user=request.user, ip=client_ip(request), object_type="case_list",
+            object_id="*", object_repr="&".join(f"{k}={v}" for k, v in sorted(q.items()))[:300],
+        )
         return self.get_paginated_response(CaseSerializer(page, many=True).data)
 
     @extend_schema(request=CaseCreateSerializer, responses={201: CaseSerializer})
@@ -243,6 +248,10 @@ class TaskViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     @extend_schema(responses=WorkItemDetailSerializer)
     def retrieve(self, request, pk=None):
         item = selectors.work_item_get(tenant=self.tenant, user=request.user, work_item_id=_int(pk))
+        record_read(
+            tenant=self.tenant, user=request.user, ip=client_ip(request),
+            object_type="work_item", object_id=str(item.pk), object_repr=f"{item.case.number}: {item.name}",
+        )
         return Response(WorkItemDetailSerializer(item).data)
 
     @extend_schema(request=None, responses=WorkItemSerializer)

@@ -173,3 +173,13 @@ def test_openapi_schema_and_docs_are_served(env):
     client = api_client(env["registrar"])
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_searches_and_task_reads_are_audited(env):
+    body = _start(env)
+    client = api_client(env["registrar"], env["tenant"])
+    client.get("/api/v1/cases/", {"fiscal_code": "RSSMRA80A01H501U"})
+    client.get(f"/api/v1/tasks/{body['tasks'][0]['id']}/")
+    reads = AuditEvent.objects.filter(action="read", actor=env["registrar"])
+    assert reads.filter(object_type="case_list", object_repr__contains="fiscal_code=RSSMRA80A01H501U").count() == 1
+    assert reads.filter(object_type="work_item", object_id=str(body["tasks"][0]["id"])).count() == 1
