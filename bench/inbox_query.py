@@ -80,7 +80,8 @@ def generate() -> tuple[object, list]:
             """,
             [tenant.pk, first_case, CASES, user_ids, len(user_ids), ITEMS],
         )
-        cur.execute("ANALYZE cases_workitem; ANALYZE cases_case;")
+        cur.execute("VACUUM ANALYZE cases_workitem")
+        cur.execute("VACUUM ANALYZE cases_case")
     return tenant, users
 
 

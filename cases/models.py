@@ -104,15 +104,19 @@ class WorkItem(TenantScopedModel):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "task_id"], name="work_item_unique_task")]
         indexes = [
+            # The two inboxes, in their sort order (due date, priority, id), so a page is
+            # read straight from the index; INCLUDE lets counts skip the table.
             models.Index(
-                fields=["tenant", "role", "due_at"],
+                fields=["tenant", "role", "due_at", "priority", "id"],
                 name="wi_available_idx",
                 condition=models.Q(status="open", assignee__isnull=True),
+                include=["excluded_username", "restricted_to_candidates"],
             ),
             models.Index(
-                fields=["assignee", "due_at"],
+                fields=["assignee", "due_at", "priority", "id"],
                 name="wi_assigned_idx",
                 condition=models.Q(status="open"),
+                include=["tenant"],
             ),
             models.Index(fields=["tenant", "status", "due_at"], name="wi_tenant_status_due_idx"),
         ]

@@ -24,7 +24,11 @@ def inbox_for_user(*, tenant: Tenant, user: User, scope: str = "mine") -> QueryS
         return (
             base.filter(assignee__isnull=True, role__in=list(roles))
             .exclude(excluded_username=user.username)
-            .filter(Q(restricted_to_candidates=False) | Q(candidate_users=user))
+            # A subquery, not a join: the planner keeps reading the inbox index in order.
+            .filter(
+                Q(restricted_to_candidates=False)
+                | Q(pk__in=WorkItem.candidate_users.through.objects.filter(user=user).values("workitem_id"))
+            )
             .order_by("due_at", "priority", "id")
         )
     if scope == "all":
