@@ -34,6 +34,7 @@ PORT = int(os.environ.get("BENCH_PORT", "8765"))
 TASKS_PER_RUN = int(os.environ.get("BENCH_HTTP_TASKS", "1500"))
 CLIENT_COUNTS = [int(c) for c in os.environ.get("BENCH_HTTP_CLIENTS", "3,6").split(",")]
 WORKER_COUNTS = [int(w) for w in os.environ.get("BENCH_HTTP_WORKERS", "2,3,4").split(",")]
+THREADS = int(os.environ.get("BENCH_HTTP_THREADS", "1"))  # >1: gunicorn gthread workers
 
 
 def prepare(n: int) -> tuple[str, list[int]]:
@@ -101,7 +102,7 @@ def start_server(workers: int) -> subprocess.Popen:
     env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING", "DATABASE_CONN_MAX_AGE": "600"}
     proc = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", str(workers),
-         "--worker-class", "sync", "--log-level", "warning"],
+         "--worker-class", "gthread" if THREADS > 1 else "sync", "--threads", str(THREADS), "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
     for _ in range(100):
@@ -142,7 +143,7 @@ Command: `make bench` (or `DATABASE_URL=... .venv/bin/python bench/http_completi
 workers on 127.0.0.1, PostgreSQL, client threads (closed loop) on the same 2-core machine; each
 request completes a distinct task (validation, lock, engine step, projection, audit).
 
-| server processes | clients | completions | completions/s | p50 ms | p95 ms | statuses |
+| server processes (threads: {THREADS}) | clients | completions | completions/s | p50 ms | p95 ms | statuses |
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
