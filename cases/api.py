@@ -193,7 +193,7 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
         case = services.case_cancel(
             case_id=case.pk, tenant=self.tenant, user=request.user,
-            reason=str(request.data.get("reason", "")), ip=client_ip(request),
+            reason=str(_body(request).get("reason", "")), ip=client_ip(request),
         )
         return Response(_case_payload(case))
 
@@ -203,7 +203,7 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
         if request.method == "GET":
             return Response(CommentSerializer(case.comments.select_related("author"), many=True).data)
-        text = request.data.get("text") if isinstance(request.data, dict) else None
+        text = _body(request).get("text")
         comment = services.comment_add(case=case, user=request.user, text=str(text or ""), ip=client_ip(request))
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
@@ -216,12 +216,12 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         """Deliver an external event (e.g. `citizen_reply`) to this case."""
         case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
         self.require_role(Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.SUPERVISOR)
-        name = request.data.get("message") if isinstance(request.data, dict) else None
+        name = _body(request).get("message")
         if not name or not isinstance(name, str):
             raise ValidationFailed(_("Indica il messaggio."), details={"message": [_("Campo obbligatorio.")]})
         services.case_message_deliver(
             tenant=self.tenant, user=request.user, message=name, correlation_key=case.number,
-            payload=request.data.get("payload"), ip=client_ip(request),
+            payload=_body(request).get("payload"), ip=client_ip(request),
         )
         case.refresh_from_db()
         return Response(_case_payload(case))
@@ -270,7 +270,7 @@ class TaskViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         selectors.work_item_get(tenant=self.tenant, user=request.user, work_item_id=_int(pk))  # 404 first
-        username = request.data.get("user") if isinstance(request.data, dict) else None
+        username = _body(request).get("user")
         if not username:
             raise ValidationFailed(_("Indica l'utente."), details={"user": [_("Campo obbligatorio.")]})
         assignee = User.objects.filter(
@@ -286,7 +286,7 @@ class TaskViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     @extend_schema(request=inline_serializer("CompleteTask", {"data": serializers.JSONField()}), responses=WorkItemSerializer)
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
-        data = request.data.get("data") if isinstance(request.data, dict) else None
+        data = _body(request).get("data")
         if not isinstance(data, dict):
             raise ValidationFailed(_("Invia i dati del modulo in «data»."), details={"data": [_("Deve essere un oggetto JSON.")]})
         item = services.work_item_complete(
@@ -335,6 +335,13 @@ class IncidentViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         self.require_role(Role.SUPERVISOR, Role.PROCESS_ADMIN)
         engine.incident_retry(incident_id=_int(pk), tenant=self.tenant, actor_username=request.user.username)
         return Response({"status": "retrying"})
+
+
+def _body(request) -> dict[str, Any]:
+    """The JSON object of the request; anything else (a list, a string) is a 400."""
+    if isinstance(request.data, dict):
+        return request.data
+    raise ValidationFailed(_("Il corpo della richiesta deve essere un oggetto JSON."), details={"__all__": ["invalid"]})
 
 
 def _int(value: Any) -> int:

@@ -183,3 +183,19 @@ def test_searches_and_task_reads_are_audited(env):
     reads = AuditEvent.objects.filter(action="read", actor=env["registrar"])
     assert reads.filter(object_type="case_list", object_repr__contains="fiscal_code=RSSMRA80A01H501U").count() == 1
     assert reads.filter(object_type="work_item", object_id=str(body["tasks"][0]["id"])).count() == 1
+
+
+@pytest.mark.parametrize("action", ["cancel", "comments", "messages"])
+@pytest.mark.parametrize("body", [[1, 2], "testo", 3])
+def test_non_object_bodies_on_case_actions_are_400(env, action, body):
+    case = _start(env)
+    client = api_client(env["supervisor"], env["tenant"])
+    r = client.post(f"/api/v1/cases/{case['id']}/{action}/", body, format="json")
+    assert r.status_code == 400, r.content
+
+
+@pytest.mark.parametrize("action", ["assign", "complete"])
+def test_non_object_bodies_on_task_actions_are_400(env, action):
+    task = _start(env)["tasks"][0]["id"]
+    r = api_client(env["supervisor"], env["tenant"]).post(f"/api/v1/tasks/{task}/{action}/", [1], format="json")
+    assert r.status_code == 400, r.content
