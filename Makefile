@@ -8,8 +8,10 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test test-sqlite bench lint system venv clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml frontend/package-lock.json
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Missing $(PYTHON): install Python 3.11"; exit 1; }
+	@command -v npm >/dev/null 2>&1 || bash scripts/ensure-system.sh
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	mkdir -p var

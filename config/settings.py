@@ -70,6 +70,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "accounts.context_processors.tenancy",
             ],
         },
     },
@@ -103,7 +105,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accedi/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accedi/"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)  # idle timeout, renewed on every request
+SESSION_SAVE_EVERY_REQUEST = True
 
 LANGUAGE_CODE = "it"
 LANGUAGES = [("it", _("Italiano")), ("en", _("English"))]
@@ -113,6 +119,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+# Front-end packages from frontend/node_modules (installed by `make`, `npm ci`), served locally: no CDN.
+_NODE = BASE_DIR / "frontend" / "node_modules"
+STATICFILES_DIRS = [
+    (prefix, _NODE / package / "dist")
+    for prefix, package in (("bootstrap-italia", "bootstrap-italia"), ("htmx", "htmx.org"), ("bpmn-js", "bpmn-js"))
+    if (_NODE / package / "dist").is_dir()
+] + [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(env_str("PROCEDO_MEDIA_ROOT", str(VAR_DIR / "media")))

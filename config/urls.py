@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -8,4 +9,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("accedi/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("esci/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("cases.urls")),
 ]

@@ -284,5 +284,10 @@ def version_user_tasks(version) -> dict[str, UserTaskMeta]:
     return _user_tasks((version.pk, version.content_hash))
 
 
+def version_files(version) -> dict[str, str]:
+    """Every file of a stored version (cached; versions are immutable)."""
+    return _files(version)
+
+
 def version_form(version, form: str) -> dict[str, Any]:
     return form_schema(_files(version), form)

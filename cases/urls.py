@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("compiti/<str:pk>/", views.task_detail, name="task_detail"),
+    path("compiti/<str:pk>/presa-in-carico/", views.task_claim, name="task_claim"),
+    path("pratiche/", views.case_list, name="case_list"),
+    path("pratiche/<str:pk>/", views.case_detail, name="case_detail"),
+    path("ente/", views.switch_tenant, name="switch_tenant"),
+]

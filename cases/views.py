@@ -1,0 +1,284 @@
+"""Operator pages: inbox, task form, case page, case search. Thin: parse, call, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.roles import Role
+from accounts.selectors import roles_for
+from accounts.tenancy import SESSION_KEY
+from audit.events import record_read
+from audit.services import client_ip
+from common import clock
+from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from engine.bundles import version_by_id, version_files, version_form
+from engine.script_helpers import add_working_days_date
+from forms.rendering import build_fields, parse_post
+from forms.services import draft_discard, draft_get, draft_save
+
+from . import selectors, services
+from .api import selectors_history
+from .models import CaseStatus, WorkItem
+
+ACTING_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.SUPERVISOR})
+
+
+def _tenant(request: HttpRequest):
+    tenant = getattr(request, "tenant", None)
+    if not tenant:
+        raise Http404(_("Nessun ente disponibile per questo utente."))
+    return tenant
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise Http404 from exc
+
+
+def _sla(item: WorkItem, tenant) -> str:
+    if item.due_at is None:
+        return ""
+    today = clock.today()
+    if item.due_at < today:
+        return "overdue"
+    if item.due_at == today:
+        return "today"
+    if item.due_at <= add_working_days_date(today, 2, tenant.patron_day_tuple):
+        return "soon"
+    return ""
+
+
+# --------------------------------------------------------------------------- inbox
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    tenant = _tenant(request)
+    roles = roles_for(user=request.user, tenant=tenant)
+    scope = request.GET.get("tab", "mine")
+    if scope not in ("mine", "available"):
+        scope = "mine"
+    qs = selectors.inbox_for_user(tenant=tenant, user=request.user, scope=scope)
+    process = request.GET.get("process") or ""
+    if process:
+        qs = qs.filter(case__process_id=process)
+    subject = (request.GET.get("subject") or "").strip().upper()
+    if subject:
+        qs = qs.filter(case__subject_rows__fiscal_code=subject)
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    for item in page:
+        item.sla = _sla(item, tenant)
+    counts = {
+        "mine": selectors.inbox_for_user(tenant=tenant, user=request.user, scope="mine").count(),
+        "available": selectors.inbox_for_user(tenant=tenant, user=request.user, scope="available").count(),
+    }
+    context = {
+        "nav": "inbox", "tab": scope, "page": page, "counts": counts, "process": process, "subject": subject,
+        "can_act": bool(roles & ACTING_ROLES),
+    }
+    template = "cases/_inbox_table.html" if request.headers.get("HX-Request") else "cases/inbox.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def task_claim(request: HttpRequest, pk: str) -> HttpResponse:
+    tenant = _tenant(request)
+    action = request.POST.get("action", "claim")
+    try:
+        if action == "unclaim":
+            services.work_item_unclaim(work_item_id=_int(pk), tenant=tenant, user=request.user, ip=client_ip(request))
+            messages.success(request, _("Compito rilasciato."))
+        else:
+            services.work_item_claim(work_item_id=_int(pk), tenant=tenant, user=request.user, ip=client_ip(request))
+            messages.success(request, _("Compito preso in carico."))
+    except NotFound as exc:
+        raise Http404 from exc
+    except (Conflict, PermissionRefused) as exc:
+        messages.warning(request, exc.message)
+    return redirect(request.POST.get("next") or "inbox")
+
+
+# --------------------------------------------------------------------------- task form
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    tenant = _tenant(request)
+    try:
+        item = selectors.work_item_get(tenant=tenant, user=request.user, work_item_id=_int(pk))
+    except NotFound as exc:
+        raise Http404 from exc
+    version = version_by_id(item.case.process_version_id)
+    schema = version_form(version, item.form) if item.form else {"type": "object", "properties": {}}
+    ui = version_form(version, item.ui_form) if item.ui_form else {}
+    roles = roles_for(user=request.user, tenant=tenant)
+    can_act = item.status == "open" and bool(roles & ACTING_ROLES) and (item.role in roles or Role.SUPERVISOR in roles)
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    draft = draft_get(work_item=item, user=request.user)
+    if draft is not None:
+        values = draft.data
+
+    if request.method == "POST":
+        if not can_act:
+            raise PermissionDenied(_("Il tuo ruolo non consente questa operazione."))
+        values = parse_post(schema, request.POST)
+        if request.POST.get("action") == "draft":
+            draft_save(work_item=item, user=request.user, data=values)
+            messages.success(request, _("Bozza salvata."))
+            return redirect("task_detail", pk=item.pk)
+        try:
+            services.work_item_complete(
+                work_item_id=item.pk, tenant=tenant, user=request.user, data=values, ip=client_ip(request)
+            )
+        except ValidationFailed as exc:
+            errors = (exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {}
+            messages.error(request, exc.message)
+        except Conflict as exc:
+            # Someone else completed or claimed it: keep what was typed as a draft, never lose it.
+            draft_save(work_item=item, user=request.user, data=values)
+            messages.warning(request, exc.message + " " + _("I dati inseriti sono stati salvati come bozza."))
+            return redirect("case_detail", pk=item.case_id)
+        except PermissionRefused as exc:
+            messages.error(request, exc.message)
+        else:
+            draft_discard(work_item=item, user=request.user)
+            messages.success(request, _("Compito «%(t)s» completato.") % {"t": item.name})
+            return redirect("case_detail", pk=item.case_id)
+
+    record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="work_item",
+                object_id=str(item.pk), object_repr=f"{item.case.number}: {item.name}")
+    fields = build_fields(schema, ui, values, errors)
+    summary = [(f.label, f.input_id, e) for f in _flatten(fields) for e in f.errors]
+    return render(request, "cases/task.html", {
+        "nav": "inbox", "item": item, "case": item.case, "fields": fields, "summary": summary,
+        "can_act": can_act, "draft": draft, "sla": _sla(item, tenant),
+    })
+
+
+def _flatten(fields):
+    for f in fields:
+        if f.widget == "group":
+            for row in f.rows:
+                yield from _flatten(row)
+        else:
+            yield f
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def _readable(data: dict[str, Any], version) -> list[tuple[str, Any]]:
+    """Case data as label/value pairs: form titles instead of keys, technical keys hidden."""
+    hidden = {"case_id", "tenant_istat"}
+    titles: dict[str, str] = {}
+    for name, text in version_files_forms(version).items():
+        for key, prop in (text.get("properties") or {}).items():
+            titles.setdefault(key, prop.get("title", key))
+    rows = []
+    for key, value in data.items():
+        if key in hidden or key.endswith("_completed_by") or key.endswith("_completed_at"):
+            continue
+        rows.append((titles.get(key, key.replace("_", " ").capitalize()), value))
+    return rows
+
+
+def version_files_forms(version) -> dict[str, dict[str, Any]]:
+    return {
+        name: json.loads(text)
+        for name, text in version_files(version).items()
+        if name.startswith("forms/") and name.endswith(".schema.json")
+    }
+
+
+@login_required
+def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    tenant = _tenant(request)
+    try:
+        case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
+    except NotFound as exc:
+        raise Http404 from exc
+    roles = roles_for(user=request.user, tenant=tenant)
+    if request.method == "POST":
+        try:
+            services.comment_add(case=case, user=request.user, text=request.POST.get("text", ""), ip=client_ip(request))
+            messages.success(request, _("Nota aggiunta."))
+        except (ValidationFailed, PermissionRefused) as exc:
+            messages.error(request, exc.message)
+        return redirect("case_detail", pk=case.pk)
+    record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="case",
+                object_id=str(case.pk), object_repr=case.number)
+    version = version_by_id(case.process_version_id)
+    days_left = (case.legal_due_date - clock.today()).days if case.legal_due_date and case.status == CaseStatus.OPEN else None
+    open_items = list(case.work_items.filter(status="open").select_related("assignee").order_by("due_at"))
+    for item in open_items:
+        item.sla = _sla(item, tenant)
+    return render(request, "cases/case_detail.html", {
+        "nav": "cases", "case": case, "version": version, "days_left": days_left,
+        "open_items": open_items,
+        "past_items": case.work_items.exclude(status="open").select_related("completed_by").order_by("completed_at"),
+        "history": selectors_history(case), "comments": case.comments.select_related("author"),
+        "data_rows": _readable(case.data, version),
+        "can_comment": bool(roles - {Role.VIEWER, Role.CITIZEN}),
+        "can_act": bool(roles & ACTING_ROLES),
+    })
+
+
+@login_required
+def case_list(request: HttpRequest) -> HttpResponse:
+    tenant = _tenant(request)
+    q = request.GET
+    due_before = None
+    errors = {}
+    if q.get("due_before"):
+        try:
+            due_before = dt.datetime.strptime(q["due_before"], "%Y-%m-%d").date()
+        except ValueError:
+            errors["due_before"] = _("Data non valida.")
+    qs = selectors.case_list(
+        tenant=tenant, user=request.user, number=q.get("number"),
+        status=q.get("status") if q.get("status") in CaseStatus.values else None,
+        process=q.get("process") or None, fiscal_code=q.get("fiscal_code") or None, due_before=due_before,
+    )
+    page = Paginator(qs, 25).get_page(q.get("page"))
+    if any(q.get(k) for k in ("number", "fiscal_code", "process", "status", "due_before")):
+        record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="case_list", object_id="*",
+                    object_repr="&".join(f"{k}={v}" for k, v in sorted(q.items()))[:300])
+    return render(request, "cases/case_list.html", {
+        "nav": "cases", "page": page, "q": q, "statuses": CaseStatus.choices, "errors": errors,
+    })
+
+
+# --------------------------------------------------------------------------- tenant switcher
+
+
+@login_required
+@require_POST
+def switch_tenant(request: HttpRequest) -> HttpResponse:
+    from accounts.selectors import tenants_for
+
+    wanted = request.POST.get("tenant")
+    for tenant in tenants_for(user=request.user):
+        if str(tenant.pk) == wanted:
+            request.session[SESSION_KEY] = tenant.pk
+            messages.success(request, _("Ora lavori per %(t)s.") % {"t": tenant.name})
+            break
+    else:
+        messages.error(request, _("Ente non disponibile."))
+    return redirect("inbox")
+

@@ -1,0 +1,138 @@
+"""Operator pages: inbox, task form with drafts and errors, case page, search; viewers see no actions."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from accounts.roles import Role
+from cases.models import WorkItem
+from cases.services import case_start
+from forms.models import Draft
+from tests.factories import make_tenant, make_user
+
+pytestmark = pytest.mark.django_db
+
+DECLARATION = {
+    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
+    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
+    "declaration_date": "2026-03-01",
+}
+
+
+@pytest.fixture
+def office():
+    call_command("sync_processes", verbosity=0)
+    tenant = make_tenant("Comune di Capannori", istat="046007", belfiore="B648")
+    registrar = make_user(tenant, Role.REGISTRAR)
+    viewer = make_user(tenant, Role.VIEWER)
+    case = case_start(tenant=tenant, user=registrar, process_id="residence_change", data=DECLARATION)
+    item = WorkItem.objects.get(case=case, bpmn_id="registration")
+    return {"tenant": tenant, "registrar": registrar, "viewer": viewer, "case": case, "item": item}
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_anonymous_users_are_sent_to_the_login_page():
+    response = Client().get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accedi/")
+    page = Client().get("/accedi/")
+    assert page.status_code == 200 and "Accedi a Procedo" in page.content.decode()
+
+
+def test_login_with_demo_style_credentials(office):
+    client = Client()
+    response = client.post("/accedi/", {"username": office["registrar"].username, "password": "pw-test-123"})
+    assert response.status_code == 302
+    wrong = Client().post("/accedi/", {"username": office["registrar"].username, "password": "x"})
+    assert "non corretti" in wrong.content.decode()
+
+
+def test_inbox_shows_tabs_with_counts_and_the_task(office):
+    page = _client(office["registrar"]).get("/?tab=available").content.decode()
+    assert "Da prendere in carico" in page and "Comune di Capannori" in page
+    assert office["case"].number in page and "Registrazione della dichiarazione" in page
+    assert "Prendi in carico" in page
+
+
+def test_claim_from_the_inbox_and_conflict_is_a_message_not_an_error(office):
+    client = _client(office["registrar"])
+    response = client.post(f"/compiti/{office['item'].pk}/presa-in-carico/", {"action": "claim"}, follow=True)
+    assert "Compito preso in carico." in response.content.decode()
+    other = make_user(office["tenant"], Role.REGISTRAR)
+    response = _client(other).post(f"/compiti/{office['item'].pk}/presa-in-carico/", {"action": "claim"}, follow=True)
+    assert response.status_code == 200 and "già stato preso in carico" in response.content.decode()
+
+
+def test_task_form_errors_are_shown_in_italian_and_nothing_is_lost(office):
+    client = _client(office["registrar"])
+    url = f"/compiti/{office['item'].pk}/"
+    page = client.get(url).content.decode()
+    assert 'name="origin"' in page and "2 giorni lavorativi" in page
+    response = client.post(url, {"action": "complete", "notes": "scritto a mano", "documents_checked__present": "1"})
+    body = response.content.decode()
+    assert "Il modulo contiene errori" in body and "Campo obbligatorio." in body
+    assert "scritto a mano" in body  # what was typed is still there
+
+
+def test_draft_is_saved_and_restored(office):
+    client = _client(office["registrar"])
+    url = f"/compiti/{office['item'].pk}/"
+    client.post(url, {"action": "draft", "notes": "bozza di prova", "origin": "abroad"})
+    assert Draft.objects.get(work_item_id=office["item"].pk).data == {"notes": "bozza di prova", "origin": "abroad"}
+    page = client.get(url).content.decode()
+    assert "Bozza ripristinata" in page and "bozza di prova" in page
+
+
+def test_completing_the_task_through_the_page(office):
+    client = _client(office["registrar"])
+    response = client.post(
+        f"/compiti/{office['item'].pk}/",
+        {"action": "complete", "origin": "same_municipality", "documents_checked": "true", "documents_checked__present": "1"},
+        follow=True,
+    )
+    assert "completato" in response.content.decode()
+    assert WorkItem.objects.get(pk=office["item"].pk).status == "completed"
+
+
+def test_viewer_sees_no_action_buttons_and_the_server_refuses(office):
+    client = _client(office["viewer"])
+    inbox = client.get("/?tab=available").content.decode()
+    assert "Prendi in carico" not in inbox
+    task = client.get(f"/compiti/{office['item'].pk}/").content.decode()
+    assert "Completa" not in task and "Salva bozza" not in task
+    assert client.post(f"/compiti/{office['item'].pk}/", {"action": "complete"}).status_code == 403
+    response = client.post(f"/compiti/{office['item'].pk}/presa-in-carico/", {"action": "claim"}, follow=True)
+    assert WorkItem.objects.get(pk=office["item"].pk).assignee_id is None
+    assert response.status_code == 200
+
+
+def test_case_page_shows_readable_data_history_and_comments(office):
+    client = _client(office["registrar"])
+    url = f"/pratiche/{office['case'].pk}/"
+    client.post(url, {"text": "Chiamare il dichiarante"})
+    page = client.get(url).content.decode()
+    assert "Dichiaranti" in page and "Nuovo indirizzo" in page  # form titles, not raw keys
+    assert "Chiamare il dichiarante" in page and "Aperta la pratica" in page
+
+
+def test_case_search_and_bad_input_never_500(office):
+    client = _client(office["registrar"])
+    assert office["case"].number in client.get("/pratiche/?fiscal_code=RSSMRA80A01H501U").content.decode()
+    for url in ("/pratiche/?due_before=ieri", "/pratiche/?status=boh&page=x", "/?tab=zzz&page=-1",
+                "/compiti/abc/", "/pratiche/999999/", "/compiti/999999/"):
+        assert client.get(url).status_code in (200, 404), url
+
+
+def test_another_tenants_pages_are_404(office):
+    other = make_tenant("Comune di Lucca")
+    stranger = make_user(other, Role.SUPERVISOR)
+    client = _client(stranger)
+    assert client.get(f"/pratiche/{office['case'].pk}/").status_code == 404
+    assert client.get(f"/compiti/{office['item'].pk}/").status_code == 404
+    assert client.post(f"/compiti/{office['item'].pk}/presa-in-carico/", {"action": "claim"}).status_code == 404
