@@ -187,8 +187,8 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, Any]]:
     """Case data as label/value pairs: form titles instead of keys, technical keys hidden."""
     hidden = {"case_id", "tenant_istat"}
     titles: dict[str, str] = {}
-    for name, text in version_files_forms(version).items():
-        for key, prop in (text.get("properties") or {}).items():
+    for schema in version_files_forms(version).values():
+        for key, prop in (schema.get("properties") or {}).items():
             titles.setdefault(key, prop.get("title", key))
     rows = []
     for key, value in data.items():
