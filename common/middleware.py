@@ -26,3 +26,39 @@ class ItalianFirstLocaleMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
         return response
+
+
+class RejectNulBytesMiddleware:
+    """Refuse NUL characters anywhere in the query string or the body (400, logged).
+
+    PostgreSQL cannot store them in text or jsonb, so letting one through turns a
+    user's odd input into a server error deep inside a transaction.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        suspicious = "%00" in query or "\x00" in query or "\x00" in request.path
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if not suspicious and request.method in ("POST", "PUT", "PATCH"):
+            # Only text bodies: an uploaded file (multipart) may legitimately hold NUL bytes.
+            if content_type.startswith("application/json"):
+                body = request.body  # read once; Django caches it for the view
+                suspicious = b"\x00" in body or b"\\u0000" in body
+            elif content_type.startswith("application/x-www-form-urlencoded"):
+                body = request.body
+                suspicious = b"%00" in body or b"\x00" in body
+        if suspicious:
+            import logging
+
+            from django.http import JsonResponse
+            from django.utils.translation import gettext as _
+
+            logging.getLogger("procedo.security").warning("refused a request with NUL bytes: %s", request.path[:200])
+            message = _("La richiesta contiene caratteri non ammessi.")
+            if request.path.startswith("/api/"):
+                return JsonResponse({"error": {"code": "invalid_characters", "message": message}}, status=400)
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

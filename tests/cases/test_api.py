@@ -199,3 +199,12 @@ def test_non_object_bodies_on_task_actions_are_400(env, action):
     task = _start(env)["tasks"][0]["id"]
     r = api_client(env["supervisor"], env["tenant"]).post(f"/api/v1/tasks/{task}/{action}/", [1], format="json")
     assert r.status_code == 400, r.content
+
+
+def test_nul_characters_are_refused_with_400(env):
+    client = api_client(env["supervisor"], env["tenant"])
+    case = _start(env)
+    assert client.get("/api/v1/audit/?actor=a%00b").status_code == 400
+    r = client.post(f"/api/v1/cases/{case['id']}/comments/", {"text": "a\u0000b"}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_characters"
+    assert client.post(f"/api/v1/cases/{case['id']}/comments/", {"text": "sconto 100%00"}, format="json").status_code == 201
