@@ -19,7 +19,7 @@ from common.errors import Conflict, NotFound, PermissionRefused, ValidationFaile
 from engine import hooks
 from engine import services as engine
 from engine.bundles import version_by_id, version_form
-from engine.models import IncidentStatus, ProcessVersion
+from engine.models import IncidentStatus, InstanceStatus, ProcessVersion
 from engine.selectors import process_latest_version
 from engine.services import ReadyTask, StepResult
 from forms.validation import validate_data
@@ -201,36 +201,31 @@ def _on_engine_change(result: StepResult) -> None:
         fields["has_open_incident"] = instance.incidents.filter(status=IncidentStatus.OPEN).exists()
     if not case_qs.update(**fields):
         return  # the case row is being created in this same transaction
-    if instance.status == "completed":
+    if instance.status == InstanceStatus.COMPLETED:
         case_qs.filter(status=CaseStatus.OPEN).update(status=CaseStatus.CLOSED, closed_at=now)
-    elif instance.status == "cancelled":
+    elif instance.status == InstanceStatus.CANCELLED:
         case_qs.update(status=CaseStatus.CANCELLED, closed_at=now)
-    if result.event in ("timer", "message", "service_result") and result.project_tasks:
-        audit_record(
-            tenant=instance.tenant,
-            actor=None,
-            action="system",
-            object_type="case",
-            object_id=str(instance.case_id),
-            object_repr=instance.case_number,
-            summary={
-                "timer": _("Scaduto un termine del procedimento"),
-                "message": _("Ricevuto un messaggio: %(m)s") % {"m": result.detail.get("message", "")},
-                "service_result": _("Eseguita l'operazione %(o)s") % {"o": result.detail.get("operation", "")},
-            }[result.event],
-            extra=result.detail,
-        )
+    if result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks:
+        _system_event(instance, SYSTEM_EVENT_SUMMARIES[result.event](result.detail), result.detail)
     for incident in result.new_incidents:
-        audit_record(
-            tenant=instance.tenant,
-            actor=None,
-            action="system",
-            object_type="case",
-            object_id=str(instance.case_id),
-            object_repr=instance.case_number,
-            summary=_("Incidente: %(m)s") % {"m": incident.message},
-            extra={"incident": incident.pk, "kind": incident.kind},
+        _system_event(
+            instance, _("Incidente: %(m)s") % {"m": incident.message}, {"incident": incident.pk, "kind": incident.kind}
         )
+
+
+# What the engine did on its own (no person acted), as the case history tells it.
+SYSTEM_EVENT_SUMMARIES = {
+    "timer": lambda d: _("Scaduto un termine del procedimento"),
+    "message": lambda d: _("Ricevuto un messaggio: %(m)s") % {"m": d.get("message", "")},
+    "service_result": lambda d: _("Eseguita l'operazione %(o)s") % {"o": d.get("operation", "")},
+}
+
+
+def _system_event(instance, summary: str, extra: dict[str, Any]) -> None:
+    audit_record(
+        tenant=instance.tenant, actor=None, action="system", object_type="case",
+        object_id=str(instance.case_id), object_repr=instance.case_number, summary=summary, extra=extra,
+    )
 
 
 def _project_work_items(case_id: int, tenant_id: int, result: StepResult, now: dt.datetime) -> None:
