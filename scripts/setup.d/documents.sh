@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Documents: demo PKI (CA + signer per demo tenant) and a project-local SoftHSM2
+# token under var/documents/ (SOFTHSM2_CONF points there). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+.venv/bin/python manage.py documents_setup
