@@ -1,0 +1,140 @@
+"""Writes: issue a signed document for a case, file an uploaded scan in a dossier.
+
+The slow part (render, convert, sign) runs before the transaction; the blob is
+stored under its hash, then the rows are written in one short transaction. A
+failure anywhere leaves no Document row; a stored blob without a row is harmless
+(content-addressed, reused by the next identical document).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import Tenant, User
+from accounts.roles import STAFF_ROLES, Role
+from accounts.selectors import roles_for
+from audit.services import audit_record
+from common import clock
+from common.errors import NotFound, PermissionRefused
+
+from . import conf, filecheck, pipeline, samples, signing, storage
+from .errors import ConfigurationError
+from .models import Document, DossierEntry, Origin
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_TEMPLATES = {
+    "comunicazione_avvio": samples.comunicazione_avvio_docx,
+    "certificato": samples.certificato_docx,
+}
+
+
+def template_load(*, name: str, process_id: str | None = None) -> bytes:
+    """A template from the procedure bundle (processes/<id>/templates/<name>.docx),
+    else a built-in sample of that name."""
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise NotFound(_("Modello %(name)s non trovato.") % {"name": name})
+    if process_id:
+        base = Path(getattr(settings, "PROCEDO_PROCESSES_DIR", Path(settings.BASE_DIR) / "processes"))
+        path = base / process_id / "templates" / f"{name}.docx"
+        if path.is_file():
+            return path.read_bytes()
+    builder = BUILTIN_TEMPLATES.get(name)
+    if builder is None:
+        raise NotFound(_("Modello %(name)s non trovato.") % {"name": name}, code="template_not_found")
+    return builder()
+
+
+def signer_for_role(role: str) -> tuple[Any, str]:
+    """(pyHanko signer, display name) for a signer role, from PROCEDO_DOCUMENTS_SIGNERS."""
+    config = conf.signer_config()
+    entry = config.get(role) or config.get("default")
+    if entry is None:
+        raise ConfigurationError(_("Nessun firmatario configurato per il ruolo %(role)s.") % {"role": role})
+    if entry.get("kind", "pkcs12") != "pkcs12":
+        raise ConfigurationError(_("Tipo di firmatario non supportato qui: %(kind)s.") % {"kind": entry.get("kind")})
+    signer = signing.pkcs12_signer(entry["path"], entry.get("passphrase", ""))
+    name = signer.signing_cert.subject.native.get("common_name", "")
+    return signer, name
+
+
+def document_issue(*, tenant: Tenant, case=None, template: bytes, data: Mapping[str, Any], kind: str, title: str = "",
+                   signer_role: str, signer_role_label: str = "", idempotency_key: str | None = None,
+                   subjects: list[str] | None = None, actor: User | None = None) -> Document:
+    if idempotency_key:
+        existing = Document.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    signer, signer_name = signer_for_role(signer_role)
+    tsa = conf.tsa_url()
+    produced = pipeline.produce(
+        template, data, signer=signer, signer_name=signer_name, signer_role=signer_role_label or signer_role,
+        level=signing.Level.B_T if tsa else signing.Level.B_B, tsa_url=tsa or None,
+    )
+    sha = storage.put(produced.pdf)
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            doc = Document.objects.create(
+                tenant=tenant, kind=kind, title=title, sha256=sha, filename=f"{kind}-{produced.verification_code[:8]}.pdf",
+                mime="application/pdf", size=len(produced.pdf), signed=True, signature_level=produced.level.value,
+                signer=signer_name, verification_code=produced.verification_code, case=case,
+                idempotency_key=idempotency_key, created_at=now,
+            )
+            for fiscal_code in sorted({s.strip().upper() for s in (subjects or []) if s}):
+                DossierEntry.objects.create(tenant=tenant, fiscal_code=fiscal_code, document=doc, document_type=kind,
+                                            date=now.date(), origin=Origin.OFFICE, case=case, created_at=now)
+            audit_record(tenant=tenant, actor=actor, action="sign", object_type="document", object_id=str(doc.pk),
+                         object_repr=doc.filename, summary=f"Emesso e firmato {kind} ({produced.level.value})",
+                         after={"sha256": sha, "case": getattr(case, "pk", None)})
+    except IntegrityError:
+        # the same idempotency key won a race: return the winner
+        existing = Document.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing
+    logger.info("document %s issued for tenant %s (%s)", doc.pk, tenant.pk, kind)
+    return doc
+
+
+def dossier_upload(*, tenant: Tenant, user: User, fiscal_code: str, data: bytes, filename: str, document_type: str,
+                   date: dt.date, protocol_number: str = "", protocol_date: dt.date | None = None,
+                   origin: str = Origin.OFFICE, case=None, ip: str | None = None) -> DossierEntry:
+    roles = roles_for(user=user, tenant=tenant)
+    writers = STAFF_ROLES - {Role.VIEWER}
+    if not roles & writers:
+        raise PermissionRefused(_("Il tuo ruolo non consente di caricare documenti nel fascicolo."))
+    if origin not in Origin.values:
+        from common.errors import ValidationFailed
+
+        raise ValidationFailed(_("Provenienza non valida."), details={"origin": [origin]})
+    mime, ext = filecheck.check_upload(data)
+    sha = storage.put(data)
+    now = clock.now()
+    safe_name = Path(filename or f"documento.{ext}").name[:200]
+    with transaction.atomic():
+        doc = Document.objects.create(tenant=tenant, kind=document_type, title=safe_name, sha256=sha, filename=safe_name,
+                                      mime=mime, size=len(data), signed=False, case=case, created_at=now)
+        entry = DossierEntry.objects.create(
+            tenant=tenant, fiscal_code=fiscal_code.strip().upper(), document=doc, document_type=document_type, date=date,
+            protocol_number=protocol_number, protocol_date=protocol_date, origin=origin, case=case, created_at=now)
+        audit_record(tenant=tenant, actor=user, action="create", object_type="dossier_entry", object_id=str(entry.pk),
+                     object_repr=fiscal_code, summary=f"Caricato {safe_name} nel fascicolo", ip=ip,
+                     after={"sha256": sha, "mime": mime, "size": len(data)})
+    return entry
+
+
+def document_revoke(*, document: Document, user: User | None, reason: str, superseded_by: Document | None = None) -> None:
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk, revoked_at__isnull=True).update(
+            revoked_at=clock.now(), revoked_reason=reason[:300], superseded_by=superseded_by)
+        audit_record(tenant=document.tenant, actor=user, action="update", object_type="document",
+                     object_id=str(document.pk), object_repr=document.filename, summary=f"Annullato: {reason}")
