@@ -54,6 +54,14 @@ class Level(StrEnum):
     B_LT = "B-LT"
 
 
+RESERVED_BYTES_BY_LEVEL = {"B-B": 12288, "B-T": 24576, "B-LT": 24576}
+
+
+# CMS size budget per level: signer chain (~3 KB) + signature, plus a timestamp token
+# with the TSA chain from B-T up. Revocation data of B-LT goes into the DSS, not here.
+RESERVED_BYTES = {Level(k): v for k, v in RESERVED_BYTES_BY_LEVEL.items()}
+
+
 class LoadedKeySigner(signers.SimpleSigner):
     """SimpleSigner that decodes its private key once, not on every signature."""
 
@@ -250,7 +258,10 @@ def sign_pdf(pdf: bytes, *, signer: signers.Signer, level: Level = Level.B_B, ts
     writer = _open(pdf)
     out = io.BytesIO()
     try:
-        signers.PdfSigner(meta, signer=signer, timestamper=timestamper).sign_pdf(writer, output=out)
+        # A fixed reservation skips pyHanko's dry-run signature that only measures the
+        # CMS size (half the cost of a B-B signature). Unused bytes are zero padding.
+        signers.PdfSigner(meta, signer=signer, timestamper=timestamper).sign_pdf(
+            writer, output=out, bytes_reserved=RESERVED_BYTES[level])
     except (SigningError, TimestampRequestError, OSError, ValueError) as exc:
         raise _translate(exc) from exc
     except Exception as exc:  # pyHanko wraps network errors in several types
