@@ -19,8 +19,10 @@ CHROMIUM = os.environ.get("PROCEDO_CHROMIUM", shutil.which("chromium") or "/usr/
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop running in
+    # this thread while it is open, which would break later tests that call asyncio.run().
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
