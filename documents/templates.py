@@ -42,10 +42,9 @@ MAX_RENDER_SECONDS = 10.0
 MAX_RANGE_TOTAL = 100_000
 
 # Names every template may use besides the procedure's data: filled in by the
-# renderer (seal block, tenant header).
+# renderer for the seal block (documents/pipeline.py).
 SEAL_NAMES = frozenset(
-    {"ente", "sigillo_qr", "codice_verifica", "url_verifica", "firmatario", "ruolo_firmatario",
-     "data_emissione", "stemma"}
+    {"sigillo_qr", "codice_verifica", "url_verifica", "firmatario", "ruolo_firmatario", "data_emissione"}
 )
 
 
@@ -151,13 +150,19 @@ class TemplateReport:
     variables: frozenset[str]  # dotted paths used by the template
 
 
-def _plain_source(tpl: DocxTemplate) -> list[str]:
-    """The template's Jinja source one paragraph per line, XML markup removed, so a
-    syntax error can be shown as the text the author typed."""
-    xml = tpl.patch_xml(tpl.get_xml())
-    xml = re.sub(r"</w:p>", "\n", xml)
-    text = re.sub(r"<[^>]+>", "", xml)
-    return text.split("\n")
+def _to_lines(patched_xml: str) -> list[str]:
+    xml = re.sub(r"</w:p>", "\n", patched_xml)
+    return re.sub(r"<[^>]+>", "", xml).split("\n")
+
+
+def _plain_sources(tpl: DocxTemplate) -> list[tuple[str, list[str]]]:
+    """Each part's Jinja source one paragraph per line, XML markup removed, so a
+    syntax error can be shown as the text the author typed. Body, headers, footers."""
+    parts = [(_("corpo del documento"), _to_lines(tpl.patch_xml(tpl.get_xml())))]
+    for uri, label in ((tpl.HEADER_URI, _("intestazione")), (tpl.FOOTER_URI, _("piè di pagina"))):
+        for _key, part in tpl.get_headers_footers(uri):
+            parts.append((label, _to_lines(tpl.patch_xml(tpl.get_part_xml(part)))))
+    return parts
 
 
 def _paths(node: nodes.Node) -> str | None:
@@ -259,29 +264,29 @@ def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateRepo
     try:
         tpl = DocxTemplate(io.BytesIO(data))
         tpl.init_docx()
-        lines = _plain_source(tpl)
+        sources = _plain_sources(tpl)
     except TemplateRejected:
         raise
     except Exception as exc:  # python-docx raises many kinds on a broken package
         logger.warning("template refused: unreadable DOCX: %s", exc)
         raise TemplateRejected(_("Il file non è un documento DOCX leggibile."), code="not_docx") from exc
     env = _environment()
-    source = "\n".join(lines)
-    try:
-        ast = env.parse(source)
-    except TemplateSyntaxError as exc:
-        line_no = exc.lineno or 1
-        fragment = lines[line_no - 1].strip() if 0 < line_no <= len(lines) else ""
-        logger.info("template refused: syntax error at paragraph %s: %s", line_no, exc.message)
-        raise TemplateRejected(
-            _("Errore di sintassi nel modello al paragrafo %(line)s: «%(fragment)s» (%(detail)s).")
-            % {"line": line_no, "fragment": fragment[:200], "detail": exc.message},
-            code="template_syntax",
-            details={"line": line_no, "fragment": fragment[:200], "error": exc.message},
-        ) from exc
     used: set[str] = set()
-    for child in ast.body:
-        _collect(child, {}, used)
+    for where, lines in sources:
+        try:
+            ast = env.parse("\n".join(lines))
+        except TemplateSyntaxError as exc:
+            line_no = exc.lineno or 1
+            fragment = lines[line_no - 1].strip() if 0 < line_no <= len(lines) else ""
+            logger.info("template refused: syntax error in %s at paragraph %s: %s", where, line_no, exc.message)
+            raise TemplateRejected(
+                _("Errore di sintassi nel modello (%(where)s) al paragrafo %(line)s: «%(fragment)s» (%(detail)s).")
+                % {"where": where, "line": line_no, "fragment": fragment[:200], "detail": exc.message},
+                code="template_syntax",
+                details={"part": where, "line": line_no, "fragment": fragment[:200], "error": exc.message},
+            ) from exc
+        for child in ast.body:
+            _collect(child, {}, used)
     allowed = _allowed_paths(schema) | set(SEAL_NAMES)
     builtins = set(env.globals) | set(SEAL_NAMES)
     unknown = sorted(p for p in used if not _is_allowed(p, allowed, builtins))

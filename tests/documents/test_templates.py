@@ -96,3 +96,24 @@ def test_huge_output_from_a_data_loop_is_stopped():
     body = "{% for a in righe %}{% for b in righe %}{% for c in righe %}{{ a }}{{ b }}{{ c }}{% endfor %}{% endfor %}{% endfor %}"
     with pytest.raises(RenderFailed):
         templates.render_docx(_docx(body), context={"righe": ["x" * 100] * 300})
+
+
+def _docx_with_header(header: str, body: str = "Corpo") -> bytes:
+    doc = Document()
+    doc.sections[0].header.paragraphs[0].text = header
+    doc.add_paragraph(body)
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def test_headers_are_checked_too():
+    with pytest.raises(TemplateRejected) as err:
+        templates.validate_template(_docx_with_header("{{ ente.nome }} {{ ente.pec }}"), schema=samples.COMUNICAZIONE_AVVIO_SCHEMA)
+    assert err.value.details["unknown"] == ["ente.pec"]
+    with pytest.raises(TemplateRejected) as err:
+        templates.validate_template(_docx_with_header("{% if ente.nome %}"), schema=samples.COMUNICAZIONE_AVVIO_SCHEMA)
+    assert err.value.details["part"] == "intestazione"
+    assert "{% if ente.nome %}" in err.value.message
+    out = templates.render_docx(_docx_with_header("{{ ente.nome }}"), context={"ente": {"nome": "Comune di Demo"}})
+    assert Document(io.BytesIO(out)).sections[0].header.paragraphs[0].text == "Comune di Demo"
