@@ -84,7 +84,7 @@ class ConverterPool:
     timeout: int = 60
     _instances: list[_Instance] = field(default_factory=list)
     _free: queue.Queue = field(default_factory=queue.Queue)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
     def running(self) -> bool:
@@ -96,28 +96,57 @@ class ConverterPool:
         with self._lock:
             if self._instances:
                 return
-            pythonpath = _unoserver_pythonpath()
-            base = conf.documents_var_dir()
             for i in range(self.size):
-                inst = _Instance(index=i, port=_free_port(), uno_port=_free_port(),
-                                 profile=(base / f"lo-profile-{os.getpid()}-{i}").resolve())
-                inst.profile.mkdir(parents=True, exist_ok=True)
-                env = {**os.environ, "PYTHONPATH": str(pythonpath)}
-                env.pop("VIRTUAL_ENV", None)
-                log = open(base / f"unoserver-{i}.log", "ab")  # noqa: SIM115 - owned by the child
-                inst.process = subprocess.Popen(
-                    [SYSTEM_PYTHON, "-m", "unoserver.server", "--interface", "127.0.0.1",
-                     "--port", str(inst.port), "--uno-interface", "127.0.0.1", "--uno-port", str(inst.uno_port),
-                     "--user-installation", str(inst.profile), "--conversion-timeout", str(self.timeout)],
-                    env=env, stdout=log, stderr=log, start_new_session=True,
-                )
-                log.close()
+                inst = self._spawn(i)
                 self._instances.append(inst)
             deadline = time.monotonic() + ready_within
             for inst in self._instances:
                 self._wait_ready(inst, deadline)
                 self._free.put(inst)
             logger.info("converter pool started: %d unoserver instances", self.size)
+
+    def _spawn(self, index: int) -> _Instance:
+        base = conf.documents_var_dir()
+        inst = _Instance(index=index, port=_free_port(), uno_port=_free_port(),
+                         profile=(base / f"lo-profile-{os.getpid()}-{index}").resolve())
+        inst.profile.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(_unoserver_pythonpath())}
+        env.pop("VIRTUAL_ENV", None)
+        log = open(base / f"unoserver-{index}.log", "ab")  # noqa: SIM115 - owned by the child
+        inst.process = subprocess.Popen(
+            [SYSTEM_PYTHON, "-m", "unoserver.server", "--interface", "127.0.0.1",
+             "--port", str(inst.port), "--uno-interface", "127.0.0.1", "--uno-port", str(inst.uno_port),
+             "--user-installation", str(inst.profile), "--conversion-timeout", str(self.timeout)],
+            env=env, stdout=log, stderr=log, start_new_session=True,
+        )
+        log.close()
+        return inst
+
+    @staticmethod
+    def _kill(inst: _Instance) -> None:
+        # unoserver and its soffice child share a session: end the whole group.
+        if inst.process is None:
+            return
+        try:
+            os.killpg(inst.process.pid, 15)
+            inst.process.wait(timeout=15)
+        except (ProcessLookupError, PermissionError):
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(inst.process.pid, 9)
+            inst.process.wait()
+
+    def _replace(self, inst: _Instance) -> _Instance:
+        """A converter died (crash, or unoserver's own exit after a conversion timeout):
+        start a fresh one in its slot."""
+        logger.error("converter instance %s is down: restarting it", inst.index)
+        self._kill(inst)
+        shutil.rmtree(inst.profile, ignore_errors=True)  # a killed soffice may leave its profile locked
+        fresh = self._spawn(inst.index)
+        with self._lock:
+            self._instances[self._instances.index(inst)] = fresh
+        self._wait_ready(fresh, time.monotonic() + 90)
+        return fresh
 
     def _wait_ready(self, inst: _Instance, deadline: float) -> None:
         while True:
@@ -136,13 +165,7 @@ class ConverterPool:
     def stop(self) -> None:
         with self._lock:
             for inst in self._instances:
-                if inst.process is not None and inst.process.poll() is None:
-                    inst.process.terminate()
-                    try:
-                        inst.process.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        inst.process.kill()
-                        inst.process.wait()
+                self._kill(inst)
                 shutil.rmtree(inst.profile, ignore_errors=True)
             self._instances.clear()
             self._free = queue.Queue()
@@ -150,21 +173,34 @@ class ConverterPool:
     def convert(self, docx: bytes) -> bytes:
         inst: _Instance = self._free.get(timeout=self.timeout * 2)
         try:
-            proxy = xmlrpc.client.ServerProxy(inst.url, allow_none=True)
-            result = proxy.convert(None, xmlrpc.client.Binary(docx), None, "pdf", "writer_pdf_Export",
-                                   PDFA_FILTER_OPTIONS, False)
+            try:
+                result = self._call(inst, docx)
+            except (ConnectionError, OSError) as exc:
+                # one retry on a fresh instance; a second failure is reported
+                logger.warning("converter instance %s unreachable (%s)", inst.index, exc)
+                inst = self._replace(inst)
+                try:
+                    result = self._call(inst, docx)
+                except (ConnectionError, OSError) as exc2:
+                    raise ConversionFailed(_("Il convertitore documenti non è raggiungibile."),
+                                           code="converter_down") from exc2
         except xmlrpc.client.Fault as exc:
             logger.warning("conversion refused by LibreOffice: %s", exc.faultString[:300])
+            if inst.process is not None and inst.process.poll() is not None:
+                inst = self._replace(inst)
             raise ConversionFailed(_("LibreOffice non è riuscito a convertire il documento."), code="conversion_failed") from exc
-        except (ConnectionError, OSError) as exc:
-            logger.error("converter instance %s unreachable: %s", inst.index, exc)
-            raise ConversionFailed(_("Il convertitore documenti non è raggiungibile."), code="converter_down") from exc
         finally:
             self._free.put(inst)
         data = result.data if isinstance(result, xmlrpc.client.Binary) else result
         if not data or not data.startswith(b"%PDF-"):
             raise ConversionFailed(_("LibreOffice non ha prodotto un PDF."), code="conversion_failed")
         return data
+
+    @staticmethod
+    def _call(inst: _Instance, docx: bytes):  # type: ignore[no-untyped-def]
+        proxy = xmlrpc.client.ServerProxy(inst.url, allow_none=True)
+        return proxy.convert(None, xmlrpc.client.Binary(docx), None, "pdf", "writer_pdf_Export",
+                             PDFA_FILTER_OPTIONS, False)
 
 
 _pool: ConverterPool | None = None

@@ -54,3 +54,19 @@ def test_a_corrupt_docx_gives_a_clear_conversion_error(converter):
 
     out = templates.render_docx(samples.certificato_docx(), context=samples.certificato_data())
     assert render.docx_to_pdfa(out).startswith(b"%PDF-")
+
+
+def test_a_dead_converter_is_replaced_and_the_document_still_converts(converter):
+    import os
+    import signal
+
+    from documents import samples, templates
+
+    victim = converter._instances[0]
+    os.killpg(victim.process.pid, signal.SIGKILL)
+    victim.process.wait()
+    docx = templates.render_docx(samples.certificato_docx(), context=samples.certificato_data())
+    for _ in range(converter.size + 1):  # every slot is used at least once
+        assert render.docx_to_pdfa(docx).startswith(b"%PDF-")
+    assert all(inst.process.poll() is None for inst in converter._instances)
+    assert victim not in converter._instances
