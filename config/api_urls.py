@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("cases.api_urls")),
     path("", include("audit.api_urls")),
+    path("", include(("documents.api_urls", "documents-api"))),
 ]

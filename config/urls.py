@@ -12,4 +12,5 @@ urlpatterns = [
     path("accedi/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("esci/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("cases.urls")),
+    path("", include("documents.urls")),
 ]
