@@ -7,14 +7,14 @@ import datetime as dt
 
 import pytest
 
+from cases.tasks import deliver_payments
 from common import clock
 from connectors.appio.simulator import AppIoSimulator
-from connectors.pagopa.payments import acknowledge_paid_position, poll_paid_positions
 from connectors.pagopa.simulator import GpdSimulator
 from engine.bundles import Bundle
 from engine.models import InstanceStatus, OutboxMessage, OutboxStatus, ProcessVersion, WorkflowInstance
 from engine.registry import process_version_publish
-from engine.services import deliver_message, instance_start, outbox_deliver_due
+from engine.services import instance_start, outbox_deliver_due
 from tests.connectors.base.support import running
 from tests.factories import make_tenant
 
@@ -89,16 +89,6 @@ def sims(monkeypatch):
 def start_case(version, tenant, number):
     return instance_start(tenant=tenant, version=version, case_id=1, case_number=number,
                           data={"applicant_fiscal_code": "PRVGNN90R10H501Q", "applicant_name": "Giovanni Prova"})
-
-
-def deliver_payments() -> int:
-    delivered = 0
-    for paid in poll_paid_positions():
-        tenant = WorkflowInstance.objects.get(case_number=paid["case_number"]).tenant
-        delivered += deliver_message(tenant=tenant, name="pagamento_ricevuto", correlation_key=paid["case_number"],
-                                     payload={"notice_number": paid["notice_number"]})
-        acknowledge_paid_position(position_id=paid["position_id"])
-    return delivered
 
 
 def test_a_case_pays_on_pagopa_and_is_told_on_app_io(version, sims):
