@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("compiti/<str:pk>/", views.task_detail, name="task_detail"),
     path("compiti/<str:pk>/presa-in-carico/", views.task_claim, name="task_claim"),
+    path("compiti/<str:pk>/assegna/", views.task_assign, name="task_assign"),
     path("pratiche/", views.case_list, name="case_list"),
     path("pratiche/<str:pk>/", views.case_detail, name="case_detail"),
     path("ente/", views.switch_tenant, name="switch_tenant"),

@@ -95,6 +95,35 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+def task_assign(request: HttpRequest, pk: str) -> HttpResponse:
+    """A supervisor gives the task to a colleague holding its role (four-eyes respected)."""
+    from accounts.models import User
+
+    tenant = _tenant(request)
+    assignee = User.objects.filter(pk=_int_or_none(request.POST.get("user")), memberships__tenant=tenant).first()
+    try:
+        if assignee is None:
+            raise ValidationFailed(_("Scegli un utente di questo ente."))
+        services.work_item_assign(
+            work_item_id=_int(pk), tenant=tenant, user=request.user, assignee=assignee, ip=client_ip(request)
+        )
+        messages.success(request, _("Compito assegnato a %(u)s.") % {"u": assignee.get_full_name() or assignee.username})
+    except NotFound as exc:
+        raise Http404 from exc
+    except (Conflict, PermissionRefused, ValidationFailed) as exc:
+        messages.warning(request, exc.message)
+    return redirect("task_detail", pk=_int(pk))
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+@require_POST
 def task_claim(request: HttpRequest, pk: str) -> HttpResponse:
     tenant = _tenant(request)
     action = request.POST.get("action", "claim")
@@ -165,9 +194,15 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
                 object_id=str(item.pk), object_repr=f"{item.case.number}: {item.name}")
     fields = build_fields(schema, ui, values, errors)
     summary = [(f.label, f.input_id, e) for f in _flatten(fields) for e in f.errors]
+    assignable = []
+    if Role.SUPERVISOR in roles and item.status == "open":
+        from accounts.selectors import users_with_role
+
+        assignable = [u for u in users_with_role(tenant=tenant, role=item.role).order_by("last_name", "username")
+                      if u.username != item.excluded_username]
     return render(request, "cases/task.html", {
         "nav": "inbox", "item": item, "case": item.case, "fields": fields, "summary": summary,
-        "can_act": can_act, "draft": draft, "sla": _sla(item, tenant),
+        "can_act": can_act, "draft": draft, "sla": _sla(item, tenant), "assignable": assignable,
     })
 
 

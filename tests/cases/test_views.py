@@ -136,3 +136,18 @@ def test_another_tenants_pages_are_404(office):
     assert client.get(f"/pratiche/{office['case'].pk}/").status_code == 404
     assert client.get(f"/compiti/{office['item'].pk}/").status_code == 404
     assert client.post(f"/compiti/{office['item'].pk}/presa-in-carico/", {"action": "claim"}).status_code == 404
+
+
+def test_supervisor_reassigns_from_the_task_page(office):
+    supervisor = make_user(office["tenant"], Role.SUPERVISOR)
+    colleague = make_user(office["tenant"], Role.REGISTRAR)
+    client = _client(supervisor)
+    page = client.get(f"/compiti/{office['item'].pk}/").content.decode()
+    assert "Assegna a" in page and colleague.username in page
+    response = client.post(f"/compiti/{office['item'].pk}/assegna/", {"user": colleague.pk}, follow=True)
+    assert "Compito assegnato" in response.content.decode()
+    assert WorkItem.objects.get(pk=office["item"].pk).assignee == colleague
+    # a registrar gets no assignment form and the server refuses anyway
+    assert "Assegna a" not in _client(office["registrar"]).get(f"/compiti/{office['item'].pk}/").content.decode()
+    _client(office["registrar"]).post(f"/compiti/{office['item'].pk}/assegna/", {"user": office["registrar"].pk})
+    assert WorkItem.objects.get(pk=office["item"].pk).assignee == colleague
