@@ -134,10 +134,16 @@ def case_start(
     elif not isinstance(data, dict):
         raise ValidationFailed(_("I dati devono essere un oggetto JSON."), details={"data": ["invalid"]})
 
+    subjects = _subjects(version, data)
+    roles = roles_for(user=user, tenant=tenant)
+    if not roles & (CASE_OPENER_ROLES - {Role.CITIZEN}):
+        # A citizen files only for themselves (and those declaring with them).
+        own = (user.fiscal_code or "").upper()
+        if not own or own not in {s["fiscal_code"] for s in subjects}:
+            raise PermissionRefused(_("Puoi presentare una domanda solo se sei tra i dichiaranti."))
     now = clock.now()
     with transaction.atomic():
         number = _next_number(tenant, clock.today().year)
-        subjects = _subjects(version, data)
         case = Case.objects.create(
             tenant=tenant,
             number=number,

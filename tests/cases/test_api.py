@@ -208,3 +208,21 @@ def test_nul_characters_are_refused_with_400(env):
     r = client.post(f"/api/v1/cases/{case['id']}/comments/", {"text": "a\u0000b"}, format="json")
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_characters"
     assert client.post(f"/api/v1/cases/{case['id']}/comments/", {"text": "sconto 100%00"}, format="json").status_code == 201
+
+
+def test_a_citizen_files_only_for_themselves(env):
+    citizen = make_user(env["tenant"], Role.CITIZEN, fiscal_code="RSSMRA80A01H501U")
+    call_command("sync_processes", verbosity=0)
+    declaration = {
+        "declarants": [{"fiscal_code": "PRVGNN90R10H501Q", "given_name": "Giovanni", "family_name": "Prova"}],
+        "new_address": {"street": "Via Roma", "house_number": "1", "municipality_istat": "046007"},
+        "declaration_date": "2026-03-01",
+    }
+    client = api_client(citizen, env["tenant"])
+    r = client.post("/api/v1/cases/", {"process": "residence_change", "data": declaration}, format="json")
+    assert r.status_code == 403
+    declaration["declarants"][0] = {"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}
+    r = client.post("/api/v1/cases/", {"process": "residence_change", "data": declaration}, format="json")
+    assert r.status_code == 201
+    # and sees only their own cases
+    assert [c["id"] for c in client.get("/api/v1/cases/").json()["results"]] == [r.json()["id"]]
