@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status, viewsets
+from rest_framework import renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -17,8 +20,9 @@ from accounts.api import TenantScopedMixin
 from accounts.models import User
 from accounts.roles import Role
 from audit.events import record_read
-from audit.services import client_ip
+from audit.services import audit_record, client_ip
 from common.errors import ValidationFailed
+from documents.exports import export_rows
 from engine import services as engine
 from engine.bundles import version_form
 from engine.selectors import incident_list
@@ -128,15 +132,70 @@ def _parse_date(value: str | None, field: str) -> dt.date | None:
         ) from exc
 
 
+# --------------------------------------------------------------------------- exports
+
+
+def _file_renderer(fmt: str, media_type: str) -> type[renderers.BaseRenderer]:
+    """Lets `?format=<fmt>` reach the view, which builds the file itself."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, bytes):
+            return data
+        # An error answer (400, 403, ...) reached a file renderer: send it as JSON text.
+        if renderer_context and renderer_context.get("response") is not None:
+            renderer_context["response"]["Content-Type"] = "application/json"
+        return json.dumps(data, cls=DjangoJSONEncoder).encode()
+
+    return type(
+        f"{fmt.upper()}FileRenderer",
+        (renderers.BaseRenderer,),
+        {"format": fmt, "media_type": media_type, "charset": None, "render": render},
+    )
+
+
+FILE_RENDERERS = [
+    _file_renderer("csv", "text/csv"),
+    _file_renderer("xml", "application/xml"),
+    _file_renderer("ods", "application/vnd.oasis.opendocument.spreadsheet"),
+    _file_renderer("odt", "application/vnd.oasis.opendocument.text"),
+    _file_renderer("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+]
+EXPORT_LIMIT = 100_000
+
+
+def case_export_columns() -> list[tuple[str, str]]:
+    return [
+        ("number", _("Numero")), ("process", _("Procedimento")), ("title", _("Titolo")), ("status", _("Stato")),
+        ("outcome", _("Esito")), ("subjects", _("Soggetti")), ("opened_at", _("Aperta il")),
+        ("closed_at", _("Chiusa il")), ("legal_due_date", _("Termine")),
+    ]
+
+
+def _case_row(case: Case) -> dict[str, Any]:
+    return {
+        "number": case.number, "process": case.process_id, "title": case.title,
+        "status": case.get_status_display(), "outcome": case.outcome,
+        "subjects": [f"{s.get('family_name', '')} {s.get('given_name', '')} ({s.get('fiscal_code', '')})".strip()
+                     for s in case.subjects],
+        "opened_at": case.opened_at, "closed_at": case.closed_at, "legal_due_date": case.legal_due_date,
+    }
+
+
 # --------------------------------------------------------------------------- cases
 
 
 class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     serializer_class = CaseSerializer
     queryset = Case.objects.all()
+    renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, *FILE_RENDERERS]
 
     def get_queryset(self):
         return selectors.case_visible_qs(tenant=self.tenant, user=self.request.user)
+
+    def get_renderers(self):
+        if getattr(self, "action", None) in ("list", "export"):
+            return super().get_renderers()
+        return [renderers.JSONRenderer(), renderers.BrowsableAPIRenderer()]
 
     @extend_schema(
         parameters=[
@@ -147,8 +206,36 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         responses=CaseSerializer(many=True),
     )
     def list(self, request):
+        qs = self._filtered(request)
+        if request.accepted_renderer.format not in ("json", "api"):
+            return self._export(request, qs, request.accepted_renderer.format)
+        page = self.paginate_queryset(qs)
+        # A search shows subjects' personal data: the search itself is audited, once.
         q = request.query_params
-        qs = selectors.case_list(
+        record_read(
+            tenant=self.tenant, user=request.user, ip=client_ip(request), object_type="case_list",
+            object_id="*", object_repr="&".join(f"{k}={v}" for k, v in sorted(q.items()))[:300],
+        )
+        return self.get_paginated_response(CaseSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=["json", "csv", "xml", "ods", "odt", "xlsx"]),
+            OpenApiParameter("number", str), OpenApiParameter("status", str), OpenApiParameter("process", str),
+            OpenApiParameter("fiscal_code", str), OpenApiParameter("due_before", OpenApiTypes.DATE),
+            OpenApiParameter("due_after", OpenApiTypes.DATE),
+        ],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    @action(detail=False, methods=["get"], url_path="export")
+    def export(self, request):
+        """The whole filtered list as a file (up to 100,000 rows): ODS, ODT, XLSX, CSV, XML or JSON."""
+        fmt = request.accepted_renderer.format
+        return self._export(request, self._filtered(request), "json" if fmt == "api" else fmt)
+
+    def _filtered(self, request):
+        q = request.query_params
+        return selectors.case_list(
             tenant=self.tenant,
             user=request.user,
             number=q.get("number"),
@@ -158,13 +245,20 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             due_before=_parse_date(q.get("due_before"), "due_before"),
             due_after=_parse_date(q.get("due_after"), "due_after"),
         )
-        page = self.paginate_queryset(qs)
-        # A search shows subjects' personal data: the search itself is audited, once.
-        record_read(
-            tenant=self.tenant, user=request.user, ip=client_ip(request), object_type="case_list",
-            object_id="*", object_repr="&".join(f"{k}={v}" for k, v in sorted(q.items()))[:300],
+
+    def _export(self, request, qs, fmt: str) -> HttpResponse:
+        rows = [_case_row(c) for c in qs.defer("data")[:EXPORT_LIMIT]]
+        body, content_type, ext = export_rows(
+            fmt, case_export_columns(), rows, title=_("Pratiche"), xml_root="pratiche", xml_item="pratica"
         )
-        return self.get_paginated_response(CaseSerializer(page, many=True).data)
+        audit_record(
+            tenant=self.tenant, actor=request.user, action="export", object_type="case_list", object_id="*",
+            summary=_("Esportazione %(fmt)s di %(n)s pratiche") % {"fmt": fmt.upper(), "n": len(rows)},
+            extra=dict(request.query_params), ip=client_ip(request),
+        )
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="pratiche.{ext}"'
+        return response
 
     @extend_schema(request=CaseCreateSerializer, responses={201: CaseSerializer})
     def create(self, request):

@@ -226,3 +226,48 @@ def test_a_citizen_files_only_for_themselves(env):
     assert r.status_code == 201
     # and sees only their own cases
     assert [c["id"] for c in client.get("/api/v1/cases/").json()["results"]] == [r.json()["id"]]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xml", "ods", "odt", "xlsx"])
+def test_case_list_exports_with_the_same_filters(env, fmt):
+    _start(env)
+    _start(env)
+    client = api_client(env["supervisor"], env["tenant"])
+    response = client.get(f"/api/v1/cases/?format={fmt}&status=open")
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Disposition"].endswith(f'pratiche.{fmt}"')
+    body = response.content
+    if fmt == "csv":
+        lines = body.decode("utf-8-sig").strip().splitlines()
+        assert lines[0].startswith("Numero,Procedimento") and len(lines) == 3
+    elif fmt == "xml":
+        from lxml import etree
+
+        assert len(etree.fromstring(body).findall("pratica")) == 2
+    elif fmt == "xlsx":
+        import io
+
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(body)).active
+        assert sheet.max_row == 3 and sheet["A1"].value == "Numero"
+    else:
+        import io
+        import zipfile
+
+        content = zipfile.ZipFile(io.BytesIO(body)).read("content.xml").decode()
+        assert "Numero" in content and content.count("/000") == 2
+    # nothing matches: only the header
+    empty = client.get(f"/api/v1/cases/export/?format={fmt}&status=closed")
+    assert empty.status_code == 200
+    assert AuditEvent.objects.filter(action="export", object_type="case_list").count() == 2
+
+
+def test_export_errors_and_other_actions_stay_json(env):
+    case = _start(env)
+    client = api_client(env["supervisor"], env["tenant"])
+    r = client.get("/api/v1/cases/?format=ods&due_before=ieri")
+    assert r.status_code == 400 and r.json()["error"]["fields"]["due_before"]
+    assert client.get(f"/api/v1/cases/{case['id']}/?format=csv").status_code == 404
+    full = client.get("/api/v1/cases/export/?format=json").json()
+    assert [c["number"] for c in full] == [case["number"]]

@@ -1,0 +1,167 @@
+"""Report exports: any list of rows as ODS, ODT, XLSX, CSV, XML or JSON.
+
+Callers give column definitions (key, Italian header) and an iterable of dicts;
+each writer returns (bytes, content type, file extension). Values are written as
+text except numbers and dates, which spreadsheets get as typed cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from lxml import etree
+
+Column = tuple[str, str]  # (key, header)
+
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "xml": "application/xml",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "odt": "application/vnd.oasis.opendocument.text",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+FORMATS = tuple(CONTENT_TYPES)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def _csv(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([header for _key, header in columns])
+    for row in rows:
+        writer.writerow([_text(row.get(key)) for key, _header in columns])
+    # A BOM lets spreadsheet programs read the UTF-8 accents correctly.
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def _json(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> bytes:
+    keys = [key for key, _header in columns]
+    return json.dumps([{k: row.get(k) for k in keys} for row in rows], cls=DjangoJSONEncoder, ensure_ascii=False).encode()
+
+
+def _xml(columns: Sequence[Column], rows: Iterable[dict[str, Any]], root: str, item: str) -> bytes:
+    top = etree.Element(root)
+    for row in rows:
+        element = etree.SubElement(top, item)
+        for key, _header in columns:
+            etree.SubElement(element, key).text = _text(row.get(key))
+    return etree.tostring(top, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _xlsx(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str) -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=title[:31] or "Export")
+    sheet.append([header for _key, header in columns])
+    for row in rows:
+        cells = []
+        for key, _header in columns:
+            value = row.get(key)
+            if isinstance(value, dt.datetime):
+                value = value.replace(tzinfo=None)  # spreadsheets have no time zones
+            elif isinstance(value, list | tuple | dict):
+                value = _text(value)
+            cells.append(value)
+        sheet.append(cells)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _ods(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str) -> bytes:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    document = OpenDocumentSpreadsheet()
+    table = Table(name=title[:31] or "Export")
+
+    def cell(value: Any) -> TableCell:
+        if isinstance(value, bool) or value is None or isinstance(value, str | list | tuple | dict):
+            c = TableCell(valuetype="string")
+        elif isinstance(value, int | float | Decimal):
+            c = TableCell(valuetype="float", value=value)
+        elif isinstance(value, dt.datetime | dt.date):
+            c = TableCell(valuetype="date", datevalue=_text(value))
+        else:
+            c = TableCell(valuetype="string")
+        c.addElement(P(text=_text(value)))
+        return c
+
+    header = TableRow()
+    for _key, title_text in columns:
+        header.addElement(cell(title_text))
+    table.addElement(header)
+    for row in rows:
+        tr = TableRow()
+        for key, _header in columns:
+            tr.addElement(cell(row.get(key)))
+        table.addElement(tr)
+    document.spreadsheet.addElement(table)
+    out = io.BytesIO()
+    document.write(out)
+    return out.getvalue()
+
+
+def _odt(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str) -> bytes:
+    from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableColumn, TableRow
+    from odf.text import H, P
+
+    document = OpenDocumentText()
+    document.text.addElement(H(outlinelevel=1, text=title))
+    table = Table(name="Export")
+    table.addElement(TableColumn(numbercolumnsrepeated=len(columns)))
+    for values in ([h for _k, h in columns], *([_text(row.get(k)) for k, _h in columns] for row in rows)):
+        tr = TableRow()
+        for value in values:
+            c = TableCell()
+            c.addElement(P(text=_text(value)))
+            tr.addElement(c)
+        table.addElement(tr)
+    document.text.addElement(table)
+    out = io.BytesIO()
+    document.write(out)
+    return out.getvalue()
+
+
+def export_rows(
+    fmt: str, columns: Sequence[Column], rows: Iterable[dict[str, Any]], *, title: str = "Export",
+    xml_root: str = "export", xml_item: str = "row",
+) -> tuple[bytes, str, str]:
+    if fmt not in CONTENT_TYPES:
+        raise ValueError(f"unknown export format {fmt!r}")
+    rows = list(rows)
+    if fmt == "csv":
+        body = _csv(columns, rows)
+    elif fmt == "json":
+        body = _json(columns, rows)
+    elif fmt == "xml":
+        body = _xml(columns, rows, xml_root, xml_item)
+    elif fmt == "xlsx":
+        body = _xlsx(columns, rows, title)
+    elif fmt == "ods":
+        body = _ods(columns, rows, title)
+    else:
+        body = _odt(columns, rows, title)
+    return body, CONTENT_TYPES[fmt], fmt
