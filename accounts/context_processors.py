@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from accounts.selectors import roles_for, tenants_for
 
 
@@ -11,4 +13,5 @@ def tenancy(request):
         "current_tenant": tenant,
         "user_tenants": tenants_for(user=user),
         "user_roles": roles_for(user=user, tenant=tenant) if tenant else frozenset(),
+        "session_timeout_seconds": settings.SESSION_COOKIE_AGE,
     }

@@ -10,4 +10,5 @@ urlpatterns = [
     path("pratiche/", views.case_list, name="case_list"),
     path("pratiche/<str:pk>/", views.case_detail, name="case_detail"),
     path("ente/", views.switch_tenant, name="switch_tenant"),
+    path("sessione/", views.session_keepalive, name="session_keepalive"),
 ]

@@ -299,6 +299,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+@login_required
+def session_keepalive(request: HttpRequest) -> HttpResponse:
+    """Touching the session renews it (SESSION_SAVE_EVERY_REQUEST)."""
+    return HttpResponse(status=204)
+
+
 # --------------------------------------------------------------------------- tenant switcher
 
 

@@ -151,3 +151,11 @@ def test_supervisor_reassigns_from_the_task_page(office):
     assert "Assegna a" not in _client(office["registrar"]).get(f"/compiti/{office['item'].pk}/").content.decode()
     _client(office["registrar"]).post(f"/compiti/{office['item'].pk}/assegna/", {"user": office["registrar"].pk})
     assert WorkItem.objects.get(pk=office["item"].pk).assignee == colleague
+
+
+def test_pages_carry_the_session_timeout_warning_and_keepalive_renews(office):
+    client = _client(office["registrar"])
+    page = client.get("/").content.decode()
+    assert 'data-timeout="1800"' in page and "La sessione sta per scadere" in page
+    assert client.get("/sessione/").status_code == 204
+    assert Client().get("/sessione/").status_code == 302  # anonymous: to the login page
