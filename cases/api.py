@@ -94,31 +94,13 @@ def _case_payload(case: Case, *, detail: bool = False) -> dict[str, Any]:
     body["tasks"] = WorkItemSerializer(open_items, many=True).data
     if detail:
         body["data"] = case.data
-        body["history"] = selectors_history(case)
+        body["history"] = selectors.case_history(case=case)
         body["comments"] = CommentSerializer(case.comments.select_related("author"), many=True).data
         body["incidents"] = [
             {"id": i.pk, "kind": i.kind, "message": i.message, "status": i.status, "created_at": i.created_at}
             for i in case.instance.incidents.order_by("-created_at")
         ] if case.instance_id else []
     return body
-
-
-def selectors_history(case: Case) -> list[dict[str, Any]]:
-    from audit.models import AuditEvent
-
-    item_ids = [str(pk) for pk in case.work_items.values_list("pk", flat=True)]
-    events = AuditEvent.objects.filter(tenant=case.tenant).filter(
-        Q(object_type="case", object_id=str(case.pk)) | Q(object_type="work_item", object_id__in=item_ids)
-    ).exclude(action="read").order_by("created_at", "id")
-    return [
-        {
-            "at": e.created_at,
-            "actor": e.actor_username or None,
-            "action": e.action,
-            "summary": e.summary,
-        }
-        for e in events
-    ]
 
 
 def _parse_date(value: str | None, field: str) -> dt.date | None:

@@ -91,3 +91,20 @@ def work_item_get(*, tenant: Tenant, user: User, work_item_id: int) -> WorkItem:
     if not roles & STAFF_ROLES:
         raise NotFound("task not found")
     return item
+
+
+def case_history(*, case: Case) -> list[dict]:
+    """Who did what when on a case, from the audit trail (reads left out)."""
+    from audit.models import AuditEvent
+
+    item_ids = [str(pk) for pk in case.work_items.values_list("pk", flat=True)]
+    events = (
+        AuditEvent.objects.filter(tenant=case.tenant)
+        .filter(Q(object_type="case", object_id=str(case.pk)) | Q(object_type="work_item", object_id__in=item_ids))
+        .exclude(action="read")
+        .order_by("created_at", "id")
+    )
+    return [
+        {"at": e.created_at, "actor": e.actor_username or None, "action": e.action, "summary": e.summary}
+        for e in events
+    ]

@@ -28,7 +28,6 @@ from forms.rendering import build_fields, parse_post
 from forms.services import draft_discard, draft_get, draft_save
 
 from . import selectors, services
-from .api import selectors_history
 from .models import CaseStatus, WorkItem
 
 ACTING_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.SUPERVISOR})
@@ -267,7 +266,7 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "nav": "cases", "case": case, "version": version, "days_left": days_left,
         "open_items": open_items,
         "past_items": case.work_items.exclude(status="open").select_related("completed_by").order_by("completed_at"),
-        "history": selectors_history(case), "comments": case.comments.select_related("author"),
+        "history": selectors.case_history(case=case), "comments": case.comments.select_related("author"),
         "data_rows": _readable(case.data, version),
         "can_comment": bool(roles - {Role.VIEWER, Role.CITIZEN}),
         "can_act": bool(roles & ACTING_ROLES),
