@@ -19,10 +19,15 @@ $(STAMP): pyproject.toml frontend/package-lock.json
 	$(BIN)/pip install -q -r var/requirements.txt
 	touch $(STAMP)
 
+## Compiled translations (English); needs msgfmt from Debian's gettext
+locale/en/LC_MESSAGES/django.mo: locale/en/LC_MESSAGES/django.po $(STAMP)
+	@command -v msgfmt >/dev/null 2>&1 || bash scripts/ensure-system.sh
+	$(BIN)/python manage.py compilemessages --locale en --ignore ".venv" --ignore "frontend" --ignore "var" -v 0
+
 venv: $(STAMP)
 
 ## Demo: embedded SQLite, filesystem broker, demo data, on http://127.0.0.1:8000
-run: $(STAMP)
+run: $(STAMP) locale/en/LC_MESSAGES/django.mo
 	bash scripts/run-demo.sh
 
 ## System packages and services the suite needs (apt when root, else names what is missing)
@@ -30,7 +35,7 @@ system:
 	bash scripts/ensure-system.sh
 
 ## The whole suite, on PostgreSQL and Redis
-test: $(STAMP) system
+test: $(STAMP) system locale/en/LC_MESSAGES/django.mo
 	DATABASE_URL=$(TEST_DATABASE_URL) PROCEDO_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
