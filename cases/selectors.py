@@ -108,3 +108,29 @@ def case_history(*, case: Case) -> list[dict]:
         {"at": e.created_at, "actor": e.actor_username or None, "action": e.action, "summary": e.summary}
         for e in events
     ]
+
+
+def team_overview(*, tenant: Tenant, today: dt.date) -> dict:
+    """Workload per person, unassigned and overdue work, cases by procedure and status."""
+    from django.db.models import Count
+
+    open_items = WorkItem.objects.filter(tenant=tenant, status=WorkItemStatus.OPEN)
+    per_person = (
+        open_items.filter(assignee__isnull=False)
+        .values("assignee__username", "assignee__first_name", "assignee__last_name")
+        .annotate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=today)))
+        .order_by("-overdue", "-open", "assignee__username")
+    )
+    unassigned = (
+        open_items.filter(assignee__isnull=True)
+        .values("role")
+        .annotate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=today)))
+        .order_by("role")
+    )
+    by_process = (
+        Case.objects.filter(tenant=tenant).values("process_id", "title", "status").annotate(n=Count("id"))
+        .order_by("process_id", "status")
+    )
+    overdue = open_items.filter(due_at__lt=today).select_related("case", "assignee").order_by("due_at")[:50]
+    return {"per_person": list(per_person), "unassigned": list(unassigned), "by_process": list(by_process),
+            "overdue": list(overdue)}

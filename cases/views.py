@@ -299,6 +299,16 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def team(request: HttpRequest) -> HttpResponse:
+    """Supervisors: who has how much work, what is overdue, cases by procedure and status."""
+    tenant = _tenant(request)
+    if Role.SUPERVISOR not in roles_for(user=request.user, tenant=tenant):
+        raise PermissionDenied(_("Pagina riservata ai responsabili."))
+    overview = selectors.team_overview(tenant=tenant, today=clock.today())
+    return render(request, "cases/team.html", {"nav": "team", **overview})
+
+
+@login_required
 def session_keepalive(request: HttpRequest) -> HttpResponse:
     """Touching the session renews it (SESSION_SAVE_EVERY_REQUEST)."""
     return HttpResponse(status=204)

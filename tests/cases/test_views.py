@@ -159,3 +159,16 @@ def test_pages_carry_the_session_timeout_warning_and_keepalive_renews(office):
     assert 'data-timeout="1800"' in page and "La sessione sta per scadere" in page
     assert client.get("/sessione/").status_code == 204
     assert Client().get("/sessione/").status_code == 302  # anonymous: to the login page
+
+
+def test_team_view_for_supervisors_only(office):
+    import datetime as dt
+
+    from common import clock
+
+    supervisor = make_user(office["tenant"], Role.SUPERVISOR)
+    WorkItem.objects.filter(pk=office["item"].pk).update(assignee=office["registrar"], due_at=dt.date(2026, 1, 1))
+    clock.freeze(dt.datetime(2026, 3, 10, 9, tzinfo=dt.UTC))
+    page = _client(supervisor).get("/squadra/").content.decode()
+    assert office["registrar"].username in page and "Compiti scaduti" in page and office["case"].number in page
+    assert _client(office["registrar"]).get("/squadra/").status_code == 403

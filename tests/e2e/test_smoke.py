@@ -70,3 +70,14 @@ def test_registrar_works_a_task_in_the_browser(browser, live_server, office, vie
     screenshot(page, f"case-{label}")
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     page.close()
+
+
+def test_supervisor_team_page_is_accessible(browser, live_server, office):
+    supervisor = make_user(office["tenant"], Role.SUPERVISOR, username="sara.e2e")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _login(page, live_server.url, supervisor.username)
+    page.goto(f"{live_server.url}/squadra/")
+    assert page.locator("h1", has_text="Squadra").count() == 1
+    check_accessibility(page, "team")
+    screenshot(page, "team-desktop")
+    page.close()
