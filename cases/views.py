@@ -305,6 +305,10 @@ def team(request: HttpRequest) -> HttpResponse:
     if Role.SUPERVISOR not in roles_for(user=request.user, tenant=tenant):
         raise PermissionDenied(_("Pagina riservata ai responsabili."))
     overview = selectors.team_overview(tenant=tenant, today=clock.today())
+    for row in overview["by_process"]:
+        row["status_label"] = CaseStatus(row["status"]).label
+    for row in overview["unassigned"]:
+        row["role_label"] = Role(row["role"]).label if row["role"] in Role.values else row["role"]
     return render(request, "cases/team.html", {"nav": "team", **overview})
 
 
