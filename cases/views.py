@@ -262,8 +262,9 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     open_items = list(case.work_items.filter(status="open").select_related("assignee").order_by("due_at"))
     for item in open_items:
         item.sla = _sla(item, tenant)
+    outcome_label = (version.manifest.get("outcomes") or {}).get(case.outcome, case.outcome)
     return render(request, "cases/case_detail.html", {
-        "nav": "cases", "case": case, "version": version, "days_left": days_left,
+        "nav": "cases", "case": case, "version": version, "days_left": days_left, "outcome_label": outcome_label,
         "open_items": open_items,
         "past_items": case.work_items.exclude(status="open").select_related("completed_by").order_by("completed_at"),
         "history": selectors.case_history(case=case), "comments": case.comments.select_related("author"),

@@ -148,6 +148,7 @@ def test_positive_verification_closes_the_case_as_accepted(office):
     _complete(office, "police", case["id"], "police_verification", POSITIVE)
     detail = _case(office, case["id"])
     assert detail["status"] == "closed" and detail["outcome"] == "accepted" and detail["tasks"] == []
+    assert detail["outcome_label"] == "Accolta"
 
 
 def test_police_form_requires_a_reason_when_negative(office):
