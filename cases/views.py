@@ -217,19 +217,43 @@ def _flatten(fields):
 # --------------------------------------------------------------------------- cases
 
 
-def _readable(data: dict[str, Any], version) -> list[tuple[str, Any]]:
-    """Case data as label/value pairs: form titles instead of keys, technical keys hidden."""
+def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
+    """Case data as label/text pairs: form titles instead of keys (nested too), technical keys hidden."""
     hidden = {"case_id", "tenant_istat"}
     titles: dict[str, str] = {}
-    for schema in version_files_forms(version).values():
-        for key, prop in (schema.get("properties") or {}).items():
-            titles.setdefault(key, prop.get("title", key))
+    # A user task's data sits under the task's id: title it with the form's own title.
+    for name, schema in version_files_forms(version).items():
+        task_id = name.removeprefix("forms/").removesuffix(".schema.json")
+        if schema.get("title"):
+            titles.setdefault(task_id, schema["title"])
+        _collect_titles(schema, titles)
+
+    def text(value: Any) -> str:
+        if isinstance(value, dict):
+            return "; ".join(f"{titles.get(k, k)}: {text(v)}" for k, v in value.items())
+        if isinstance(value, list):
+            return " — ".join(text(v) for v in value)
+        if value is True:
+            return _("sì")
+        if value is False:
+            return _("no")
+        return "" if value is None else str(value)
+
     rows = []
     for key, value in data.items():
         if key in hidden or key.endswith("_completed_by") or key.endswith("_completed_at"):
             continue
-        rows.append((titles.get(key, key.replace("_", " ").capitalize()), value))
+        rows.append((titles.get(key, key.replace("_", " ").capitalize()), text(value)))
     return rows
+
+
+def _collect_titles(schema: dict[str, Any], titles: dict[str, str]) -> None:
+    for key, prop in (schema.get("properties") or {}).items():
+        if isinstance(prop, dict):
+            titles.setdefault(key, prop.get("title", key))
+            _collect_titles(prop, titles)
+            if isinstance(prop.get("items"), dict):
+                _collect_titles(prop["items"], titles)
 
 
 def version_files_forms(version) -> dict[str, dict[str, Any]]:

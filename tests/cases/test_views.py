@@ -118,6 +118,7 @@ def test_case_page_shows_readable_data_history_and_comments(office):
     client.post(url, {"text": "Chiamare il dichiarante"})
     page = client.get(url).content.decode()
     assert "Dichiaranti" in page and "Nuovo indirizzo" in page  # form titles, not raw keys
+    assert "Via / piazza: Via Roma" in page and "house_number" not in page
     assert "Chiamare il dichiarante" in page and "Aperta la pratica" in page
 
 
