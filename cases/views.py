@@ -219,8 +219,8 @@ def _flatten(fields):
 
 def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
     """Case data as label/text pairs: form titles instead of keys (nested too), technical keys hidden."""
-    hidden = {"case_id", "tenant_istat"}
-    titles: dict[str, str] = {}
+    hidden = {"case_id", "tenant_istat", "case_number"}
+    titles: dict[str, str] = {"received_on": _("Data di ricezione")}
     # A user task's data sits under the task's id: title it with the form's own title.
     for name, schema in version_files_forms(version).items():
         task_id = name.removeprefix("forms/").removesuffix(".schema.json")
