@@ -9,6 +9,20 @@ from django.db import connection
 from common import clock
 
 
+def pytest_configure(config):
+    # The English catalog is compiled by `make`; compile it here too when pytest runs alone.
+    from pathlib import Path
+
+    po = Path(__file__).resolve().parent.parent / "locale" / "en" / "LC_MESSAGES" / "django.po"
+    mo = po.with_suffix(".mo")
+    if po.exists() and (not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime):
+        import shutil
+        import subprocess
+
+        if shutil.which("msgfmt"):
+            subprocess.run(["msgfmt", "-o", str(mo), str(po)], check=True)
+
+
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 

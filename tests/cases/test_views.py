@@ -173,3 +173,12 @@ def test_team_view_for_supervisors_only(office):
     page = _client(supervisor).get("/squadra/").content.decode()
     assert office["registrar"].username in page and "Compiti scaduti" in page and office["case"].number in page
     assert _client(office["registrar"]).get("/squadra/").status_code == 403
+
+
+def test_english_when_the_user_picks_it_italian_otherwise(office):
+    client = _client(office["registrar"])
+    italian = client.get("/?tab=available", HTTP_ACCEPT_LANGUAGE="en-US").content.decode()
+    assert "Da prendere in carico" in italian  # the browser's language is not followed
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    english = client.get("/?tab=available").content.decode()
+    assert "Available to claim" in english and "Claim" in english
