@@ -28,6 +28,7 @@ from forms.rendering import build_fields, parse_post
 from forms.services import draft_discard, draft_get, draft_save
 
 from . import selectors, services
+from .api import _int_or_none
 from .models import CaseStatus, WorkItem
 
 ACTING_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.SUPERVISOR})
@@ -112,13 +113,6 @@ def task_assign(request: HttpRequest, pk: str) -> HttpResponse:
     except (Conflict, PermissionRefused, ValidationFailed) as exc:
         messages.warning(request, exc.message)
     return redirect("task_detail", pk=_int(pk))
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 @login_required

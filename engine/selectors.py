@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 
 from common.errors import NotFound
 
-from .models import Incident, IncidentStatus, ProcessDefinition, ProcessVersion
+from .models import Incident, IncidentStatus, ProcessVersion
 
 
 def process_latest_version(*, process_id: str) -> ProcessVersion:
@@ -17,10 +17,6 @@ def process_latest_version(*, process_id: str) -> ProcessVersion:
     if version is None:
         raise NotFound(f"unknown process {process_id!r}", code="unknown_process")
     return version
-
-
-def process_definition_list() -> QuerySet[ProcessDefinition]:
-    return ProcessDefinition.objects.all()
 
 
 def incident_list(*, tenant, open_only: bool = True) -> QuerySet[Incident]:

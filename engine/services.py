@@ -221,16 +221,6 @@ def instance_complete_task(
     )
 
 
-def instance_ready_task(*, instance: WorkflowInstance, task_id: str) -> ReadyTask | None:
-    """A READY user task of the instance (read only, no lock)."""
-    workflow = _load(instance)
-    task = _find_task(workflow, task_id)
-    if task is None or task.state != TaskState.READY or not isinstance(task.task_spec, UserTaskMixin):
-        return None
-    meta = version_user_tasks(version_by_id(instance.process_version_id)).get(task.task_spec.bpmn_id)
-    return _ready_task(instance, workflow, task, meta)
-
-
 def instance_ready_tasks(*, instance: WorkflowInstance) -> list[ReadyTask]:
     """Every READY user task of the instance (read only, no lock)."""
     workflow = _load(instance)
