@@ -1,38 +1,261 @@
-"""ANPR operations used by BPMN service tasks.
+"""ANPR engine operations (BPMN service tasks and `connector_call`).
 
-For now they only log and return a plausible answer; the connectors issue replaces
-them with real SOAP/REST calls to ANPR (or its simulator). Names and the shape of
-params/results are the contract the process models rely on.
+Register changes (5005, 1002, 5012, 1013) carry an `idOperazioneComune` derived
+from the outbox idempotency key: a retry after a lost answer gets ANPR's first
+answer back instead of a second change. Lookups and P000 calls are reads or
+status updates that can be repeated safely.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import csv
+import datetime as dt
+from functools import cache
 from typing import Any
+
+from django.utils.translation import gettext as _
 
 from common.operations import OperationContext, operation
 
-logger = logging.getLogger(__name__)
+from ..base.errors import InvalidRequest
+from ..base.idempotency import remembered
+from ..base.openapi import spec_path
+from . import messages, soap
+from .client import AnprClient, Caller, client_for, soap_operation_id
+
+COMUNI_CSV = "anpr/archivi/ANPR_archivio_comuni.csv"
 
 
-def _pseudo_id(prefix: str, key: str) -> str:
-    return prefix + hashlib.sha256(key.encode()).hexdigest()[:12].upper()
+@cache
+def _comuni() -> dict[str, tuple[str, str]]:
+    """ISTAT code -> (name, province) of the municipalities in force (ANPR archive)."""
+    found: dict[str, tuple[str, str]] = {}
+    with open(spec_path(COMUNI_CSV), encoding="utf-8-sig", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["DATACESSAZIONE"] == "9999-12-31":
+                found[row["CODISTAT"]] = (row["DENOMINAZIONE_IT"], row["SIGLAPROVINCIA"])
+    return found
 
+
+def _client(ctx: OperationContext) -> AnprClient:
+    return client_for(ctx.tenant_id, ctx.tenant_istat)
+
+
+def _caller(params: dict[str, Any], ctx: OperationContext) -> Caller:
+    return Caller(user_id=str(params.get("user_id") or (f"pratica {ctx.case_number}" if ctx.case_number else "procedo")),
+                  location=str(params.get("user_location") or f"procedo-{ctx.tenant_istat}"),
+                  loa=str(params.get("loa") or "LoA3"))
+
+
+def _fiscal_code(value: Any, field: str = "fiscal_code") -> str:
+    code = str(value or "").strip().upper()
+    if len(code) != 16 or not code.isalnum():
+        raise InvalidRequest(_("Codice fiscale non valido: %(value)s") % {"value": value or "-"},
+                             details={field: ["invalid"]})
+    return code
+
+
+def anpr_address(address: dict[str, Any]) -> dict[str, Any]:
+    """Our form's address (street, house_number, postal_code, municipality_istat) in ANPR's terms."""
+    istat = str(address.get("municipality_istat") or "")
+    name, province = address.get("municipality_name"), address.get("province")
+    if not (name and province):
+        found = _comuni().get(istat)
+        if found is None:
+            raise InvalidRequest(_("Comune con codice ISTAT %(code)s non trovato tra i comuni in vigore.")
+                                 % {"code": istat or "-"}, details={"municipality_istat": ["unknown"]})
+        name, province = found
+    street = str(address.get("street") or "").strip()
+    species, _sep, rest = street.partition(" ")
+    known_species = {"VIA", "PIAZZA", "VIALE", "CORSO", "LARGO", "VICOLO", "PIAZZALE", "LOCALITA", "STRADA"}
+    if species.upper() in known_species and rest:
+        species, street = species.upper(), rest
+    else:
+        species = "VIA"
+    return {"postcode": str(address.get("postal_code") or address.get("postcode") or "00000"),
+            "municipality_istat": istat, "municipality_name": str(name).upper(), "province": province,
+            "species": species, "street": street.upper(), "house_number": "".join(
+                c for c in str(address.get("house_number") or "") if c.isdigit()) or None,
+            "letter": "".join(c for c in str(address.get("house_number") or "") if c.isalpha()) or None}
+
+
+# --- lookups (REST via PDND) ------------------------------------------------------------------------
+
+def _lookup(code: str, params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    return _client(ctx).lookup(code, _fiscal_code(params.get("fiscal_code")), caller=_caller(params, ctx),
+                               reason=str(params.get("reason") or "")).as_dict()
+
+
+@operation("anpr.c020_residence_lookup", description="Accerta la residenza di una persona in ANPR (e-service C020)")
+def c020_residence_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """params: fiscal_code, reason. result: found, subjects [{fiscal_code, names, id_anpr, address}]."""
+    return _lookup("C020", params, ctx)
+
+
+@operation("anpr.c021_family_lookup", description="Accerta lo stato di famiglia in ANPR (e-service C021)")
+def c021_family_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    return _lookup("C021", params, ctx)
+
+
+@operation("anpr.c030_national_id", description="Accerta l'identificativo unico nazionale ANPR (e-service C030)")
+def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    result = _lookup("C030", params, ctx)
+    result["id_anpr"] = result["subjects"][0]["id_anpr"] if result["subjects"] else None
+    return result
+
+
+# --- register changes (SOAP) -------------------------------------------------------------------------
 
 @operation(
     "anpr.mutazione_residenza",
-    description="Registra in ANPR il cambio di residenza (5005 nel comune, 1002 da altro comune)",
+    description="Registra in ANPR il cambio di residenza (5005 nel comune, 1002 da altro comune o dall'estero)",
 )
+@remembered("anpr.mutazione_residenza")
 def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
-    logger.info("anpr.mutazione_residenza (log only) key=%s params=%s", ctx.idempotency_key, params)
-    return {"id_operazione_anpr": _pseudo_id("MR", ctx.idempotency_key), "esito": "OK"}
+    """params: declarants [{fiscal_code, given_name, family_name, birth_date}], new_address, declaration_date,
+    case_number, origin (same_municipality | other_municipality | abroad).
+    result: esito, operation (5005|1002), operation_id, id_operazione_anpr, family_id_anpr."""
+    declarants = params.get("declarants") or []
+    if not declarants:
+        raise InvalidRequest(_("Nessun dichiarante indicato."), details={"declarants": ["required"]})
+    first = declarants[0]
+    fiscal_code = _fiscal_code(first.get("fiscal_code"), "declarants.0.fiscal_code")
+    address = anpr_address(params.get("new_address") or {})
+    effective = str(params.get("declaration_date") or dt.date.today().isoformat())
+    client = _client(ctx)
+    operation_id = soap_operation_id(ctx.idempotency_key)
+    origin = str(params.get("origin") or "same_municipality")
+    if origin == "same_municipality":
+        found = client.lookup("C020", fiscal_code, caller=_caller(params, ctx), reason="cambio di abitazione")
+        family_id = found.subjects[0].get("family_id_anpr") if found.found else None
+        if not family_id:
+            raise InvalidRequest(
+                _("%(cf)s non risulta residente in ANPR: per chi proviene da altro comune o dall'estero "
+                  "indicare la provenienza corretta.") % {"cf": fiscal_code},
+                details={"origin": ["not_resident"]})
+        payload = messages.mutazione_residenza(
+            client.header("5005", operation_id, effective_date=effective), family_id_anpr=family_id,
+            address=address, effective_date=effective, case_number=params.get("case_number"))
+        answer = client.call(soap.MUTAZIONE, payload)
+        kind = "5005"
+    else:
+        person = {"fiscal_code": fiscal_code, "family_name": str(first.get("family_name", "")).upper(),
+                  "given_name": str(first.get("given_name", "")).upper(), "birth_date": first.get("birth_date")}
+        payload = messages.iscrizione(
+            client.header("1002", operation_id, effective_date=effective), person=person, address=address,
+            effective_date=effective, reason="4" if origin == "abroad" else "3")
+        answer = client.call(soap.ISCRIZIONE, payload)
+        family_id = None
+        kind = "1002"
+    return {"esito": "OK", "operation": kind, "operation_id": operation_id,
+            "id_operazione_anpr": answer.anpr_operation_id, "family_id_anpr": family_id}
 
 
 @operation(
     "anpr.annullamento_mutazione",
     description="Annulla in ANPR la registrazione o mutazione (1013/5012) e ripristina la posizione",
 )
+@remembered("anpr.annullamento_mutazione")
 def annullamento_mutazione(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
-    logger.info("anpr.annullamento_mutazione (log only) key=%s params=%s", ctx.idempotency_key, params)
-    return {"id_operazione_anpr": _pseudo_id("AN", ctx.idempotency_key), "esito": "OK"}
+    """params: declarants, case_number, reason, registration_result (the result of anpr.mutazione_residenza).
+    result: esito, operation (5012|1013), id_operazione_anpr."""
+    registration = params.get("registration_result") or {}
+    if not registration.get("id_operazione_anpr") or registration.get("operation") not in ("5005", "1002"):
+        raise InvalidRequest(_("Manca l'esito della registrazione ANPR da annullare."),
+                             details={"registration_result": ["required"]})
+    declarants = params.get("declarants") or [{}]
+    subject = {"fiscal_code": _fiscal_code(declarants[0].get("fiscal_code"), "declarants.0.fiscal_code"),
+               "family_name": str(declarants[0].get("family_name", "")).upper(),
+               "given_name": str(declarants[0].get("given_name", "")).upper()}
+    annulled = {"operation": registration["operation"], "operation_id": registration["operation_id"],
+                "anpr_operation_id": registration["id_operazione_anpr"]}
+    client = _client(ctx)
+    operation_id = soap_operation_id(ctx.idempotency_key)
+    if registration["operation"] == "5005":
+        answer = client.call(soap.MUTAZIONE, messages.annullamento_mutazione(
+            client.header("5012", operation_id), annulled=annulled, subject=subject))
+        kind = "5012"
+    else:
+        answer = client.call(soap.ISCRIZIONE, messages.annullamento_iscrizione(
+            client.header("1013", operation_id), annulled=annulled, subject=subject))
+        kind = "1013"
+    return {"esito": "OK", "operation": kind, "id_operazione_anpr": answer.anpr_operation_id}
+
+
+# --- citizen requests (P000) -------------------------------------------------------------------------
+
+def list_citizen_requests(client: AnprClient, *, date_from: dt.date, date_to: dt.date, request_type: str,
+                          status: str = "", operation_id: str) -> list[dict[str, Any]]:
+    answer = client.call(soap.SERVIZI_CITTADINO, messages.elenco_richieste(
+        client.header("P001", operation_id), date_from=date_from.isoformat(), date_to=date_to.isoformat(),
+        request_type=request_type, status=status))
+    return [{"request_code": r.findtext("codiceRichiesta"), "status": r.findtext("idStatoRichiesta"),
+             "type": r.findtext("idTipologia"), "opened_at": r.findtext("dataApertura"),
+             "fiscal_code": r.findtext("codiceFiscaleSoggettoRichiedente/codFiscale") or ""}
+            for r in answer.body.iter("richiesta")]
+
+
+@operation("anpr.p001_list", description="Elenca le richieste dei cittadini dal portale ANPR (P001)")
+def p001_list(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    today = dt.date.today()
+    try:
+        start = dt.date.fromisoformat(str(params.get("date_from") or (today - dt.timedelta(days=30)).isoformat()))
+        end = dt.date.fromisoformat(str(params.get("date_to") or today.isoformat()))
+    except ValueError as exc:
+        raise InvalidRequest(_("Date non valide (formato AAAA-MM-GG)."), details={"date_from": ["invalid"]}) from exc
+    requests = list_citizen_requests(_client(ctx), date_from=start, date_to=end,
+                                     request_type=str(params.get("type") or "2"),
+                                     status=str(params.get("status") or ""),
+                                     operation_id=soap_operation_id(ctx.idempotency_key))
+    return {"requests": requests}
+
+
+@operation("anpr.p002_detail", description="Legge il dettaglio di una richiesta dal portale ANPR (P002)")
+def p002_detail(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    code = str(params.get("request_code") or "")
+    if not code.isdigit():
+        raise InvalidRequest(_("Codice richiesta ANPR non valido."), details={"request_code": ["invalid"]})
+    client = _client(ctx)
+    answer = client.call(soap.SERVIZI_CITTADINO, messages.dettaglio_richiesta(
+        client.header("P002", soap_operation_id(ctx.idempotency_key)), request_code=code))
+    d = answer.body.find("dettaglio")
+    if d is None:
+        return {"request_code": code, "found": False}
+    g = d.find("soggettoRichiedente")
+    decl = d.find("datiDichiarazioneResidenza")
+    address = None
+    if decl is not None:
+        ind = decl.find("indirizzo")
+        address = {"street": " ".join(filter(None, [ind.findtext("toponimo/specie"),
+                                                     ind.findtext("toponimo/denominazioneToponimo")])),
+                   "house_number": ind.findtext("civico") or "", "postal_code": ind.findtext("cap"),
+                   "municipality_istat": ind.findtext("comune/codiceIstat") or ""}
+    return {"request_code": code, "found": True, "type": d.findtext("idTipologia"),
+            "status": d.findtext("statoRichiestaCorrente/idStato"), "opened_at": d.findtext("dataApertura"),
+            "applicant": {"fiscal_code": g.findtext("codiceFiscale/codFiscale") or "",
+                          "family_name": (g.findtext("cognome") or "").title(),
+                          "given_name": (g.findtext("nome") or "").title()},
+            "new_address": address, "note": d.findtext("note") or ""}
+
+
+@operation("anpr.p003_update", description="Aggiorna lo stato di una richiesta del portale ANPR (P003)")
+def p003_update(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """params: request_code, status (ANPR table 58) or extension=true, rejection_reason (table 60), note
+    (max 2000 characters), operator."""
+    code = str(params.get("request_code") or "")
+    if not code.isdigit():
+        raise InvalidRequest(_("Codice richiesta ANPR non valido."), details={"request_code": ["invalid"]})
+    extension = bool(params.get("extension"))
+    status = str(params.get("status") or "")
+    if not extension and not status.isdigit():
+        raise InvalidRequest(_("Indicare il nuovo stato della richiesta o la richiesta di proroga."),
+                             details={"status": ["required"]})
+    note = str(params.get("note") or "")
+    if len(note) > 2000:
+        raise InvalidRequest(_("La nota per ANPR supera i 2000 caratteri."), details={"note": ["too_long"]})
+    client = _client(ctx)
+    client.call(soap.SERVIZI_CITTADINO, messages.aggiorna_richiesta(
+        client.header("P003", soap_operation_id(ctx.idempotency_key)), request_code=code,
+        status=status or None, extension=extension, rejection_reason=params.get("rejection_reason") or None,
+        note=note or None, operator=str(params.get("operator") or ctx.case_number or "procedo")))
+    return {"request_code": code, "status": status, "extension": extension, "esito": "OK"}

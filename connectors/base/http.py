@@ -326,7 +326,8 @@ class HttpClient:
 
     def _check(self, response: HttpResponse, expected: Collection[str], allowed: Collection[int]) -> None:
         status = response.status
-        if status >= 500 or status == 429:
+        # A caller may take a 5xx itself (SOAP carries its faults in HTTP 500 answers).
+        if (status >= 500 or status == 429) and status not in allowed:
             code, detail, raw = parse_problem(response)
             raise with_status(
                 ConnectorUnavailable(
