@@ -141,7 +141,14 @@ def case_start(
         own = (user.fiscal_code or "").upper()
         if not own or own not in {s["fiscal_code"] for s in subjects}:
             raise PermissionRefused(_("Puoi presentare una domanda solo se sei tra i dichiaranti."))
+    return _open_case(tenant=tenant, version=version, data=data, subjects=subjects, user=user, ip=ip)
+
+
+def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: list[dict[str, Any]],
+               user: User | None, ip: str | None = None, business_key: str = "",
+               summary: str | None = None) -> Case:
     now = clock.now()
+    process_id = version.definition.process_id
     with transaction.atomic():
         number = _next_number(tenant, clock.today().year)
         case = Case.objects.create(
@@ -166,7 +173,8 @@ def case_start(
             data=data,
             case_id=case.pk,
             case_number=number,
-            actor_username=user.username,
+            business_key=business_key,
+            actor_username=user.username if user is not None else None,
         )
         case.instance = result.instance
         case.business_key = result.instance.business_key
@@ -178,12 +186,35 @@ def case_start(
             object_type="case",
             object_id=str(case.pk),
             object_repr=number,
-            summary=_("Aperta la pratica %(n)s (%(p)s)") % {"n": number, "p": version.definition.name},
+            summary=summary or _("Aperta la pratica %(n)s (%(p)s)") % {"n": number, "p": version.definition.name},
             after={"process": process_id, "version": version.version, "subjects": [s["fiscal_code"] for s in subjects]},
             ip=ip,
         )
     case.refresh_from_db()
     return case
+
+
+def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str, Any], business_key: str,
+                             source: str) -> tuple[Case, bool]:
+    """Open a case for a request that arrived from a national platform (no user behind it).
+
+    Idempotent on (tenant, process, business key): the same request arriving twice gives
+    back the case opened the first time, `created` False. Concurrent pollers are
+    serialised on the tenant row.
+    """
+    version = process_latest_version(process_id=process_id)
+    with transaction.atomic():
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        existing = Case.objects.filter(tenant=tenant, process_id=process_id, business_key=business_key).first()
+        if existing is not None:
+            return existing, False
+        case = _open_case(
+            tenant=tenant, version=version, data=data, subjects=_subjects(version, data), user=None,
+            business_key=business_key,
+            summary=_("Aperta la pratica per una richiesta ricevuta da %(source)s (%(key)s)")
+            % {"source": source, "key": business_key},
+        )
+    return case, True
 
 
 # --------------------------------------------------------------------------- engine listener

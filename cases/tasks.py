@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from celery import shared_task
 
 from accounts.models import Tenant
+from common import clock
 from engine.services import deliver_message
 
 logger = logging.getLogger(__name__)
@@ -47,3 +49,60 @@ def deliver_payments() -> int:
 @shared_task(name="cases.tasks.deliver_payments_task")
 def deliver_payments_task() -> int:
     return deliver_payments()
+
+
+# ANPR citizen-portal request types that open a case (DOMAIN.md §4): 1 correction, 2 residence
+# declaration, 4 EU-citizen transfer.
+ANPR_REQUEST_TYPES = ("1", "2", "4")
+ANPR_POLL_DAYS = 30
+ANPR_CITIZEN_REQUEST_PROCESS = "anpr_citizen_request"
+
+
+def poll_anpr_citizen_requests() -> int:
+    """For each active tenant, list the citizen requests ANPR holds for it (P001) and open an
+    `anpr_citizen_request` case for each one not seen before. Returns the cases opened.
+
+    Idempotent: the business key is the ANPR request code, and a code already known gives
+    back its case (`case_start_from_platform`). A tenant whose ANPR call fails is logged and
+    skipped; the next poll tries again.
+    """
+    from common.errors import ProcedoError
+    from connectors.anpr.client import client_for, soap_operation_id
+    from connectors.anpr.operations import list_citizen_requests
+
+    from .services import case_start_from_platform
+
+    today = clock.today()
+    opened = 0
+    for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+        try:
+            client = client_for(tenant, tenant.istat_code)
+            found = []
+            for kind in ANPR_REQUEST_TYPES:
+                found += list_citizen_requests(
+                    client, date_from=today - dt.timedelta(days=ANPR_POLL_DAYS), date_to=today, request_type=kind,
+                    operation_id=soap_operation_id(f"p001:{tenant.pk}:{kind}:{clock.now().isoformat()}"),
+                )
+        except ProcedoError as exc:
+            logger.warning("ANPR P001 poll failed for tenant %s: %s", tenant.istat_code, exc)
+            continue
+        for request in found:
+            code = request["request_code"]
+            data = {
+                "request_code": code,
+                "request_type": request["type"],
+                "opened_at": request["opened_at"],
+                "declarants": [{"fiscal_code": request["fiscal_code"], "given_name": "", "family_name": ""}]
+                if request["fiscal_code"] else [],
+            }
+            _case, created = case_start_from_platform(
+                tenant=tenant, process_id=ANPR_CITIZEN_REQUEST_PROCESS, data=data, business_key=f"ANPR-{code}",
+                source="ANPR (portale del cittadino)",
+            )
+            opened += int(created)
+    return opened
+
+
+@shared_task(name="cases.tasks.poll_anpr_citizen_requests_task")
+def poll_anpr_citizen_requests_task() -> int:
+    return poll_anpr_citizen_requests()

@@ -181,6 +181,7 @@ CELERY_BEAT_SCHEDULE = {
     "engine-fire-due-timers": {"task": "engine.tasks.fire_due_timers_task", "schedule": 10.0},
     "engine-deliver-due-outbox": {"task": "engine.tasks.deliver_due_outbox_task", "schedule": 5.0},
     "cases-deliver-payments": {"task": "cases.tasks.deliver_payments_task", "schedule": 60.0},
+    "cases-poll-anpr-citizen-requests": {"task": "cases.tasks.poll_anpr_citizen_requests_task", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
