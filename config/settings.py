@@ -190,6 +190,9 @@ PROCEDO_PROCESSES_DIR = Path(env_str("PROCEDO_PROCESSES_DIR", str(BASE_DIR / "pr
 PROCEDO_SPECS_DIR = Path(env_str("PROCEDO_SPECS_DIR", str(BASE_DIR.parent / "shared" / "specs")))
 # Outbox: attempts before a service call becomes an incident, and backoff base (s).
 PROCEDO_OUTBOX_MAX_ATTEMPTS = env_int("PROCEDO_OUTBOX_MAX_ATTEMPTS", 5)
+# Fernet keys (comma-separated, newest first) encrypting connector credentials at rest; unset =
+# derived from SECRET_KEY (demo, tests).
+PROCEDO_SECRETS_KEYS = env_str("PROCEDO_SECRETS_KEYS", "")
 PROCEDO_OUTBOX_BACKOFF_SECONDS = env_int("PROCEDO_OUTBOX_BACKOFF_SECONDS", 10)
 
 LOGGING = {

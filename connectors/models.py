@@ -6,19 +6,20 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TenantScopedModel
+from common.secrets import EncryptedJSONField
 
 
 class ConnectorConfig(TenantScopedModel):
     """One platform's endpoint and credentials for one municipality.
 
     `credentials` holds what the platform needs (API key, PARER user, PDND
-    client id and key id...). An empty `base_url` means "use the environment or
+    client id, key id and private key...), encrypted at rest (common.secrets). An empty `base_url` means "use the environment or
     the demo simulator" (see connectors.base.config).
     """
 
     platform = models.CharField(_("piattaforma"), max_length=40)
     base_url = models.URLField(_("indirizzo base"), max_length=500, blank=True)
-    credentials = models.JSONField(_("credenziali"), default=dict, blank=True)
+    credentials = EncryptedJSONField(_("credenziali"), default=dict, blank=True)
     settings = models.JSONField(_("impostazioni"), default=dict, blank=True)
     is_active = models.BooleanField(default=True)
 
