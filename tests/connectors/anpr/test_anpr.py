@@ -336,3 +336,29 @@ def test_timeouts_and_5xx_are_retryable(platforms):
     with pytest.raises(RetryableError):
         _client().lookup("C020", CF)
     anpr.faults.clear()
+
+
+def test_hostile_oversized_or_mistyped_answers_are_refused(platforms, monkeypatch):
+    from connectors.base.errors import ResponseTooLarge, UnexpectedContentType, UnsafeXml
+
+    _, anpr, *_ = platforms
+    client = _client()
+
+    def p002_request():
+        return client.call(soap.SERVIZI_CITTADINO, messages.dettaglio_richiesta(
+            client.header("P002", soap_operation_id("hostile")), request_code="1"))
+
+    laughs = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+              b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+              b"<x>&lol2;</x></soapenv:Body></soapenv:Envelope>")
+    monkeypatch.setattr(AnprSimulator, "_op_P002", lambda self, *args: laughs)
+    with pytest.raises(UnsafeXml):
+        p002_request()
+    anpr.faults.set(oversize_bytes=30 * 1024 * 1024)
+    with pytest.raises(ResponseTooLarge):
+        client.lookup("C020", CF)
+    anpr.faults.clear()
+    anpr.faults.set(content_type="text/html")
+    with pytest.raises(UnexpectedContentType):
+        client.lookup("C020", CF)
+    anpr.faults.clear()
