@@ -108,12 +108,31 @@ def audit_record(
             prev_hash=prev_hash,
         )
         event.hash = compute_hash(event)
-        event.save(force_insert=True)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s", [event.hash, chain_key]
-            )
+        if connection.vendor == "postgresql":
+            _insert_and_advance(event, chain_key)
+        else:
+            event.save(force_insert=True)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s", [event.hash, chain_key]
+                )
     return event
+
+
+def _insert_and_advance(event: AuditEvent, chain_key: str) -> None:
+    """Write the event and move the chain head's hash in one round trip (a data-modifying CTE)."""
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH ev AS (INSERT INTO {AuditEvent._meta.db_table} ({columns}) VALUES ({placeholders}) RETURNING id), "
+            "head AS (UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s) SELECT id FROM ev",
+            [*values, event.hash, chain_key],
+        )
+        event.pk = cursor.fetchone()[0]
+    event._state.adding = False
 
 
 def client_ip(request) -> str | None:

@@ -33,14 +33,25 @@ from .models import Case, Comment, WorkItem
 # --------------------------------------------------------------------------- serializers
 
 
-class WorkItemSerializer(serializers.ModelSerializer):
+class WorkItemSerializer(serializers.Serializer):
+    # A plain Serializer, not a ModelSerializer: it is on every task completion's path, and a
+    # ModelSerializer rebuilds its fields from the model on each use.
+    id = serializers.IntegerField(read_only=True)
     case_id = serializers.IntegerField(source="case.id", read_only=True)
     case_number = serializers.CharField(source="case.number", read_only=True)
     process = serializers.CharField(source="case.process_id", read_only=True)
+    bpmn_id = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    role = serializers.CharField(read_only=True)
+    status = serializers.CharField(read_only=True)
     assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
+    claimed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    due_at = serializers.DateField(read_only=True, allow_null=True)
+    priority = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    completed_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
-        model = WorkItem
         fields = [
             "id", "case_id", "case_number", "process", "bpmn_id", "name", "role", "status",
             "assignee", "claimed_at", "due_at", "priority", "created_at", "completed_at",
@@ -53,7 +64,7 @@ class WorkItemDetailSerializer(WorkItemSerializer):
     instructions = serializers.CharField(read_only=True)
 
     class Meta(WorkItemSerializer.Meta):
-        fields = WorkItemSerializer.Meta.fields + ["instructions", "form", "ui_form"]
+        fields = [*WorkItemSerializer.Meta.fields, "instructions", "form", "ui_form"]
 
     def get_form(self, item: WorkItem) -> dict[str, Any] | None:
         return version_form(item.case.process_version, item.form) if item.form else None
