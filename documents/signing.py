@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from asn1crypto import cms
+from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -68,12 +68,87 @@ class LoadedKeySigner(signers.SimpleSigner):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self._key = serialization.load_der_private_key(self.signing_key.dump(), password=None)
+        # Everything in the CMS that does not change between signatures is encoded once, here.
+        # asn1crypto re-encodes nested values each time one is assigned into a new structure,
+        # and that (not RSA) was most of a signature's cost; an object loaded from DER and left
+        # untouched is written back as its bytes.
+        cert = self.signing_cert
+        self._sid_der = cms.IssuerAndSerialNumber(
+            {"issuer": cert.issuer, "serial_number": cert.serial_number}).dump()
+        chain = [c for c in (self.cert_registry or ()) if self.embed_roots or c.self_signed == "no"]
+        self._chain_der = list(dict.fromkeys([c.dump() for c in chain] + [cert.dump()]))
+        self._static_attrs: dict[tuple, list[bytes] | None] = {}
+
+    async def signed_attrs(self, data_digest, digest_algorithm, attr_settings=None, content_type="data",
+                           use_pades=False, timestamper=None, dry_run=False, is_pdf_sig=True):  # type: ignore[no-untyped-def]
+        key = (digest_algorithm, content_type, use_pades, is_pdf_sig, dry_run, timestamper is None,
+               attr_settings is None)
+        if key not in self._static_attrs:
+            # Learn which attributes the standard path produces; reuse them only if nothing but
+            # the message digest depends on the signature (PAdES: content type, message digest,
+            # signing certificate v2; no signing time, which PAdES keeps in the PDF).
+            sample = await super().signed_attrs(bytes(len(data_digest)), digest_algorithm,
+                                                attr_settings=attr_settings, content_type=content_type,
+                                                use_pades=use_pades, timestamper=timestamper, dry_run=dry_run,
+                                                is_pdf_sig=is_pdf_sig)
+            types = [a["type"].native for a in sample]
+            static = sorted(types) == ["content_type", "message_digest", "signing_certificate_v2"]
+            self._static_attrs[key] = [a.dump() for a in sample if a["type"].native != "message_digest"] \
+                if static else None
+        static_attrs = self._static_attrs[key]
+        if static_attrs is None:
+            return await super().signed_attrs(data_digest, digest_algorithm, attr_settings=attr_settings,
+                                              content_type=content_type, use_pades=use_pades,
+                                              timestamper=timestamper, dry_run=dry_run, is_pdf_sig=is_pdf_sig)
+        digest_attr = cms.CMSAttribute({"type": "message_digest", "values": [data_digest]}).dump()
+        body = b"".join(sorted([*static_attrs, digest_attr]))  # DER: SET OF in ascending encoding order
+        return cms.CMSAttributes.load(b"\x31" + _der_length(len(body)) + body)
+
+    def signer_info(self, digest_algorithm: str, signed_attrs, signature):  # type: ignore[no-untyped-def]
+        if digest_algorithm == "shake256":
+            return super().signer_info(digest_algorithm, signed_attrs, signature)
+        return cms.SignerInfo({
+            "version": "v1",
+            "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber.load(self._sid_der)}),
+            "digest_algorithm": algos.DigestAlgorithm({"algorithm": digest_algorithm}),
+            "signature_algorithm": self.get_signature_mechanism_for_digest(digest_algorithm),
+            "signed_attrs": signed_attrs,
+            "signature": signature,
+        })
+
+    def _package_signature(self, *, digest_algorithm, cms_version, signed_attrs, signature, unsigned_attrs,
+                           encap_content_info):  # type: ignore[no-untyped-def]
+        if self.attribute_certs:
+            return super()._package_signature(
+                digest_algorithm=digest_algorithm, cms_version=cms_version, signed_attrs=signed_attrs,
+                signature=signature, unsigned_attrs=unsigned_attrs, encap_content_info=encap_content_info)
+        sig_info = self.signer_info(digest_algorithm, signed_attrs, signature)
+        if unsigned_attrs is not None:
+            sig_info["unsigned_attrs"] = unsigned_attrs
+        return cms.ContentInfo({
+            "content_type": cms.ContentType("signed_data"),
+            "content": cms.SignedData({
+                "version": cms_version,
+                "digest_algorithms": cms.DigestAlgorithms((sig_info["digest_algorithm"],)),
+                "encap_content_info": encap_content_info or {"content_type": "data"},
+                "certificates": [cms.CertificateChoices(name="certificate", value=asn1_x509.Certificate.load(der))
+                                 for der in self._chain_der],
+                "signer_infos": [sig_info],
+            }),
+        })
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
         if mechanism == "rsassa_pkcs1v15" and isinstance(self._key, RSAPrivateKey):
             return self._key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
         return super().sign_raw(data, digest_algorithm)
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    encoded = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(encoded)]) + encoded
 
 
 _pkcs12_cache: dict[tuple[str, str], LoadedKeySigner] = {}

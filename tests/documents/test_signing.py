@@ -193,3 +193,32 @@ def test_verify_pdf_command_prints_level_signer_timestamp_integrity(sample_pdf, 
 def test_signing_failure_never_leaves_partial_output(sample_pdf, p12_signer):
     with pytest.raises(SigningFailed):
         signing.sign_pdf(sample_pdf, signer=p12_signer, level=Level.B_LT, validation_context=None)
+
+
+def test_the_fast_cms_path_encodes_what_pyhanko_would(p12_signer, signer_p12):
+    """The loaded signer reuses the encoding of everything constant in the CMS; its signed
+    attributes, signer identifier and certificates must equal pyHanko's own, bit for bit."""
+    import asyncio
+
+    from pyhanko.sign import signers as pyhanko_signers
+    from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+
+    plain = pyhanko_signers.SimpleSigner.load_pkcs12(str(signer_p12), passphrase=b"segreta")
+    digest = bytes(range(32))
+
+    async def attrs(signer):
+        return await signer.signed_attrs(digest, "sha256", attr_settings=PdfCMSSignedAttributes(), use_pades=True)
+
+    fast, reference = asyncio.run(attrs(p12_signer)), asyncio.run(attrs(plain))
+    assert fast.dump() == reference.dump()
+    assert fast.dump() != asyncio.run(p12_signer.signed_attrs(bytes(32), "sha256", use_pades=True)).dump()
+    info_fast = p12_signer.signer_info("sha256", fast, b"sig")
+    info_ref = plain.signer_info("sha256", reference, b"sig")
+    assert info_fast.dump() == info_ref.dump()
+    cms_fast = p12_signer._package_signature(digest_algorithm="sha256", cms_version="v1", signed_attrs=fast,
+                                             signature=b"sig", unsigned_attrs=None, encap_content_info=None)
+    cms_ref = plain._package_signature(digest_algorithm="sha256", cms_version="v1", signed_attrs=reference,
+                                       signature=b"sig", unsigned_attrs=None, encap_content_info=None)
+    assert sorted(c.chosen.dump() for c in cms_fast["content"]["certificates"]) == \
+        sorted(c.chosen.dump() for c in cms_ref["content"]["certificates"])
+    assert cms_fast["content"]["signer_infos"].dump() == cms_ref["content"]["signer_infos"].dump()
