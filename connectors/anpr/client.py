@@ -77,7 +77,8 @@ class AnprClient:
     def __init__(self, base_url: str, *, sender: str, key: ClientKey, token_url: str,
                  purposes: dict[str, str] | None = None, environment: str = "TEST",
                  audiences: dict[str, str] | None = None, assertion_audience: str | None = None,
-                 timeout: tuple[float, float] = (5.0, 30.0)) -> None:
+                 timeout: tuple[float, float] = (5.0, 30.0), client_cert: tuple[str, str] | None = None,
+                 ca_file: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.sender = sender
         self.key = key
@@ -85,7 +86,8 @@ class AnprClient:
         self.purposes = purposes or {}
         self.audiences = audiences or {}
         self.vouchers = VoucherClient(token_url, key, assertion_audience=assertion_audience, timeout=timeout)
-        self.http = HttpClient(self.base_url, platform="ANPR", timeout=timeout)
+        self.http = HttpClient(self.base_url, platform="ANPR", timeout=timeout, client_cert=client_cert,
+                               ca_file=ca_file)
         self._evidence: dict[tuple[str, str, str, str], tuple[str, float]] = {}
 
     # --- REST -------------------------------------------------------------------------------------
@@ -278,4 +280,7 @@ def client_for(tenant: Any, tenant_code: str) -> AnprClient:
         token_url=token_url(tenant), purposes=pdnd.get("purpose_ids") or {},
         environment=str(anpr.get("environment") or "TEST"), audiences=anpr.get("audiences") or {},
         assertion_audience=pdnd.get("assertion_audience"), timeout=config.timeouts("anpr"),
+        client_cert=(str(anpr["client_cert_path"]), str(anpr["client_key_path"]))
+        if anpr.get("client_cert_path") and anpr.get("client_key_path") else None,
+        ca_file=str(anpr["ca_file"]) if anpr.get("ca_file") else None,
     )

@@ -16,6 +16,7 @@ import contextlib
 import json as jsonlib
 import logging
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -24,6 +25,8 @@ from typing import Any
 
 import httpx
 from django.utils.translation import gettext as _
+
+from common.errors import ConfigurationError
 
 from .errors import (
     ConnectorTimeout,
@@ -205,6 +208,8 @@ class HttpClient:
         secrets_to_mask: Iterable[str] = (),
         total_timeout: float | None = None,
         transport: httpx.BaseTransport | None = None,
+        client_cert: tuple[str, str] | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.platform = platform or self.base_url
@@ -217,7 +222,21 @@ class HttpClient:
         self.secrets = [s for s in secrets_to_mask if s]
         # A credential header's value is a secret wherever it shows up (an echo in a body, an error).
         self.secrets += [v for k, v in self.default_headers.items() if k.lower() in SENSITIVE_HEADERS and v]
-        self._client = httpx.Client(timeout=self.timeout, transport=transport, follow_redirects=False)
+        verify: bool | ssl.SSLContext = True
+        if client_cert or ca_file:
+            # Mutual TLS (ANPR's SOAP channel authenticates the comune's workstation certificate)
+            # and/or a private CA for the platform's server certificate.
+            verify = ssl.create_default_context(cafile=ca_file)
+            if client_cert:
+                try:
+                    verify.load_cert_chain(*client_cert)
+                except (OSError, ssl.SSLError) as exc:
+                    raise ConfigurationError(
+                        _("Il certificato client per %(platform)s non è leggibile: %(error)s")
+                        % {"platform": self.platform, "error": exc}
+                    ) from exc
+        self._client = httpx.Client(timeout=self.timeout, transport=transport, follow_redirects=False,
+                                    verify=verify)
 
     def close(self) -> None:
         self._client.close()
