@@ -134,3 +134,12 @@ def team_overview(*, tenant: Tenant, today: dt.date) -> dict:
     overdue = open_items.filter(due_at__lt=today).select_related("case", "assignee").order_by("due_at")[:50]
     return {"per_person": list(per_person), "unassigned": list(unassigned), "by_process": list(by_process),
             "overdue": list(overdue)}
+
+
+def case_progress(*, case: Case) -> dict[str, list[str]]:
+    """BPMN element ids done and current for a case (read from its workflow state, no lock)."""
+    from engine.services import instance_progress
+
+    if case.instance_id is None:
+        return {"done": [], "current": []}
+    return instance_progress(instance=case.instance)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("compiti/<str:pk>/assegna/", views.task_assign, name="task_assign"),
     path("pratiche/", views.case_list, name="case_list"),
     path("pratiche/<str:pk>/", views.case_detail, name="case_detail"),
+    path("pratiche/<str:pk>/diagramma.bpmn", views.case_diagram, name="case_diagram"),
     path("squadra/", views.team, name="team"),
     path("ente/", views.switch_tenant, name="switch_tenant"),
     path("sessione/", views.session_keepalive, name="session_keepalive"),

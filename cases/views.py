@@ -281,7 +281,9 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     for item in open_items:
         item.sla = _sla(item, tenant)
     outcome_label = (version.manifest.get("outcomes") or {}).get(case.outcome, case.outcome)
+    progress = _progress(case, version)
     return render(request, "cases/case_detail.html", {
+        "progress": progress,
         "nav": "cases", "case": case, "version": version, "days_left": days_left, "outcome_label": outcome_label,
         "open_items": open_items,
         "past_items": case.work_items.exclude(status="open").select_related("completed_by").order_by("completed_at"),
@@ -290,6 +292,47 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "can_comment": bool(roles - {Role.VIEWER, Role.CITIZEN}),
         "can_act": bool(roles & ACTING_ROLES),
     })
+
+
+def _progress(case: Any, version: Any) -> dict[str, Any]:
+    """Steps done and current, with their names, for the diagram and its text alternative."""
+    if case.instance_id is None:
+        return {"done": [], "current": [], "done_names": [], "current_names": []}
+    ids = selectors.case_progress(case=case)
+    names = _bpmn_names(version)
+    return {**ids,
+            "done_names": [names[i] for i in ids["done"] if names.get(i)],
+            "current_names": [names[i] for i in ids["current"] if names.get(i)]}
+
+
+def _bpmn_names(version: Any) -> dict[str, str]:
+    from lxml import etree
+
+    xml = _bpmn_xml(version)
+    if not xml:
+        return {}
+    root = etree.fromstring(xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    return {e.get("id"): e.get("name") for e in root.iter() if e.get("id") and e.get("name")
+            and etree.QName(e).localname not in ("participant", "lane", "process", "collaboration", "message")}
+
+
+def _bpmn_xml(version: Any) -> str:
+    files = version_files(version)
+    main = f"{version.definition.process_id}.bpmn"
+    return files.get(main) or next((v for k, v in files.items() if k.endswith(".bpmn")), "")
+
+
+@login_required
+def case_diagram(request: HttpRequest, pk: str) -> HttpResponse:
+    """The BPMN of the version the case runs on (for the bpmn-js viewer on the case page)."""
+    tenant = _tenant(request)
+    try:
+        case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
+    except NotFound as exc:
+        raise Http404 from exc
+    response = HttpResponse(_bpmn_xml(version_by_id(case.process_version_id)), content_type="application/xml")
+    response["Cache-Control"] = "private, max-age=3600"  # versions are immutable
+    return response
 
 
 @login_required

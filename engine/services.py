@@ -236,6 +236,23 @@ def instance_data(*, instance: WorkflowInstance) -> dict[str, Any]:
     return _snapshot_data(_load(instance))
 
 
+def instance_progress(*, instance: WorkflowInstance) -> dict[str, list[str]]:
+    """BPMN element ids the case went through ("done") and where it stands now ("current": tasks
+    ready or waiting on a timer, message or service call). Plain ids, for the case page diagram."""
+    workflow = _load(instance)
+    done: dict[str, None] = {}
+    current: dict[str, None] = {}
+    for task in workflow.get_tasks():
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id or bpmn_id.startswith("Root"):
+            continue
+        if task.state == TaskState.COMPLETED:
+            done[bpmn_id] = None
+        elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+            current[bpmn_id] = None
+    return {"done": [i for i in done if i not in current], "current": list(current)}
+
+
 # --------------------------------------------------------------------------- advancing
 
 

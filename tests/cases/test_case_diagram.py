@@ -1,0 +1,63 @@
+"""The case page draws the procedure with the steps done and the current one, also as text."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from accounts.roles import Role
+from cases.models import WorkItem
+from cases.services import case_start, work_item_complete
+from tests.factories import make_tenant, make_user
+
+pytestmark = pytest.mark.django_db
+
+DECLARATION = {
+    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
+    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
+    "declaration_date": "2026-03-01",
+}
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _attr(page: str, name: str) -> list[str]:
+    return [v for v in re.search(rf'{name}="([^"]*)"', page).group(1).split(",") if v]
+
+
+def test_the_diagram_marks_done_and_current_steps_and_lists_them_as_text():
+    call_command("sync_processes", verbosity=0)
+    tenant = make_tenant("Comune di Capannori", istat="046007")
+    registrar, viewer = make_user(tenant, Role.REGISTRAR), make_user(tenant, Role.VIEWER)
+    case = case_start(tenant=tenant, user=registrar, process_id="residence_change", data=DECLARATION)
+    page = _client(viewer).get(f"/pratiche/{case.pk}/").content.decode()
+    assert _attr(page, "data-current") == ["registration"]
+    assert "start" in _attr(page, "data-done")
+    assert "Registrazione della dichiarazione" in page.split('id="diagram-text"')[1]
+
+    item = WorkItem.objects.get(case=case, bpmn_id="registration")
+    work_item_complete(work_item_id=item.pk, tenant=tenant, user=registrar,
+                       data={"origin": "same_municipality", "documents_checked": True})
+    page = _client(viewer).get(f"/pratiche/{case.pk}/").content.decode()
+    assert "registration" in _attr(page, "data-done")
+    assert "anpr_registration" in _attr(page, "data-current")  # waiting on the outbox
+
+    bpmn = _client(viewer).get(f"/pratiche/{case.pk}/diagramma.bpmn")
+    assert bpmn.status_code == 200 and bpmn["Content-Type"] == "application/xml"
+    assert b'<bpmn:process id="residence_change"' in bpmn.content and b"BPMNDiagram" in bpmn.content
+
+
+def test_another_tenant_cannot_read_the_diagram():
+    call_command("sync_processes", verbosity=0)
+    tenant, other = make_tenant(istat="046007"), make_tenant(istat="046017")
+    case = case_start(tenant=tenant, user=make_user(tenant, Role.REGISTRAR), process_id="residence_change",
+                      data=DECLARATION)
+    assert _client(make_user(other, Role.REGISTRAR)).get(f"/pratiche/{case.pk}/diagramma.bpmn").status_code == 404
+    assert _client(make_user(other, Role.REGISTRAR)).get("/pratiche/abc/diagramma.bpmn").status_code == 404
