@@ -216,22 +216,34 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
     hidden = {"case_id", "tenant_istat", "case_number"}
     titles: dict[str, str] = {"received_on": _("Data di ricezione")}
     # A user task's data sits under the task's id: title it with the form's own title.
+    choices: dict[str, dict[str, str]] = {}  # field -> stored value -> the label the form showed
+    files = version_files(version)
     for name, schema in version_files_forms(version).items():
         task_id = name.removeprefix("forms/").removesuffix(".schema.json")
         if schema.get("title"):
             titles.setdefault(task_id, schema["title"])
         _collect_titles(schema, titles)
+        try:
+            ui = json.loads(files.get(name.replace(".schema.json", ".uischema.json"), "{}"))
+        except ValueError:
+            ui = {}
+        for key, prop in (schema.get("properties") or {}).items():
+            names = (ui.get(key) or {}).get("ui:enumNames") if isinstance(ui.get(key), dict) else None
+            if isinstance(prop, dict) and isinstance(prop.get("enum"), list) and names:
+                choices.setdefault(key, {}).update({str(v): str(n) for v, n in zip(prop["enum"], names, strict=False)})
 
-    def text(value: Any) -> str:
+    def text(value: Any, key: str = "") -> str:
         if isinstance(value, dict):
-            return "; ".join(f"{titles.get(k, k)}: {text(v)}" for k, v in value.items())
+            return "; ".join(f"{titles.get(k, k)}: {text(v, k)}" for k, v in value.items())
         if isinstance(value, list):
-            return " — ".join(text(v) for v in value)
+            return " — ".join(text(v, key) for v in value)
         if value is True:
             return _("sì")
         if value is False:
             return _("no")
-        return "" if value is None else str(value)
+        if value is None:
+            return ""
+        return choices.get(key, {}).get(str(value), str(value))
 
     rows = []
     for key, value in data.items():

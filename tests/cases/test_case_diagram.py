@@ -61,3 +61,15 @@ def test_another_tenant_cannot_read_the_diagram():
                       data=DECLARATION)
     assert _client(make_user(other, Role.REGISTRAR)).get(f"/pratiche/{case.pk}/diagramma.bpmn").status_code == 404
     assert _client(make_user(other, Role.REGISTRAR)).get("/pratiche/abc/diagramma.bpmn").status_code == 404
+
+
+def test_case_data_shows_the_choice_labels_the_form_showed():
+    call_command("sync_processes", verbosity=0)
+    tenant = make_tenant(istat="046007")
+    registrar = make_user(tenant, Role.REGISTRAR)
+    case = case_start(tenant=tenant, user=registrar, process_id="residence_change", data=DECLARATION)
+    item = WorkItem.objects.get(case=case, bpmn_id="registration")
+    work_item_complete(work_item_id=item.pk, tenant=tenant, user=registrar,
+                       data={"origin": "abroad", "documents_checked": True})
+    page = _client(registrar).get(f"/pratiche/{case.pk}/").content.decode()
+    assert "Provenienza: Dall&#x27;estero" in page and "abroad" not in page.split('id="h-data"')[1].split("</dl>")[0]
