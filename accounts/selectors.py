@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q, QuerySet
 
 from .models import Membership, Tenant, User
-from .roles import Role
+from .roles import STAFF_ROLES, Role
 
 
 def roles_for(*, user: User, tenant: Tenant | None) -> frozenset[str]:
@@ -58,10 +58,12 @@ class TenantMember:
 
 
 def tenant_member_list(*, tenant: Tenant, search: str = "", role: str = "") -> QuerySet[User]:
-    """Users holding at least one membership (active or not) in `tenant`, filtered."""
+    """Users holding at least one membership (active or not) in `tenant`, filtered.
+
+    Without a role filter only staff are listed: citizens (SPID/CIE) would bury them.
+    """
     memberships = Membership.objects.filter(tenant=tenant)
-    if role:
-        memberships = memberships.filter(role=role)
+    memberships = memberships.filter(role=role) if role else memberships.filter(role__in=sorted(STAFF_ROLES))
     qs = User.objects.filter(pk__in=memberships.values("user_id"))
     search = search.strip()
     if search:

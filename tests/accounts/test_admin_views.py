@@ -79,6 +79,16 @@ def test_supervisors_and_process_admins_get_in_from_the_header(office, who):
     assert office["registrar"].username in page and office["viewer"].username in page
 
 
+def test_the_user_list_shows_staff_and_finds_citizens_only_when_asked(office):
+    citizen = make_user(office["tenant"], Role.CITIZEN, fiscal_code=VALID_CF)
+    client = _client(office["supervisor"])
+    assert citizen.username not in client.get("/amministrazione/utenti/").content.decode()
+    assert citizen.username in client.get("/amministrazione/utenti/?role=citizen").content.decode()
+    found = client.get(f"/amministrazione/utenti/?q={office['registrar'].username}").content.decode()
+    assert office["registrar"].username in found and office["viewer"].username not in found
+    assert client.get("/amministrazione/utenti/?role=nonsense&page=zz").status_code == 200
+
+
 def test_another_tenants_users_and_incidents_are_404(office):
     other = make_tenant("Comune di Lucca")
     stranger = make_user(other, Role.REGISTRAR)

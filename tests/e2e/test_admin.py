@@ -124,6 +124,24 @@ def test_supervisor_manages_users_and_retries_an_incident(browser, live_server, 
     check_accessibility(page, "incident retried")
     page.close()
 
+    # the new user signs in with the one-time password and must choose their own first
+    newcomer = browser.new_page(viewport=viewport)
+    newcomer.goto(f"{base}/accedi/")
+    newcomer.fill("#id_username", username)
+    newcomer.fill("#id_password", password)
+    newcomer.click("button[type=submit]")
+    newcomer.wait_for_url(f"{base}/password/")
+    assert "password provvisoria" in newcomer.locator(".alert-info").inner_text()
+    check_accessibility(newcomer, "forced password change")
+    _fits(newcomer, viewport)
+    newcomer.fill("#id_old_password", password)
+    newcomer.fill("#id_new_password1", "una-frase-lunga-2026")
+    newcomer.fill("#id_new_password2", "una-frase-lunga-2026")
+    newcomer.click("button:has-text('Salva la nuova password')")
+    newcomer.wait_for_url(f"{base}/")
+    assert newcomer.locator(".alert-success", has_text="Password cambiata.").count() == 1
+    newcomer.close()
+
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=["desktop", "phone"])
 def test_supervisor_assigns_in_bulk_and_saves_a_shared_filter(browser, live_server, office, viewport):
