@@ -42,6 +42,8 @@ class Tenant(models.Model):
 
 class User(AbstractUser):
     fiscal_code = models.CharField(_("codice fiscale"), max_length=16, blank=True, db_index=True)
+    # Set when an administrator gives the user a one-time password: the next page asks for a new one.
+    must_change_password = models.BooleanField(_("deve cambiare la password"), default=False)
 
     class Meta:
         verbose_name = _("utente")
@@ -54,6 +56,8 @@ class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=32, choices=Role.choices)
+    # A suspended membership keeps its roles for when it is reactivated, but grants nothing.
+    is_active = models.BooleanField(_("attiva"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

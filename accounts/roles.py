@@ -19,3 +19,5 @@ ROLE_CODES = frozenset(Role.values)
 STAFF_ROLES = frozenset(ROLE_CODES - {Role.CITIZEN})
 # Roles allowed to read the audit trail of the tenant.
 AUDIT_READER_ROLES = frozenset({Role.SUPERVISOR, Role.PROCESS_ADMIN})
+# Roles allowed to run the tenant's administration pages (users, incidents).
+ADMIN_ROLES = frozenset({Role.SUPERVISOR, Role.PROCESS_ADMIN})

@@ -23,7 +23,6 @@ from audit.events import record_read
 from audit.services import audit_record, client_ip
 from common.errors import ValidationFailed
 from documents.exports import export_rows
-from engine import services as engine
 from engine.bundles import version_by_id, version_form
 from engine.selectors import incident_list
 
@@ -422,7 +421,7 @@ class IncidentViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         self.require_role(Role.SUPERVISOR, Role.PROCESS_ADMIN)
-        engine.incident_retry(incident_id=_int(pk), tenant=self.tenant, actor_username=request.user.username)
+        services.incident_retry(tenant=self.tenant, user=request.user, incident_id=_int(pk), ip=client_ip(request))
         return Response({"status": "retrying"})
 
 

@@ -135,3 +135,25 @@ class Comment(TenantScopedModel):
 
     class Meta:
         ordering = ["created_at"]
+
+
+class SavedFilter(TenantScopedModel):
+    """A named set of inbox filters; shared ones are offered to colleagues holding a role of the owner."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters")
+    name = models.CharField(_("nome"), max_length=80)
+    # The inbox's own query string (only the filter keys it knows), e.g. "tab=available&process=x".
+    query = models.CharField(max_length=500, blank=True)
+    shared = models.BooleanField(_("condiviso con la squadra"), default=False)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "owner", "name"], name="saved_filter_unique_name"),
+        ]
+        indexes = [models.Index(fields=["tenant", "shared"], name="saved_filter_shared_idx")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
@@ -10,6 +13,7 @@ from accounts.models import Tenant, User
 from accounts.roles import STAFF_ROLES, Role
 from accounts.selectors import roles_for
 from common.errors import NotFound
+from common.operations import get_operation
 
 from .models import Case, WorkItem, WorkItemStatus
 
@@ -143,3 +147,234 @@ def case_progress(*, case: Case) -> dict[str, list[str]]:
     if case.instance_id is None:
         return {"done": [], "current": []}
     return instance_progress(instance=case.instance)
+
+# --------------------------------------------------------------------------- inbox: saved filters, bulk assign
+
+# The inbox filters a saved filter may carry (anything else in a query string is dropped).
+INBOX_FILTER_KEYS = ("tab", "process", "subject")
+
+
+def inbox_filter_query(params) -> str:
+    """The canonical query string of the inbox filters in `params` (a QueryDict or a dict)."""
+    from urllib.parse import urlencode
+
+    pairs = []
+    for key in INBOX_FILTER_KEYS:
+        value = str(params.get(key) or "").strip()[:100]
+        if value:
+            pairs.append((key, value))
+    return urlencode(pairs)
+
+
+def saved_filters_for(*, tenant: Tenant, user: User) -> list:
+    """The user's own filters, then those shared by colleagues who hold one of the user's roles."""
+    from accounts.models import Membership
+
+    from .models import SavedFilter
+
+    roles = roles_for(user=user, tenant=tenant) - {Role.CITIZEN}
+    team = Membership.objects.filter(tenant=tenant, role__in=list(roles), is_active=True).values("user_id")
+    rows = (
+        SavedFilter.objects.filter(tenant=tenant)
+        .filter(Q(owner=user) | Q(shared=True, owner_id__in=team))
+        .select_related("owner")
+    )
+    return sorted(rows, key=lambda f: (f.owner_id != user.pk, f.name.lower(), f.pk))
+
+
+def assignable_users(*, tenant: Tenant, roles: set[str] | frozenset[str]) -> list[tuple[User, list[str]]]:
+    """Active users of the tenant holding at least one of `roles`, each with those of the roles they hold."""
+    from accounts.models import Membership
+
+    held: dict[int, list[str]] = {}
+    for user_id, role in (
+        Membership.objects.filter(tenant=tenant, role__in=sorted(roles), is_active=True, user__is_active=True)
+        .order_by("role")
+        .values_list("user_id", "role")
+    ):
+        held.setdefault(user_id, []).append(role)
+    users = User.objects.filter(pk__in=held).order_by("last_name", "first_name", "username")
+    return [(u, held[u.pk]) for u in users]
+
+
+def open_work_item_roles(*, tenant: Tenant, work_item_ids: list[int]) -> set[str]:
+    return set(
+        WorkItem.objects.filter(tenant=tenant, pk__in=work_item_ids, status=WorkItemStatus.OPEN)
+        .values_list("role", flat=True)
+        .distinct()
+    )
+
+
+# --------------------------------------------------------------------------- incidents for administrators
+
+# A platform's name as people in a registry office know it, from an operation's prefix.
+PLATFORM_NAMES = {
+    "anpr": "ANPR", "appio": "App IO", "pagopa": "pagoPA", "send": "SEND",
+    "protocol": "protocollo informatico", "protocollo": "protocollo informatico", "parer": "PARER (conservazione)",
+    "documents": "produzione dei documenti",
+}
+_TIMEOUT = {"ConnectorTimeout", "TimeoutException", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout",
+            "TimeoutError"}
+_UNREACHABLE = {"ConnectorUnavailable", "ConnectError", "ConnectionError", "TransportError", "NetworkError",
+                "RemoteProtocolError", "ConnectionRefusedError"}
+_REFUSED = {"PlatformRefused"}
+_INVALID_DATA = {"InvalidRequest", "XmlSchemaInvalid", "ValidationFailed"}
+_BAD_ANSWER = {"InvalidResponse", "MalformedXml", "UnsafeXml", "UnexpectedContentType", "ResponseTooLarge"}
+_MISSING_DATA = {"NameError", "KeyError", "UnboundLocalError"}
+_BAD_DATA = {"TypeError", "ValueError", "ZeroDivisionError", "AttributeError", "IndexError"}
+
+
+@dataclass
+class IncidentExplanation:
+    category: str  # timeout | unreachable | refused | invalid_data | bad_answer | unknown_operation | script | engine
+    text: str  # what happened, in plain Italian
+    advice: str  # what to do about it
+
+
+@dataclass
+class IncidentRow:
+    incident: Any
+    case_id: int | None
+    case_number: str
+    procedure: str
+    task: str
+    attempts: int
+    explanation: IncidentExplanation
+    technical: str
+
+
+def _last_exception(details: str) -> tuple[str, str]:
+    """The class name and message of the outermost exception of a formatted traceback."""
+    for line in reversed((details or "").splitlines()):
+        if not line or line[0].isspace():
+            continue
+        match = re.match(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$", line)
+        if match:
+            return match.group(1).rsplit(".", 1)[-1], match.group(2) or ""
+    return "", ""
+
+
+def incident_explain(incident, *, operation: str = "") -> IncidentExplanation:
+    """Map the technical error of an incident to a sentence an administrator understands."""
+    from django.utils.translation import gettext as _
+
+    cls, text = _last_exception(incident.details)
+    if incident.kind == "script_error":
+        step = incident.task_name or incident.task_bpmn_id or "?"
+        inner = re.match(r"^(\w+):", text or incident.message.split(": ", 1)[-1])
+        inner_cls = inner.group(1) if inner else cls
+        if inner_cls in _MISSING_DATA:
+            name = re.search(r"name '([^']+)'", text) or re.search(r"KeyError:\s*'([^']+)'", text)
+            return IncidentExplanation(
+                "script",
+                _("Il calcolo automatico «%(step)s» non ha trovato un dato che si aspettava%(name)s.")
+                % {"step": step, "name": f" ({name.group(1)})" if name else ""},
+                _("Di solito manca un'informazione nella pratica o il modello del procedimento va corretto: "
+                  "riprovare senza cambiare nulla darà lo stesso errore."),
+            )
+        if inner_cls in _BAD_DATA:
+            return IncidentExplanation(
+                "script",
+                _("Il calcolo automatico «%(step)s» ha ricevuto dati non validi.") % {"step": step},
+                _("Controlla i dati della pratica; se sono corretti, il modello del procedimento va corretto."),
+            )
+        return IncidentExplanation(
+            "script",
+            _("Il calcolo automatico «%(step)s» non è riuscito.") % {"step": step},
+            _("Serve l'assistenza tecnica: il dettaglio qui sotto spiega l'errore."),
+        )
+    if incident.kind != "service_failed":
+        return IncidentExplanation(
+            "engine", _("Errore interno del motore dei procedimenti."),
+            _("Riprova; se l'errore continua, contatta l'assistenza tecnica."),
+        )
+    prefix = operation.split(".", 1)[0] if operation else ""
+    platform = PLATFORM_NAMES.get(prefix, prefix or _("esterno"))
+    retry_later = _("Riprova; se l'errore continua, verifica con il gestore del servizio.")
+    if cls in _TIMEOUT:
+        return IncidentExplanation(
+            "timeout", _("Il servizio %(p)s non ha risposto in tempo.") % {"p": platform}, retry_later
+        )
+    if cls in _UNREACHABLE:
+        return IncidentExplanation(
+            "unreachable",
+            _("Il servizio %(p)s non è raggiungibile o è momentaneamente fuori servizio.") % {"p": platform},
+            retry_later,
+        )
+    if cls in _REFUSED:
+        code = re.search(r"codice ([^\s,):]+)", text)
+        status = re.search(r"HTTP (\d{3})", text)
+        shown = code.group(1) if code and code.group(1) != "-" else (f"HTTP {status.group(1)}" if status else "")
+        return IncidentExplanation(
+            "refused",
+            (_("Il servizio %(p)s ha rifiutato la richiesta con il codice %(c)s.") % {"p": platform, "c": shown})
+            if shown else _("Il servizio %(p)s ha rifiutato la richiesta.") % {"p": platform},
+            _("Il servizio ha giudicato la richiesta non accettabile: correggi i dati della pratica prima di "
+              "riprovare."),
+        )
+    if cls in _INVALID_DATA:
+        return IncidentExplanation(
+            "invalid_data",
+            _("I dati della pratica non sono validi per il servizio %(p)s.") % {"p": platform},
+            _("Correggi i dati indicati nel dettaglio tecnico, poi riprova."),
+        )
+    if cls in _BAD_ANSWER:
+        return IncidentExplanation(
+            "bad_answer",
+            _("Il servizio %(p)s ha dato una risposta che Procedo non riesce a leggere.") % {"p": platform},
+            retry_later,
+        )
+    if cls == "PermanentError" and not get_operation(operation):
+        return IncidentExplanation(
+            "unknown_operation",
+            _("Il procedimento chiama un'operazione che Procedo non conosce (%(o)s).") % {"o": operation},
+            _("Serve l'assistenza tecnica: il modello del procedimento o la configurazione vanno corretti."),
+        )
+    return IncidentExplanation(
+        "other", _("Il servizio %(p)s non ha risposto correttamente.") % {"p": platform}, retry_later
+    )
+
+
+def incident_admin_list(*, tenant: Tenant, resolved: bool = False) -> QuerySet:
+    from engine.models import Incident, IncidentStatus
+
+    qs = Incident.objects.for_tenant(tenant).select_related(
+        "instance__process_version__definition", "outbox", "resolved_by"
+    )
+    if resolved:
+        return qs.filter(status=IncidentStatus.RESOLVED).order_by("-resolved_at", "-id")
+    return qs.filter(status=IncidentStatus.OPEN).order_by("-created_at", "-id")
+
+
+def incident_rows(incidents) -> list[IncidentRow]:
+    """One display row per incident: case, procedure, task, attempts, plain explanation."""
+    from django.db.models import Count
+
+    from engine.models import Incident
+
+    incidents = list(incidents)
+    script_keys = {(i.instance_id, i.task_bpmn_id) for i in incidents if not i.outbox_id}
+    # A script step that failed again after a retry opens a new incident: count them as attempts.
+    failures: dict[tuple[int, str], int] = {}
+    if script_keys:
+        for row in (
+            Incident.objects.filter(instance_id__in={k[0] for k in script_keys}, outbox__isnull=True)
+            .values("instance_id", "task_bpmn_id")
+            .annotate(n=Count("id"))
+        ):
+            failures[(row["instance_id"], row["task_bpmn_id"])] = row["n"]
+    rows = []
+    for incident in incidents:
+        operation = incident.outbox.operation if incident.outbox_id else ""
+        op = get_operation(operation) if operation else None
+        task = incident.task_name or (op.description if op else "") or incident.task_bpmn_id or operation
+        attempts = incident.outbox.attempts if incident.outbox_id else failures.get(
+            (incident.instance_id, incident.task_bpmn_id), 1
+        )
+        technical = incident.message + (f"\n\n{incident.details}" if incident.details else "")
+        rows.append(IncidentRow(
+            incident=incident, case_id=incident.instance.case_id, case_number=incident.instance.case_number,
+            procedure=incident.instance.process_version.definition.name, task=task, attempts=attempts,
+            explanation=incident_explain(incident, operation=operation), technical=technical,
+        ))
+    return rows

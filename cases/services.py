@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -505,3 +506,184 @@ def case_message_deliver(
             code="no_waiting_case",
         )
     return caught
+
+
+# --------------------------------------------------------------------------- bulk assignment
+
+
+@dataclass
+class BulkAssignOutcome:
+    work_item_id: int
+    label: str  # "2026/000012 «Controllo»"
+    assigned: bool
+    message: str = ""
+
+
+# One inbox page holds 25 items; anything far beyond that is not a person clicking.
+BULK_ASSIGN_LIMIT = 100
+
+
+def work_items_assign_bulk(
+    *, tenant: Tenant, user: User, assignee_id: int | None, work_item_ids: list[int], ip: str | None = None
+) -> list[BulkAssignOutcome]:
+    """Assign each task on its own (one transaction and one audit event per task); report each one."""
+    _require_roles(user, tenant, {Role.SUPERVISOR}, _("Solo un responsabile può assegnare i compiti."))
+    ids = list(dict.fromkeys(work_item_ids))
+    if not ids:
+        raise ValidationFailed(_("Seleziona almeno un compito."), details={"items": [_("Seleziona almeno un compito.")]})
+    if len(ids) > BULK_ASSIGN_LIMIT:
+        raise ValidationFailed(
+            _("Puoi assegnare al massimo %(n)s compiti alla volta.") % {"n": BULK_ASSIGN_LIMIT},
+            details={"items": [_("Troppi compiti selezionati.")]},
+        )
+    assignee = (
+        User.objects.filter(pk=assignee_id, memberships__tenant=tenant, memberships__is_active=True).first()
+        if assignee_id is not None else None
+    )
+    if assignee is None:
+        raise ValidationFailed(_("Scegli un utente di questo ente."), details={"user": [_("Scegli un utente.")]})
+    labels = {
+        pk: f"{number} «{name}»"
+        for pk, number, name in WorkItem.objects.filter(tenant=tenant, pk__in=ids).values_list("pk", "case__number", "name")
+    }
+    outcomes = []
+    for pk in ids:
+        label = labels.get(pk, f"#{pk}")
+        try:
+            work_item_assign(work_item_id=pk, tenant=tenant, user=user, assignee=assignee, ip=ip)
+        except NotFound:
+            outcomes.append(BulkAssignOutcome(pk, label, False, _("Compito non trovato.")))
+        except (Conflict, ValidationFailed, PermissionRefused) as exc:
+            outcomes.append(BulkAssignOutcome(pk, label, False, exc.message))
+        else:
+            outcomes.append(BulkAssignOutcome(pk, label, True))
+    return outcomes
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+def incident_retry(*, tenant: Tenant, user: User, incident_id: int, ip: str | None = None) -> str:
+    """Retry what failed in a case (through the engine), on behalf of a supervisor or process admin.
+
+    Returns `queued` (a service call will be made again by a worker), `recovered` (the case
+    moved on) or `failed_again` (the step failed once more: a new incident is open).
+    """
+    from accounts.roles import ADMIN_ROLES
+    from engine.models import Incident
+
+    _require_roles(user, tenant, ADMIN_ROLES, _("Solo un responsabile o un amministratore può riprovare."))
+    with transaction.atomic():
+        incident = Incident.objects.for_tenant(tenant).select_related("instance").filter(pk=incident_id).first()
+        if incident is None:
+            raise NotFound(_("Incidente non trovato."))
+        engine.incident_retry(incident_id=incident.pk, tenant=tenant, actor_username=user.username)
+        Incident.objects.filter(pk=incident.pk).update(resolved_by=user)
+        instance = incident.instance
+        if incident.outbox_id:
+            outcome = "queued"
+        elif Incident.objects.filter(instance=instance, status=IncidentStatus.OPEN).exists():
+            outcome = "failed_again"
+        else:
+            outcome = "recovered"
+        audit_record(
+            tenant=tenant, actor=user, action="update",
+            object_type="case" if instance.case_id else "incident",
+            object_id=str(instance.case_id or incident.pk), object_repr=instance.case_number,
+            summary=_("Nuovo tentativo dopo l'incidente: %(m)s") % {"m": incident.message[:200]},
+            extra={"incident": incident.pk, "kind": incident.kind, "outcome": outcome}, ip=ip,
+        )
+    return outcome
+
+
+# --------------------------------------------------------------------------- saved inbox filters
+
+
+def _saved_filter_owned(tenant: Tenant, user: User, filter_id: int):
+    from .models import SavedFilter
+    from .selectors import saved_filters_for
+
+    saved = SavedFilter.objects.select_for_update().filter(pk=filter_id, tenant=tenant).first()
+    if saved is None:
+        raise NotFound(_("Filtro non trovato."))
+    if saved.owner_id != user.pk:
+        if any(f.pk == saved.pk for f in saved_filters_for(tenant=tenant, user=user)):
+            raise PermissionRefused(_("Solo chi ha creato il filtro può modificarlo o eliminarlo."))
+        raise NotFound(_("Filtro non trovato."))
+    return saved
+
+
+def _saved_filter_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationFailed(_("Dai un nome al filtro."), details={"name": [_("Campo obbligatorio.")]})
+    if len(name) > 80:
+        raise ValidationFailed(_("Il nome è troppo lungo."), details={"name": [_("Al massimo 80 caratteri.")]})
+    return name
+
+
+def _saved_filter_audit(saved, user: User, action: str, summary: str, ip: str | None, **kw: Any) -> None:
+    audit_record(
+        tenant=saved.tenant, actor=user, action=action, object_type="saved_filter", object_id=str(saved.pk),
+        object_repr=saved.name, summary=summary, ip=ip, **kw,
+    )
+
+
+def saved_filter_create(
+    *, tenant: Tenant, user: User, name: str, params: Any, shared: bool = False, ip: str | None = None
+):
+    from .models import SavedFilter
+    from .selectors import inbox_filter_query
+
+    if not roles_for(user=user, tenant=tenant) - {Role.CITIZEN}:
+        raise PermissionRefused(_("Il tuo ruolo non consente questa operazione."))
+    name = _saved_filter_name(name)
+    query = inbox_filter_query(params)
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            saved = SavedFilter.objects.create(
+                tenant=tenant, owner=user, name=name, query=query, shared=bool(shared), created_at=now, updated_at=now
+            )
+            _saved_filter_audit(saved, user, "create", _("Salvato il filtro «%(n)s»") % {"n": name}, ip,
+                                after={"query": query, "shared": saved.shared})
+    except IntegrityError as exc:
+        raise ValidationFailed(
+            _("Hai già un filtro con questo nome."), details={"name": [_("Hai già un filtro con questo nome.")]}
+        ) from exc
+    return saved
+
+
+def saved_filter_update(
+    *, tenant: Tenant, user: User, filter_id: int, name: str | None = None, shared: bool | None = None,
+    ip: str | None = None,
+):
+    """Rename and/or share/unshare one of the user's own filters."""
+    try:
+        with transaction.atomic():
+            saved = _saved_filter_owned(tenant, user, filter_id)
+            before = {"name": saved.name, "shared": saved.shared}
+            if name is not None:
+                saved.name = _saved_filter_name(name)
+            if shared is not None:
+                saved.shared = bool(shared)
+            after = {"name": saved.name, "shared": saved.shared}
+            if after == before:
+                return saved
+            saved.updated_at = clock.now()
+            saved.save(update_fields=["name", "shared", "updated_at"])
+            _saved_filter_audit(saved, user, "update", _("Modificato il filtro «%(n)s»") % {"n": saved.name}, ip,
+                                before=before, after=after)
+    except IntegrityError as exc:
+        raise ValidationFailed(
+            _("Hai già un filtro con questo nome."), details={"name": [_("Hai già un filtro con questo nome.")]}
+        ) from exc
+    return saved
+
+
+def saved_filter_delete(*, tenant: Tenant, user: User, filter_id: int, ip: str | None = None) -> None:
+    with transaction.atomic():
+        saved = _saved_filter_owned(tenant, user, filter_id)
+        _saved_filter_audit(saved, user, "delete", _("Eliminato il filtro «%(n)s»") % {"n": saved.name}, ip,
+                            before={"query": saved.query, "shared": saved.shared})
+        saved.delete()

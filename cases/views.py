@@ -12,7 +12,10 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.roles import Role
@@ -68,8 +71,10 @@ def _sla(item: WorkItem, tenant) -> str:
 def inbox(request: HttpRequest) -> HttpResponse:
     tenant = _tenant(request)
     roles = roles_for(user=request.user, tenant=tenant)
+    is_supervisor = Role.SUPERVISOR in roles
+    scopes = ("mine", "available", "all") if is_supervisor else ("mine", "available")
     scope = request.GET.get("tab", "mine")
-    if scope not in ("mine", "available"):
+    if scope not in scopes:
         scope = "mine"
     qs = selectors.inbox_for_user(tenant=tenant, user=request.user, scope=scope)
     process = request.GET.get("process") or ""
@@ -81,16 +86,81 @@ def inbox(request: HttpRequest) -> HttpResponse:
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     for item in page:
         item.sla = _sla(item, tenant)
-    counts = {
-        "mine": selectors.inbox_for_user(tenant=tenant, user=request.user, scope="mine").count(),
-        "available": selectors.inbox_for_user(tenant=tenant, user=request.user, scope="available").count(),
-    }
+    counts = {s: selectors.inbox_for_user(tenant=tenant, user=request.user, scope=s).count() for s in scopes}
     context = {
         "nav": "inbox", "tab": scope, "page": page, "counts": counts, "process": process, "subject": subject,
-        "can_act": bool(roles & ACTING_ROLES),
+        "can_act": bool(roles & ACTING_ROLES), "can_assign": is_supervisor,
+        "filter_query": selectors.inbox_filter_query(request.GET),
+        "saved_filters": selectors.saved_filters_for(tenant=tenant, user=request.user),
     }
+    if is_supervisor:
+        page_roles = {item.role for item in page}
+        context["assignees"] = _assignee_options(tenant, page_roles)
     template = "cases/_inbox_table.html" if request.headers.get("HX-Request") else "cases/inbox.html"
     return render(request, template, context)
+
+
+def _assignee_options(tenant, roles: set[str]) -> list[tuple[Any, str]]:
+    """(user, "role labels") for the users who can take at least one of `roles`."""
+    return [
+        (user, ", ".join(str(Role(r).label) if r in Role.values else r for r in held))
+        for user, held in selectors.assignable_users(tenant=tenant, roles=roles)
+    ]
+
+
+def _ids(values: list[str]) -> list[int]:
+    ids = []
+    for value in values:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            continue
+    return ids
+
+
+@login_required
+def task_assignees(request: HttpRequest) -> HttpResponse:
+    """The options of the bulk "Assegna a…" select for the tasks ticked (htmx)."""
+    tenant = _tenant(request)
+    if Role.SUPERVISOR not in roles_for(user=request.user, tenant=tenant):
+        raise PermissionDenied(_("Solo un responsabile può assegnare i compiti."))
+    ids = _ids(request.GET.getlist("items"))
+    roles = selectors.open_work_item_roles(tenant=tenant, work_item_ids=ids)
+    return render(request, "cases/_assignee_options.html", {
+        "assignees": _assignee_options(tenant, roles), "selected": len(set(ids)),
+    })
+
+
+@login_required
+@require_POST
+def tasks_bulk_assign(request: HttpRequest) -> HttpResponse:
+    """A supervisor gives several tasks to one colleague; each task that cannot be given is reported."""
+    tenant = _tenant(request)
+    back = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("inbox")
+    try:
+        outcomes = services.work_items_assign_bulk(
+            tenant=tenant, user=request.user, assignee_id=_int_or_none(request.POST.get("user")),
+            work_item_ids=_ids(request.POST.getlist("items")), ip=client_ip(request),
+        )
+    except PermissionRefused as exc:
+        raise PermissionDenied(exc.message) from exc
+    except ValidationFailed as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    done = [o for o in outcomes if o.assigned]
+    if done:
+        from accounts.models import User
+
+        assignee = User.objects.get(pk=_int_or_none(request.POST.get("user")))
+        messages.success(request, ngettext(
+            "%(n)s compito assegnato a %(u)s.", "%(n)s compiti assegnati a %(u)s.", len(done)
+        ) % {"n": len(done), "u": assignee.get_full_name() or assignee.username})
+    for outcome in outcomes:
+        if not outcome.assigned:
+            messages.warning(request, _("Non assegnato: %(t)s — %(m)s") % {"t": outcome.label, "m": outcome.message})
+    return redirect(back)
 
 
 @login_required
@@ -132,6 +202,69 @@ def task_claim(request: HttpRequest, pk: str) -> HttpResponse:
     except (Conflict, PermissionRefused) as exc:
         messages.warning(request, exc.message)
     return redirect(request.POST.get("next") or "inbox")
+
+
+# --------------------------------------------------------------------------- saved inbox filters
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def saved_filters(request: HttpRequest) -> HttpResponse:
+    """GET: the user's filters and the team's shared ones. POST: save the current inbox filters."""
+    tenant = _tenant(request)
+    if request.method == "POST":
+        try:
+            saved = services.saved_filter_create(
+                tenant=tenant, user=request.user, name=request.POST.get("name", ""), params=request.POST,
+                shared=request.POST.get("shared") == "1", ip=client_ip(request),
+            )
+        except PermissionRefused as exc:
+            raise PermissionDenied(exc.message) from exc
+        except ValidationFailed as exc:
+            messages.error(request, exc.message)
+            query = selectors.inbox_filter_query(request.POST)
+            return redirect(reverse("inbox") + (f"?{query}" if query else ""))
+        messages.success(request, _("Filtro «%(n)s» salvato.") % {"n": saved.name})
+        return redirect(reverse("inbox") + (f"?{saved.query}" if saved.query else ""))
+    filters = selectors.saved_filters_for(tenant=tenant, user=request.user)
+    return render(request, "cases/saved_filters.html", {
+        "nav": "inbox",
+        "own": [f for f in filters if f.owner_id == request.user.pk],
+        "shared": [f for f in filters if f.owner_id != request.user.pk],
+    })
+
+
+@login_required
+@require_POST
+def saved_filter_change(request: HttpRequest, pk: str) -> HttpResponse:
+    """Rename, share, unshare or delete one of the user's own filters."""
+    tenant = _tenant(request)
+    action = request.POST.get("action", "")
+    ip = client_ip(request)
+    try:
+        if action == "delete":
+            services.saved_filter_delete(tenant=tenant, user=request.user, filter_id=_int(pk), ip=ip)
+            messages.success(request, _("Filtro eliminato."))
+        elif action in ("share", "unshare"):
+            services.saved_filter_update(
+                tenant=tenant, user=request.user, filter_id=_int(pk), shared=action == "share", ip=ip
+            )
+            messages.success(request, _("Filtro condiviso con la squadra.") if action == "share"
+                             else _("Filtro non più condiviso."))
+        elif action == "rename":
+            services.saved_filter_update(
+                tenant=tenant, user=request.user, filter_id=_int(pk), name=request.POST.get("name", ""), ip=ip
+            )
+            messages.success(request, _("Filtro rinominato."))
+        else:
+            messages.error(request, _("Operazione non riconosciuta."))
+    except NotFound as exc:
+        raise Http404 from exc
+    except PermissionRefused as exc:
+        raise PermissionDenied(exc.message) from exc
+    except ValidationFailed as exc:
+        messages.error(request, exc.message)
+    return redirect("saved_filters")
 
 
 # --------------------------------------------------------------------------- task form

@@ -11,6 +11,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accedi/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("esci/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("accounts.urls")),
     path("", include("cases.urls")),
     path("", include("documents.urls")),
 ]

@@ -1,0 +1,272 @@
+"""Tenant administration pages (users, incidents) and the user's own password change.
+
+Thin: parse, call a service or selector, render. Only supervisors and process
+administrators of the current tenant get in (others 403); objects of other tenants
+are 404 because every lookup goes through the tenant.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.events import record_read
+from audit.services import client_ip
+from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+
+from . import selectors, services
+from .roles import ADMIN_ROLES, Role
+from .selectors import roles_for
+
+logger = logging.getLogger(__name__)
+
+ONE_TIME_PASSWORD_KEY = "procedo_one_time_password"
+
+
+def _admin_tenant(request: HttpRequest):
+    tenant = getattr(request, "tenant", None)
+    if not tenant:
+        raise Http404(_("Nessun ente disponibile per questo utente."))
+    if not roles_for(user=request.user, tenant=tenant) & ADMIN_ROLES:  # type: ignore[arg-type]
+        raise PermissionDenied(_("Pagina riservata ai responsabili e agli amministratori dell'ente."))
+    return tenant
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise Http404 from exc
+
+
+def _field_errors(exc: ValidationFailed) -> dict[str, list[str]]:
+    return exc.details if isinstance(exc.details, dict) else {}
+
+
+# --------------------------------------------------------------------------- users
+
+
+@login_required
+def admin_home(request: HttpRequest) -> HttpResponse:
+    _admin_tenant(request)
+    return redirect("admin_users")
+
+
+@login_required
+@never_cache
+def admin_users(request: HttpRequest) -> HttpResponse:
+    tenant = _admin_tenant(request)
+    search = (request.GET.get("q") or "").strip()[:100]
+    role = request.GET.get("role") or ""
+    if role not in Role.values:
+        role = ""
+    page = Paginator(selectors.tenant_member_list(tenant=tenant, search=search, role=role), 25).get_page(
+        request.GET.get("page")
+    )
+    members = selectors.tenant_members(tenant=tenant, users=list(page.object_list))
+    return render(request, "accounts/admin_users.html", {
+        "nav": "admin", "admin_tab": "users", "page": page, "members": members, "search": search, "role": role,
+        "roles": Role.choices,
+    })
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def admin_user_create(request: HttpRequest) -> HttpResponse:
+    tenant = _admin_tenant(request)
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {"roles": []}
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "") for k in ("username", "first_name", "last_name", "email", "fiscal_code")}
+        values["roles"] = request.POST.getlist("roles")
+        try:
+            user, password = services.tenant_user_create(
+                tenant=tenant, actor=request.user, username=values["username"], first_name=values["first_name"],
+                last_name=values["last_name"], email=values["email"], fiscal_code=values["fiscal_code"],
+                roles=values["roles"], ip=client_ip(request),
+            )
+        except ValidationFailed as exc:
+            errors = _field_errors(exc)
+            logger.info("user creation refused: %s", sorted(errors))
+            messages.error(request, exc.message)
+        except PermissionRefused as exc:
+            raise PermissionDenied(exc.message) from exc
+        else:
+            request.session[ONE_TIME_PASSWORD_KEY] = {"user": user.pk, "password": password}
+            messages.success(request, _("Utente %(u)s creato.") % {"u": user.username})
+            return redirect("admin_user_detail", pk=user.pk)
+    return render(request, "accounts/admin_user_form.html", {
+        "nav": "admin", "admin_tab": "users", "values": values, "errors": errors,
+        "role_choices": services.ROLE_CHOICES,
+    })
+
+
+@login_required
+@never_cache
+def admin_user_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    tenant = _admin_tenant(request)
+    member = selectors.tenant_member_get(tenant=tenant, user_id=_int(pk))
+    if member is None:
+        raise Http404
+    # The one-time password is shown on this page once, then forgotten.
+    one_time = request.session.get(ONE_TIME_PASSWORD_KEY)
+    password = None
+    if one_time and one_time.get("user") == member.user.pk:
+        password = one_time["password"]
+        del request.session[ONE_TIME_PASSWORD_KEY]
+    record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="user",
+                object_id=str(member.user.pk), object_repr=member.user.username)
+    from cases.models import WorkItem, WorkItemStatus
+
+    open_tasks = WorkItem.objects.filter(tenant=tenant, assignee=member.user, status=WorkItemStatus.OPEN).count()
+    return render(request, "accounts/admin_user_detail.html", {
+        "nav": "admin", "admin_tab": "users", "member": member, "one_time_password": password,
+        "role_choices": services.ROLE_CHOICES, "is_self": member.user.pk == request.user.pk,
+        "open_tasks": open_tasks, "other_tenants": selectors.user_other_tenant_count(tenant=tenant, user=member.user),
+        "errors": {},
+    })
+
+
+@login_required
+@require_POST
+def admin_user_roles(request: HttpRequest, pk: str) -> HttpResponse:
+    tenant = _admin_tenant(request)
+    try:
+        user = services.tenant_user_set_roles(
+            tenant=tenant, actor=request.user, user_id=_int(pk), roles=request.POST.getlist("roles"),
+            ip=client_ip(request),
+        )
+        messages.success(request, _("Ruoli di %(u)s aggiornati.") % {"u": user.username})
+    except NotFound as exc:
+        raise Http404 from exc
+    except ValidationFailed as exc:
+        messages.error(request, exc.message)
+    return redirect("admin_user_detail", pk=_int(pk))
+
+
+@login_required
+@require_POST
+def admin_user_active(request: HttpRequest, pk: str) -> HttpResponse:
+    tenant = _admin_tenant(request)
+    active = request.POST.get("active") == "1"
+    try:
+        user = services.tenant_user_set_active(
+            tenant=tenant, actor=request.user, user_id=_int(pk), active=active, ip=client_ip(request)
+        )
+        messages.success(request, (_("Accesso di %(u)s riattivato.") if active
+                                   else _("Accesso di %(u)s sospeso.")) % {"u": user.username})
+    except NotFound as exc:
+        raise Http404 from exc
+    except ValidationFailed as exc:
+        messages.error(request, exc.message)
+    return redirect("admin_user_detail", pk=_int(pk))
+
+
+@login_required
+@require_POST
+def admin_user_password(request: HttpRequest, pk: str) -> HttpResponse:
+    tenant = _admin_tenant(request)
+    try:
+        user, password = services.tenant_user_reset_password(
+            tenant=tenant, actor=request.user, user_id=_int(pk), ip=client_ip(request)
+        )
+    except NotFound as exc:
+        raise Http404 from exc
+    except (ValidationFailed, PermissionRefused) as exc:
+        messages.error(request, exc.message)
+    else:
+        request.session[ONE_TIME_PASSWORD_KEY] = {"user": user.pk, "password": password}
+        messages.success(request, _("Password di %(u)s reimpostata.") % {"u": user.username})
+    return redirect("admin_user_detail", pk=_int(pk))
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+@login_required
+@never_cache
+def admin_incidents(request: HttpRequest) -> HttpResponse:
+    from cases.selectors import incident_admin_list, incident_rows
+
+    tenant = _admin_tenant(request)
+    resolved = request.GET.get("stato") == "risolti"
+    page = Paginator(incident_admin_list(tenant=tenant, resolved=resolved), 25).get_page(request.GET.get("page"))
+    counts = {
+        "open": incident_admin_list(tenant=tenant).count(),
+        "resolved": incident_admin_list(tenant=tenant, resolved=True).count(),
+    }
+    return render(request, "accounts/admin_incidents.html", {
+        "nav": "admin", "admin_tab": "incidents", "page": page, "rows": incident_rows(page.object_list),
+        "resolved": resolved, "counts": counts,
+    })
+
+
+RETRY_MESSAGES = {
+    "queued": gettext_lazy("Nuovo tentativo avviato: il servizio sarà chiamato di nuovo a breve."),
+    "recovered": gettext_lazy("Nuovo tentativo riuscito: la pratica è ripartita."),
+    "failed_again": gettext_lazy("Il passo non è riuscito nemmeno questa volta: trovi il nuovo incidente nell'elenco."),
+}
+
+
+@login_required
+@require_POST
+def admin_incident_retry(request: HttpRequest, pk: str) -> HttpResponse:
+    from cases import services as case_services
+
+    tenant = _admin_tenant(request)
+    htmx = bool(request.headers.get("HX-Request"))
+    level, text = messages.SUCCESS, ""
+    try:
+        outcome = case_services.incident_retry(
+            tenant=tenant, user=request.user, incident_id=_int(pk), ip=client_ip(request)
+        )
+        text = str(RETRY_MESSAGES[outcome])
+        if outcome == "failed_again":
+            level = messages.WARNING
+    except NotFound as exc:
+        raise Http404 from exc
+    except Conflict as exc:
+        level, text = messages.WARNING, exc.message
+    except PermissionRefused as exc:
+        raise PermissionDenied(exc.message) from exc
+    if htmx:
+        return render(request, "accounts/_incident_retried.html", {
+            "pk": _int(pk), "text": text, "warning": level == messages.WARNING,
+        })
+    messages.add_message(request, level, text)
+    return redirect("admin_incidents")
+
+
+# --------------------------------------------------------------------------- own password
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def password_change(request: HttpRequest) -> HttpResponse:
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            services.own_password_change(
+                user=request.user, new_password=form.cleaned_data["new_password1"],
+                tenant=getattr(request, "tenant", None) or None, ip=client_ip(request),
+            )
+            update_session_auth_hash(request, request.user)
+            messages.success(request, _("Password cambiata."))
+            return redirect("inbox")
+        logger.info("password change refused for %s: %s", request.user.pk, sorted(form.errors))
+    return render(request, "registration/password_change.html", {"form": form, "forced": request.user.must_change_password})
