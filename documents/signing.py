@@ -62,54 +62,62 @@ RESERVED_BYTES_BY_LEVEL = {"B-B": 12288, "B-T": 24576, "B-LT": 24576}
 RESERVED_BYTES = {Level(k): v for k, v in RESERVED_BYTES_BY_LEVEL.items()}
 
 
-class LoadedKeySigner(signers.SimpleSigner):
-    """SimpleSigner that decodes its private key once, not on every signature."""
+class ConstantCmsMixin:
+    """Encode everything in the CMS that does not change between signatures once per signer.
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        self._key = serialization.load_der_private_key(self.signing_key.dump(), password=None)
-        # Everything in the CMS that does not change between signatures is encoded once, here.
-        # asn1crypto re-encodes nested values each time one is assigned into a new structure,
-        # and that (not RSA) was most of a signature's cost; an object loaded from DER and left
-        # untouched is written back as its bytes.
-        cert = self.signing_cert
-        self._sid_der = cms.IssuerAndSerialNumber(
-            {"issuer": cert.issuer, "serial_number": cert.serial_number}).dump()
-        chain = [c for c in (self.cert_registry or ()) if self.embed_roots or c.self_signed == "no"]
-        self._chain_der = list(dict.fromkeys([c.dump() for c in chain] + [cert.dump()]))
-        self._static_attrs: dict[tuple, list[bytes] | None] = {}
+    asn1crypto re-encodes nested values each time one is assigned into a new structure (the
+    certificate's issuer, the ESS signing-certificate attribute...), and that, not the private-key
+    operation, was most of a signature's cost. An object loaded from DER and left untouched is
+    written back as its bytes. Only the message digest and the signature change per document.
+    A test checks the result is byte-identical to pyHanko's own encoding.
+    """
+
+    _constant: dict | None = None
+
+    def _constants(self) -> dict:
+        if self._constant is None:
+            cert = self.signing_cert
+            chain = [c for c in (self.cert_registry or ()) if self.embed_roots or c.self_signed == "no"]
+            self._constant = {
+                "sid": cms.IssuerAndSerialNumber({"issuer": cert.issuer, "serial_number": cert.serial_number}).dump(),
+                "chain": list(dict.fromkeys([c.dump() for c in chain] + [cert.dump()])),
+                "attrs": {},
+            }
+        return self._constant
 
     async def signed_attrs(self, data_digest, digest_algorithm, attr_settings=None, content_type="data",
                            use_pades=False, timestamper=None, dry_run=False, is_pdf_sig=True):  # type: ignore[no-untyped-def]
+        cached = self._constants()["attrs"]
         key = (digest_algorithm, content_type, use_pades, is_pdf_sig, dry_run, timestamper is None,
                attr_settings is None)
-        if key not in self._static_attrs:
-            # Learn which attributes the standard path produces; reuse them only if nothing but
-            # the message digest depends on the signature (PAdES: content type, message digest,
-            # signing certificate v2; no signing time, which PAdES keeps in the PDF).
-            sample = await super().signed_attrs(bytes(len(data_digest)), digest_algorithm,
+        if key not in cached:
+            # Learn which attributes the standard path produces; reuse them only if nothing but the
+            # message digest depends on the document (PAdES: content type, message digest, signing
+            # certificate v2; no signing time, which PAdES keeps in the PDF).
+            sample = await super().signed_attrs(bytes(len(data_digest)), digest_algorithm,  # type: ignore[misc]
                                                 attr_settings=attr_settings, content_type=content_type,
                                                 use_pades=use_pades, timestamper=timestamper, dry_run=dry_run,
                                                 is_pdf_sig=is_pdf_sig)
-            types = [a["type"].native for a in sample]
-            static = sorted(types) == ["content_type", "message_digest", "signing_certificate_v2"]
-            self._static_attrs[key] = [a.dump() for a in sample if a["type"].native != "message_digest"] \
-                if static else None
-        static_attrs = self._static_attrs[key]
-        if static_attrs is None:
-            return await super().signed_attrs(data_digest, digest_algorithm, attr_settings=attr_settings,
-                                              content_type=content_type, use_pades=use_pades,
-                                              timestamper=timestamper, dry_run=dry_run, is_pdf_sig=is_pdf_sig)
+            types = sorted(a["type"].native for a in sample)
+            cached[key] = [a.dump() for a in sample if a["type"].native != "message_digest"] \
+                if types == ["content_type", "message_digest", "signing_certificate_v2"] else None
+        constant_attrs = cached[key]
+        if constant_attrs is None:
+            return await super().signed_attrs(data_digest, digest_algorithm,  # type: ignore[misc]
+                                              attr_settings=attr_settings, content_type=content_type,
+                                              use_pades=use_pades, timestamper=timestamper, dry_run=dry_run,
+                                              is_pdf_sig=is_pdf_sig)
         digest_attr = cms.CMSAttribute({"type": "message_digest", "values": [data_digest]}).dump()
-        body = b"".join(sorted([*static_attrs, digest_attr]))  # DER: SET OF in ascending encoding order
+        body = b"".join(sorted([*constant_attrs, digest_attr]))  # DER: SET OF in ascending encoding order
         return cms.CMSAttributes.load(b"\x31" + _der_length(len(body)) + body)
 
     def signer_info(self, digest_algorithm: str, signed_attrs, signature):  # type: ignore[no-untyped-def]
         if digest_algorithm == "shake256":
-            return super().signer_info(digest_algorithm, signed_attrs, signature)
+            return super().signer_info(digest_algorithm, signed_attrs, signature)  # type: ignore[misc]
         return cms.SignerInfo({
             "version": "v1",
-            "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber.load(self._sid_der)}),
+            "sid": cms.SignerIdentifier(
+                {"issuer_and_serial_number": cms.IssuerAndSerialNumber.load(self._constants()["sid"])}),
             "digest_algorithm": algos.DigestAlgorithm({"algorithm": digest_algorithm}),
             "signature_algorithm": self.get_signature_mechanism_for_digest(digest_algorithm),
             "signed_attrs": signed_attrs,
@@ -119,7 +127,7 @@ class LoadedKeySigner(signers.SimpleSigner):
     def _package_signature(self, *, digest_algorithm, cms_version, signed_attrs, signature, unsigned_attrs,
                            encap_content_info):  # type: ignore[no-untyped-def]
         if self.attribute_certs:
-            return super()._package_signature(
+            return super()._package_signature(  # type: ignore[misc]
                 digest_algorithm=digest_algorithm, cms_version=cms_version, signed_attrs=signed_attrs,
                 signature=signature, unsigned_attrs=unsigned_attrs, encap_content_info=encap_content_info)
         sig_info = self.signer_info(digest_algorithm, signed_attrs, signature)
@@ -132,10 +140,18 @@ class LoadedKeySigner(signers.SimpleSigner):
                 "digest_algorithms": cms.DigestAlgorithms((sig_info["digest_algorithm"],)),
                 "encap_content_info": encap_content_info or {"content_type": "data"},
                 "certificates": [cms.CertificateChoices(name="certificate", value=asn1_x509.Certificate.load(der))
-                                 for der in self._chain_der],
+                                 for der in self._constants()["chain"]],
                 "signer_infos": [sig_info],
             }),
         })
+
+
+class LoadedKeySigner(ConstantCmsMixin, signers.SimpleSigner):
+    """SimpleSigner that decodes its private key once, not on every signature."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self._key = serialization.load_der_private_key(self.signing_key.dump(), password=None)
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm).signature_algo
@@ -202,6 +218,15 @@ class Pkcs11Token:
         self.session.close()  # type: ignore[attr-defined]
 
 
+def _fast_pkcs11_class():
+    from pyhanko.sign import pkcs11 as hanko_pkcs11
+
+    class FastPkcs11Signer(ConstantCmsMixin, hanko_pkcs11.PKCS11Signer):
+        pass
+
+    return FastPkcs11Signer
+
+
 def pkcs11_signer(*, lib: str, token_label: str, pin: str, key_label: str) -> Pkcs11Token:
     import pkcs11
     from pyhanko.config.pkcs11 import TokenCriteria
@@ -215,7 +240,7 @@ def pkcs11_signer(*, lib: str, token_label: str, pin: str, key_label: str) -> Pk
     except (pkcs11.exceptions.PKCS11Error, SigningError, OSError) as exc:
         logger.error("PKCS#11 token %s not available: %r", token_label, exc)
         raise SigningFailed(_("Il dispositivo di firma non è disponibile."), code="token_unavailable") from exc
-    signer = hanko_pkcs11.PKCS11Signer(session, key_label=key_label, cert_label=key_label)
+    signer = _fast_pkcs11_class()(session, key_label=key_label, cert_label=key_label)
     return Pkcs11Token(session=session, signer=signer)
 
 
