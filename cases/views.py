@@ -346,8 +346,9 @@ def _flatten(fields):
 
 def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
     """Case data as label/text pairs: form titles instead of keys (nested too), technical keys hidden."""
-    hidden = {"case_id", "tenant_istat", "case_number"}
+    hidden = {"case_id", "tenant_istat", "tenant_name", "case_number", "final_outcome"}
     titles: dict[str, str] = {"received_on": _("Data di ricezione")}
+    titles.update(_service_result_titles(version))
     # A user task's data sits under the task's id: title it with the form's own title.
     choices: dict[str, dict[str, str]] = {}  # field -> stored value -> the label the form showed
     files = version_files(version)
@@ -380,7 +381,8 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
 
     rows = []
     for key, value in data.items():
-        if key in hidden or key.endswith("_completed_by") or key.endswith("_completed_at"):
+        if key in hidden or key.endswith(("_completed_by", "_completed_at", "_document")):
+            # (documents issued by the case are listed in their own section)
             continue
         rows.append((titles.get(key, key.replace("_", " ").capitalize()), text(value)))
     return rows
@@ -427,8 +429,11 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
         item.sla = _sla(item, tenant)
     outcome_label = (version.manifest.get("outcomes") or {}).get(case.outcome, case.outcome)
     progress = _progress(case, version)
+    from documents.selectors import document_list_for_case
+
+    documents = list(document_list_for_case(tenant=tenant, user=request.user, case_id=case.pk))
     return render(request, "cases/case_detail.html", {
-        "progress": progress,
+        "progress": progress, "documents": documents,
         "nav": "cases", "case": case, "version": version, "days_left": days_left, "outcome_label": outcome_label,
         "open_items": open_items,
         "past_items": case.work_items.exclude(status="open").select_related("completed_by").order_by("completed_at"),
@@ -448,6 +453,22 @@ def _progress(case: Any, version: Any) -> dict[str, Any]:
     return {**ids,
             "done_names": [names[i] for i in ids["done"] if names.get(i)],
             "current_names": [names[i] for i in ids["current"] if names.get(i)]}
+
+
+def _service_result_titles(version: Any) -> dict[str, str]:
+    """A service task's result variable titled with the task's name ("Registrazione in ANPR")."""
+    from lxml import etree
+
+    xml = _bpmn_xml(version)
+    if not xml:
+        return {}
+    root = etree.fromstring(xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    titles = {}
+    for task in root.iter("{*}serviceTask"):
+        operator = next(task.iter("{*}serviceTaskOperator"), None)
+        if operator is not None and operator.get("resultVariable") and task.get("name"):
+            titles[operator.get("resultVariable")] = task.get("name")
+    return titles
 
 
 def _bpmn_names(version: Any) -> dict[str, str]:

@@ -34,8 +34,10 @@ def render_and_sign(params: dict[str, Any], ctx: OperationContext) -> dict[str, 
         subjects = [s.get("fiscal_code") for s in case.subjects if isinstance(s, dict)]
     try:
         template = services.template_load(name=template_name, process_id=case.process_id if case else None)
+        data = dict(params.get("data") or {})
+        data.setdefault("ente", {"nome": tenant.name, "indirizzo": ""})  # the letterhead
         doc = services.document_issue(
-            tenant=tenant, case=case, template=template, data=params.get("data") or {},
+            tenant=tenant, case=case, template=template, data=data,
             kind=params.get("kind") or template_name, title=params.get("title", ""),
             signer_role=params.get("signer_role") or "default", signer_role_label=params.get("signer_role_label", ""),
             idempotency_key=ctx.idempotency_key, subjects=subjects or [],

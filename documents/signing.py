@@ -289,7 +289,7 @@ class HttpRemoteSigningClient:
 
 def remote_cms_for_digest(signer: signers.Signer, *, digest: bytes, digest_algorithm: str) -> bytes:
     """The service side of the remote flow: a PAdES-compatible CMS over a digest."""
-    content = asyncio.run(signer.async_sign(digest, digest_algorithm, use_pades=True))
+    content = _outside_event_loop(lambda: asyncio.run(signer.async_sign(digest, digest_algorithm, use_pades=True)))
     return content.dump()
 
 
@@ -349,6 +349,19 @@ def _translate(exc: Exception) -> SigningFailed:
     return SigningFailed(_("La firma del documento non è riuscita."), code="signing_failed")
 
 
+def _outside_event_loop(fn):  # type: ignore[no-untyped-def]
+    """pyHanko's synchronous API starts its own asyncio loop; called from a thread that already
+    runs one (an async view, a test driving a browser), it must run in another thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
+
+
 def sign_pdf(pdf: bytes, *, signer: signers.Signer, level: Level = Level.B_B, tsa_url: str | None = None,
              validation_context: ValidationContext | None = None) -> bytes:
     """Return the PDF with an invisible PAdES signature at `level`."""
@@ -360,8 +373,8 @@ def sign_pdf(pdf: bytes, *, signer: signers.Signer, level: Level = Level.B_B, ts
     try:
         # A fixed reservation skips pyHanko's dry-run signature that only measures the
         # CMS size (half the cost of a B-B signature). Unused bytes are zero padding.
-        signers.PdfSigner(meta, signer=signer, timestamper=timestamper).sign_pdf(
-            writer, output=out, bytes_reserved=RESERVED_BYTES[level])
+        _outside_event_loop(lambda: signers.PdfSigner(meta, signer=signer, timestamper=timestamper).sign_pdf(
+            writer, output=out, bytes_reserved=RESERVED_BYTES[level]))
     except (SigningError, TimestampRequestError, OSError, ValueError) as exc:
         raise _translate(exc) from exc
     except Exception as exc:  # pyHanko wraps network errors in several types
@@ -380,7 +393,8 @@ def sign_pdf_remote(pdf: bytes, *, service: RemoteSigningService, level: Level =
                                          signature_value=bytes(512))
     writer = _open(pdf)
     pdf_signer = signers.PdfSigner(meta, signer=placeholder, timestamper=None)
-    prep, tbs, output = asyncio.run(pdf_signer.async_digest_doc_for_signing(writer, bytes_reserved=32768))
+    prep, tbs, output = _outside_event_loop(lambda: asyncio.run(
+        pdf_signer.async_digest_doc_for_signing(writer, bytes_reserved=32768)))
     cms_bytes = service.sign_digest(digest=prep.document_digest, digest_algorithm="sha256")
     try:
         content = cms.ContentInfo.load(cms_bytes)
@@ -388,8 +402,8 @@ def sign_pdf_remote(pdf: bytes, *, service: RemoteSigningService, level: Level =
             stamper = _timestamper(level, tsa_url)
             assert stamper is not None
             signer_info = content["content"]["signer_infos"][0]
-            token = asyncio.run(stamper.async_timestamp(
-                get_pyca_hash_digest(signer_info["signature"].native), "sha256"))
+            token = _outside_event_loop(lambda: asyncio.run(stamper.async_timestamp(
+                get_pyca_hash_digest(signer_info["signature"].native), "sha256")))
             unsigned = cms.CMSAttributes([cms.CMSAttribute({"type": "signature_time_stamp_token", "values": [token]})])
             signer_info["unsigned_attrs"] = unsigned
             content = cms.ContentInfo.load(content.dump(force=True))

@@ -102,6 +102,10 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
                 count += 1
         return sign * count
 
+    def format_date(date: Any) -> str:
+        """Italian display format: 20/11/2026."""
+        return _as_date(date).strftime("%d/%m/%Y")
+
     def days_between(a: Any, b: Any) -> int:
         return (_as_date(b) - _as_date(a)).days
 
@@ -124,5 +128,6 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
         "today": today, "now": now, "add_days": add_days, "add_working_days": add_working_days,
         "is_working_day": is_working_day, "working_days_between": working_days_between,
         "days_between": days_between, "end_of_day": end_of_day, "parse_date": parse_date,
+        "format_date": format_date,
         "is_valid_fiscal_code": is_valid_fiscal_code, "fiscal_code_birthdate": fiscal_code_birthdate,
     }

@@ -146,6 +146,7 @@ def instance_start(
         "case_number": case_number,
         "received_on": clock.today().isoformat(),
         "tenant_istat": tenant.istat_code,
+        "tenant_name": tenant.name,
     }
     initial = {**data, **injected}
     if start_task is not None:

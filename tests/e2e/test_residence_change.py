@@ -147,6 +147,8 @@ def test_residence_change_by_three_people_through_the_browser(browser, live_serv
     assert "Conclusa" in page.locator("p.lead").inner_text() and "Accolta" in page.locator("p.lead").inner_text()
     page.wait_for_selector("#case-diagram .procedo-done")
     assert page.locator('#case-diagram [data-element-id="police_verification"].procedo-done').count() == 1
+    documents = page.inner_text("section[aria-labelledby=h-documents]")
+    assert "Comunicazione di avvio del procedimento" in documents and "firmato" in documents
     history = page.inner_text("section[aria-labelledby=h-history]")
     assert "anna.anagrafe" in history and "paolo.vigile" in history and "sara.responsabile" in history
     check_accessibility(page, "closed case")

@@ -13,6 +13,9 @@ from django.core.management import call_command
 
 from accounts.roles import Role
 from common import clock
+from documents import storage
+from documents.models import Document, DossierEntry
+from documents.verify import verify_pdf
 from engine import services as engine
 from tests.factories import api_client, make_tenant, make_user
 
@@ -51,8 +54,22 @@ def simulators(monkeypatch):
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def signer_2026(tmp_path_factory):
+    """A deed signer valid on the frozen dates of these tests (the demo one is issued today)."""
+    from documents import pki
+
+    ca = pki.make_ca(now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    issued = pki.issue(ca, "Ufficiale d'anagrafe - Capannori", not_before=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+                       not_after=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    path = tmp_path_factory.mktemp("pki") / "signer.p12"
+    path.write_bytes(issued.pkcs12("prova", [ca.cert]))
+    return {"default": {"kind": "pkcs12", "path": str(path), "passphrase": "prova"}}
+
+
 @pytest.fixture
-def office(simulators):
+def office(simulators, signer_2026, settings):
+    settings.PROCEDO_DOCUMENTS_SIGNERS = signer_2026
     clock.freeze(START)
     call_command("sync_processes", verbosity=0)
     tenant = make_tenant("Comune di Capannori", istat="046007", belfiore="B648", patron=(7, 25))
@@ -140,6 +157,13 @@ def test_positive_verification_closes_the_case_as_accepted(office):
     _register(office, case["id"])
     detail = _case(office, case["id"])
     assert detail["data"]["anpr_registration_result"]  # the ANPR operation ran through the outbox
+    # The declarant is sent the signed notice of start (DOMAIN §1), filed in their dossier.
+    notice = Document.objects.get(case_id=case["id"], kind="comunicazione_avvio")
+    assert notice.signed and notice.signature_level in ("B-B", "B-T")
+    assert detail["data"]["notice_of_start_document"]["document_id"] == notice.pk
+    assert DossierEntry.objects.filter(fiscal_code="RSSMRA80A01H501U", document=notice).exists()
+    [report] = verify_pdf(storage.get(notice.sha256))
+    assert report.intact and report.valid
     police_task = _task(office, case["id"], "police_verification")
     assert police_task["role"] == "police" and police_task["due_at"] == "2026-04-16"
     # the registrar cannot do the police's step
