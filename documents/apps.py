@@ -10,3 +10,4 @@ class DocumentsConfig(AppConfig):
     def ready(self) -> None:
         if importlib.util.find_spec("documents.operations") is not None:
             importlib.import_module("documents.operations")
+        importlib.import_module("documents.worker")  # Celery worker hooks (warm converters)
