@@ -42,6 +42,10 @@ class Document(TenantScopedModel):
     revoked_reason = models.CharField(max_length=300, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
+    # Long-term preservation (PARER): outcome of the deposit of this document's SIP.
+    preservation_status = models.CharField(max_length=20, blank=True)  # POSITIVO | WARNING
+    preservation_urn = models.CharField(max_length=500, blank=True)
+    preserved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

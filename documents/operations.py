@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from common import clock
 from common.errors import ConfigurationError, NotFound, ProcedoError, ValidationFailed
 from common.operations import OperationContext, PermanentError, RetryableError, operation
 
@@ -49,3 +50,41 @@ def render_and_sign(params: dict[str, Any], ctx: OperationContext) -> dict[str, 
     except ProcedoError as exc:
         raise RetryableError(exc.message, platform_code=exc.code) from exc
     return {"document_id": doc.pk, "sha256": doc.sha256, "verification_code": doc.verification_code}
+
+
+@operation(
+    "documents.preserve",
+    description="Send a signed document to long-term preservation (PARER): build its SIP, deposit it "
+    "with parer.send_sip, record the outcome on the document. Params: document_id.",
+)
+def preserve(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    import base64
+
+    from common.operations import get_operation
+    from connectors.base.config import credentials  # the tenant's PARER account (versatore)
+
+    from . import storage
+    from .models import Document
+    from .sip import build_sip, component_id
+
+    try:
+        document = Document.objects.select_related("case").get(tenant_id=ctx.tenant_id, pk=int(params["document_id"]))
+    except (KeyError, TypeError, ValueError, Document.DoesNotExist) as exc:
+        raise PermanentError("params 'document_id' must name a document of this tenant") from exc
+    if document.preservation_status:  # already deposited: a repeated delivery changes nothing
+        return {"outcome": document.preservation_status, "urn_sip": document.preservation_urn,
+                "already_preserved": True}
+    if not document.signed:
+        raise PermanentError("only signed documents are sent to preservation")
+    sip_xml = build_sip(document, credentials=credentials("parer", ctx.tenant_id))
+    content = storage.get(document.sha256)
+    result = get_operation("parer.send_sip")({
+        "sip_xml": sip_xml.decode("utf-8"),
+        "files": [{"id": component_id(document), "filename": document.filename,
+                   "content_base64": base64.b64encode(content).decode("ascii"), "content_type": document.mime}],
+    }, ctx)
+    Document.objects.filter(pk=document.pk).update(
+        preservation_status=result.get("outcome", ""), preservation_urn=result.get("urn_sip", "")[:500],
+        preserved_at=clock.now())
+    return {"outcome": result.get("outcome"), "urn_sip": result.get("urn_sip"),
+            "already_preserved": bool(result.get("already_preserved"))}
