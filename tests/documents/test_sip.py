@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 CREDENTIALS = {"ambiente": "PARER_TEST", "ente": "DEMO", "struttura": "DEMO_STRUTTURA", "username": "demo_user"}
 
 
-def _ctx(world, key):
+def _ctx(world, key):  # noqa: F811
     return OperationContext(tenant_id=world["a"].pk, tenant_istat=world["a"].istat_code, idempotency_key=key,
                             case_id=world["case"].pk)
 
