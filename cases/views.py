@@ -351,12 +351,14 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
     titles.update(_service_result_titles(version))
     # A user task's data sits under the task's id: title it with the form's own title.
     choices: dict[str, dict[str, str]] = {}  # field -> stored value -> the label the form showed
+    municipality_keys: set[str] = set()
     files = version_files(version)
     for name, schema in version_files_forms(version).items():
         task_id = name.removeprefix("forms/").removesuffix(".schema.json")
         if schema.get("title"):
             titles.setdefault(task_id, schema["title"])
         _collect_titles(schema, titles)
+        municipality_keys.update(_keys_with_format(schema, "municipality"))
         try:
             ui = json.loads(files.get(name.replace(".schema.json", ".uischema.json"), "{}"))
         except ValueError:
@@ -377,6 +379,10 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
             return _("no")
         if value is None:
             return ""
+        if key in municipality_keys and isinstance(value, str):
+            from forms.municipalities import label_for
+
+            return f"{label_for(value)} ({value})"
         return choices.get(key, {}).get(str(value), str(value))
 
     rows = []
@@ -386,6 +392,18 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
             continue
         rows.append((titles.get(key, key.replace("_", " ").capitalize()), text(value)))
     return rows
+
+
+def _keys_with_format(schema: dict[str, Any], fmt: str) -> set[str]:
+    found = set()
+    for key, prop in (schema.get("properties") or {}).items():
+        if isinstance(prop, dict):
+            if prop.get("format") == fmt:
+                found.add(key)
+            found |= _keys_with_format(prop, fmt)
+            if isinstance(prop.get("items"), dict):
+                found |= _keys_with_format(prop["items"], fmt)
+    return found
 
 
 def _collect_titles(schema: dict[str, Any], titles: dict[str, str]) -> None:

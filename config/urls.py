@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("cases.urls")),
     path("", include("documents.urls")),
+    path("", include("forms.urls")),
 ]

@@ -3,7 +3,9 @@
 `build_fields` turns schema + ui schema + current values + errors into a list of
 field descriptions for the templates; `parse_post` turns the submitted form back
 into JSON data of the right types. Dates are shown and typed in the Italian
-format (GG/MM/AAAA) and stored as ISO. Repeated groups (arrays of objects) are
+format (GG/MM/AAAA) and stored as ISO. A string with `"format": "municipality"` is a
+municipality picker (ANPR's archive: a name, "Name (PR)", the ISTAT or Belfiore code are
+understood; the ISTAT code is stored; see forms/municipalities.py). Repeated groups (arrays of objects) are
 rendered with a fixed number of rows (existing + 1 empty).
 """
 
@@ -20,7 +22,7 @@ from django.http import QueryDict
 class Field:
     name: str  # form input name (dotted path: declarants.0.fiscal_code)
     label: str
-    widget: str  # text | textarea | number | integer | date | select | radio | checkbox | email | group
+    widget: str  # text | textarea | number | integer | date | select | radio | checkbox | email | municipality | group
     required: bool = False
     help: str = ""
     value: Any = None
@@ -37,6 +39,11 @@ class Field:
     def display_value(self) -> str:
         if self.value is None:
             return ""
+        if self.widget == "municipality" and isinstance(self.value, str) and self.value.isdigit():
+            from .municipalities import label_for
+
+            label = label_for(self.value)
+            return f"{label} · {self.value}" if label != self.value else self.value
         if self.widget == "date" and isinstance(self.value, str):
             try:
                 return dt.date.fromisoformat(self.value).strftime("%d/%m/%Y")
@@ -66,6 +73,8 @@ def _widget(schema: dict[str, Any], ui: dict[str, Any]) -> str:
         return "date"
     if schema.get("format") == "email":
         return "email"
+    if schema.get("format") == "municipality":
+        return "municipality"
     if kind == "array" and schema.get("items", {}).get("type") == "object":
         return "group"
     if (schema.get("maxLength") or 0) > 300:
@@ -130,6 +139,11 @@ def _coerce(raw: str, prop: dict[str, Any]) -> Any:
             return float(raw.replace(",", "."))
         except ValueError:
             return raw
+    if prop.get("format") == "municipality":
+        from .municipalities import resolve
+
+        found = resolve(raw)
+        return found.istat_code if found is not None else raw  # unknown: the schema's format reports it
     if prop.get("format") == "date":
         for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
             try:

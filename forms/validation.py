@@ -19,6 +19,16 @@ from jsonschema.exceptions import ValidationError
 _FORMAT_CHECKER = FormatChecker()
 
 
+@_FORMAT_CHECKER.checks("municipality")
+def _is_municipality(value: object) -> bool:
+    """An ISTAT code of ANPR's archive of municipalities (current or former)."""
+    if not isinstance(value, str):
+        return True  # the type keyword reports it
+    from .municipalities import exists
+
+    return exists(value)
+
+
 @lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Draft202012Validator:
     import json
@@ -52,6 +62,8 @@ def _message(error: ValidationError) -> tuple[str, str | None]:
             return _("Data non valida: usa il formato AAAA-MM-GG."), None
         if error.validator_value == "email":
             return _("Indirizzo email non valido."), None
+        if error.validator_value == "municipality":
+            return _("Comune non trovato: sceglilo dall'elenco o indica il codice ISTAT."), None
         return _("Formato non valido."), None
     if v == "minLength":
         return (_("Campo obbligatorio.") if error.validator_value == 1 else _("Testo troppo corto (minimo %(n)s caratteri).") % {"n": error.validator_value}), None

@@ -59,3 +59,20 @@ def _reset_clock():
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Reference tables filled by data migrations (ANPR's municipalities) are emptied by the flush
+    that ends every transactional test; put them back for the transactional tests that follow."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or "live_server" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction"))
+    if transactional:
+        from forms.models import Municipality
+
+        if not Municipality.objects.exists():
+            from forms.municipalities import archive_path, load_archive
+
+            load_archive(Municipality, archive_path())
+    yield

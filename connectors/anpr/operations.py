@@ -113,7 +113,8 @@ def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str,
 @remembered("anpr.mutazione_residenza")
 def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: declarants [{fiscal_code, given_name, family_name, birth_date}], new_address, declaration_date,
-    case_number, origin (same_municipality | other_municipality | abroad).
+    case_number, origin (same_municipality | other_municipality | abroad), previous_municipality (ISTAT code,
+    for other_municipality: sent as the provenance).
     result: esito, operation (5005|1002), operation_id, id_operazione_anpr, family_id_anpr."""
     declarants = params.get("declarants") or []
     if not declarants:
@@ -141,9 +142,13 @@ def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[s
     else:
         person = {"fiscal_code": fiscal_code, "family_name": str(first.get("family_name", "")).upper(),
                   "given_name": str(first.get("given_name", "")).upper(), "birth_date": first.get("birth_date")}
+        provenance = None
+        previous = _comuni().get(str(params.get("previous_municipality") or ""))
+        if origin == "other_municipality" and previous is not None:
+            provenance = {"name": previous[0], "istat": params["previous_municipality"], "province": previous[1]}
         payload = messages.iscrizione(
             client.header("1002", operation_id, effective_date=effective), person=person, address=address,
-            effective_date=effective, reason="4" if origin == "abroad" else "3")
+            effective_date=effective, reason="4" if origin == "abroad" else "3", provenance=provenance)
         answer = client.call(soap.ISCRIZIONE, payload)
         family_id = None
         kind = "1002"
