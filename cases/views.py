@@ -27,7 +27,7 @@ from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
 from engine.bundles import version_by_id, version_files, version_form
 from engine.script_helpers import add_working_days_date
-from forms.rendering import build_fields, parse_post
+from forms.rendering import build_fields, file_fields, parse_post, set_path
 from forms.services import draft_discard, draft_get, draft_save
 
 from . import selectors, services
@@ -293,28 +293,32 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
         if not can_act:
             raise PermissionDenied(_("Il tuo ruolo non consente questa operazione."))
         values = parse_post(schema, request.POST)
-        if request.POST.get("action") == "draft":
+        errors = _store_uploads(request, tenant, item, schema, values)
+        if errors:
+            messages.error(request, _("Il file allegato non è stato accettato: correggi e riprova."))
+        elif request.POST.get("action") == "draft":
             draft_save(work_item=item, user=request.user, data=values)
             messages.success(request, _("Bozza salvata."))
             return redirect("task_detail", pk=item.pk)
-        try:
-            services.work_item_complete(
-                work_item_id=item.pk, tenant=tenant, user=request.user, data=values, ip=client_ip(request)
-            )
-        except ValidationFailed as exc:
-            errors = (exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {}
-            messages.error(request, exc.message)
-        except Conflict as exc:
-            # Someone else completed or claimed it: keep what was typed as a draft, never lose it.
-            draft_save(work_item=item, user=request.user, data=values)
-            messages.warning(request, exc.message + " " + _("I dati inseriti sono stati salvati come bozza."))
-            return redirect("case_detail", pk=item.case_id)
-        except PermissionRefused as exc:
-            messages.error(request, exc.message)
         else:
-            draft_discard(work_item=item, user=request.user)
-            messages.success(request, _("Compito «%(t)s» completato.") % {"t": item.name})
-            return redirect("case_detail", pk=item.case_id)
+            try:
+                services.work_item_complete(
+                    work_item_id=item.pk, tenant=tenant, user=request.user, data=values, ip=client_ip(request)
+                )
+            except ValidationFailed as exc:
+                errors = (exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {}
+                messages.error(request, exc.message)
+            except Conflict as exc:
+                # Someone else completed or claimed it: keep what was typed as a draft, never lose it.
+                draft_save(work_item=item, user=request.user, data=values)
+                messages.warning(request, exc.message + " " + _("I dati inseriti sono stati salvati come bozza."))
+                return redirect("case_detail", pk=item.case_id)
+            except PermissionRefused as exc:
+                messages.error(request, exc.message)
+            else:
+                draft_discard(work_item=item, user=request.user)
+                messages.success(request, _("Compito «%(t)s» completato.") % {"t": item.name})
+                return redirect("case_detail", pk=item.case_id)
 
     record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="work_item",
                 object_id=str(item.pk), object_repr=f"{item.case.number}: {item.name}")
@@ -330,6 +334,35 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "nav": "inbox", "item": item, "case": item.case, "fields": fields, "summary": summary,
         "can_act": can_act, "draft": draft, "sla": _sla(item, tenant), "assignable": assignable,
     })
+
+
+def _store_uploads(request: HttpRequest, tenant: Any, item: WorkItem, schema: dict[str, Any],
+                   values: dict[str, Any]) -> dict[str, list[str]]:
+    """Store the files sent with a task form; their references go into `values`, refusals into
+    the returned per-field errors (type checked by content, size by the field's `x-max-bytes`)."""
+    from documents.errors import FileRejected
+    from documents.services import attachment_store
+
+    errors: dict[str, list[str]] = {}
+    for name, prop in file_fields(schema).items():
+        upload = request.FILES.get(name)
+        if upload is None:
+            continue
+        limit = int(prop.get("x-max-bytes") or 10 * 1024 * 1024)
+        if upload.size > limit:  # refused before reading it
+            errors[name] = [_("Il file supera la dimensione massima consentita (%(mb)s MB).")
+                            % {"mb": max(1, limit // (1024 * 1024))}]
+            continue
+        try:
+            doc = attachment_store(tenant=tenant, user=request.user, case=item.case, data=upload.read(),
+                                   filename=upload.name, accept=prop.get("x-accept"), max_bytes=limit,
+                                   ip=client_ip(request))
+        except FileRejected as exc:
+            errors[name] = [exc.message]
+            continue
+        set_path(values, name, {"document_id": doc.pk, "name": doc.filename, "media_type": doc.mime,
+                                "size": doc.size, "sha256": doc.sha256})
+    return errors
 
 
 def _flatten(fields):
@@ -369,6 +402,8 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
                 choices.setdefault(key, {}).update({str(v): str(n) for v, n in zip(prop["enum"], names, strict=False)})
 
     def text(value: Any, key: str = "") -> str:
+        if isinstance(value, dict) and "document_id" in value and "name" in value:
+            return str(value["name"])  # an attached file (listed under Documenti)
         if isinstance(value, dict):
             return "; ".join(f"{titles.get(k, k)}: {text(v, k)}" for k, v in value.items())
         if isinstance(value, list):

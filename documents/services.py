@@ -26,7 +26,7 @@ from common import clock
 from common.errors import NotFound, PermissionRefused
 
 from . import conf, filecheck, pipeline, samples, signing, storage
-from .errors import ConfigurationError
+from .errors import ConfigurationError, FileRejected
 from .models import Document, DossierEntry, Origin
 
 logger = logging.getLogger(__name__)
@@ -138,3 +138,26 @@ def document_revoke(*, document: Document, user: User | None, reason: str, super
             revoked_at=clock.now(), revoked_reason=reason[:300], superseded_by=superseded_by)
         audit_record(tenant=document.tenant, actor=user, action="update", object_type="document",
                      object_id=str(document.pk), object_repr=document.filename, summary=f"Annullato: {reason}")
+
+
+def attachment_store(*, tenant: Tenant, user: User, case, data: bytes, filename: str, kind: str = "allegato",
+                     accept: list[str] | None = None, max_bytes: int | None = None,
+                     ip: str | None = None) -> Document:
+    """A file attached to a task form: type checked by content (PDF, JPEG, PNG, TIFF; `accept` narrows
+    it to some extensions), size limited, stored content-addressed, linked to the case, audited."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FileRejected(_("Il file supera la dimensione massima consentita (%(mb)s MB).")
+                           % {"mb": max(1, max_bytes // (1024 * 1024))}, code="too_large")
+    mime, ext = filecheck.check_upload(data)
+    if accept and ext not in accept and not (ext == "jpg" and "jpeg" in accept):
+        raise FileRejected(_("Tipo di file non ammesso qui: sono accettati %(types)s.")
+                           % {"types": ", ".join(t.upper() for t in accept)}, code="unsupported_type")
+    sha = storage.put(data)
+    safe_name = Path(filename or f"allegato.{ext}").name[:200] or f"allegato.{ext}"
+    with transaction.atomic():
+        doc = Document.objects.create(tenant=tenant, kind=kind, title=safe_name, sha256=sha, filename=safe_name,
+                                      mime=mime, size=len(data), signed=False, case=case, created_at=clock.now())
+        audit_record(tenant=tenant, actor=user, action="create", object_type="document", object_id=str(doc.pk),
+                     object_repr=safe_name, summary=f"Allegato {safe_name} alla pratica", ip=ip,
+                     after={"sha256": sha, "mime": mime, "size": len(data), "case": getattr(case, "pk", None)})
+    return doc

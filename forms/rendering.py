@@ -12,6 +12,7 @@ rendered with a fixed number of rows (existing + 1 empty).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from django.http import QueryDict
 class Field:
     name: str  # form input name (dotted path: declarants.0.fiscal_code)
     label: str
-    widget: str  # text | textarea | number | integer | date | select | radio | checkbox | email | municipality | group
+    widget: str  # text | textarea | number | integer | date | select | radio | checkbox | email | municipality | file | group
     required: bool = False
     help: str = ""
     value: Any = None
@@ -30,6 +31,25 @@ class Field:
     errors: list[str] = field(default_factory=list)
     max_length: int | None = None
     rows: list[list[Field]] = field(default_factory=list)  # for groups
+    accept_types: list[str] = field(default_factory=list)  # file fields: pdf, jpeg, png, tiff
+    max_bytes: int | None = None
+
+    @property
+    def accept(self) -> str:
+        extensions = {"pdf": ".pdf", "jpeg": ".jpg,.jpeg", "png": ".png", "tiff": ".tif,.tiff"}
+        return ",".join(extensions.get(t, "") for t in self.accept_types if t in extensions)
+
+    @property
+    def accept_label(self) -> str:
+        return ", ".join(t.upper() for t in (self.accept_types or ["pdf", "jpeg", "png", "tiff"]))
+
+    @property
+    def max_mb(self) -> int:
+        return max(1, (self.max_bytes or 10 * 1024 * 1024) // (1024 * 1024))
+
+    @property
+    def value_json(self) -> str:
+        return json.dumps(self.value, ensure_ascii=False) if self.value is not None else ""
 
     @property
     def input_id(self) -> str:
@@ -39,6 +59,8 @@ class Field:
     def display_value(self) -> str:
         if self.value is None:
             return ""
+        if self.widget == "file" and isinstance(self.value, dict):
+            return str(self.value.get("name", ""))
         if self.widget == "municipality" and isinstance(self.value, str) and self.value.isdigit():
             from .municipalities import label_for
 
@@ -61,6 +83,8 @@ def _widget(schema: dict[str, Any], ui: dict[str, Any]) -> str:
     if ui.get("ui:widget") in ("textarea", "radio", "date", "select", "checkbox"):
         return ui["ui:widget"]
     kind = schema.get("type")
+    if schema.get("format") == "file":
+        return "file"
     if "enum" in schema:
         return "select"
     if kind == "boolean":
@@ -109,6 +133,9 @@ def build_fields(
             errors=errors.get(name, []),
             max_length=prop.get("maxLength"),
         )
+        if widget == "file":
+            f.accept_types = list(prop.get("x-accept") or [])
+            f.max_bytes = prop.get("x-max-bytes")
         if "enum" in prop:
             names = prop_ui.get("ui:enumNames") or [str(v) for v in prop["enum"]]
             f.choices = [(str(v), str(n)) for v, n in zip(prop["enum"], names, strict=False)]
@@ -179,6 +206,15 @@ def parse_post(schema: dict[str, Any], post: QueryDict, prefix: str = "") -> dic
             elif post.get(name + "__present") is not None:
                 data[key] = False
             continue
+        if prop.get("format") == "file":
+            # The file itself comes through `file_fields`/the view; a kept upload is referenced by id.
+            kept = post.get(name + "__kept")
+            if kept:
+                try:
+                    data[key] = json.loads(kept)
+                except ValueError:
+                    pass
+            continue
         raw = post.get(name)
         if raw is None:
             continue
@@ -186,3 +222,27 @@ def parse_post(schema: dict[str, Any], post: QueryDict, prefix: str = "") -> dic
         if value is not None:
             data[key] = value
     return data
+
+
+def file_fields(schema: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Input name -> property schema of every `"format": "file"` field (top level and nested objects).
+
+    A file field's schema: {"type": "object", "format": "file", "x-accept": ["pdf", "jpeg", "png"],
+    "x-max-bytes": 10485760}; its stored value is {"document_id", "name", "media_type", "size", "sha256"}.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for key, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict):
+            continue
+        if prop.get("format") == "file":
+            found[f"{prefix}{key}"] = prop
+        elif prop.get("type") == "object":
+            found.update(file_fields(prop, f"{prefix}{key}."))
+    return found
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        data = data.setdefault(part, {})
+    data[parts[-1]] = value
