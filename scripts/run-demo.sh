@@ -7,7 +7,13 @@ BIN=.venv/bin
 mkdir -p var/broker/processed var/media
 export DEBUG="${DEBUG:-1}"
 
+# Deeds are rendered by LibreOffice: install the system packages when they are missing (apt when
+# root; otherwise the script names what is missing and the demo runs without rendering).
+if ! command -v soffice >/dev/null 2>&1; then
+  bash scripts/ensure-system.sh || echo "ATTENZIONE: LibreOffice manca, i documenti non saranno generati."
+fi
 $BIN/python manage.py migrate --noinput
+$BIN/python manage.py documents_setup  # demo signing certificates under var/ (idempotent)
 $BIN/python manage.py sync_processes
 $BIN/python manage.py load_demo
 
