@@ -20,6 +20,10 @@ class Tenant(models.Model):
     patron_month = models.PositiveSmallIntegerField(_("mese del santo patrono"), null=True, blank=True)
     patron_day = models.PositiveSmallIntegerField(_("giorno del santo patrono"), null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # Coat of arms (stemma): PNG or JPEG checked by content, shown in the header and on deeds.
+    coat_of_arms = models.BinaryField(_("stemma"), blank=True, default=b"", editable=False)
+    coat_of_arms_mime = models.CharField(max_length=20, blank=True, editable=False)
+    coat_of_arms_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

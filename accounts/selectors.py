@@ -30,6 +30,7 @@ def tenants_for(*, user: User) -> list[Tenant]:
         return []
     return list(
         Tenant.objects.filter(memberships__user=user, memberships__is_active=True, is_active=True)
+        .defer("coat_of_arms")
         .distinct()
         .order_by("name")
     )

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from common import clock
 from common.errors import NotFound, PermissionRefused, ValidationFailed
 
 from .models import Membership, Tenant, User
@@ -252,3 +253,41 @@ def own_password_change(*, user: User, new_password: str, tenant: Tenant | None,
 
 
 ROLE_CHOICES = [(r.value, r.label) for r in Role if r.value in GRANTABLE_ROLES]
+
+
+COAT_OF_ARMS_MAX_BYTES = 1024 * 1024
+COAT_OF_ARMS_MAX_SIDE = 2000
+
+
+def tenant_coat_of_arms_set(*, tenant: Tenant, user: User, data: bytes, ip: str | None = None) -> None:
+    """Replace the tenant's coat of arms: PNG or JPEG (checked by content; no SVG, which can carry
+    scripts), at most 1 MB and 2000 px a side; audited."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > COAT_OF_ARMS_MAX_BYTES:
+        raise ValidationFailed(_("Lo stemma supera 1 MB."), details={"file": ["too_large"]})
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        mime, kind = "image/png", "PNG"
+    elif data[:3] == b"\xff\xd8\xff":
+        mime, kind = "image/jpeg", "JPEG"
+    else:
+        raise ValidationFailed(_("Lo stemma deve essere un'immagine PNG o JPEG."), details={"file": ["type"]})
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != kind:
+                raise UnidentifiedImageError(image.format)
+            width, height = image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValidationFailed(_("L'immagine dello stemma è danneggiata."), details={"file": ["corrupt"]}) from exc
+    if max(width, height) > COAT_OF_ARMS_MAX_SIDE:
+        raise ValidationFailed(_("Lo stemma è troppo grande (al massimo 2000 pixel per lato)."),
+                               details={"file": ["dimensions"]})
+    with transaction.atomic():
+        Tenant.objects.filter(pk=tenant.pk).update(coat_of_arms=data, coat_of_arms_mime=mime,
+                                                   coat_of_arms_updated_at=clock.now())
+        audit_record(tenant=tenant, actor=user, action="update", object_type="tenant", object_id=str(tenant.pk),
+                     object_repr=tenant.name, summary=_("Aggiornato lo stemma dell'ente"), ip=ip,
+                     after={"mime": mime, "size": len(data), "width": width, "height": height})

@@ -22,7 +22,7 @@ def resolve_tenant(request: HttpRequest, user: User | None) -> Tenant | None:
     # One query gives the user's tenants and roles; the roles are cached on the user
     # object for this request (accounts.selectors.roles_for reads that cache).
     by_tenant: dict[int, tuple[Tenant, set[str]]] = {}
-    for membership in Membership.objects.filter(user=user, is_active=True, tenant__is_active=True).select_related("tenant"):
+    for membership in Membership.objects.filter(user=user, is_active=True, tenant__is_active=True).select_related("tenant").defer("tenant__coat_of_arms"):
         entry = by_tenant.setdefault(membership.tenant_id, (membership.tenant, set()))
         entry[1].add(membership.role)
     cache = user.__dict__.setdefault("_procedo_roles", {})

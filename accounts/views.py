@@ -21,13 +21,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.events import record_read
 from audit.services import client_ip
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
 
 from . import selectors, services
+from .models import Tenant
 from .roles import ADMIN_ROLES, Role
 from .selectors import roles_for
 
@@ -270,3 +271,43 @@ def password_change(request: HttpRequest) -> HttpResponse:
             return redirect("inbox")
         logger.info("password change refused for %s: %s", request.user.pk, sorted(form.errors))
     return render(request, "registration/password_change.html", {"form": form, "forced": request.user.must_change_password})
+
+
+@login_required
+@never_cache
+def admin_tenant(request: HttpRequest) -> HttpResponse:
+    """The municipality's own settings: its coat of arms (header and deeds)."""
+    tenant = _admin_tenant(request)
+    error = ""
+    if request.method == "POST":
+        upload = request.FILES.get("coat_of_arms")
+        if upload is None:
+            error = _("Scegli l'immagine dello stemma.")
+        elif upload.size > services.COAT_OF_ARMS_MAX_BYTES:
+            error = _("Lo stemma supera 1 MB.")
+        else:
+            try:
+                services.tenant_coat_of_arms_set(tenant=tenant, user=request.user, data=upload.read(),
+                                                 ip=client_ip(request))
+            except ValidationFailed as exc:
+                error = exc.message
+            else:
+                messages.success(request, _("Stemma aggiornato."))
+                return redirect("admin_tenant")
+    tenant.refresh_from_db()
+    return render(request, "accounts/admin_tenant.html", {
+        "nav": "admin", "admin_tab": "tenant", "tenant": tenant, "error": error,
+    }, status=400 if error else 200)
+
+
+@require_GET
+def tenant_coat_of_arms(request: HttpRequest, pk: str) -> HttpResponse:
+    """A municipality's coat of arms (public: it is on every deed), cached by the browser."""
+    tenant = Tenant.objects.filter(pk=_int(pk), is_active=True).only(
+        "coat_of_arms", "coat_of_arms_mime", "coat_of_arms_updated_at").first()
+    if tenant is None or not tenant.coat_of_arms_mime:
+        raise Http404
+    response = HttpResponse(bytes(tenant.coat_of_arms), content_type=tenant.coat_of_arms_mime)
+    response["Cache-Control"] = "public, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

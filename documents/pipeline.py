@@ -39,7 +39,9 @@ class Produced:
     level: signing.Level
 
 
-def render_pdf(template: bytes, data: Mapping[str, Any], *, code: str, signer_name: str, signer_role: str) -> bytes:
+def render_pdf(template: bytes, data: Mapping[str, Any], *, code: str, signer_name: str, signer_role: str,
+               coat_of_arms: bytes | None = None) -> bytes:
+    """`coat_of_arms` (PNG/JPEG) fills the `{{ stemma }}` placeholder; without it the placeholder is empty."""
     url = verification_url(code)
     context = {
         **data,
@@ -48,15 +50,20 @@ def render_pdf(template: bytes, data: Mapping[str, Any], *, code: str, signer_na
         "firmatario": signer_name,
         "ruolo_firmatario": signer_role,
         "data_emissione": clock.now().strftime("%d/%m/%Y"),
+        "stemma": "",
     }
-    docx = templates.render_docx(template, context=context, images={"sigillo_qr": (qr_png(url), 28)})
+    images = {"sigillo_qr": (qr_png(url), 28)}
+    if coat_of_arms:
+        images["stemma"] = (coat_of_arms, 18)
+    docx = templates.render_docx(template, context=context, images=images)
     return render.docx_to_pdfa(docx)
 
 
 def produce(template: bytes, data: Mapping[str, Any], *, signer: signers.Signer, signer_name: str, signer_role: str,
             level: signing.Level = signing.Level.B_B, tsa_url: str | None = None, validation_context=None,
-            code: str | None = None) -> Produced:
+            code: str | None = None, coat_of_arms: bytes | None = None) -> Produced:
     code = code or new_verification_code()
-    pdf = render_pdf(template, data, code=code, signer_name=signer_name, signer_role=signer_role)
+    pdf = render_pdf(template, data, code=code, signer_name=signer_name, signer_role=signer_role,
+                     coat_of_arms=coat_of_arms)
     signed = signing.sign_pdf(pdf, signer=signer, level=level, tsa_url=tsa_url, validation_context=validation_context)
     return Produced(pdf=signed, verification_code=code, level=level)

@@ -57,6 +57,7 @@ def _bytes(doc: Document) -> bytes:
 
 def comunicazione_avvio_docx() -> bytes:
     doc = _document()
+    doc.add_paragraph("{{ stemma }}")
     doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
     doc.add_paragraph("{{ ente.indirizzo }}")
     doc.add_paragraph("Ufficio Anagrafe")
@@ -82,6 +83,7 @@ def comunicazione_avvio_docx() -> bytes:
 
 def certificato_docx() -> bytes:
     doc = _document()
+    doc.add_paragraph("{{ stemma }}")
     doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
     doc.add_paragraph("{{ ente.indirizzo }}")
     doc.add_paragraph("CERTIFICATO DI STATO DI FAMIGLIA E DI RESIDENZA n. {{ numero }}").runs[0].bold = True

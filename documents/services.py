@@ -75,9 +75,11 @@ def document_issue(*, tenant: Tenant, case=None, template: bytes, data: Mapping[
             return existing
     signer, signer_name = signer_for_role(signer_role)
     tsa = conf.tsa_url()
+    coat_of_arms = Tenant.objects.filter(pk=tenant.pk).values_list("coat_of_arms", flat=True).first()
     produced = pipeline.produce(
         template, data, signer=signer, signer_name=signer_name, signer_role=signer_role_label or signer_role,
         level=signing.Level.B_T if tsa else signing.Level.B_B, tsa_url=tsa or None,
+        coat_of_arms=bytes(coat_of_arms) if coat_of_arms else None,
     )
     sha = storage.put(produced.pdf)
     now = clock.now()

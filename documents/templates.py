@@ -44,7 +44,7 @@ MAX_RANGE_TOTAL = 100_000
 # Names every template may use besides the procedure's data: filled in by the
 # renderer for the seal block (documents/pipeline.py).
 SEAL_NAMES = frozenset(
-    {"sigillo_qr", "codice_verifica", "url_verifica", "firmatario", "ruolo_firmatario", "data_emissione"}
+    {"sigillo_qr", "codice_verifica", "url_verifica", "firmatario", "ruolo_firmatario", "data_emissione", "stemma"}
 )
 
 
