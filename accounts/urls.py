@@ -13,6 +13,7 @@ urlpatterns = [
     path("amministrazione/incidenti/", views.admin_incidents, name="admin_incidents"),
     path("amministrazione/incidenti/<str:pk>/riprova/", views.admin_incident_retry, name="admin_incident_retry"),
     path("amministrazione/ente/", views.admin_tenant, name="admin_tenant"),
+    path("amministrazione/modelli/", views.admin_templates, name="admin_templates"),
     path("ente/<str:pk>/stemma/", views.tenant_coat_of_arms, name="tenant_coat_of_arms"),
     path("password/", views.password_change, name="password_change"),
 ]

@@ -311,3 +311,51 @@ def tenant_coat_of_arms(request: HttpRequest, pk: str) -> HttpResponse:
     response["Cache-Control"] = "public, max-age=86400"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def admin_templates(request: HttpRequest) -> HttpResponse:
+    """The municipality's own versions of the shipped deed templates: upload (checked), history,
+    go back to a version or to the shipped one."""
+    from documents import services as documents_services
+    from documents.errors import TemplateRejected
+    from documents.models import TenantTemplate
+
+    tenant = _admin_tenant(request)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        action = request.POST.get("action", "upload")
+        try:
+            if action == "upload":
+                upload = request.FILES.get("file")
+                if upload is None:
+                    raise ValidationFailed(_("Scegli il file DOCX del modello."))
+                if upload.size > 10 * 1024 * 1024:
+                    raise ValidationFailed(_("Il modello supera la dimensione massima di 10 MB."))
+                row = documents_services.tenant_template_upload(
+                    tenant=tenant, user=request.user, name=name, data=upload.read(), filename=upload.name,
+                    ip=client_ip(request))
+                messages.success(request, _("Modello «%(n)s» aggiornato: versione %(v)s attiva.")
+                                 % {"n": name, "v": row.version})
+            else:
+                version = request.POST.get("version")
+                documents_services.tenant_template_activate(
+                    tenant=tenant, user=request.user, name=name, version=int(version) if version else None,
+                    ip=client_ip(request))
+                messages.success(request, _("Modello «%(n)s» aggiornato.") % {"n": name})
+            return redirect("admin_templates")
+        except (TemplateRejected, ValidationFailed, NotFound, ValueError) as exc:
+            errors[name] = getattr(exc, "message", None) or _("Richiesta non valida.")
+    versions = {}
+    for row in TenantTemplate.objects.filter(tenant=tenant).select_related("uploaded_by"):
+        versions.setdefault(row.name, []).append(row)
+    rows = [{"name": name, "title": documents_services.TEMPLATE_TITLES.get(name, name),
+             "fields": sorted(fields), "versions": versions.get(name, []),
+             "active": next((v for v in versions.get(name, []) if v.is_active), None),
+             "error": errors.get(name, "")}
+            for name, fields in documents_services.TEMPLATE_FIELDS.items()]
+    return render(request, "accounts/admin_templates.html", {
+        "nav": "admin", "admin_tab": "templates", "rows": rows}, status=400 if errors else 200)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -83,3 +84,30 @@ class DossierEntry(TenantScopedModel):
         ]
         indexes = [models.Index(fields=["tenant", "fiscal_code", "date"])]
         ordering = ["-date", "-id"]
+
+
+class TenantTemplate(TenantScopedModel):
+    """A municipality's own version of a shipped deed or letter template (same name, same data).
+
+    Every upload is a new version; exactly one version per name is active, or none (the shipped
+    template is used). Older versions are kept and can be made active again.
+    """
+
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)  # content in documents.storage
+    filename = models.CharField(max_length=255)
+    is_active = models.BooleanField(default=False)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name", "version"], name="tenant_template_unique_version"),
+            models.UniqueConstraint(fields=["tenant", "name"], condition=models.Q(is_active=True),
+                                    name="tenant_template_one_active"),
+        ]
+        ordering = ["name", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"

@@ -34,7 +34,8 @@ def render_and_sign(params: dict[str, Any], ctx: OperationContext) -> dict[str, 
     if subjects is None and case is not None:
         subjects = [s.get("fiscal_code") for s in case.subjects if isinstance(s, dict)]
     try:
-        template = services.template_load(name=template_name, process_id=case.process_id if case else None)
+        template = services.template_load(name=template_name, process_id=case.process_id if case else None,
+                                          tenant=tenant)
         data = dict(params.get("data") or {})
         data.setdefault("ente", {"nome": tenant.name, "indirizzo": ""})  # the letterhead
         doc = services.document_issue(

@@ -25,9 +25,9 @@ from audit.services import audit_record
 from common import clock
 from common.errors import NotFound, PermissionRefused
 
-from . import conf, filecheck, pipeline, samples, signing, storage
+from . import conf, filecheck, pipeline, samples, signing, storage, templates
 from .errors import ConfigurationError, FileRejected
-from .models import Document, DossierEntry, Origin
+from .models import Document, DossierEntry, Origin, TenantTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +37,15 @@ BUILTIN_TEMPLATES = {
 }
 
 
-def template_load(*, name: str, process_id: str | None = None) -> bytes:
-    """A template from the procedure bundle (processes/<id>/templates/<name>.docx),
-    else a built-in sample of that name."""
+def template_load(*, name: str, process_id: str | None = None, tenant: Tenant | None = None) -> bytes:
+    """The municipality's active version of the template when it uploaded one, else the template
+    from the procedure bundle (processes/<id>/templates/<name>.docx), else a built-in sample."""
     if "/" in name or "\\" in name or name.startswith("."):
         raise NotFound(_("Modello %(name)s non trovato.") % {"name": name})
+    if tenant is not None:
+        own = TenantTemplate.objects.filter(tenant=tenant, name=name, is_active=True).first()
+        if own is not None:
+            return storage.get(own.sha256)
     if process_id:
         base = Path(getattr(settings, "PROCEDO_PROCESSES_DIR", Path(settings.BASE_DIR) / "processes"))
         path = base / process_id / "templates" / f"{name}.docx"
@@ -163,3 +167,62 @@ def attachment_store(*, tenant: Tenant, user: User, case, data: bytes, filename:
                      object_repr=safe_name, summary=f"Allegato {safe_name} alla pratica", ip=ip,
                      after={"sha256": sha, "mime": mime, "size": len(data), "case": getattr(case, "pk", None)})
     return doc
+
+
+# The data each shipped template may use: an uploaded version of it may use the same, no more.
+TEMPLATE_FIELDS = {
+    "comunicazione_avvio": samples.COMUNICAZIONE_AVVIO_SCHEMA,
+    "certificato": samples.CERTIFICATO_SCHEMA,
+}
+TEMPLATE_TITLES = {
+    "comunicazione_avvio": "Comunicazione di avvio del procedimento",
+    "certificato": "Certificato di stato di famiglia e di residenza",
+}
+
+
+def _require_template_admin(user: User, tenant: Tenant) -> None:
+    if not roles_for(user=user, tenant=tenant) & {Role.SUPERVISOR, Role.PROCESS_ADMIN}:
+        raise PermissionRefused(_("Solo un responsabile o un amministratore può cambiare i modelli dell'ente."))
+
+
+def tenant_template_upload(*, tenant: Tenant, user: User, name: str, data: bytes, filename: str,
+                           ip: str | None = None) -> TenantTemplate:
+    """Validate a DOCX against the data of the shipped template of that name (syntax errors and
+    unknown placeholders are refused naming the fragment) and make it the active version."""
+    _require_template_admin(user, tenant)
+    fields = TEMPLATE_FIELDS.get(name)
+    if fields is None:
+        raise NotFound(_("Modello %(name)s non trovato.") % {"name": name}, code="template_not_found")
+    templates.validate_template(data, schema=fields)  # raises TemplateRejected
+    sha = storage.put(data)
+    with transaction.atomic():
+        current = TenantTemplate.objects.select_for_update().filter(tenant=tenant, name=name)
+        version = (current.order_by("-version").values_list("version", flat=True).first() or 0) + 1
+        current.filter(is_active=True).update(is_active=False)
+        row = TenantTemplate.objects.create(tenant=tenant, name=name, version=version, sha256=sha,
+                                            filename=Path(filename or f"{name}.docx").name[:255], is_active=True,
+                                            uploaded_by=user, uploaded_at=clock.now())
+        audit_record(tenant=tenant, actor=user, action="create", object_type="template", object_id=str(row.pk),
+                     object_repr=f"{name} v{version}", summary=f"Caricata la versione {version} del modello {name}",
+                     ip=ip, after={"sha256": sha})
+    return row
+
+
+def tenant_template_activate(*, tenant: Tenant, user: User, name: str, version: int | None,
+                             ip: str | None = None) -> None:
+    """Make an earlier version active again, or (version None) go back to the shipped template."""
+    _require_template_admin(user, tenant)
+    with transaction.atomic():
+        rows = TenantTemplate.objects.select_for_update().filter(tenant=tenant, name=name)
+        target = None
+        if version is not None:
+            target = rows.filter(version=version).first()
+            if target is None:
+                raise NotFound(_("Versione del modello non trovata."))
+        rows.filter(is_active=True).update(is_active=False)
+        if target is not None:
+            TenantTemplate.objects.filter(pk=target.pk).update(is_active=True)
+        audit_record(tenant=tenant, actor=user, action="update", object_type="template", object_id=name,
+                     object_repr=name, ip=ip,
+                     summary=(f"Riattivata la versione {version} del modello {name}" if version is not None
+                              else f"Ripristinato il modello originale {name}"))
