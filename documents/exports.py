@@ -11,9 +11,11 @@ import csv
 import datetime as dt
 import io
 import json
+import zipfile
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 from django.core.serializers.json import DjangoJSONEncoder
 from lxml import etree
@@ -88,7 +90,57 @@ def _xlsx(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str)
     return out.getvalue()
 
 
+ODS_MIME = "application/vnd.oasis.opendocument.spreadsheet"
+_ODS_MANIFEST = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+    f'<manifest:file-entry manifest:full-path="/" manifest:version="1.2" manifest:media-type="{ODS_MIME}"/>'
+    '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+    '</manifest:manifest>'
+)
+_ODS_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+    '<office:body><office:spreadsheet><table:table table:name={name}>'
+)
+_ODS_TAIL = "</table:table></office:spreadsheet></office:body></office:document-content>"
+
+
+def _ods_cell(value: Any) -> str:
+    text = escape(_text(value))
+    if isinstance(value, bool) or value is None:
+        return f'<table:table-cell office:value-type="string"><text:p>{text}</text:p></table:table-cell>'
+    if isinstance(value, int | float | Decimal):
+        return (f'<table:table-cell office:value-type="float" office:value="{value}">'
+                f"<text:p>{text}</text:p></table:table-cell>")
+    if isinstance(value, dt.datetime | dt.date):
+        return (f'<table:table-cell office:value-type="date" office:date-value="{_text(value)}">'
+                f"<text:p>{text}</text:p></table:table-cell>")
+    return f'<table:table-cell office:value-type="string"><text:p>{text}</text:p></table:table-cell>'
+
+
 def _ods(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str) -> bytes:
+    """ODS written as a stream of XML text: for 50,000 rows several times faster than building
+    odfpy's document tree (bench/exports.py measures both; `_ods_odfpy` is kept for the comparison)."""
+    parts = [_ODS_HEAD.format(name=quoteattr(title[:31] or "Export")), "<table:table-row>"]
+    parts += [_ods_cell(header) for _key, header in columns]
+    parts.append("</table:table-row>")
+    for row in rows:
+        parts.append("<table:table-row>")
+        parts += [_ods_cell(row.get(key)) for key, _header in columns]
+        parts.append("</table:table-row>")
+    parts.append(_ODS_TAIL)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), ODS_MIME, compress_type=zipfile.ZIP_STORED)
+        archive.writestr("META-INF/manifest.xml", _ODS_MANIFEST)
+        archive.writestr("content.xml", "".join(parts))
+    return out.getvalue()
+
+
+def _ods_odfpy(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str) -> bytes:
     from odf.opendocument import OpenDocumentSpreadsheet
     from odf.table import Table, TableCell, TableRow
     from odf.text import P
