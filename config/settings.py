@@ -136,6 +136,28 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
 MEDIA_ROOT = Path(env_str("PROCEDO_MEDIA_ROOT", str(VAR_DIR / "media")))
 
+# Documents on S3-compatible object storage when a bucket is configured (django-storages);
+# otherwise on the filesystem under PROCEDO_DOCUMENTS_ROOT (documents/storage.py).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if env_str("PROCEDO_S3_BUCKET", ""):
+    STORAGES["documents"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("PROCEDO_S3_BUCKET", ""),
+            "endpoint_url": env_str("PROCEDO_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("PROCEDO_S3_REGION", "") or None,
+            "access_key": env_str("PROCEDO_S3_ACCESS_KEY", "") or None,
+            "secret_key": env_str("PROCEDO_S3_SECRET_KEY", "") or None,
+            "location": env_str("PROCEDO_S3_PREFIX", "documents"),
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

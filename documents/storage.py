@@ -1,8 +1,9 @@
 """Content-addressed, immutable storage of document bytes: the SHA-256 is the name.
 
-Filesystem by default (<root>/ab/cd/<sha256>); a Django storage (e.g. S3 through
-django-storages) when PROCEDO_DOCUMENTS_STORAGE names one. A stored blob is never
-overwritten: a correction is a new document with a new hash.
+Filesystem by default (<root>/ab/cd/<sha256>); S3-compatible object storage through
+django-storages when settings.STORAGES has a "documents" entry (PROCEDO_S3_BUCKET and friends,
+config/settings.py), under the same ab/cd/<sha256> keys. A stored blob is never overwritten: a
+correction is a new document with a new hash. Every read is checked against its hash.
 """
 
 from __future__ import annotations
@@ -34,10 +35,37 @@ def _path(sha: str, root: Path | None = None) -> Path:
     return (root or conf.storage_root()) / sha[:2] / sha[2:4] / sha
 
 
+def _object_storage(root: Path | None):
+    """The configured object storage, or None for the filesystem (always when `root` is given)."""
+    from django.conf import settings
+
+    if root is not None or "documents" not in getattr(settings, "STORAGES", {}):
+        return None
+    from django.core.files.storage import storages
+
+    return storages["documents"]
+
+
+def _key(sha: str) -> str:
+    if not _SHA.match(sha):
+        raise NotFound(_("Documento non trovato."))
+    return f"{sha[:2]}/{sha[2:4]}/{sha}"
+
+
 def put(data: bytes, *, root: Path | None = None) -> str:
     """Store bytes, return their SHA-256. Written to a temporary file then renamed,
     so a reader never sees half a document; an existing blob is left untouched."""
     sha = sha256_hex(data)
+    remote = _object_storage(root)
+    if remote is not None:
+        from django.core.files.base import ContentFile
+
+        key = _key(sha)
+        if not remote.exists(key):
+            saved = remote.save(key, ContentFile(data))
+            if saved != key:  # someone stored the same bytes at the same moment: keep one copy
+                remote.delete(saved)
+        return sha
     target = _path(sha, root)
     if target.exists():
         return sha
@@ -57,11 +85,20 @@ def put(data: bytes, *, root: Path | None = None) -> str:
 
 
 def get(sha: str, *, root: Path | None = None) -> bytes:
-    path = _path(sha, root)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise NotFound(_("Documento non trovato.")) from exc
+    remote = _object_storage(root)
+    if remote is not None:
+        key = _key(sha)
+        try:
+            with remote.open(key, "rb") as handle:
+                data = handle.read()
+        except (FileNotFoundError, OSError) as exc:
+            raise NotFound(_("Documento non trovato.")) from exc
+    else:
+        path = _path(sha, root)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(_("Documento non trovato.")) from exc
     if sha256_hex(data) != sha:
         logger.error("stored document %s does not match its hash", sha)
         raise NotFound(_("Il documento archiviato risulta alterato."), code="corrupt_blob")
@@ -69,4 +106,7 @@ def get(sha: str, *, root: Path | None = None) -> bytes:
 
 
 def exists(sha: str, *, root: Path | None = None) -> bool:
+    remote = _object_storage(root)
+    if remote is not None:
+        return remote.exists(_key(sha))
     return _path(sha, root).exists()
