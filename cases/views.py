@@ -367,7 +367,7 @@ def _store_uploads(request: HttpRequest, tenant: Any, item: WorkItem, schema: di
 
 def _flatten(fields):
     for f in fields:
-        if f.widget == "group":
+        if f.widget in ("group", "object"):
             for row in f.rows:
                 yield from _flatten(row)
         else:
@@ -385,6 +385,7 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
     # A user task's data sits under the task's id: title it with the form's own title.
     choices: dict[str, dict[str, str]] = {}  # field -> stored value -> the label the form showed
     municipality_keys: set[str] = set()
+    date_keys: set[str] = {"received_on"}
     files = version_files(version)
     for name, schema in version_files_forms(version).items():
         task_id = name.removeprefix("forms/").removesuffix(".schema.json")
@@ -392,6 +393,7 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
             titles.setdefault(task_id, schema["title"])
         _collect_titles(schema, titles)
         municipality_keys.update(_keys_with_format(schema, "municipality"))
+        date_keys.update(_keys_with_format(schema, "date"))
         try:
             ui = json.loads(files.get(name.replace(".schema.json", ".uischema.json"), "{}"))
         except ValueError:
@@ -414,6 +416,11 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
             return _("no")
         if value is None:
             return ""
+        if key in date_keys and isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value[:10]).strftime("%d/%m/%Y")
+            except ValueError:
+                return value
         if key in municipality_keys and isinstance(value, str):
             from forms.municipalities import label_for
 
@@ -425,7 +432,7 @@ def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
         if key in hidden or key.endswith(("_completed_by", "_completed_at", "_document")):
             # (documents issued by the case are listed in their own section)
             continue
-        rows.append((titles.get(key, key.replace("_", " ").capitalize()), text(value)))
+        rows.append((titles.get(key, key.replace("_", " ").capitalize()), text(value, key)))
     return rows
 
 
@@ -576,6 +583,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
                     object_repr="&".join(f"{k}={v}" for k, v in sorted(q.items()))[:300])
     return render(request, "cases/case_list.html", {
         "nav": "cases", "page": page, "q": q, "statuses": CaseStatus.choices, "errors": errors,
+        "can_open": bool(roles_for(user=request.user, tenant=tenant) & (services.CASE_OPENER_ROLES - {Role.CITIZEN})),
     })
 
 
@@ -617,3 +625,70 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Ente non disponibile."))
     return redirect("inbox")
 
+
+
+# --------------------------------------------------------------------------- opening a case
+
+
+def _openable_versions(tenant, user) -> list:
+    from engine.models import ProcessDefinition
+    from engine.selectors import process_latest_version
+
+    if not roles_for(user=user, tenant=tenant) & (services.CASE_OPENER_ROLES - {Role.CITIZEN}):
+        return []
+    found = []
+    for definition in ProcessDefinition.objects.order_by("name"):
+        try:
+            version = process_latest_version(process_id=definition.process_id)
+        except NotFound:
+            continue
+        if version.manifest.get("start_form"):
+            found.append(version)
+    return found
+
+
+@login_required
+def case_new(request: HttpRequest) -> HttpResponse:
+    """Choose the procedure of the case to open (counter, PEC, paper: staff record the request)."""
+    tenant = _tenant(request)
+    versions = _openable_versions(tenant, request.user)
+    if not versions:
+        raise PermissionDenied(_("Il tuo ruolo non consente di aprire pratiche."))
+    return render(request, "cases/case_new.html", {"nav": "cases", "versions": versions})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case_new_form(request: HttpRequest, process_id: str) -> HttpResponse:
+    tenant = _tenant(request)
+    version = next((v for v in _openable_versions(tenant, request.user)
+                    if v.definition.process_id == process_id), None)
+    if version is None:
+        raise Http404
+    start_form = version.manifest["start_form"]
+    schema = version_form(version, start_form)
+    ui_name = start_form.replace(".schema.json", ".uischema.json")
+    ui = version_form(version, ui_name) if f"forms/{ui_name}" in version_files(version) else {}
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        values = parse_post(schema, request.POST)
+        try:
+            case = services.case_start(tenant=tenant, user=request.user, process_id=process_id, data=values,
+                                       ip=client_ip(request))
+        except ValidationFailed as exc:
+            errors = (exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {}
+            if not isinstance(errors, dict):
+                errors = {"__all__": [str(errors)]}
+            messages.error(request, exc.message)
+        except PermissionRefused as exc:
+            raise PermissionDenied(exc.message) from exc
+        else:
+            messages.success(request, _("Aperta la pratica %(n)s.") % {"n": case.number})
+            return redirect("case_detail", pk=case.pk)
+    fields = build_fields(schema, ui, values, errors)
+    summary = [(f.label, f.input_id, e) for f in _flatten(fields) for e in f.errors]
+    return render(request, "cases/case_new_form.html", {
+        "nav": "cases", "version": version, "fields": fields, "summary": summary, "can_act": True,
+        "title": schema.get("title") or version.definition.name,
+    }, status=400 if errors else 200)

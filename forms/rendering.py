@@ -23,7 +23,7 @@ from django.http import QueryDict
 class Field:
     name: str  # form input name (dotted path: declarants.0.fiscal_code)
     label: str
-    widget: str  # text | textarea | number | integer | date | select | radio | checkbox | email | municipality | file | group
+    widget: str  # text | textarea | number | integer | date | select | radio | checkbox | email | municipality | file | object | group
     required: bool = False
     help: str = ""
     value: Any = None
@@ -101,6 +101,8 @@ def _widget(schema: dict[str, Any], ui: dict[str, Any]) -> str:
         return "municipality"
     if kind == "array" and schema.get("items", {}).get("type") == "object":
         return "group"
+    if kind == "object":
+        return "object"
     if (schema.get("maxLength") or 0) > 300:
         return "textarea"
     return "text"
@@ -139,6 +141,8 @@ def build_fields(
         if "enum" in prop:
             names = prop_ui.get("ui:enumNames") or [str(v) for v in prop["enum"]]
             f.choices = [(str(v), str(n)) for v, n in zip(prop["enum"], names, strict=False)]
+        if widget == "object":
+            f.rows = [build_fields(prop, prop_ui, values.get(key) or {}, errors, f"{name}.")]
         if widget == "group":
             items = values.get(key) or []
             count = max(len(items), 1) + (1 if items else 0)
@@ -205,6 +209,11 @@ def parse_post(schema: dict[str, Any], post: QueryDict, prefix: str = "") -> dic
                 data[key] = True
             elif post.get(name + "__present") is not None:
                 data[key] = False
+            continue
+        if prop.get("type") == "object" and prop.get("format") != "file":
+            sub = parse_post(prop, post, f"{name}.")
+            if sub:
+                data[key] = sub
             continue
         if prop.get("format") == "file":
             # The file itself comes through `file_fields`/the view; a kept upload is referenced by id.

@@ -11,7 +11,6 @@ from django.core.management import call_command
 
 from accounts.roles import Role
 from cases.models import Case, CaseStatus
-from cases.services import case_start
 from connectors.anpr.simulator import AnprSimulator, KeySource
 from connectors.base.simulator import SimulatorServer
 from connectors.pdnd import voucher as voucher_module
@@ -23,11 +22,6 @@ from tests.factories import make_tenant, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DECLARATION = {
-    "declarants": [{"fiscal_code": "PRVGNN90R10H501Q", "given_name": "Giovanni", "family_name": "Prova"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-11-20",
-}
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -71,11 +65,30 @@ def test_residence_change_by_three_people_through_the_browser(browser, live_serv
     registrar = make_user(tenant, Role.REGISTRAR, username="anna.anagrafe")
     supervisor = make_user(tenant, Role.SUPERVISOR, username="sara.responsabile")
     officer = make_user(tenant, Role.POLICE, username="paolo.vigile")
-    case = case_start(tenant=tenant, user=registrar, process_id="residence_change", data=DECLARATION)
     base = live_server.url
 
-    # 1. The registrar records the declaration.
+    # 1. The registrar opens the case from the declaration received at the counter, then records it.
     context, page = _login(browser, base, registrar, DESKTOP)
+    page.goto(f"{base}/pratiche/")
+    page.click('a:has-text("Nuova pratica")')
+    page.click('a:has-text("Cambio di residenza")')
+    check_accessibility(page, "new case form")
+    page.fill("#f-declarants-0-fiscal_code", "PRVGNN90R10H501Q")
+    page.fill("#f-declarants-0-given_name", "Giovanni")
+    page.fill("#f-declarants-0-family_name", "Prova")
+    page.fill("#f-new_address-street", "Via Roma")
+    page.fill("#f-new_address-house_number", "12")
+    page.fill("#f-new_address-municipality_istat", "Capannori")
+    page.fill("#f-declaration_date", "31/02/2026")  # a date that does not exist
+    page.click('button:has-text("Apri la pratica")')
+    assert "Data non valida" in page.inner_text("#form-summary")
+    assert page.input_value("#f-declarants-0-given_name") == "Giovanni"  # nothing typed is lost
+    page.fill("#f-declaration_date", "20/11/2026")
+    page.click('button:has-text("Apri la pratica")')
+    assert "Aperta la pratica" in page.locator(".alert-success").inner_text()
+    case = Case.objects.get(tenant=tenant)
+    assert case.data["new_address"]["municipality_istat"] == "046007"
+    screenshot(page, "flow-0-case-opened")
     page.goto(f"{base}/?tab=available")
     check_accessibility(page, "registrar inbox")
     page.locator("a:visible", has_text="Registrazione della dichiarazione").click()
