@@ -18,8 +18,8 @@ def test_a_worker_process_starts_and_stops_its_converters(monkeypatch):
     monkeypatch.setattr(render, "pool_running", lambda: True)
     monkeypatch.setattr(render, "stop_pool", lambda: calls.append(("stop", None)))
     monkeypatch.setenv("PROCEDO_CONVERTERS_PER_WORKER", "2")
-    worker_process_init.send(sender=None)
-    worker_process_shutdown.send(sender=None)
+    worker_process_init.send(sender=None)  # returns at once: the start runs in a thread
+    worker_process_shutdown.send(sender=None)  # waits for it, then stops
     assert calls == [("start", 2), ("stop", None)]
 
 
@@ -28,12 +28,12 @@ def test_converters_can_be_turned_off_and_a_missing_libreoffice_does_not_kill_th
     monkeypatch.setattr(render, "start_pool", lambda size=None: calls.append(size))
     monkeypatch.setenv("PROCEDO_CONVERTERS_PER_WORKER", "0")
     worker.start_converters()
-    assert calls == []
+    assert calls == [] and worker.start_converters() is None
 
     def broken(size=None):
         raise RuntimeError("soffice not found")
 
     monkeypatch.setattr(render, "start_pool", broken)
     monkeypatch.setenv("PROCEDO_CONVERTERS_PER_WORKER", "1")
-    worker.start_converters()  # logged, not raised
+    worker.start_converters().join()  # logged, not raised
     assert "could not start the LibreOffice converters" in caplog.text
