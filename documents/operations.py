@@ -35,7 +35,7 @@ def render_and_sign(params: dict[str, Any], ctx: OperationContext) -> dict[str, 
         subjects = [s.get("fiscal_code") for s in case.subjects if isinstance(s, dict)]
     try:
         template = services.template_load(name=template_name, process_id=case.process_id if case else None,
-                                          tenant=tenant)
+                                          tenant=tenant, version=case.process_version if case else None)
         data = dict(params.get("data") or {})
         data.setdefault("ente", {"nome": tenant.name, "indirizzo": ""})  # the letterhead
         doc = services.document_issue(

@@ -37,15 +37,25 @@ BUILTIN_TEMPLATES = {
 }
 
 
-def template_load(*, name: str, process_id: str | None = None, tenant: Tenant | None = None) -> bytes:
-    """The municipality's active version of the template when it uploaded one, else the template
-    from the procedure bundle (processes/<id>/templates/<name>.docx), else a built-in sample."""
+def template_load(*, name: str, process_id: str | None = None, tenant: Tenant | None = None,
+                  version=None) -> bytes:
+    """The municipality's active version of the template when it uploaded one; else
+    `templates/<name>.docx` of the case's published process version (a running case keeps the
+    wording it started with); else the procedure folder on disk; else a built-in sample."""
     if "/" in name or "\\" in name or name.startswith("."):
         raise NotFound(_("Modello %(name)s non trovato.") % {"name": name})
     if tenant is not None:
         own = TenantTemplate.objects.filter(tenant=tenant, name=name, is_active=True).first()
         if own is not None:
             return storage.get(own.sha256)
+    if version is not None:
+        import base64
+
+        from engine.bundles import version_files
+
+        stored = version_files(version).get(f"templates/{name}.docx")
+        if isinstance(stored, str) and stored.startswith("base64:"):
+            return base64.b64decode(stored.removeprefix("base64:"))
     if process_id:
         base = Path(getattr(settings, "PROCEDO_PROCESSES_DIR", Path(settings.BASE_DIR) / "processes"))
         path = base / process_id / "templates" / f"{name}.docx"

@@ -88,3 +88,27 @@ def test_only_administrators_change_templates(office):
         "name": "comunicazione_avvio", "action": "upload", "file": SimpleUploadedFile("m.docx", GOOD)})
     assert response.status_code == 403 and not TenantTemplate.objects.exists()
     assert _upload(office, GOOD, name="inesistente").status_code == 400
+
+
+def test_a_case_uses_the_template_of_its_own_process_version(office):
+    import base64
+
+    from engine.bundles import Bundle
+    from engine.models import ProcessVersion
+    from engine.registry import process_version_publish
+
+    bpmn = ('<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/'
+            '20100524/MODEL" id="d" targetNamespace="t"><bpmn:process id="letters" isExecutable="true">'
+            '<bpmn:startEvent id="s"/></bpmn:process></bpmn:definitions>')
+    versions = []
+    for wording in ("prima stesura {{ sigillo_qr }}", "seconda stesura {{ sigillo_qr }}"):
+        outcome = process_version_publish(bundle=Bundle(process_id="letters", files={
+            "manifest.yaml": "name: Lettere\n", "letters.bpmn": bpmn,
+            "templates/lettera.docx": "base64:" + base64.b64encode(_docx(wording)).decode()},
+            manifest={"name": "Lettere"}))
+        versions.append(ProcessVersion.objects.get(definition__process_id="letters", version=outcome.version))
+    def text(data: bytes) -> str:
+        return " ".join(p.text for p in Docx(io.BytesIO(data)).paragraphs)
+
+    assert text(services.template_load(name="lettera", process_id="letters", version=versions[0])).startswith("prima")
+    assert text(services.template_load(name="lettera", process_id="letters", version=versions[1])).startswith("seconda")
