@@ -341,12 +341,17 @@ def _store_uploads(request: HttpRequest, tenant: Any, item: WorkItem, schema: di
     """Store the files sent with a task form; their references go into `values`, refusals into
     the returned per-field errors (type checked by content, size by the field's `x-max-bytes`)."""
     from documents.errors import FileRejected
+    from documents.models import Document
     from documents.services import attachment_store
 
     errors: dict[str, list[str]] = {}
     for name, prop in file_fields(schema).items():
         upload = request.FILES.get(name)
         if upload is None:
+            kept = _get_path(values, name)
+            if isinstance(kept, dict) and not Document.objects.filter(
+                    tenant=tenant, case=item.case, pk=kept.get("document_id")).exists():
+                _drop_path(values, name)  # a crafted reference to someone else's file
             continue
         limit = int(prop.get("x-max-bytes") or 10 * 1024 * 1024)
         if upload.size > limit:  # refused before reading it
@@ -363,6 +368,24 @@ def _store_uploads(request: HttpRequest, tenant: Any, item: WorkItem, schema: di
         set_path(values, name, {"document_id": doc.pk, "name": doc.filename, "media_type": doc.mime,
                                 "size": doc.size, "sha256": doc.sha256})
     return errors
+
+
+def _get_path(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _drop_path(data: dict[str, Any], dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        data = data.get(part) if isinstance(data, dict) else None
+        if data is None:
+            return
+    if isinstance(data, dict):
+        data.pop(last, None)
 
 
 def _flatten(fields):

@@ -25,7 +25,7 @@ from audit.events import record_read
 from audit.services import client_ip
 from common.errors import PermissionRefused, ValidationFailed
 
-from . import selectors, services
+from . import conf, selectors, services
 from .exports import export_rows
 from .models import DocumentType, Origin
 
@@ -83,6 +83,9 @@ def dossier_page(request: HttpRequest, fiscal_code: str) -> HttpResponse:
         protocol_date = _parse_date(form["protocol_date"]) if form["protocol_date"] else None
         if upload is None:
             errors["file"] = _("Scegli il file da caricare.")
+        elif upload.size > conf.max_upload_bytes():  # refused before reading it
+            errors["file"] = _("Il file supera la dimensione massima consentita (%(mb)s MB).") % {
+                "mb": conf.max_upload_bytes() // (1024 * 1024)}
         if form["date"] and date is None:
             errors["date"] = _("Data non valida: usa il formato GG/MM/AAAA.")
         if form["protocol_date"] and protocol_date is None:

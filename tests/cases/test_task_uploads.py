@@ -97,3 +97,13 @@ def test_an_upload_in_a_draft_is_kept_and_completes_without_sending_it_again(tas
     body = response.content.decode()
     assert "completato" in body, [line for line in body.splitlines() if "alert" in line or "feedback" in line][:8]
     assert Document.objects.filter(case=task["case"], kind="allegato", mime="image/png").count() == 1
+
+
+def test_a_crafted_reference_to_another_file_is_dropped(task):
+    other = Document.objects.create(tenant=task["case"].tenant, kind="allegato", title="x", sha256="0" * 64,
+                                    filename="altrui.pdf", mime="application/pdf", size=1, signed=False,
+                                    created_at=task["case"].opened_at)  # not this case's
+    kept = '{"document_id": %d, "name": "altrui.pdf"}' % other.pk
+    _post(task, None, action="draft", identity_document__kept=kept)
+    page = task["client"].get(task["url"]).content.decode()
+    assert "altrui.pdf" not in page
