@@ -4,6 +4,7 @@ linked to the case; a refusal explains itself next to the field and loses nothin
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -103,7 +104,7 @@ def test_a_crafted_reference_to_another_file_is_dropped(task):
     other = Document.objects.create(tenant=task["case"].tenant, kind="allegato", title="x", sha256="0" * 64,
                                     filename="altrui.pdf", mime="application/pdf", size=1, signed=False,
                                     created_at=task["case"].opened_at)  # not this case's
-    kept = '{"document_id": %d, "name": "altrui.pdf"}' % other.pk
+    kept = json.dumps({"document_id": other.pk, "name": "altrui.pdf"})
     _post(task, None, action="draft", identity_document__kept=kept)
     page = task["client"].get(task["url"]).content.decode()
     assert "altrui.pdf" not in page
