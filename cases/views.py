@@ -201,7 +201,10 @@ def task_claim(request: HttpRequest, pk: str) -> HttpResponse:
         raise Http404 from exc
     except (Conflict, PermissionRefused) as exc:
         messages.warning(request, exc.message)
-    return redirect(request.POST.get("next") or "inbox")
+    back = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = "inbox"  # never send people to another site
+    return redirect(back)
 
 
 # --------------------------------------------------------------------------- saved inbox filters

@@ -182,3 +182,10 @@ def test_english_when_the_user_picks_it_italian_otherwise(office):
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     english = client.get("/?tab=available").content.decode()
     assert "Available to claim" in english and "Claim" in english
+
+
+def test_claiming_never_redirects_to_another_site(office):
+    client = _client(office["registrar"])
+    response = client.post(f"/compiti/{office['item'].pk}/presa-in-carico/",
+                           {"action": "claim", "next": "https://evil.example/phish"})
+    assert response.status_code == 302 and "evil.example" not in response["Location"]
