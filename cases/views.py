@@ -285,7 +285,9 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
     schema = version_form(version, item.form) if item.form else {"type": "object", "properties": {}}
     ui = version_form(version, item.ui_form) if item.ui_form else {}
     roles = roles_for(user=request.user, tenant=tenant)
-    can_act = item.status == "open" and bool(roles & ACTING_ROLES) and (item.role in roles or Role.SUPERVISOR in roles)
+    four_eyes_blocked = bool(item.excluded_username) and item.excluded_username == request.user.username
+    can_act = (item.status == "open" and bool(roles & ACTING_ROLES) and (item.role in roles or Role.SUPERVISOR in roles)
+               and not four_eyes_blocked)
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
     draft = draft_get(work_item=item, user=request.user)
@@ -336,6 +338,7 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return render(request, "cases/task.html", {
         "nav": "inbox", "item": item, "case": item.case, "fields": fields, "summary": summary,
         "can_act": can_act, "draft": draft, "sla": _sla(item, tenant), "assignable": assignable,
+        "four_eyes_blocked": four_eyes_blocked,
     })
 
 

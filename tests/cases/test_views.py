@@ -189,3 +189,27 @@ def test_claiming_never_redirects_to_another_site(office):
     response = client.post(f"/compiti/{office['item'].pk}/presa-in-carico/",
                            {"action": "claim", "next": "https://evil.example/phish"})
     assert response.status_code == 302 and "evil.example" not in response["Location"]
+
+
+def test_the_four_eyes_rule_is_explained_to_the_person_it_stops():
+    from cases.models import Case
+    from engine import services as engine
+    from tests.engine_models import publish_model
+
+    tenant = make_tenant("Comune di Prova Quattrocchi")
+    alice = make_user(tenant, Role.REGISTRAR, Role.SUPERVISOR, username="alice.4e")
+    bob = make_user(tenant, Role.SUPERVISOR, username="bob.4e")
+    version = publish_model("lanes_script")
+    case = Case.objects.create(tenant=tenant, number="2026/000901", process_id="lanes_script", process_version=version,
+                               title="Prova", opened_at="2026-11-23T09:00:00Z", updated_at="2026-11-23T09:00:00Z")
+    started = engine.instance_start(tenant=tenant, version=version, data={}, case_id=case.pk, case_number=case.number)
+    Case.objects.filter(pk=case.pk).update(instance=started.instance)
+    enter = WorkItem.objects.get(case=case, bpmn_id="enter")
+    from cases.services import work_item_complete
+
+    work_item_complete(work_item_id=enter.pk, tenant=tenant, user=alice, data={"a": 1, "b": 2})
+    approve = WorkItem.objects.get(case=case, bpmn_id="approve")
+    page = _client(alice).get(f"/compiti/{approve.pk}/").content.decode()
+    assert "Regola dei quattro occhi: hai svolto il passo precedente" in page and 'value="complete"' not in page
+    assert _client(alice).post(f"/compiti/{approve.pk}/", {"action": "complete"}).status_code == 403
+    assert 'value="complete"' in _client(bob).get(f"/compiti/{approve.pk}/").content.decode()
