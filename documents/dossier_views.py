@@ -57,6 +57,22 @@ def _parse_date(value: str) -> dt.date | None:
 
 
 @login_required
+def dossier_search(request: HttpRequest) -> HttpResponse:
+    """Open a person's dossier by tax code (citizens go straight to their own)."""
+    _tenant(request)
+    query = (request.GET.get("cf") or "").strip().upper().replace(" ", "")
+    error = ""
+    if query:
+        if FISCAL_CODE.match(query):
+            return redirect("dossier", fiscal_code=query)
+        error = _("Codice fiscale non valido: usa 16 caratteri (o 11 cifre per un ente).")
+    elif (request.user.fiscal_code or "") and not roles_for(user=request.user, tenant=_tenant(request)) & STAFF_ROLES:
+        return redirect("dossier", fiscal_code=request.user.fiscal_code.upper())
+    return render(request, "documents/dossier_search.html", {"nav": "dossiers", "query": query, "error": error},
+                  status=400 if error else 200)
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def dossier_page(request: HttpRequest, fiscal_code: str) -> HttpResponse:
     tenant = _tenant(request)
@@ -128,7 +144,7 @@ def dossier_page(request: HttpRequest, fiscal_code: str) -> HttpResponse:
     for entry in entries:
         entry.type_name = type_names.get(entry.document_type, entry.document_type.replace("_", " "))
     return render(request, "documents/dossier.html", {
-        "nav": "cases", "fiscal_code": fiscal_code, "entries": entries,
+        "nav": "dossiers", "fiscal_code": fiscal_code, "entries": entries,
         "types": types, "origins": Origin.choices, "can_upload": can_upload, "form": form, "errors": errors,
         "export_formats": EXPORT_FORMATS,
     }, status=400 if errors else 200)

@@ -84,3 +84,12 @@ def test_the_listing_exports(world, fmt, content_type):  # noqa: F811
         rows = json.loads(response.content)
         assert len(rows) == 1 and rows[0]["signed"] is True and rows[0]["case"] == world["case"].number
     assert AuditEvent.objects.filter(object_type="dossier_export", object_id=CF).exists()
+
+
+def test_the_dossier_search_opens_a_dossier_or_explains(world):  # noqa: F811
+    client = _client(world["registrar"])
+    assert client.get("/fascicoli/").status_code == 200
+    assert client.get(f"/fascicoli/?cf={CF.lower()}")["Location"] == f"/fascicoli/{CF}/"
+    bad = client.get("/fascicoli/?cf=123")
+    assert bad.status_code == 400 and "Codice fiscale non valido" in bad.content.decode()
+    assert _client(world["citizen"]).get("/fascicoli/")["Location"] == f"/fascicoli/{CF}/"
