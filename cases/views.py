@@ -311,7 +311,7 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
                     work_item_id=item.pk, tenant=tenant, user=request.user, data=values, ip=client_ip(request)
                 )
             except ValidationFailed as exc:
-                errors = (exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {}
+                errors = _for_pages((exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {})
                 messages.error(request, exc.message)
             except Conflict as exc:
                 # Someone else completed or claimed it: keep what was typed as a draft, never lose it.
@@ -374,6 +374,15 @@ def _store_uploads(request: HttpRequest, tenant: Any, item: WorkItem, schema: di
         set_path(values, name, {"document_id": doc.pk, "name": doc.filename, "media_type": doc.mime,
                                 "size": doc.size, "sha256": doc.sha256})
     return errors
+
+
+def _for_pages(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Validation messages as people read them on a page: dates are typed GG/MM/AAAA there (the API,
+    which shares the validation, takes AAAA-MM-GG)."""
+    api_date = _("Data non valida: usa il formato AAAA-MM-GG.")
+    page_date = _("Data non valida: usa il formato GG/MM/AAAA.")
+    return {k: [page_date if m == api_date else m for m in v] for k, v in errors.items()} if isinstance(errors, dict) \
+        else errors
 
 
 def _get_path(data: dict[str, Any], dotted: str) -> Any:
@@ -707,8 +716,7 @@ def case_new_form(request: HttpRequest, process_id: str) -> HttpResponse:
                                        ip=client_ip(request))
         except ValidationFailed as exc:
             errors = (exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {}
-            if not isinstance(errors, dict):
-                errors = {"__all__": [str(errors)]}
+            errors = _for_pages(errors) if isinstance(errors, dict) else {"__all__": [str(errors)]}
             messages.error(request, exc.message)
         except PermissionRefused as exc:
             raise PermissionDenied(exc.message) from exc

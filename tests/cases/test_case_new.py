@@ -64,3 +64,8 @@ def test_only_staff_who_open_cases_get_the_form(office):
     assert viewer.post(URL, VALID).status_code == 404 and not Case.objects.exists()
     assert "Nuova pratica" not in viewer.get("/pratiche/").content.decode()
     assert _client(office["registrar"]).get("/pratiche/nuova/inesistente/").status_code == 404
+
+
+def test_a_wrong_date_is_explained_in_the_format_people_type(office):
+    response = _client(office["registrar"]).post(URL, {**VALID, "declaration_date": "31/02/2026"})
+    assert "Data non valida: usa il formato GG/MM/AAAA." in response.content.decode()
