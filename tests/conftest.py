@@ -76,3 +76,14 @@ def _reference_data(request):
 
             load_archive(Municipality, archive_path())
     yield
+
+
+@pytest.fixture(autouse=True)
+def _italian():
+    """Each test starts in Italian: a request in English activates it for the whole thread, and code
+    called outside a request (services, tasks) would otherwise speak the previous test's language."""
+    from django.utils import translation
+
+    translation.activate("it")
+    yield
+    translation.deactivate()
