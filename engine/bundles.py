@@ -210,7 +210,31 @@ def _check_schema(bundle: Bundle, form: str, pid: str, who: str) -> list[str]:
         return [f"{pid}/{path}: JSON non valido alla riga {exc.lineno}: {exc.msg}"]
     except SchemaError as exc:
         return [f"{pid}/{path}: JSON Schema non valido in {'/'.join(map(str, exc.path)) or 'radice'}: {exc.message}"]
-    return []
+    return _check_file_fields(schema, f"{pid}/{path}")
+
+
+FILE_KINDS = frozenset({"pdf", "jpeg", "png", "tiff"})
+
+
+def _check_file_fields(schema: Any, where: str, prefix: str = "") -> list[str]:
+    """`"format": "file"` fields: `x-accept` must name kinds the upload check knows, `x-max-bytes` a size."""
+    problems: list[str] = []
+    for key, prop in ((schema or {}).get("properties") or {}).items() if isinstance(schema, dict) else []:
+        if not isinstance(prop, dict):
+            continue
+        name = f"{prefix}{key}"
+        if prop.get("format") == "file":
+            accept = prop.get("x-accept", [])
+            unknown = sorted(set(accept) - FILE_KINDS) if isinstance(accept, list) else ["?"]
+            if unknown:
+                problems.append(f"{where}: campo {name}: x-accept ammette solo {', '.join(sorted(FILE_KINDS))} "
+                                f"(trovato {', '.join(map(str, unknown))})")
+            size = prop.get("x-max-bytes", 1)
+            if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+                problems.append(f"{where}: campo {name}: x-max-bytes deve essere un numero di byte positivo")
+        elif prop.get("type") == "object":
+            problems += _check_file_fields(prop, where, f"{name}.")
+    return problems
 
 
 def _check_expr(source: str, mode: str, where: str) -> list[str]:

@@ -103,3 +103,16 @@ def test_publish_returns_existing_version_for_same_content():
     first = process_version_publish(bundle=read_bundle(BENCH))
     again = process_version_publish(bundle=read_bundle(BENCH))
     assert first.created and not again.created and first.version == again.version
+
+
+def test_file_fields_with_unknown_kinds_or_sizes_are_refused(bundle_dir):
+    import json as jsonlib
+
+    form = bundle_dir / "three_tasks" / "forms" / "step.schema.json"
+    schema = jsonlib.loads(form.read_text())
+    schema.setdefault("properties", {})["scan"] = {"type": "object", "format": "file", "x-accept": ["pdf", "docx"],
+                                                  "x-max-bytes": "10MB"}
+    form.write_text(jsonlib.dumps(schema))
+    problems = validate_bundle(read_bundle(bundle_dir / "three_tasks"))
+    assert any("campo scan: x-accept ammette solo jpeg, pdf, png, tiff (trovato docx)" in p for p in problems), problems
+    assert any("campo scan: x-max-bytes deve essere un numero di byte positivo" in p for p in problems), problems
