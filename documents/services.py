@@ -27,7 +27,7 @@ from common.errors import NotFound, PermissionRefused
 
 from . import conf, filecheck, pipeline, samples, signing, storage, templates
 from .errors import ConfigurationError, FileRejected
-from .models import Document, DossierEntry, Origin, TenantTemplate
+from .models import Document, DocumentType, DossierEntry, Origin, TenantTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,11 @@ def dossier_upload(*, tenant: Tenant, user: User, fiscal_code: str, data: bytes,
         from common.errors import ValidationFailed
 
         raise ValidationFailed(_("Provenienza non valida."), details={"origin": [origin]})
+    if not DocumentType.objects.filter(tenant=tenant, code=document_type, is_active=True).exists():
+        from common.errors import ValidationFailed
+
+        raise ValidationFailed(_("Tipo di documento non previsto dall'ente: %(t)s.") % {"t": document_type[:50]},
+                               details={"document_type": [_("Scegli un tipo di documento dall'elenco.")]})
     mime, ext = filecheck.check_upload(data)
     sha = storage.put(data)
     now = clock.now()
@@ -236,3 +241,22 @@ def tenant_template_activate(*, tenant: Tenant, user: User, name: str, version: 
                      object_repr=name, ip=ip,
                      summary=(f"Riattivata la versione {version} del modello {name}" if version is not None
                               else f"Ripristinato il modello originale {name}"))
+
+
+# The document types every municipality starts with (editable afterwards in the admin).
+DEFAULT_DOCUMENT_TYPES = [
+    ("scansione", "Scansione"),
+    ("documento_identita", "Documento d'identità"),
+    ("permesso_soggiorno", "Permesso di soggiorno"),
+    ("titolo_occupazione", "Titolo di occupazione dell'abitazione"),
+    ("dichiarazione_sostitutiva", "Dichiarazione sostitutiva"),
+    ("atto_stato_civile", "Atto di stato civile"),
+    ("comunicazione", "Comunicazione ricevuta"),
+]
+
+
+def document_types_seed(tenant: Tenant, model=None) -> None:
+    model = model or DocumentType
+    existing = set(model.objects.filter(tenant_id=tenant.pk).values_list("code", flat=True))
+    model.objects.bulk_create([model(tenant_id=tenant.pk, code=code, name=name)
+                               for code, name in DEFAULT_DOCUMENT_TYPES if code not in existing])

@@ -93,3 +93,17 @@ def test_the_dossier_search_opens_a_dossier_or_explains(world):  # noqa: F811
     bad = client.get("/fascicoli/?cf=123")
     assert bad.status_code == 400 and "Codice fiscale non valido" in bad.content.decode()
     assert _client(world["citizen"]).get("/fascicoli/")["Location"] == f"/fascicoli/{CF}/"
+
+
+def test_the_api_accepts_only_the_municipality_document_types(world):  # noqa: F811
+    from tests.factories import api_client
+
+    client = api_client(world["registrar"], world["a"])
+    response = client.post(f"/api/v1/dossiers/{CF}/", {
+        "file": SimpleUploadedFile("s.png", _png()), "document_type": "inventato", "date": "2026-11-20",
+        "origin": "office"}, format="multipart")
+    assert response.status_code == 400 and "document_type" in response.json()["error"]["fields"]
+    ok = client.post(f"/api/v1/dossiers/{CF}/", {
+        "file": SimpleUploadedFile("s.png", _png()), "document_type": "permesso_soggiorno", "date": "2026-11-20",
+        "origin": "office"}, format="multipart")
+    assert ok.status_code == 201
