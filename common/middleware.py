@@ -62,3 +62,38 @@ class RejectNulBytesMiddleware:
                 return JsonResponse({"error": {"code": "invalid_characters", "message": message}}, status=400)
             return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request whose declared body is larger than any form or upload can be (413), before
+    Django reads it: a 2 GB "upload" is turned away at the door, not written to a temporary file.
+
+    PROCEDO_MAX_REQUEST_BYTES (default 30 MB: the largest upload, 20 MB, plus the form around it).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = int(getattr(settings, "PROCEDO_MAX_REQUEST_BYTES", 30 * 1024 * 1024))
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            import logging
+
+            from django.http import JsonResponse
+            from django.utils.translation import gettext as _
+
+            logging.getLogger("procedo.security").warning(
+                "refused a %s-byte request to %s", declared, request.path[:200])
+            message = _("La richiesta è troppo grande (al massimo %(mb)s MB).") % {"mb": limit // (1024 * 1024)}
+            if request.path.startswith("/api/"):
+                return JsonResponse({"error": {"code": "request_too_large", "message": message, "fields": {}}},
+                                    status=413)
+            response = HttpResponse(f"<!doctype html><html lang=\"it\"><title>413</title><p>{message}</p></html>",
+                                    status=413)
+            response["Connection"] = "close"
+            return response
+        return self.get_response(request)

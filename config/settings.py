@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "common.middleware.RequestSizeLimitMiddleware",
     "common.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -216,6 +217,8 @@ PROCEDO_OUTBOX_MAX_ATTEMPTS = env_int("PROCEDO_OUTBOX_MAX_ATTEMPTS", 5)
 # Fernet keys (comma-separated, newest first) encrypting connector credentials at rest; unset =
 # derived from SECRET_KEY (demo, tests).
 PROCEDO_SECRETS_KEYS = env_str("PROCEDO_SECRETS_KEYS", "")
+# Largest request body accepted at all (uploads included), refused before it is read.
+PROCEDO_MAX_REQUEST_BYTES = env_int("PROCEDO_MAX_REQUEST_BYTES", 30 * 1024 * 1024)
 PROCEDO_OUTBOX_BACKOFF_SECONDS = env_int("PROCEDO_OUTBOX_BACKOFF_SECONDS", 10)
 
 LOGGING = {
