@@ -19,6 +19,14 @@ from tests.factories import make_tenant, make_user
 pytestmark = pytest.mark.django_db
 
 
+def _text(data: bytes) -> str:
+    """What a DOCX says (two generations of the same DOCX differ in their ZIP timestamps)."""
+    return "\n".join(p.text for p in Docx(io.BytesIO(data)).paragraphs)
+
+
+SHIPPED = _text(samples.comunicazione_avvio_docx())
+
+
 def _docx(*paragraphs: str) -> bytes:
     doc = Docx()
     for text in paragraphs:
@@ -51,7 +59,7 @@ def test_an_uploaded_version_is_used_for_this_municipality_only(office):
     assert "versione 1 attiva" in response.content.decode()
     assert services.template_load(name="comunicazione_avvio", tenant=office["tenant"]) == GOOD
     other = make_tenant("Comune di Lucca", istat="046017")
-    assert services.template_load(name="comunicazione_avvio", tenant=other) == samples.comunicazione_avvio_docx()
+    assert _text(services.template_load(name="comunicazione_avvio", tenant=other)) == SHIPPED
     assert AuditEvent.objects.filter(object_type="template", action="create").exists()
 
 
@@ -77,7 +85,7 @@ def test_versions_are_kept_and_the_shipped_template_can_come_back(office):
     client.post("/amministrazione/modelli/", {"name": "comunicazione_avvio", "action": "activate", "version": "1"})
     assert services.template_load(name="comunicazione_avvio", tenant=tenant) == GOOD
     client.post("/amministrazione/modelli/", {"name": "comunicazione_avvio", "action": "activate"})
-    assert services.template_load(name="comunicazione_avvio", tenant=tenant) == samples.comunicazione_avvio_docx()
+    assert _text(services.template_load(name="comunicazione_avvio", tenant=tenant)) == SHIPPED
     assert TenantTemplate.objects.filter(tenant=tenant).count() == 2
 
 
