@@ -26,6 +26,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.events import record_read
 from audit.services import client_ip
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from common.pages import int_or_404 as _int
+from common.pages import page_tenant
 
 from . import selectors, services
 from .models import Tenant
@@ -38,19 +40,10 @@ ONE_TIME_PASSWORD_KEY = "procedo_one_time_password"
 
 
 def _admin_tenant(request: HttpRequest):
-    tenant = getattr(request, "tenant", None)
-    if not tenant:
-        raise Http404(_("Nessun ente disponibile per questo utente."))
+    tenant = page_tenant(request)
     if not roles_for(user=request.user, tenant=tenant) & ADMIN_ROLES:  # type: ignore[arg-type]
         raise PermissionDenied(_("Pagina riservata ai responsabili e agli amministratori dell'ente."))
     return tenant
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise Http404 from exc
 
 
 def _field_errors(exc: ValidationFailed) -> dict[str, list[str]]:

@@ -25,6 +25,8 @@ from audit.events import record_read
 from audit.services import client_ip
 from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
+from common.pages import int_or_404 as _int
+from common.pages import page_tenant as _tenant
 from engine.bundles import version_by_id, version_files, version_form
 from engine.script_helpers import add_working_days_date
 from forms.rendering import build_fields, file_fields, parse_post, set_path
@@ -35,20 +37,6 @@ from .api import _int_or_none
 from .models import CaseStatus, WorkItem
 
 ACTING_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.SUPERVISOR})
-
-
-def _tenant(request: HttpRequest):
-    tenant = getattr(request, "tenant", None)
-    if not tenant:
-        raise Http404(_("Nessun ente disponibile per questo utente."))
-    return tenant
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise Http404 from exc
 
 
 def _sla(item: WorkItem, tenant) -> str:

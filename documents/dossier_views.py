@@ -20,10 +20,10 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.roles import STAFF_ROLES, Role
 from accounts.selectors import roles_for
-from accounts.tenancy import resolve_tenant
 from audit.events import record_read
 from audit.services import client_ip
 from common.errors import PermissionRefused, ValidationFailed
+from common.pages import page_tenant as _tenant
 
 from . import conf, selectors, services
 from .exports import export_rows
@@ -31,13 +31,6 @@ from .models import DocumentType, Origin
 
 FISCAL_CODE = re.compile(r"^[A-Z0-9]{11,16}$")
 EXPORT_FORMATS = ("ods", "xlsx", "csv", "json")
-
-
-def _tenant(request: HttpRequest):
-    tenant = getattr(request, "tenant", None) or resolve_tenant(request)
-    if tenant is None:
-        raise Http404(_("Nessun ente disponibile per questo utente."))
-    return tenant
 
 
 def _columns():
