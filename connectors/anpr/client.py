@@ -27,7 +27,6 @@ from ..base import conf, config
 from ..base.errors import ConnectorUnavailable, InvalidRequest, InvalidResponse, PlatformRefused, with_status
 from ..base.http import XML_TYPES, HttpClient
 from ..base.openapi import check_request, check_response
-from ..base.xml import validation_errors
 from ..pdnd.keys import ClientKey, client_key
 from ..pdnd.voucher import VoucherClient, body_digest, integrity_signature, sha256_hex, tracking_evidence
 from . import messages, soap
@@ -212,7 +211,7 @@ class AnprClient:
                     _("Il servizio ANPR è momentaneamente non disponibile (HTTP %(status)s); "
                       "la richiesta sarà ripetuta.") % {"status": response.status}), response.status) from None
             raise
-        errors = validation_errors(_detached(answer_payload), service.schema_path())
+        errors = soap.schema_errors(answer_payload, service)
         if errors:
             raise InvalidResponse(_("La risposta ANPR non rispetta lo schema ufficiale: %(error)s")
                                   % {"error": errors[0]}, details={"errors": errors[:10]})
@@ -224,12 +223,6 @@ class AnprClient:
                 platform_code=first.code, details={"errors": [e.as_dict() for e in answer.errors]},
             )
         return answer
-
-
-def _detached(element: Any) -> Any:
-    from lxml import etree  # noqa: PLC0415
-
-    return etree.fromstring(etree.tostring(element))
 
 
 def _detail(response: Any) -> str:

@@ -8,9 +8,7 @@ status updates that can be repeated safely.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from functools import cache
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -19,22 +17,18 @@ from common.operations import OperationContext, operation
 
 from ..base.errors import InvalidRequest
 from ..base.idempotency import remembered
-from ..base.openapi import spec_path
 from . import messages, soap
 from .client import AnprClient, Caller, client_for, soap_operation_id
 
-COMUNI_CSV = "anpr/archivi/ANPR_archivio_comuni.csv"
 
+def _municipality(istat: str) -> tuple[str, str] | None:
+    """(name, province) of the municipality in force with this ISTAT code, from ANPR's archive of
+    municipalities as loaded into the database (`manage.py load_municipalities`)."""
+    from django.apps import apps  # the table belongs to the forms app; no import of its code
 
-@cache
-def _comuni() -> dict[str, tuple[str, str]]:
-    """ISTAT code -> (name, province) of the municipalities in force (ANPR archive)."""
-    found: dict[str, tuple[str, str]] = {}
-    with open(spec_path(COMUNI_CSV), encoding="utf-8-sig", newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["DATACESSAZIONE"] == "9999-12-31":
-                found[row["CODISTAT"]] = (row["DENOMINAZIONE_IT"], row["SIGLAPROVINCIA"])
-    return found
+    found = (apps.get_model("procedo_forms", "Municipality").objects
+             .filter(istat_code=istat, current=True).values_list("name", "province").first())
+    return (found[0], found[1]) if found else None
 
 
 def _client(ctx: OperationContext) -> AnprClient:
@@ -60,7 +54,7 @@ def anpr_address(address: dict[str, Any]) -> dict[str, Any]:
     istat = str(address.get("municipality_istat") or "")
     name, province = address.get("municipality_name"), address.get("province")
     if not (name and province):
-        found = _comuni().get(istat)
+        found = _municipality(istat)
         if found is None:
             raise InvalidRequest(_("Comune con codice ISTAT %(code)s non trovato tra i comuni in vigore.")
                                  % {"code": istat or "-"}, details={"municipality_istat": ["unknown"]})
@@ -143,7 +137,7 @@ def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[s
         person = {"fiscal_code": fiscal_code, "family_name": str(first.get("family_name", "")).upper(),
                   "given_name": str(first.get("given_name", "")).upper(), "birth_date": first.get("birth_date")}
         provenance = None
-        previous = _comuni().get(str(params.get("previous_municipality") or ""))
+        previous = _municipality(str(params.get("previous_municipality") or ""))
         if origin == "other_municipality" and previous is not None:
             provenance = {"name": previous[0], "istat": params["previous_municipality"], "province": previous[1]}
         payload = messages.iscrizione(
