@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import lru_cache
 from typing import Any
 
 from django.contrib import messages
@@ -543,29 +544,29 @@ def _progress(case: Any, version: Any) -> dict[str, Any]:
 
 def _service_result_titles(version: Any) -> dict[str, str]:
     """A service task's result variable titled with the task's name ("Registrazione in ANPR")."""
+    return _bpmn_index(_bpmn_xml(version))[1]
+
+
+def _bpmn_names(version: Any) -> dict[str, str]:
+    return _bpmn_index(_bpmn_xml(version))[0]
+
+
+@lru_cache(maxsize=64)
+def _bpmn_index(xml: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Element names by id and service-task result titles, parsed once per (immutable) version's BPMN."""
     from lxml import etree
 
-    xml = _bpmn_xml(version)
     if not xml:
-        return {}
+        return {}, {}
     root = etree.fromstring(xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    names = {e.get("id"): e.get("name") for e in root.iter() if e.get("id") and e.get("name")
+             and etree.QName(e).localname not in ("participant", "lane", "process", "collaboration", "message")}
     titles = {}
     for task in root.iter("{*}serviceTask"):
         operator = next(task.iter("{*}serviceTaskOperator"), None)
         if operator is not None and operator.get("resultVariable") and task.get("name"):
             titles[operator.get("resultVariable")] = task.get("name")
-    return titles
-
-
-def _bpmn_names(version: Any) -> dict[str, str]:
-    from lxml import etree
-
-    xml = _bpmn_xml(version)
-    if not xml:
-        return {}
-    root = etree.fromstring(xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
-    return {e.get("id"): e.get("name") for e in root.iter() if e.get("id") and e.get("name")
-            and etree.QName(e).localname not in ("participant", "lane", "process", "collaboration", "message")}
+    return names, titles
 
 
 def _bpmn_xml(version: Any) -> str:
