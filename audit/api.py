@@ -17,6 +17,7 @@ from accounts.roles import AUDIT_READER_ROLES
 from common.errors import ValidationFailed
 from documents.exports import csv_safe
 
+from .events import audit_trail_read_event
 from .models import AuditEvent
 from .services import audit_record, client_ip
 
@@ -114,4 +115,7 @@ class AuditViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             response["Content-Disposition"] = 'attachment; filename="audit.csv"'
             return response
         page = self.paginate_queryset(qs)
+        # Recorded once the page is read, so the read does not list itself.
+        audit_trail_read_event(tenant=self.tenant, user=request.user, ip=client_ip(request),
+                               filters=dict(request.query_params), count=len(page))
         return self.get_paginated_response(AuditEventSerializer(page, many=True).data)

@@ -14,6 +14,8 @@ class AuditAction(models.TextChoices):
     SIGN = "sign"
     EXPORT = "export"
     LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
     COMPLETE = "complete"
     CLAIM = "claim"
     UNCLAIM = "unclaim"
@@ -63,3 +65,26 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain_key}#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AuditSeal(models.Model):
+    """A signed statement that a chain had reached (seq, hash) at sealed_at: the anchor that makes
+    deleting the tail of a chain, or the whole chain, detectable. Append-only like the events
+    (PostgreSQL triggers refuse UPDATE, DELETE and TRUNCATE)."""
+
+    tenant = models.ForeignKey("accounts.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    chain_key = models.CharField(max_length=32)
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    event_created_at = models.DateTimeField()
+    sealed_at = models.DateTimeField()
+    algorithm = models.CharField(max_length=32)
+    certificate = models.TextField()  # PEM of the certificate whose key signed
+    signature = models.TextField()  # base64 over audit.seal.seal_payload(...)
+
+    class Meta:
+        indexes = [models.Index(fields=["chain_key", "seq"])]
+        ordering = ["chain_key", "seq", "id"]
+
+    def __str__(self) -> str:
+        return f"seal {self.chain_key}@{self.seq} {self.sealed_at:%Y-%m-%d %H:%M}"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +19,9 @@ from django.db import IntegrityError, connection, transaction
 
 from common import clock
 
-from .models import AuditChainHead, AuditEvent
+from .models import AuditChainHead, AuditEvent, AuditSeal
+
+logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
@@ -146,37 +149,158 @@ def client_ip(request) -> str | None:
     return meta.get("REMOTE_ADDR") or None
 
 
+def audit_seal_chains() -> list[AuditSeal]:
+    """Seal the head of every chain that moved since its last seal (one seal per chain and run).
+
+    A chain whose key cannot be loaded is skipped (logged) so that the other tenants are still
+    sealed; `verify_audit` will show its seals stop."""
+    from accounts.models import Tenant
+
+    from .seal import seal_key_for, seal_payload, sign
+
+    sealed = []
+    last_sealed = dict(
+        AuditSeal.objects.order_by("chain_key", "-seq").distinct("chain_key").values_list("chain_key", "seq")
+    ) if connection.vendor == "postgresql" else {
+        key: AuditSeal.objects.filter(chain_key=key).order_by("-seq").values_list("seq", flat=True).first()
+        for key in AuditSeal.objects.values_list("chain_key", flat=True).distinct()
+    }
+    for head in AuditChainHead.objects.order_by("chain_key"):
+        last = AuditEvent.objects.filter(chain_key=head.chain_key).order_by("-seq").first()
+        if last is None or last_sealed.get(head.chain_key) == last.seq:
+            continue
+        tenant = Tenant.objects.filter(pk=last.tenant_id).first() if last.tenant_id else None
+        try:
+            key = seal_key_for(tenant)
+        except Exception:  # a tenant's broken seal configuration must not stop the others' seals
+            logger.exception("audit seal: no usable key for chain %s", head.chain_key)
+            continue
+        sealed_at = clock.now()
+        payload = seal_payload(chain_key=last.chain_key, seq=last.seq, hash=last.hash,
+                               event_created_at=last.created_at, sealed_at=sealed_at)
+        algorithm, signature = sign(payload, key)
+        sealed.append(AuditSeal.objects.create(
+            tenant=tenant, chain_key=last.chain_key, seq=last.seq, hash=last.hash, event_created_at=last.created_at,
+            sealed_at=sealed_at, algorithm=algorithm, certificate=key.certificate_pem, signature=signature,
+        ))
+    return sealed
+
+
+@dataclass
+class Problem:
+    chain_key: str
+    reason: str
+    event: AuditEvent | None = None
+
+
 @dataclass
 class VerifyReport:
     ok: bool
     checked: int
     first_broken: AuditEvent | None = None
     reason: str = ""
+    problems: list[Problem] = field(default_factory=list)
+    seals_checked: int = 0
+
+
+def _walk_chain(key: str) -> tuple[int, list[Problem], AuditEvent | None]:
+    """Recompute every hash of one chain in order; the first event that does not fit is the problem."""
+    checked, prev_hash, expected_seq, last = 0, GENESIS, 1, None
+    for event in AuditEvent.objects.filter(chain_key=key).order_by("seq").iterator(chunk_size=2000):
+        checked += 1
+        reason = ""
+        if event.seq != expected_seq:
+            reason = f"sequence gap: expected {expected_seq}, found {event.seq} (events deleted)"
+        elif event.prev_hash != prev_hash:
+            reason = "prev_hash does not match the previous event"
+        elif compute_hash(event) != event.hash:
+            reason = "content altered: hash does not match"
+        if reason:
+            return checked, [Problem(key, reason, event)], last
+        prev_hash, expected_seq, last = event.hash, expected_seq + 1, event
+    head = AuditChainHead.objects.filter(chain_key=key).first()
+    if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != prev_hash):
+        return checked, [Problem(key, "chain head does not match the last event (events deleted at the end)", last)], last
+    return checked, [], last
+
+
+def _check_seals(key: str, last: AuditEvent | None, trusted: dict[int | None, str | None]) -> tuple[int, list[Problem]]:
+    """Every seal signed by the tenant's seal certificate, and the chain still holding what was sealed."""
+    from .seal import fingerprint, seal_payload, signature_problem
+
+    problems: list[Problem] = []
+    valid: list[AuditSeal] = []
+    seals = list(AuditSeal.objects.filter(chain_key=key).order_by("seq", "id"))
+    for seal in seals:
+        when = seal.sealed_at.isoformat(timespec="seconds")
+        payload = seal_payload(chain_key=seal.chain_key, seq=seal.seq, hash=seal.hash,
+                               event_created_at=seal.event_created_at, sealed_at=seal.sealed_at)
+        why = signature_problem(payload, algorithm=seal.algorithm, signature_b64=seal.signature,
+                                certificate_pem=seal.certificate)
+        if why is None:
+            if seal.tenant_id not in trusted:
+                trusted[seal.tenant_id] = _trusted_fingerprint(seal.tenant_id)
+            expected = trusted[seal.tenant_id]
+            if expected is None:
+                why = "no seal certificate is configured to check it against"
+            elif fingerprint(seal.certificate) != expected:
+                why = "signed by a certificate that is not the chain's seal certificate"
+        if why:
+            problems.append(Problem(key, f"forged or damaged seal id={seal.pk} (seq {seal.seq}, {when}): {why}"))
+        else:
+            valid.append(seal)
+    if not valid:
+        return len(seals), problems
+    newest = valid[-1]
+    when = newest.sealed_at.isoformat(timespec="seconds")
+    if last is None and not AuditEvent.objects.filter(chain_key=key).exists():
+        problems.append(Problem(key, f"the chain is missing entirely but was sealed at seq {newest.seq} on {when}"))
+        return len(seals), problems
+    end = AuditEvent.objects.filter(chain_key=key).order_by("-seq").values_list("seq", flat=True).first() or 0
+    if end < newest.seq:
+        problems.append(Problem(key, f"the chain ends at seq {end} but was sealed at seq {newest.seq} on {when} "
+                                     "(events deleted at the end)", last))
+    sealed_hashes = dict(AuditEvent.objects.filter(chain_key=key, seq__in=[s.seq for s in valid]).values_list("seq", "hash"))
+    for seal in valid:
+        found = sealed_hashes.get(seal.seq)
+        if found is not None and found != seal.hash:
+            problems.append(Problem(key, f"event seq {seal.seq} no longer has the hash sealed on "
+                                         f"{seal.sealed_at.isoformat(timespec='seconds')} (chain rewritten)"))
+            break
+    return len(seals), problems
+
+
+def _trusted_fingerprint(tenant_id: int | None) -> str | None:
+    from accounts.models import Tenant
+
+    from .seal import fingerprint, seal_key_for
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first() if tenant_id else None
+    try:
+        return fingerprint(seal_key_for(tenant).certificate_pem)
+    except Exception:  # no key here: the report says the seal could not be trusted
+        logger.warning("audit verify: no seal certificate for tenant %s", tenant_id)
+        return None
 
 
 def verify_chain(*, chain_key: str | None = None) -> VerifyReport:
-    """Recompute every hash in order; name the first event that does not fit."""
-    heads = AuditChainHead.objects.all()
-    if chain_key is not None:
-        heads = heads.filter(chain_key=chain_key)
-    keys = set(heads.values_list("chain_key", flat=True))
-    events_qs = AuditEvent.objects.all()
-    if chain_key is not None:
-        events_qs = events_qs.filter(chain_key=chain_key)
-    keys |= set(events_qs.values_list("chain_key", flat=True).distinct())
-    checked = 0
+    """Recompute every hash in order and check every seal; name each problem found (one per kind
+    and chain), the first one as `first_broken` / `reason`."""
+    keys: set[str] = set()
+    for model in (AuditChainHead, AuditEvent, AuditSeal):
+        qs = model.objects.all()
+        if chain_key is not None:
+            qs = qs.filter(chain_key=chain_key)
+        keys |= set(qs.values_list("chain_key", flat=True).distinct())
+    checked, seals_checked, problems = 0, 0, []
+    trusted: dict[int | None, str | None] = {}
     for key in sorted(keys):
-        prev_hash, expected_seq, last = GENESIS, 1, None
-        for event in AuditEvent.objects.filter(chain_key=key).order_by("seq").iterator(chunk_size=2000):
-            checked += 1
-            if event.seq != expected_seq:
-                return VerifyReport(False, checked, event, f"sequence gap: expected {expected_seq}, found {event.seq} (events deleted)")
-            if event.prev_hash != prev_hash:
-                return VerifyReport(False, checked, event, "prev_hash does not match the previous event")
-            if compute_hash(event) != event.hash:
-                return VerifyReport(False, checked, event, "content altered: hash does not match")
-            prev_hash, expected_seq, last = event.hash, expected_seq + 1, event
-        head = AuditChainHead.objects.filter(chain_key=key).first()
-        if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != prev_hash):
-            return VerifyReport(False, checked, last, "chain head does not match the last event (events deleted at the end)")
-    return VerifyReport(True, checked)
+        walked, chain_problems, last = _walk_chain(key)
+        checked += walked
+        counted, seal_problems = _check_seals(key, last, trusted)
+        seals_checked += counted
+        problems += chain_problems + seal_problems
+    if not problems:
+        return VerifyReport(True, checked, seals_checked=seals_checked)
+    first = problems[0]
+    return VerifyReport(False, checked, first.event, first.reason, problems, seals_checked)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Tenant, User
 from accounts.roles import Role
 from accounts.selectors import roles_for
+from audit.events import message_delivered_event
 from audit.services import audit_record
 from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
@@ -505,6 +506,8 @@ def case_message_deliver(
             _("Nessuna pratica è in attesa del messaggio «%(m)s» per %(k)s.") % {"m": message, "k": correlation_key},
             code="no_waiting_case",
         )
+    message_delivered_event(tenant=tenant, user=user, message=message, correlation_key=correlation_key,
+                            payload=payload, caught=caught, ip=ip)
     return caught
 
 

@@ -24,7 +24,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "audit.admin_site.AuditedAdminConfig",  # django.contrib.admin whose every change is audited
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -206,6 +206,7 @@ CELERY_BEAT_SCHEDULE = {
     "engine-deliver-due-outbox": {"task": "engine.tasks.deliver_due_outbox_task", "schedule": 5.0},
     "cases-deliver-payments": {"task": "cases.tasks.deliver_payments_task", "schedule": 60.0},
     "cases-poll-anpr-citizen-requests": {"task": "cases.tasks.poll_anpr_citizen_requests_task", "schedule": 300.0},
+    # PROCEDO_AUDIT_SEAL_INTERVAL is declared below; the schedule reads it from there.
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -220,6 +221,12 @@ PROCEDO_SECRETS_KEYS = env_str("PROCEDO_SECRETS_KEYS", "")
 # Largest request body accepted at all (uploads included), refused before it is read.
 PROCEDO_MAX_REQUEST_BYTES = env_int("PROCEDO_MAX_REQUEST_BYTES", 30 * 1024 * 1024)
 PROCEDO_OUTBOX_BACKOFF_SECONDS = env_int("PROCEDO_OUTBOX_BACKOFF_SECONDS", 10)
+# Minutes between two seals of each audit chain (audit/seal.py): events deleted at the end of a
+# chain are detectable by `verify_audit` once a seal covers them.
+PROCEDO_AUDIT_SEAL_INTERVAL = env_int("PROCEDO_AUDIT_SEAL_INTERVAL", 15)
+CELERY_BEAT_SCHEDULE["audit-seal-chains"] = {
+    "task": "audit.tasks.seal_audit_chains_task", "schedule": PROCEDO_AUDIT_SEAL_INTERVAL * 60.0,
+}
 
 LOGGING = {
     "version": 1,

@@ -5,7 +5,10 @@ from audit.services import verify_chain
 
 
 class Command(BaseCommand):
-    help = "Verify the audit hash chains; name the first broken event and exit 1 if any."
+    help = (
+        "Verify the audit hash chains and their seals; name every problem found (altered or deleted "
+        "events, a chain cut short below its last seal or missing entirely, forged seals) and exit 1 if any."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", help="ISTAT code: verify only that tenant's chain")
@@ -20,9 +23,12 @@ class Command(BaseCommand):
             key = str(tenant.pk)
         report = verify_chain(chain_key=key)
         if report.ok:
-            self.stdout.write(self.style.SUCCESS(f"OK: {report.checked} eventi verificati"))
+            self.stdout.write(self.style.SUCCESS(
+                f"OK: {report.checked} eventi verificati, {report.seals_checked} sigilli verificati"))
             return
-        e = report.first_broken
-        where = f"evento id={e.pk} seq={e.seq} ente={e.tenant_id} del {e.created_at.isoformat()}" if e else "catena"
-        self.stderr.write(self.style.ERROR(f"MANOMISSIONE: {where}: {report.reason}"))
+        for problem in report.problems:
+            e = problem.event
+            where = (f"evento id={e.pk} seq={e.seq} ente={e.tenant_id} del {e.created_at.isoformat()}" if e
+                     else f"catena {problem.chain_key}")
+            self.stderr.write(self.style.ERROR(f"MANOMISSIONE: {where}: {problem.reason}"))
         raise SystemExit(1)
