@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from .env import env_bool, env_int, env_list, env_str
@@ -224,6 +225,8 @@ PROCEDO_OUTBOX_BACKOFF_SECONDS = env_int("PROCEDO_OUTBOX_BACKOFF_SECONDS", 10)
 # Minutes between two seals of each audit chain (audit/seal.py): events deleted at the end of a
 # chain are detectable by `verify_audit` once a seal covers them.
 PROCEDO_AUDIT_SEAL_INTERVAL = env_int("PROCEDO_AUDIT_SEAL_INTERVAL", 15)
+if not 1 <= PROCEDO_AUDIT_SEAL_INTERVAL <= 24 * 60:
+    raise ImproperlyConfigured("PROCEDO_AUDIT_SEAL_INTERVAL must be between 1 and 1440 minutes")
 CELERY_BEAT_SCHEDULE["audit-seal-chains"] = {
     "task": "audit.tasks.seal_audit_chains_task", "schedule": PROCEDO_AUDIT_SEAL_INTERVAL * 60.0,
 }
