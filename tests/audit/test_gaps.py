@@ -161,3 +161,25 @@ def test_a_message_delivery_is_audited_with_the_user_who_delivered_it():
     assert event.ip == "198.51.100.12" and event.tenant_id == tenant.pk
     assert event.extra == {"message": "payment_received", "correlation_key": case.number, "caught": 1}
     assert event.after == {"iuv": "1"}
+
+
+def test_an_admin_change_of_connector_credentials_is_audited_without_the_secrets():
+    import json
+
+    from connectors.models import ConnectorConfig
+
+    tenant = make_tenant()
+    superuser = User.objects.create_superuser("root", "root@example.org", "pw-test-123")
+    client = Client()
+    client.force_login(superuser)
+    row = ConnectorConfig.objects.create(tenant=tenant, platform="parer", credentials={"password": "vecchio-segreto"})
+    response = client.post(f"/admin/connectors/connectorconfig/{row.pk}/change/", {
+        "tenant": tenant.pk, "platform": "parer", "base_url": "https://parer.example.org", "settings": "{}",
+        "is_active": "on", "new_credentials": '{"password": "nuovo-segreto"}',
+    })
+    assert response.status_code == 302
+    event = _last(action="update", object_type="connectors.connectorconfig")
+    assert event.tenant_id == tenant.pk and event.after["base_url"] == "https://parer.example.org"
+    assert event.before["credentials"] == event.after["credentials"] == "[omesso]"
+    recorded = json.dumps([event.before, event.after, event.extra, event.summary, event.object_repr])
+    assert "segreto" not in recorded
