@@ -100,6 +100,13 @@ def fingerprint(certificate_pem: str) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
+def retired_certificates_pem() -> list[str]:
+    """Earlier seal certificates (after a key change) whose seals are still trusted."""
+    from django.conf import settings
+
+    return [Path(path).read_text(encoding="ascii") for path in getattr(settings, "PROCEDO_AUDIT_SEAL_RETIRED_CERTS", [])]
+
+
 def _from_protocol_seal(tenant) -> SealKey | None:
     if tenant is None:
         return None

@@ -224,7 +224,7 @@ def _walk_chain(key: str) -> tuple[int, list[Problem], AuditEvent | None]:
     return checked, [], last
 
 
-def _check_seals(key: str, last: AuditEvent | None, trusted: dict[int | None, str | None]) -> tuple[int, list[Problem]]:
+def _check_seals(key: str, last: AuditEvent | None, trusted: dict[int | None, set[str]]) -> tuple[int, list[Problem]]:
     """Every seal signed by the tenant's seal certificate, and the chain still holding what was sealed."""
     from .seal import fingerprint, seal_payload, signature_problem
 
@@ -239,11 +239,11 @@ def _check_seals(key: str, last: AuditEvent | None, trusted: dict[int | None, st
                                 certificate_pem=seal.certificate)
         if why is None:
             if seal.tenant_id not in trusted:
-                trusted[seal.tenant_id] = _trusted_fingerprint(seal.tenant_id)
+                trusted[seal.tenant_id] = _trusted_fingerprints(seal.tenant_id)
             expected = trusted[seal.tenant_id]
-            if expected is None:
+            if not expected:
                 why = "no seal certificate is configured to check it against"
-            elif fingerprint(seal.certificate) != expected:
+            elif fingerprint(seal.certificate) not in expected:
                 why = "signed by a certificate that is not the chain's seal certificate"
         if why:
             problems.append(Problem(key, f"forged or damaged seal id={seal.pk} (seq {seal.seq}, {when}): {why}"))
@@ -270,17 +270,19 @@ def _check_seals(key: str, last: AuditEvent | None, trusted: dict[int | None, st
     return len(seals), problems
 
 
-def _trusted_fingerprint(tenant_id: int | None) -> str | None:
+def _trusted_fingerprints(tenant_id: int | None) -> set[str]:
+    """The chain's current seal certificate and the retired ones (PROCEDO_AUDIT_SEAL_RETIRED_CERTS)."""
     from accounts.models import Tenant
 
-    from .seal import fingerprint, seal_key_for
+    from .seal import fingerprint, retired_certificates_pem, seal_key_for
 
+    trusted = {fingerprint(pem) for pem in retired_certificates_pem()}
     tenant = Tenant.objects.filter(pk=tenant_id).first() if tenant_id else None
     try:
-        return fingerprint(seal_key_for(tenant).certificate_pem)
-    except Exception:  # no key here: the report says the seal could not be trusted
+        trusted.add(fingerprint(seal_key_for(tenant).certificate_pem))
+    except Exception:  # no key here: only the retired certificates, if any, can vouch for a seal
         logger.warning("audit verify: no seal certificate for tenant %s", tenant_id)
-        return None
+    return trusted
 
 
 def verify_chain(*, chain_key: str | None = None) -> VerifyReport:
@@ -293,7 +295,7 @@ def verify_chain(*, chain_key: str | None = None) -> VerifyReport:
             qs = qs.filter(chain_key=chain_key)
         keys |= set(qs.values_list("chain_key", flat=True).distinct())
     checked, seals_checked, problems = 0, 0, []
-    trusted: dict[int | None, str | None] = {}
+    trusted: dict[int | None, set[str]] = {}
     for key in sorted(keys):
         walked, chain_problems, last = _walk_chain(key)
         checked += walked

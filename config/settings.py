@@ -227,6 +227,11 @@ PROCEDO_OUTBOX_BACKOFF_SECONDS = env_int("PROCEDO_OUTBOX_BACKOFF_SECONDS", 10)
 PROCEDO_AUDIT_SEAL_INTERVAL = env_int("PROCEDO_AUDIT_SEAL_INTERVAL", 15)
 if not 1 <= PROCEDO_AUDIT_SEAL_INTERVAL <= 24 * 60:
     raise ImproperlyConfigured("PROCEDO_AUDIT_SEAL_INTERVAL must be between 1 and 1440 minutes")
+# After a seal key changes: PEM files of the earlier seal certificates, whose seals stay valid.
+PROCEDO_AUDIT_SEAL_RETIRED_CERTS = env_list("PROCEDO_AUDIT_SEAL_RETIRED_CERTS", [])
+for _path in PROCEDO_AUDIT_SEAL_RETIRED_CERTS:
+    if not Path(_path).is_file():
+        raise ImproperlyConfigured(f"PROCEDO_AUDIT_SEAL_RETIRED_CERTS: no such file {_path}")
 CELERY_BEAT_SCHEDULE["audit-seal-chains"] = {
     "task": "audit.tasks.seal_audit_chains_task", "schedule": PROCEDO_AUDIT_SEAL_INTERVAL * 60.0,
 }

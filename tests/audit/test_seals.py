@@ -153,19 +153,36 @@ def test_a_rewritten_chain_does_not_match_its_seal():
     assert reasons == ["event seq 3 no longer has the hash sealed on 2026-11-30T18:00:00+00:00 (chain rewritten)"]
 
 
-def test_the_tenant_protocol_seal_key_signs_when_configured():
+def _protocol_seal(seal_key: SealKey) -> dict[str, str]:
+    key_pem = seal_key.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode()
+    return {"seal_key_pem": key_pem, "seal_cert_pem": seal_key.certificate_pem}
+
+
+def test_the_tenant_protocol_seal_signs_and_a_changed_seal_key_keeps_retired_certificates(settings, tmp_path):
     from connectors.models import ConnectorConfig
 
     tenant = make_tenant()
-    own = _own_key("Sigillo del Comune")
-    key_pem = own.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
-    ConnectorConfig.objects.create(tenant=tenant, platform="protocollo", is_active=True,
-                                   credentials={"seal_key_pem": key_pem, "seal_cert_pem": own.certificate_pem})
+    first = _own_key("Sigillo del Comune 2026")
+    config = ConnectorConfig.objects.create(tenant=tenant, platform="protocollo", is_active=True,
+                                            credentials=_protocol_seal(first))
     _events(tenant, 2)
     (seal,) = audit_seal_chains()
-    assert seal.certificate == own.certificate_pem
+    assert seal.certificate == first.certificate_pem
     assert verify_chain().ok
+    # The municipality gets a new seal: the old seals are no longer vouched for...
+    config.credentials = _protocol_seal(_own_key("Sigillo del Comune 2027"))
+    config.save()
+    assert "not the chain's seal certificate" in verify_chain().reason
+    # ...until the old certificate is declared retired; a new seal then uses the new key.
+    retired = tmp_path / "seal-2026.pem"
+    retired.write_text(first.certificate_pem)
+    settings.PROCEDO_AUDIT_SEAL_RETIRED_CERTS = [str(retired)]
+    _events(tenant, 1)
+    (newer,) = audit_seal_chains()
+    assert newer.certificate != first.certificate_pem
+    report = verify_chain()
+    assert report.ok and report.seals_checked == 2
 
 
 @pytest.mark.postgres
