@@ -205,3 +205,12 @@ def test_postgresql_refuses_changing_or_deleting_a_seal(sql):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
         cur.execute(sql, [seal.pk])
     assert AuditSeal.objects.get(pk=seal.pk).seq == 2
+
+
+def test_seal_audit_seals_now_and_verify_audit_counts_the_seals(capsys):
+    tenant = make_tenant()
+    _events(tenant, 2)
+    call_command("seal_audit")
+    assert "OK: 1 catene sigillate" in capsys.readouterr().out
+    call_command("verify_audit")
+    assert "OK: 2 eventi verificati, 1 sigilli verificati" in capsys.readouterr().out
