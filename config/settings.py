@@ -235,6 +235,12 @@ PROCEDO_SECRETS_KEYS = env_str("PROCEDO_SECRETS_KEYS", "")
 # Largest request body accepted at all (uploads included), refused before it is read.
 PROCEDO_MAX_REQUEST_BYTES = env_int("PROCEDO_MAX_REQUEST_BYTES", 30 * 1024 * 1024)
 PROCEDO_OUTBOX_BACKOFF_SECONDS = env_int("PROCEDO_OUTBOX_BACKOFF_SECONDS", 10)
+# Hard limits of one DOCX template rendering, enforced on the child process that renders it
+# (documents/sandbox.py): wall clock (then killed), CPU seconds (RLIMIT_CPU), address space
+# in MB (RLIMIT_AS).
+PROCEDO_TEMPLATE_RENDER_SECONDS = env_int("PROCEDO_TEMPLATE_RENDER_SECONDS", 30)
+PROCEDO_TEMPLATE_RENDER_CPU_SECONDS = env_int("PROCEDO_TEMPLATE_RENDER_CPU_SECONDS", 20)
+PROCEDO_TEMPLATE_RENDER_MEMORY_MB = env_int("PROCEDO_TEMPLATE_RENDER_MEMORY_MB", 768)
 
 LOGGING = {
     "version": 1,
