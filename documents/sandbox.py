@@ -36,7 +36,7 @@ from typing import Any
 
 from docx.shared import Mm
 from docxtpl import DocxTemplate
-from jinja2 import TemplateError, Undefined, nodes
+from jinja2 import TemplateError, Undefined, meta, nodes
 from jinja2 import defaults as jinja_defaults
 from jinja2.exceptions import SecurityError, TemplateAssertionError, TemplateSyntaxError
 from jinja2.runtime import LoopContext, Macro
@@ -47,7 +47,7 @@ MAX_OUTPUT_CHARS = 20 * 1024 * 1024
 MAX_RANGE_TOTAL = 100_000
 
 ALLOWED_FILTERS = frozenset({
-    "abs", "attr", "batch", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
+    "abs", "batch", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
     "groupby", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject",
     "rejectattr", "replace", "reverse", "round", "select", "selectattr", "slice", "sort", "string", "sum",
     "title", "trim", "truncate", "unique", "upper", "wordcount",
@@ -62,6 +62,10 @@ LOOP_ATTRIBUTES = frozenset({
     "index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0", "previtem", "nextitem",
 })
 GLOBALS = frozenset({"range"})
+# The seal block's names (documents/pipeline.py): always known, empty when not given.
+SEAL_NAMES = frozenset(
+    {"sigillo_qr", "codice_verifica", "url_verifica", "firmatario", "ruolo_firmatario", "data_emissione", "stemma"}
+)
 FORBIDDEN_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
 
 # Core properties rendered (docxtpl renders author, comments, identifier, language, subject,
@@ -81,7 +85,8 @@ class Limits:
 
 class Refused(Exception):
     """A rendering that did not complete. kind: forbidden (sandbox refused an access),
-    limit (time, memory, size, recursion), syntax (does not compile), error (failed on the data)."""
+    unknown (reads a name that is not data), limit (time, memory, size, recursion),
+    syntax (does not compile), error (failed on the data)."""
 
     def __init__(self, kind: str, *, part: str = "", fragment: str = "", detail: str = "") -> None:
         super().__init__(kind, part, fragment, detail)
@@ -242,6 +247,7 @@ class _Template(DocxTemplate):
         self._images = dict(images)
         self._nonce = nonce
         self._where = "body"
+        self._known_names = frozenset({*GLOBALS, *images, *SEAL_NAMES, "loop", "caller", "varargs", "kwargs"})
 
     def _failed(self, exc: BaseException, source: str) -> Refused:
         fragment = _fragment(source, _template_line(exc))
@@ -259,6 +265,12 @@ class _Template(DocxTemplate):
 
     def _render_source(self, source: str, context: Mapping[str, Any], env: SafeEnvironment) -> str:
         try:
+            # A name the template reads is data of this deed (or a seal name): `config`,
+            # `request`, `lipsum`, `namespace`... are refused, not rendered empty.
+            unknown = sorted(meta.find_undeclared_variables(env.parse(source))
+                             - set(context) - self._known_names)
+            if unknown:
+                raise Refused("unknown", part=self._where, detail=", ".join(unknown))
             template = env.from_string(source)
             chunks: list[str] = []
             size = 0

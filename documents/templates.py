@@ -40,9 +40,7 @@ MAX_RATIO = 200
 # Names every template may use besides the procedure's data: filled in by the
 # renderer for the seal block (documents/pipeline.py). `sigillo_qr` and `stemma` are images,
 # placed by our code where the template writes them (documents/sandbox.py).
-SEAL_NAMES = frozenset(
-    {"sigillo_qr", "codice_verifica", "url_verifica", "firmatario", "ruolo_firmatario", "data_emissione", "stemma"}
-)
+SEAL_NAMES = sandbox.SEAL_NAMES
 
 
 def check_docx_archive(data: bytes) -> None:
@@ -244,6 +242,10 @@ def _refusal_message(exc: sandbox.Refused) -> tuple[str, str]:
         return (_("Il modello (%(where)s) usa un'espressione non consentita%(fragment)s: un modello può leggere "
                   "solo i dati della pratica e i filtri ammessi.") % {"where": where, "fragment": fragment},
                 "template_forbidden")
+    if exc.kind == "unknown":
+        shown = ", ".join("{{ " + name + " }}" for name in exc.detail.split(", "))
+        return (_("Il modello (%(where)s) usa segnaposto che non fanno parte dei dati della pratica: %(names)s.")
+                % {"where": where, "names": shown}, "template_unknown_placeholder")
     if exc.kind == "limit":
         return (_("Il modello (%(where)s) richiede troppo tempo o troppa memoria per essere compilato ed è stato "
                   "interrotto%(fragment)s (cicli troppo lunghi, testo troppo grande o ricorsione senza fine).")
