@@ -24,6 +24,7 @@ import datetime as dt
 import decimal
 import io
 import multiprocessing
+import os
 import re
 import resource
 import secrets
@@ -32,6 +33,8 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
+from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
+from multiprocessing.context import set_spawning_popen
 from typing import Any
 
 from docx.shared import Mm
@@ -379,6 +382,19 @@ def render(data: bytes, *, context: Mapping[str, Any], images: Mapping[str, tupl
     return out.getvalue()
 
 
+def warm_up() -> None:
+    import docx
+
+    doc = docx.Document()
+    doc.add_paragraph("{{ a }} {% for b in c %}{{ b }}{% endfor %}")
+    doc.sections[0].header.paragraphs[0].text = "{{ a }}"
+    buf = io.BytesIO()
+    doc.save(buf)
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082")
+    render(buf.getvalue(), context={"a": "x", "c": ["y"]}, images={"i": (png, 10)})
+
+
 # --- the child process -------------------------------------------------------------------------
 
 _context: multiprocessing.context.BaseContext | None = None
@@ -389,13 +405,47 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     rendering forks from it (a few ms) instead of starting Python (about a second)."""
     global _context
     if _context is None:
-        from multiprocessing import forkserver
-
         ctx = multiprocessing.get_context("forkserver")
         current = [m for m in getattr(forkserver._forkserver, "_preload_modules", []) if m != "__main__"]
-        ctx.set_forkserver_preload(sorted({*current, __name__}))
+        # The server imports this module and warms it up; it does so only when the project is
+        # importable from its working directory (as for manage.py, celery -A config, gunicorn),
+        # otherwise each child imports it (correct, about half a second slower).
+        wanted = [__name__, f"{__package__}.sandbox_warmup"]
+        ctx.set_forkserver_preload([*current, *(m for m in wanted if m not in current)])
         _context = ctx
     return _context
+
+
+class _RenderPopen(popen_forkserver.Popen):
+    """popen_forkserver.Popen (CPython 3.11) without the parent's main script in the child's
+    preparation: the fork server never preloads `__main__` (it looks for a `main_path` key the
+    preparation data does not have), so every child would run the parent's entry script again
+    (celery, gunicorn: hundreds of ms; an unguarded script: anything). The child only needs
+    this module, which the server preloaded."""
+
+    def _launch(self, process_obj):  # type: ignore[no-untyped-def]
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        buf = io.BytesIO()
+        set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        _parent_w = os.dup(w)
+        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _RenderProcess(multiprocessing.context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj):  # type: ignore[no-untyped-def]  # noqa: N802
+        return _RenderPopen(process_obj)
 
 
 def _child(conn: Any, data: bytes, context: dict, images: dict, limits: Limits) -> None:
@@ -425,7 +475,7 @@ def render_isolated(data: bytes, *, context: Mapping[str, Any], images: Mapping[
     dodge; the parent kills the child when the wall-clock limit passes."""
     ctx = _mp_context()
     receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, args=(send, data, plain_data(dict(context)), dict(images or {}), limits),
+    process = _RenderProcess(target=_child, args=(send, data, plain_data(dict(context)), dict(images or {}), limits),
                           daemon=True, name="procedo-template-render")
     process.start()
     send.close()
