@@ -31,7 +31,7 @@ import secrets
 import signal
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.context import set_spawning_popen
@@ -244,13 +244,19 @@ class _Template(DocxTemplate):
     """docxtpl's rendering, every part through our one environment, images by marker."""
 
     def __init__(self, data: bytes, env: SafeEnvironment, images: Mapping[str, tuple[bytes, float]],
-                 nonce: str) -> None:
+                 nonce: str, on_part: Callable[[str], None] | None = None) -> None:
         super().__init__(io.BytesIO(data))
+        self._on_part = on_part
         self._env = env
         self._images = dict(images)
         self._nonce = nonce
         self._where = "body"
         self._known_names = frozenset({*GLOBALS, *images, *SEAL_NAMES, "loop", "caller", "varargs", "kwargs"})
+
+    def _enter(self, where: str) -> None:
+        self._where = where
+        if self._on_part is not None:
+            self._on_part(where)  # the parent names this part if it has to kill us
 
     def _failed(self, exc: BaseException, source: str) -> Refused:
         fragment = _fragment(source, _template_line(exc))
@@ -322,7 +328,7 @@ class _Template(DocxTemplate):
             initial = getattr(props, prop)
             if not isinstance(initial, str) or not initial:
                 continue
-            self._where = f"property:{prop}"
+            self._enter(f"property:{prop}")
             rendered = self._render_source(initial, context, env)
             for name in self._images:
                 rendered = rendered.replace(_image_marker(self._nonce, name), "")
@@ -331,7 +337,7 @@ class _Template(DocxTemplate):
     def render_footnotes(self, context, jinja_env=None):  # type: ignore[no-untyped-def]
         # once per footnotes part (docxtpl renders it once per section: data would be rendered
         # again as template code in a document with two sections)
-        self._where = "footnotes"
+        self._enter("footnotes")
         for part in self.docx.part.package.parts:
             if part.content_type == FOOTNOTES_TYPE:
                 blob = part.blob.decode("utf-8") if isinstance(part.blob, bytes) else part.blob
@@ -341,12 +347,12 @@ class _Template(DocxTemplate):
     def render(self, context, jinja_env=None, autoescape=False):  # type: ignore[no-untyped-def]
         # docxtpl 0.20.2 DocxTemplate.render, with the part being rendered recorded
         self.render_init()
-        self._where = "body"
+        self._enter("body")
         tree = self.fix_tables(self.build_xml(context))
         self.fix_docpr_ids(tree)
         self.map_tree(tree)
         for uri, where in ((self.HEADER_URI, "header"), (self.FOOTER_URI, "footer")):
-            self._where = where
+            self._enter(where)
             for rel_key, xml in list(self.build_headers_footers_xml(context, uri)):
                 self.map_headers_footers_xml(rel_key, xml)
         self.render_properties(context)
@@ -355,7 +361,7 @@ class _Template(DocxTemplate):
 
 
 def render(data: bytes, *, context: Mapping[str, Any], images: Mapping[str, tuple[bytes, float]] | None = None,
-           deadline_seconds: float = 10.0) -> bytes:
+           deadline_seconds: float = 10.0, on_part: Callable[[str], None] | None = None) -> bytes:
     """Fill a DOCX template in this process (no process limits: see render_isolated).
 
     `images` maps a context name to (PNG bytes, width in mm): the template writes `{{ name }}`."""
@@ -365,7 +371,7 @@ def render(data: bytes, *, context: Mapping[str, Any], images: Mapping[str, tupl
     ctx = plain_data(dict(context))
     for name in images:
         ctx[name] = _image_marker(nonce, name)
-    tpl = _Template(data, env, images, nonce)
+    tpl = _Template(data, env, images, nonce, on_part)
     env.start()
     try:
         tpl.render(ctx)
@@ -454,7 +460,8 @@ def _child(conn: Any, data: bytes, context: dict, images: dict, limits: Limits) 
     cpu = max(int(limits.cpu_seconds), 1)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     try:
-        out = render(data, context=context, images=images, deadline_seconds=limits.wall_seconds * 0.9)
+        out = render(data, context=context, images=images, deadline_seconds=limits.wall_seconds * 0.9,
+                     on_part=lambda where: conn.send(("part", where)))
         reply: tuple = ("ok", out)
     except Refused as exc:
         reply = ("refused", exc.kind, exc.part, exc.fragment, exc.detail)
@@ -479,17 +486,23 @@ def render_isolated(data: bytes, *, context: Mapping[str, Any], images: Mapping[
                           daemon=True, name="procedo-template-render")
     process.start()
     send.close()
+    deadline = time.monotonic() + limits.wall_seconds
+    where = ""
     try:
-        if not receive.poll(limits.wall_seconds):
-            raise Refused("limit", detail=f"wall-clock limit of {limits.wall_seconds}s")
-        try:
-            reply = receive.recv()
-        except (EOFError, OSError):
-            process.join(1)
-            code = process.exitcode
-            if code is not None and code < 0 and -code == signal.SIGXCPU:
-                raise Refused("limit", detail="CPU time limit") from None
-            raise Refused("limit", detail=f"render process ended with {code}") from None
+        while True:
+            if not receive.poll(max(deadline - time.monotonic(), 0)):
+                raise Refused("limit", part=where, detail=f"wall-clock limit of {limits.wall_seconds}s")
+            try:
+                reply = receive.recv()
+            except (EOFError, OSError):
+                process.join(1)
+                code = process.exitcode
+                if code is not None and code < 0 and -code == signal.SIGXCPU:
+                    raise Refused("limit", part=where, detail="CPU time limit") from None
+                raise Refused("limit", part=where, detail=f"render process ended with {code}") from None
+            if reply[0] != "part":
+                break
+            where = reply[1]
     finally:
         if process.is_alive():
             process.kill()
