@@ -423,7 +423,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
 
 class _RenderPopen(popen_forkserver.Popen):
-    """popen_forkserver.Popen (CPython 3.11) without the parent's main script in the child's
+    """popen_forkserver.Popen (CPython 3.11) for a `_Job`, without the parent's main script in the child's
     preparation: the fork server never preloads `__main__` (it looks for a `main_path` key the
     preparation data does not have), so every child would run the parent's entry script again
     (celery, gunicorn: hundreds of ms; an unguarded script: anything). The child only needs
@@ -433,6 +433,7 @@ class _RenderPopen(popen_forkserver.Popen):
         prep_data = spawn.get_preparation_data(process_obj._name)
         prep_data.pop("init_main_from_path", None)
         prep_data.pop("init_main_from_name", None)
+        prep_data["authkey"] = bytes(prep_data["authkey"])  # billiard's own key type refuses pickling
         buf = io.BytesIO()
         set_spawning_popen(self)
         try:
@@ -446,12 +447,6 @@ class _RenderPopen(popen_forkserver.Popen):
         with open(w, "wb", closefd=True) as f:
             f.write(buf.getbuffer())
         self.pid = forkserver.read_signed(self.sentinel)
-
-
-class _RenderProcess(multiprocessing.context.ForkServerProcess):
-    @staticmethod
-    def _Popen(process_obj):  # type: ignore[no-untyped-def]  # noqa: N802
-        return _RenderPopen(process_obj)
 
 
 def _child(conn: Any, data: bytes, context: dict, images: dict, limits: Limits) -> None:
@@ -476,15 +471,34 @@ def _child(conn: Any, data: bytes, context: dict, images: dict, limits: Limits) 
     conn.close()
 
 
+class _Job:
+    """What the fork server's child unpickles and runs (`spawn._main` calls `_bootstrap`).
+
+    Not a multiprocessing.Process: inside a Celery prefork worker Process.start() refuses
+    children (the worker is daemonic) and cannot pickle billiard's authentication key. We own
+    the child's whole life (killed and reaped in render_isolated), which is what those rules
+    protect."""
+
+    _name = "procedo-template-render"
+
+    def __init__(self, conn: Any, data: bytes, context: dict, images: dict, limits: Limits) -> None:
+        self.conn, self.data, self.context, self.images, self.limits = conn, data, context, images, limits
+
+    def _bootstrap(self, parent_sentinel: int | None = None) -> int:
+        try:
+            _child(self.conn, self.data, self.context, self.images, self.limits)
+        except BaseException:  # noqa: BLE001  (the parent sees the closed pipe and reports it)
+            return 1
+        return 0
+
+
 def render_isolated(data: bytes, *, context: Mapping[str, Any], images: Mapping[str, tuple[bytes, float]] | None = None,
                     limits: Limits = Limits()) -> bytes:
     """`render` in a child process with CPU, memory and wall-clock limits the template cannot
     dodge; the parent kills the child when the wall-clock limit passes."""
     ctx = _mp_context()
     receive, send = ctx.Pipe(duplex=False)
-    process = _RenderProcess(target=_child, args=(send, data, plain_data(dict(context)), dict(images or {}), limits),
-                          daemon=True, name="procedo-template-render")
-    process.start()
+    popen = _RenderPopen(_Job(send, data, plain_data(dict(context)), dict(images or {}), limits))
     send.close()
     deadline = time.monotonic() + limits.wall_seconds
     where = ""
@@ -495,8 +509,7 @@ def render_isolated(data: bytes, *, context: Mapping[str, Any], images: Mapping[
             try:
                 reply = receive.recv()
             except (EOFError, OSError):
-                process.join(1)
-                code = process.exitcode
+                code = popen.wait(1)
                 if code is not None and code < 0 and -code == signal.SIGXCPU:
                     raise Refused("limit", part=where, detail="CPU time limit") from None
                 raise Refused("limit", part=where, detail=f"render process ended with {code}") from None
@@ -504,9 +517,10 @@ def render_isolated(data: bytes, *, context: Mapping[str, Any], images: Mapping[
                 break
             where = reply[1]
     finally:
-        if process.is_alive():
-            process.kill()
-        process.join(5)
+        if popen.poll() is None:
+            popen.kill()
+        popen.wait(5)
+        popen.close()
         receive.close()
     if reply[0] == "ok":
         return reply[1]

@@ -90,3 +90,36 @@ def test_the_upload_refuses_a_runaway_template(low_limits):
     assert time.monotonic() - started < 3 + 4
     assert getattr(err.value, "code", None) == "template_limit"
     assert "corpo del documento" in err.value.message
+
+
+def test_rendering_works_inside_a_celery_prefork_worker():
+    """Deeds are rendered by Celery's prefork workers: daemonic processes, where
+    multiprocessing.Process.start() refuses children and billiard's keys refuse pickling."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.documents.celery_render_app import app
+
+    root = Path(__file__).resolve().parents[2]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tests.documents.celery_render_app", "worker", "--pool=prefork",
+         "-c", "1", "--loglevel=WARNING", "-Q", "render_test", "--without-heartbeat", "--without-gossip",
+         "--without-mingle"],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        ok = app.send_task("render_test.render", queue="render_test").get(timeout=60)
+        assert ok["bytes"] > 10_000
+        runaway = app.send_task("render_test.render", args=[NESTED_LOOPS.replace("testo", "'" + "x" * 3000 + "'")],
+                                queue="render_test").get(timeout=60)
+        assert runaway == {"refused": "limit"}
+        again = app.send_task("render_test.render", queue="render_test").get(timeout=60)
+        assert again["bytes"] > 10_000
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
