@@ -160,3 +160,25 @@ def test_the_upload_page_refuses_the_qr_escape_and_stores_nothing(settings, tmp_
     assert response.status_code == 400
     assert "{{ sigillo_qr.tpl.render_properties }}" in response.content.decode()
     assert not TenantTemplate.objects.exists() and not marker.exists()
+
+
+@pytest.mark.parametrize("body", [
+    "{% include '/etc/passwd' %}",
+    "{% import 'x' as x %}",
+    "{% extends '/etc/hostname' %}",
+    "{% from 'x' import y %}",
+    "{{ richiedente.nome|safe }}",  # raw XML from a citizen's data into the deed
+    "{{ richiedente|attr('__class__') }}",
+    "{{ richiedente|pprint }}",
+    "{% for c in componenti %}{{ loop.cycle('a', 'b') }}{% endfor %}",
+    "{{ cycler }}",
+    "{{ joiner() }}",
+], ids=["include", "import", "extends", "from_import", "safe", "attr", "pprint", "loop_cycle", "cycler", "joiner"])
+def test_statements_filters_and_globals_outside_the_allow_list_are_refused(body):
+    with pytest.raises(TemplateRejected) as err:
+        templates.validate_template(_docx(body=body), schema=samples.COMUNICAZIONE_AVVIO_SCHEMA)
+    assert err.value.code in {"template_unknown_placeholder", "template_forbidden"}
+    assert "corpo del documento" in err.value.message
+    context, images = _deed_context()
+    with pytest.raises(RenderFailed):
+        templates.render_docx(_docx(body=body), context=context, images=images)
