@@ -214,7 +214,7 @@ PLATFORM_NAMES = {
     "documents": "produzione dei documenti",
 }
 _TIMEOUT = {"ConnectorTimeout", "TimeoutException", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout",
-            "TimeoutError"}
+            "TimeoutError", "SoftTimeLimitExceeded"}
 _UNREACHABLE = {"ConnectorUnavailable", "ConnectError", "ConnectionError", "TransportError", "NetworkError",
                 "RemoteProtocolError", "ConnectionRefusedError"}
 _REFUSED = {"PlatformRefused"}

@@ -202,6 +202,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Every task runs under a time budget: past the soft limit the task gets SoftTimeLimitExceeded
+# (an outbox delivery records it as a failed attempt), past the hard limit the worker process
+# is killed and replaced (prefork pool).
+PROCEDO_TASK_SOFT_TIME_LIMIT = env_int("PROCEDO_TASK_SOFT_TIME_LIMIT", 240)
+PROCEDO_TASK_TIME_LIMIT = env_int("PROCEDO_TASK_TIME_LIMIT", 300)
+if not 0 < PROCEDO_TASK_SOFT_TIME_LIMIT < PROCEDO_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("PROCEDO_TASK_SOFT_TIME_LIMIT must be positive and below PROCEDO_TASK_TIME_LIMIT")
+CELERY_TASK_SOFT_TIME_LIMIT = PROCEDO_TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = PROCEDO_TASK_TIME_LIMIT
 CELERY_BEAT_SCHEDULE = {
     "engine-fire-due-timers": {"task": "engine.tasks.fire_due_timers_task", "schedule": 10.0},
     "engine-deliver-due-outbox": {"task": "engine.tasks.deliver_due_outbox_task", "schedule": 5.0},
@@ -216,6 +225,11 @@ PROCEDO_PROCESSES_DIR = Path(env_str("PROCEDO_PROCESSES_DIR", str(BASE_DIR / "pr
 PROCEDO_SPECS_DIR = Path(env_str("PROCEDO_SPECS_DIR", str(BASE_DIR.parent / "shared" / "specs")))
 # Outbox: attempts before a service call becomes an incident, and backoff base (s).
 PROCEDO_OUTBOX_MAX_ATTEMPTS = env_int("PROCEDO_OUTBOX_MAX_ATTEMPTS", 5)
+# How long a claimed outbox message stays with its worker: past it the worker is presumed dead
+# and the claim (already counted as an attempt) may be taken again. Longer than a task may live.
+PROCEDO_OUTBOX_LEASE_SECONDS = env_int("PROCEDO_OUTBOX_LEASE_SECONDS", PROCEDO_TASK_TIME_LIMIT + 60)
+if PROCEDO_OUTBOX_LEASE_SECONDS <= PROCEDO_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("PROCEDO_OUTBOX_LEASE_SECONDS must exceed PROCEDO_TASK_TIME_LIMIT")
 # Fernet keys (comma-separated, newest first) encrypting connector credentials at rest; unset =
 # derived from SECRET_KEY (demo, tests).
 PROCEDO_SECRETS_KEYS = env_str("PROCEDO_SECRETS_KEYS", "")
@@ -235,6 +249,12 @@ for _path in PROCEDO_AUDIT_SEAL_RETIRED_CERTS:
 CELERY_BEAT_SCHEDULE["audit-seal-chains"] = {
     "task": "audit.tasks.seal_audit_chains_task", "schedule": PROCEDO_AUDIT_SEAL_INTERVAL * 60.0,
 }
+# Hard limits of one DOCX template rendering, enforced on the child process that renders it
+# (documents/sandbox.py): wall clock (then killed), CPU seconds (RLIMIT_CPU), address space
+# in MB (RLIMIT_AS).
+PROCEDO_TEMPLATE_RENDER_SECONDS = env_int("PROCEDO_TEMPLATE_RENDER_SECONDS", 30)
+PROCEDO_TEMPLATE_RENDER_CPU_SECONDS = env_int("PROCEDO_TEMPLATE_RENDER_CPU_SECONDS", 20)
+PROCEDO_TEMPLATE_RENDER_MEMORY_MB = env_int("PROCEDO_TEMPLATE_RENDER_MEMORY_MB", 768)
 
 LOGGING = {
     "version": 1,

@@ -11,18 +11,19 @@ from __future__ import annotations
 import io
 import logging
 import re
-import time
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from docxtpl import DocxTemplate
 from jinja2 import nodes
-from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.exceptions import TemplateSyntaxError
 
+from . import sandbox
 from .errors import RenderFailed, TemplateRejected
 
 logger = logging.getLogger(__name__)
@@ -36,16 +37,10 @@ MAX_UNCOMPRESSED_BYTES = 60 * 1024 * 1024
 MAX_ENTRIES = 500
 MAX_RATIO = 200
 
-# Limits of one rendering: output size, wall time, iterations of range().
-MAX_OUTPUT_CHARS = 20 * 1024 * 1024
-MAX_RENDER_SECONDS = 10.0
-MAX_RANGE_TOTAL = 100_000
-
 # Names every template may use besides the procedure's data: filled in by the
-# renderer for the seal block (documents/pipeline.py).
-SEAL_NAMES = frozenset(
-    {"sigillo_qr", "codice_verifica", "url_verifica", "firmatario", "ruolo_firmatario", "data_emissione", "stemma"}
-)
+# renderer for the seal block (documents/pipeline.py). `sigillo_qr` and `stemma` are images,
+# placed by our code where the template writes them (documents/sandbox.py).
+SEAL_NAMES = sandbox.SEAL_NAMES
 
 
 def check_docx_archive(data: bytes) -> None:
@@ -72,79 +67,6 @@ def check_docx_archive(data: bytes) -> None:
         raise TemplateRejected(_("Il file non è un documento DOCX valido."), code="not_docx")
 
 
-class _BudgetedEnvironment(SandboxedEnvironment):
-    """Sandbox that also stops runaway templates: a deadline, a cap on range()
-    iterations and on string repetition."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.deadline: float | None = None
-        self.range_left = MAX_RANGE_TOTAL
-        self.globals["range"] = self._range
-
-    def start(self) -> None:
-        self.deadline = time.monotonic() + MAX_RENDER_SECONDS
-        self.range_left = MAX_RANGE_TOTAL
-
-    def check_deadline(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise SecurityError("render time limit exceeded")
-
-    def _range(self, *args: int) -> range:
-        self.check_deadline()
-        r = range(*args)
-        self.range_left -= len(r)
-        if self.range_left < 0:
-            raise SecurityError("range limit exceeded")
-        return r
-
-    def call(self, __context, __obj, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self.check_deadline()
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def getattr(self, obj, attribute):  # type: ignore[no-untyped-def]
-        self.check_deadline()
-        return super().getattr(obj, attribute)
-
-    def call_binop(self, context, operator, left, right):  # type: ignore[no-untyped-def]
-        self.check_deadline()
-        if operator == "**" and isinstance(right, int) and right > 100:
-            raise SecurityError("exponent too large")
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_OUTPUT_CHARS:
-                    raise SecurityError("output limit exceeded")
-        return super().call_binop(context, operator, left, right)
-
-
-def _environment() -> _BudgetedEnvironment:
-    return _BudgetedEnvironment(autoescape=False)
-
-
-class _Template(DocxTemplate):
-    """docxtpl rendering through our budgeted environment, streamed with an output cap."""
-
-    def render_xml_part(self, src_xml, part, context, jinja_env=None):  # type: ignore[no-untyped-def]
-        env: _BudgetedEnvironment = jinja_env  # always ours, see render_docx
-        src_xml = re.sub(r"<w:p([ >])", r"\n<w:p\1", src_xml)
-        self.current_rendering_part = part
-        template = env.from_string(src_xml)
-        chunks: list[str] = []
-        size = 0
-        for chunk in template.generate(context):
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                raise SecurityError("output limit exceeded")
-            env.check_deadline()
-            chunks.append(chunk)
-        dst_xml = "".join(chunks)
-        dst_xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", dst_xml)
-        dst_xml = dst_xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
-        return self.resolve_listing(dst_xml)
-
-
 @dataclass(frozen=True)
 class TemplateReport:
     variables: frozenset[str]  # dotted paths used by the template
@@ -155,13 +77,44 @@ def _to_lines(patched_xml: str) -> list[str]:
     return re.sub(r"<[^>]+>", "", xml).split("\n")
 
 
+PART_LABELS = {
+    "body": _lazy("corpo del documento"),
+    "header": _lazy("intestazione"),
+    "footer": _lazy("piè di pagina"),
+    "footnotes": _lazy("note a piè di pagina"),
+}
+PROPERTY_LABELS = {
+    "title": _lazy("titolo"), "subject": _lazy("oggetto"), "author": _lazy("autore"),
+    "keywords": _lazy("parole chiave"), "comments": _lazy("commenti"), "category": _lazy("categoria"),
+    "identifier": _lazy("identificativo"), "language": _lazy("lingua"), "content_status": _lazy("stato"),
+    "version": _lazy("versione"), "last_modified_by": _lazy("autore dell'ultima modifica"),
+}
+
+
+def part_label(part: str) -> str:
+    """Where in the DOCX, as a template author knows it ("intestazione", "proprietà «titolo»")."""
+    if part.startswith("property:"):
+        name = part.removeprefix("property:")
+        return _("proprietà del documento «%(name)s»") % {"name": PROPERTY_LABELS.get(name, name)}
+    return str(PART_LABELS.get(part, _("documento")))
+
+
 def _plain_sources(tpl: DocxTemplate) -> list[tuple[str, list[str]]]:
-    """Each part's Jinja source one paragraph per line, XML markup removed, so a
-    syntax error can be shown as the text the author typed. Body, headers, footers."""
-    parts = [(_("corpo del documento"), _to_lines(tpl.patch_xml(tpl.get_xml())))]
-    for uri, label in ((tpl.HEADER_URI, _("intestazione")), (tpl.FOOTER_URI, _("piè di pagina"))):
+    """Each part's Jinja source one paragraph per line, XML markup removed, so a syntax error
+    can be shown as the text the author typed: every part docxtpl renders (sandbox._Template)."""
+    parts = [("body", _to_lines(tpl.patch_xml(tpl.get_xml())))]
+    for uri, where in ((tpl.HEADER_URI, "header"), (tpl.FOOTER_URI, "footer")):
         for _key, part in tpl.get_headers_footers(uri):
-            parts.append((label, _to_lines(tpl.patch_xml(tpl.get_part_xml(part)))))
+            parts.append((where, _to_lines(tpl.patch_xml(tpl.get_part_xml(part)))))
+    for part in tpl.docx.part.package.parts:
+        if part.content_type == sandbox.FOOTNOTES_TYPE:
+            blob = part.blob.decode("utf-8") if isinstance(part.blob, bytes) else part.blob
+            parts.append(("footnotes", _to_lines(tpl.patch_xml(blob))))
+    props = tpl.docx.core_properties
+    for name in sandbox.CORE_PROPERTIES:
+        value = getattr(props, name)
+        if isinstance(value, str) and value:
+            parts.append((f"property:{name}", value.split("\n")))
     return parts
 
 
@@ -248,18 +201,66 @@ def _allowed_paths(schema: Mapping[str, Any], prefix: str = "") -> set[str]:
     return allowed
 
 
-def _is_allowed(path: str, allowed: set[str], builtins: Iterable[str]) -> bool:
-    head = path.split(".")[0].removesuffix("[]")
-    if head in builtins:
+def _is_allowed(path: str, allowed: set[str]) -> bool:
+    """A path the procedure's data defines, a seal name (as such: never `sigillo_qr.something`),
+    a loop counter, or `range`. Nothing is allowed because of its first name alone."""
+    if path in allowed or path in sandbox.GLOBALS:
         return True
-    if path in allowed:
-        return True
-    # `loop.index`, filters' results, methods like `items`: the head decides
-    return head == "loop"
+    head, _sep, rest = path.partition(".")
+    return head == "loop" and rest in sandbox.LOOP_ATTRIBUTES
+
+
+def _sample_data(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Data shaped like the procedure's (two rows for each list) to render a template at upload."""
+    def value(spec: Any, name: str) -> Any:
+        if isinstance(spec, Mapping):
+            return {k: value(v, k) for k, v in spec.items()}
+        if isinstance(spec, list):
+            return [value(spec[0] if spec else None, name) for _i in range(2)]
+        return f"Esempio {name}"
+    return {k: value(v, k) for k, v in schema.items()}
+
+
+def _sample_seal() -> dict[str, Any]:
+    return {"codice_verifica": "ESEMPIO", "url_verifica": "https://example.invalid/verifica/ESEMPIO",
+            "firmatario": "Esempio", "ruolo_firmatario": "Esempio", "data_emissione": "01/01/2026"}
+
+
+def render_limits() -> sandbox.Limits:
+    return sandbox.Limits(
+        wall_seconds=float(getattr(settings, "PROCEDO_TEMPLATE_RENDER_SECONDS", 30)),
+        cpu_seconds=int(getattr(settings, "PROCEDO_TEMPLATE_RENDER_CPU_SECONDS", 20)),
+        memory_bytes=int(getattr(settings, "PROCEDO_TEMPLATE_RENDER_MEMORY_MB", 768)) * 1024 * 1024,
+    )
+
+
+def _refusal_message(exc: sandbox.Refused) -> tuple[str, str]:
+    """(Italian sentence, machine code) for a rendering that did not complete."""
+    where = part_label(exc.part) if exc.part else _("documento")
+    fragment = f" «{exc.fragment}»" if exc.fragment else ""
+    if exc.kind == "forbidden":
+        return (_("Il modello (%(where)s) usa un'espressione non consentita%(fragment)s: un modello può leggere "
+                  "solo i dati della pratica e i filtri ammessi.") % {"where": where, "fragment": fragment},
+                "template_forbidden")
+    if exc.kind == "unknown":
+        shown = ", ".join("{{ " + name + " }}" for name in exc.detail.split(", "))
+        return (_("Il modello (%(where)s) usa segnaposto che non fanno parte dei dati della pratica: %(names)s.")
+                % {"where": where, "names": shown}, "template_unknown_placeholder")
+    if exc.kind == "limit":
+        return (_("Il modello (%(where)s) richiede troppo tempo o troppa memoria per essere compilato ed è stato "
+                  "interrotto%(fragment)s (cicli troppo lunghi, testo troppo grande o ricorsione senza fine).")
+                % {"where": where, "fragment": fragment}, "template_limit")
+    if exc.kind == "syntax":
+        return (_("Errore di sintassi nel modello (%(where)s)%(fragment)s: %(detail)s")
+                % {"where": where, "fragment": fragment, "detail": exc.detail}, "template_syntax")
+    return (_("Errore nella compilazione del modello (%(where)s)%(fragment)s: %(detail)s")
+            % {"where": where, "fragment": fragment, "detail": exc.detail}, "template_error")
 
 
 def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateReport:
-    """Check a DOCX template at upload. Raises TemplateRejected naming the wrong fragment."""
+    """Check a DOCX template at upload: syntax, names, filters and statements of every part
+    docxtpl renders, then a rendering of the whole document with sample data in the same
+    sandbox and limits as a real deed. Raises TemplateRejected naming the part and fragment."""
     check_docx_archive(data)
     try:
         tpl = DocxTemplate(io.BytesIO(data))
@@ -270,9 +271,11 @@ def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateRepo
     except Exception as exc:  # python-docx raises many kinds on a broken package
         logger.warning("template refused: unreadable DOCX: %s", exc)
         raise TemplateRejected(_("Il file non è un documento DOCX leggibile."), code="not_docx") from exc
-    env = _environment()
+    env = sandbox.SafeEnvironment()
+    allowed = _allowed_paths(schema) | set(SEAL_NAMES)
     used: set[str] = set()
     for where, lines in sources:
+        label = part_label(where)
         try:
             ast = env.parse("\n".join(lines))
         except TemplateSyntaxError as exc:
@@ -281,53 +284,62 @@ def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateRepo
             logger.info("template refused: syntax error in %s at paragraph %s: %s", where, line_no, exc.message)
             raise TemplateRejected(
                 _("Errore di sintassi nel modello (%(where)s) al paragrafo %(line)s: «%(fragment)s» (%(detail)s).")
-                % {"where": where, "line": line_no, "fragment": fragment[:200], "detail": exc.message},
+                % {"where": label, "line": line_no, "fragment": fragment[:200], "detail": exc.message},
                 code="template_syntax",
-                details={"part": where, "line": line_no, "fragment": fragment[:200], "error": exc.message},
+                details={"part": label, "line": line_no, "fragment": fragment[:200], "error": exc.message},
             ) from exc
+        forbidden = sandbox.forbidden_constructs(ast, env)
+        if forbidden:
+            logger.info("template refused: forbidden constructs in %s: %s", where, forbidden)
+            raise TemplateRejected(
+                _("Il modello (%(where)s) usa filtri o istruzioni non consentiti: %(names)s.")
+                % {"where": label, "names": ", ".join(forbidden)},
+                code="template_forbidden", details={"part": label, "forbidden": forbidden},
+            )
+        part_used: set[str] = set()
         for child in ast.body:
-            _collect(child, {}, used)
-    allowed = _allowed_paths(schema) | set(SEAL_NAMES)
-    builtins = set(env.globals) | set(SEAL_NAMES)
-    unknown = sorted(p for p in used if not _is_allowed(p, allowed, builtins))
-    if unknown:
-        shown = ", ".join("{{ " + p.replace("[]", "") + " }}" for p in unknown)
-        logger.info("template refused: unknown placeholders %s", unknown)
-        raise TemplateRejected(
-            _("Il modello usa segnaposto sconosciuti: %(names)s.") % {"names": shown},
-            code="template_unknown_placeholder",
-            details={"unknown": unknown},
-        )
+            _collect(child, {}, part_used)
+        unknown = sorted(p for p in part_used if not _is_allowed(p, allowed))
+        if unknown:
+            shown = ", ".join("{{ " + p.replace("[]", "") + " }}" for p in unknown)
+            logger.info("template refused: unknown placeholders in %s: %s", where, unknown)
+            raise TemplateRejected(
+                _("Il modello usa segnaposto sconosciuti: %(names)s (%(where)s).") % {"names": shown, "where": label},
+                code="template_unknown_placeholder",
+                details={"unknown": unknown, "part": label},
+            )
+        used |= part_used
+    context = {**_sample_data(schema), **_sample_seal()}
+    images = {"sigillo_qr": (_SAMPLE_PNG, 20), "stemma": (_SAMPLE_PNG, 10)}
+    try:
+        sandbox.render_isolated(data, context=context, images=images, limits=render_limits())
+    except sandbox.Refused as exc:
+        if exc.kind == "error":  # fails on sample values (a number expected...): real data decides
+            logger.info("template accepted although the sample rendering failed: %s", exc)
+        else:
+            message, code = _refusal_message(exc)
+            logger.info("template refused: sample rendering: %s", exc)
+            raise TemplateRejected(message, code=code, details={
+                "part": part_label(exc.part) if exc.part else "", "fragment": exc.fragment}) from exc
     return TemplateReport(variables=frozenset(used))
 
 
-def render_docx(data: bytes, *, context: Mapping[str, Any], images: Mapping[str, tuple[bytes, float]] | None = None) -> bytes:
-    """Fill a DOCX template. `images` maps a context name to (PNG bytes, width in mm)."""
-    from docx.shared import Mm
-    from docxtpl import InlineImage
+# A 1x1 transparent PNG: the images of the sample rendering.
+_SAMPLE_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
 
+
+def render_docx(data: bytes, *, context: Mapping[str, Any], images: Mapping[str, tuple[bytes, float]] | None = None) -> bytes:
+    """Fill a DOCX template in the sandbox, in a child process with hard limits.
+
+    `images` maps a context name to (PNG bytes, width in mm); the template writes `{{ name }}`.
+    A template stored before these checks existed is held to them here all the same."""
     check_docx_archive(data)
-    tpl = _Template(io.BytesIO(data))
-    ctx = dict(context)
-    for name, (png, width_mm) in (images or {}).items():
-        ctx[name] = InlineImage(tpl, io.BytesIO(png), width=Mm(width_mm))
-    env = _environment()
-    env.start()
     try:
-        tpl.render(ctx, jinja_env=env, autoescape=True)
-        out = io.BytesIO()
-        tpl.save(out)
-    except SecurityError as exc:
+        return sandbox.render_isolated(data, context=context, images=images, limits=render_limits())
+    except sandbox.Refused as exc:
+        message, code = _refusal_message(exc)
         logger.warning("template rendering stopped: %s", exc)
-        raise RenderFailed(
-            _("Il modello supera i limiti di elaborazione (ciclo troppo lungo o testo troppo grande)."),
-            code="template_limit",
-        ) from exc
-    except RecursionError as exc:
-        logger.warning("template rendering stopped: recursion")
-        raise RenderFailed(_("Il modello contiene una ricorsione senza fine."), code="template_limit") from exc
-    except TemplateError as exc:
-        logger.warning("template rendering failed: %s", exc)
-        raise RenderFailed(_("Errore nella compilazione del modello: %(detail)s") % {"detail": exc},
-                           code="template_error") from exc
-    return out.getvalue()
+        raise RenderFailed(message, code=code) from exc

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -573,16 +574,68 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(base * (2 ** max(attempts - 1, 0)), 3600))
 
 
+def _outbox_lease() -> dt.timedelta:
+    # Longer than a delivery may take (the Celery hard time limit), so a lease only
+    # expires when the worker holding it is gone.
+    return dt.timedelta(seconds=getattr(settings, "PROCEDO_OUTBOX_LEASE_SECONDS", 300))
+
+
 def outbox_claim(message_id: int) -> OutboxMessage | None:
-    """Atomically take a due message (or one whose worker died). None: not ours to run."""
+    """Atomically take a due message (or one whose worker died). None: not ours to run.
+
+    The claim itself counts the attempt: a delivery that never finishes (worker killed by
+    its hard time limit, machine lost) still uses up one attempt when its lease expires,
+    and a message out of attempts is given up here instead of being claimed again.
+    """
     now = clock.now()
-    lease = now + dt.timedelta(minutes=5)
+    max_attempts = getattr(settings, "PROCEDO_OUTBOX_MAX_ATTEMPTS", 5)
     claimed = OutboxMessage.objects.filter(pk=message_id, next_attempt_at__lte=now).filter(
-        Q(status=OutboxStatus.PENDING) | Q(status=OutboxStatus.RUNNING, locked_until__lt=now)
-    ).update(status=OutboxStatus.RUNNING, locked_until=lease, attempts=F("attempts") + 1, updated_at=now)
+        Q(status=OutboxStatus.PENDING)
+        | Q(status=OutboxStatus.RUNNING, locked_until__lt=now, attempts__lt=max_attempts)
+    ).update(status=OutboxStatus.RUNNING, locked_until=now + _outbox_lease(), attempts=F("attempts") + 1,
+             updated_at=now)
     if claimed != 1:
+        _outbox_give_up_if_lost(message_id, max_attempts=max_attempts)
         return None
     return OutboxMessage.objects.select_related("tenant").get(pk=message_id)
+
+
+def _outbox_give_up_if_lost(message_id: int, *, max_attempts: int) -> None:
+    """A message whose every delivery was lost mid-way (lease expired, attempts used up)
+    becomes failed with one incident; the sweep then stops picking it up."""
+    now = clock.now()
+    lost = OutboxMessage.objects.filter(pk=message_id, status=OutboxStatus.RUNNING, locked_until__lt=now,
+                                        attempts__gte=max_attempts)
+    if not lost.exists():
+        return
+    with transaction.atomic():
+        message = lost.first()
+        if message is None:
+            return
+        instance = _lock(message.instance_id)
+        current = OutboxMessage.objects.select_for_update().filter(pk=message_id).first()
+        if current is None or current.status != OutboxStatus.RUNNING or current.locked_until is None \
+                or current.locked_until >= now:
+            return
+        text = _(
+            "Il servizio «%(op)s» non ha completato nessuno dei %(n)s tentativi entro il tempo massimo: "
+            "ogni esecuzione è stata interrotta prima di terminare (tempo scaduto o worker arrestato)."
+        ) % {"op": current.operation, "n": current.attempts}
+        current.status = OutboxStatus.FAILED
+        current.locked_until = None
+        current.last_error = text
+        current.updated_at = now
+        current.save(update_fields=["status", "locked_until", "last_error", "updated_at"])
+        logger.warning("outbox %s %s: %s deliveries never finished; given up", current.pk, current.operation,
+                       current.attempts)
+        # kind and details as for any failed call: the incident page explains a TimeoutError as
+        # "did not answer in time" (cases/selectors.incident_explain).
+        details = (f"TimeoutError: {current.attempts} deliveries of {current.operation} never finished "
+                   f"(lease expired each time: hard time limit or lost worker)")
+        incident = _incident(instance, kind="service_failed", message=text, details=details, outbox=current)
+        if incident is not None:
+            hooks.notify(StepResult(instance=instance, event="incident", ready_tasks=[], data={},
+                                    new_incidents=[incident], project_tasks=False))
 
 
 def outbox_deliver(message_id: int) -> str:
@@ -605,6 +658,11 @@ def outbox_deliver(message_id: int) -> str:
 
             raise PermanentError(_("Operazione sconosciuta: %(op)s") % {"op": message.operation})
         result = operation(message.params, ctx)
+    except SoftTimeLimitExceeded as exc:
+        # The task's time is up: record the attempt, then let the task end (a sweep must not
+        # go on delivering other messages on borrowed time until the hard limit kills it).
+        _outbox_failed(message, exc)
+        raise
     except Exception as exc:
         return _outbox_failed(message, exc)
     return _outbox_succeeded(message, result)
