@@ -303,13 +303,12 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     def messages(self, request, pk=None):
         """Deliver an external event (e.g. `citizen_reply`) to this case."""
         case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
-        self.require_role(Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.SUPERVISOR)
         name = _body(request).get("message")
         if not name or not isinstance(name, str):
             raise ValidationFailed(_("Indica il messaggio."), details={"message": [_("Campo obbligatorio.")]})
+        # Which messages a person may deliver, and who, is declared per procedure (manifest `messages`).
         services.case_message_deliver(
-            tenant=self.tenant, user=request.user, message=name, correlation_key=case.number,
-            payload=_body(request).get("payload"), ip=client_ip(request),
+            case=case, user=request.user, message=name, payload=_body(request).get("payload"), ip=client_ip(request),
         )
         case.refresh_from_db()
         return Response(_case_payload(case))

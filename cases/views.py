@@ -658,6 +658,10 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
 
 
 def _openable_versions(tenant, user) -> list:
+    """Procedures this user may open from the "Nuova pratica" page: the counter channel only.
+
+    Citizens file on the portal; platform procedures (ANPR requests) are opened by the system."""
+    from engine.manifest import manifest_channels
     from engine.models import ProcessDefinition
     from engine.selectors import process_latest_version
 
@@ -669,7 +673,8 @@ def _openable_versions(tenant, user) -> list:
             version = process_latest_version(process_id=definition.process_id)
         except NotFound:
             continue
-        if version.manifest.get("start_form"):
+        if ("counter" in manifest_channels(version.manifest) and version.manifest.get("start_form")
+                and services.case_startable(tenant=tenant, user=user, version=version)):
             found.append(version)
     return found
 
