@@ -9,6 +9,7 @@ nobody start it, and lets no person deliver any message.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -50,12 +51,28 @@ def manifest_message_roles(manifest: dict[str, Any], message: str) -> frozenset[
     return frozenset(r for r in (_as_list(declared.get(message)) or []) if r in DELIVERER_ROLES)
 
 
-def manifest_public_milestones(manifest: dict[str, Any]) -> dict[str, str]:
-    """BPMN element id -> the Italian label a citizen sees when the case reaches that element."""
+def manifest_public_milestones(manifest: dict[str, Any], files: dict[str, str]) -> list[tuple[str, str]]:
+    """(BPMN element id, the Italian label a citizen sees once the case reaches it), in the order
+    the elements appear in the model: the stored manifest is JSONB, whose keys lose their order."""
     declared = manifest.get("public_milestones")
     if not isinstance(declared, dict):
-        return {}
-    return {str(k): str(v) for k, v in declared.items() if isinstance(v, str)}
+        return []
+    bpmn = tuple(text for name, text in sorted(files.items()) if name.endswith(".bpmn"))
+    order = _element_order(bpmn)
+    pairs = [(str(k), str(v)) for k, v in declared.items() if isinstance(v, str)]
+    return sorted(pairs, key=lambda pair: order.get(pair[0], len(order)))
+
+
+@lru_cache(maxsize=64)
+def _element_order(bpmn: tuple[str, ...]) -> dict[str, int]:
+    """Element id -> position in the models' XML (versions are immutable: cached on their text)."""
+    order: dict[str, int] = {}
+    for text in bpmn:
+        root = etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+        for element in root.iter():
+            if isinstance(element.tag, str) and element.get("id"):
+                order.setdefault(element.get("id"), len(order))
+    return order
 
 
 def _bpmn_ids_and_messages(files: dict[str, str]) -> tuple[set[str], set[str]]:
