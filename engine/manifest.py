@@ -127,7 +127,7 @@ def manifest_problems(process_id: str, manifest: dict[str, Any], files: dict[str
         ids, message_names = _bpmn_ids_and_messages(files)
     except etree.XMLSyntaxError:
         return problems  # reported by the XML check of the bundle
-    messages = manifest.get("messages", {})
+    messages = manifest.get("messages") or {}
     if not isinstance(messages, dict):
         problems.append(f"{where}: 'messages' deve associare a ogni messaggio i ruoli che possono consegnarlo")
         messages = {}
@@ -143,7 +143,7 @@ def manifest_problems(process_id: str, manifest: dict[str, Any], files: dict[str
             if role not in DELIVERER_ROLES:
                 problems.append(f"{where}: ruolo sconosciuto o non ammesso '{role}' per il messaggio '{name}' "
                                 f"(ammessi: {known_roles})")
-    milestones = manifest.get("public_milestones", {})
+    milestones = manifest.get("public_milestones") or {}
     if not isinstance(milestones, dict):
         problems.append(f"{where}: 'public_milestones' deve associare a un elemento del BPMN un'etichetta")
         milestones = {}
