@@ -147,3 +147,19 @@ def test_the_validator_refuses_a_manifest_without_access_rules_naming_the_file(b
 def test_the_shipped_procedures_declare_their_access():
     for process in ("residence_change", "anpr_citizen_request"):
         assert validate_bundle(read_bundle(PROCESSES / process)) == []
+
+
+def test_sync_processes_and_the_system_check_refuse_a_manifest_without_starters(bundle, settings, capsys):
+    from django.core.management.base import CommandError
+
+    from engine.checks import check_process_bundles
+    from engine.models import ProcessDefinition
+
+    _rewrite(bundle, starters=None)
+    with pytest.raises(CommandError):
+        call_command("sync_processes", dir=str(bundle.parent), verbosity=0)
+    assert "residence_change/manifest.yaml: manca 'starters'" in "".join(capsys.readouterr())
+    assert not ProcessDefinition.objects.filter(process_id="residence_change").exists()
+    settings.PROCEDO_PROCESSES_DIR = bundle.parent
+    errors = check_process_bundles()
+    assert errors and "manca 'starters'" in errors[0].msg
