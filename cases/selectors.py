@@ -382,8 +382,18 @@ def incident_rows(incidents) -> list[IncidentRow]:
 
 # --------------------------------------------------------------------------- the citizen's view of a case
 
-# Notices a platform delivered to a person: operation -> (recipient, subject, text) parameters.
-NOTICE_OPERATIONS = {"appio.send_message": ("fiscal_code", "subject", "markdown")}
+# Notices a platform delivered to a person: operation -> (recipient's fiscal code, subject, text)
+# parameters, dotted paths into the call's parameters.
+NOTICE_OPERATIONS = {
+    "appio.send_message": ("fiscal_code", "subject", "markdown"),
+    "send.create_notification": ("recipient.tax_id", "subject", "abstract"),
+}
+
+
+def _param(params: Any, path: str) -> str:
+    for key in path.split("."):
+        params = params.get(key) if isinstance(params, dict) else None
+    return str(params or "")
 
 
 def case_is_public_only(*, tenant: Tenant, user: User) -> bool:
@@ -439,14 +449,14 @@ def case_public_view(*, case: Case, user: User) -> dict[str, Any]:
     ]
     notices = []
     if case.instance_id and own:
-        for operation, (to, subject, text) in NOTICE_OPERATIONS.items():
-            for message in OutboxMessage.objects.filter(
-                instance_id=case.instance_id, operation=operation, status=OutboxStatus.DONE
-            ).order_by("updated_at", "pk"):
-                params = message.params or {}
-                if str(params.get(to) or "").upper() == own:
-                    notices.append({"subject": str(params.get(subject) or ""), "text": str(params.get(text) or ""),
-                                    "sent_at": message.updated_at})
+        for message in OutboxMessage.objects.filter(
+            instance_id=case.instance_id, operation__in=list(NOTICE_OPERATIONS), status=OutboxStatus.DONE
+        ).order_by("updated_at", "pk"):
+            to, subject, text = NOTICE_OPERATIONS[message.operation]
+            params = message.params or {}
+            if _param(params, to).upper() == own:
+                notices.append({"subject": _param(params, subject), "text": _param(params, text),
+                                "sent_at": message.updated_at})
     return {
         "id": case.pk,
         "number": case.number,
