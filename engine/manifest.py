@@ -115,6 +115,9 @@ def manifest_problems(process_id: str, manifest: dict[str, Any], files: dict[str
         problems.append(f"{where}: 'citizen' in 'starters' richiede il canale 'portal'")
     if "portal" in channels and Role.CITIZEN not in starters:
         problems.append(f"{where}: il canale 'portal' richiede 'citizen' in 'starters'")
+    if "portal" in channels and not manifest.get("subjects_path"):
+        # A citizen files only as one of the subjects: without them nobody could ever file it.
+        problems.append(f"{where}: il canale 'portal' richiede 'subjects_path' (chi presenta la domanda)")
     staff = [r for r in starters if r in STARTER_ROLES and r != Role.CITIZEN]
     if staff and "counter" not in channels:
         problems.append(f"{where}: i ruoli {', '.join(staff)} in 'starters' richiedono il canale 'counter'")

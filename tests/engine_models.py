@@ -16,7 +16,7 @@ MODELS_DIR = Path(__file__).parent / "engine" / "models"
 # Any office role or a citizen may open a test process at the counter or the portal (with any data).
 TEST_ACCESS = {"channel": ["counter", "portal"],
                "starters": ["registrar", "civil_registrar", "police", "supervisor", "citizen"],
-               "start_form": "start.schema.json"}
+               "start_form": "start.schema.json", "subjects_path": "declarants[*].fiscal_code"}
 
 
 def inline_bundle(process_id: str, name: str, files: dict[str, str]) -> Bundle:

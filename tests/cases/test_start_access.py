@@ -134,6 +134,7 @@ def _rewrite(folder: Path, **changes) -> list[str]:
         ({"channel": ["counter", "fax", "portal"]}, "canale sconosciuto 'fax'"),
         ({"channel": "platform"}, "'starters' deve essere []"),
         ({"channel": "counter"}, "'citizen' in 'starters' richiede il canale 'portal'"),
+        ({"subjects_path": None}, "il canale 'portal' richiede 'subjects_path'"),
         ({"messages": {"pagamento_ricevuto": ["citizen"]}}, "il messaggio 'pagamento_ricevuto' in 'messages' non esiste"),
         ({"messages": {"citizen_reply": ["root"]}}, "ruolo sconosciuto o non ammesso 'root' per il messaggio"),
         ({"public_milestones": {"nowhere": "Mai"}}, "l'elemento 'nowhere' in 'public_milestones' non esiste"),
