@@ -21,3 +21,28 @@ STAFF_ROLES = frozenset(ROLE_CODES - {Role.CITIZEN})
 AUDIT_READER_ROLES = frozenset({Role.SUPERVISOR, Role.PROCESS_ADMIN})
 # Roles allowed to run the tenant's administration pages (users, incidents).
 ADMIN_ROLES = frozenset({Role.SUPERVISOR, Role.PROCESS_ADMIN})
+
+# Who may grant which roles in a tenant: the only place this is decided (issue 17, finding 6).
+# - The "responsabile" (supervisor) heads the office and manages its staff: they give and take the
+#   operational roles. They cannot make another responsabile or a process administrator, or
+#   anybody could promote a friend to their own rank and beyond.
+# - The process administrator manages procedures (models, templates, incidents), not people: they
+#   grant nothing.
+# - Responsabili and process administrators are appointed by the municipality (the mayor's or the
+#   secretary's act) and entered by the platform's operators (a superuser: the tenant owner),
+#   outside the tenant administration pages.
+# Nobody adds a role to themselves, and nobody edits a user who holds a role they may not grant.
+ROLE_GRANTS: dict[str, frozenset[str]] = {
+    Role.SUPERVISOR: frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.VIEWER}),
+    Role.PROCESS_ADMIN: frozenset(),
+}
+
+
+def roles_grantable_by(held: frozenset[str] | set[str], *, platform_admin: bool = False) -> frozenset[str]:
+    """The staff roles a holder of `held` may grant (a platform superuser: every staff role)."""
+    if platform_admin:
+        return STAFF_ROLES
+    granted: set[str] = set()
+    for role in held:
+        granted |= ROLE_GRANTS.get(role, frozenset())
+    return frozenset(granted)

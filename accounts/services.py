@@ -22,7 +22,7 @@ from common import clock
 from common.errors import NotFound, PermissionRefused, ValidationFailed
 
 from .models import Membership, Tenant, User
-from .roles import ADMIN_ROLES, STAFF_ROLES, Role
+from .roles import ADMIN_ROLES, STAFF_ROLES, Role, roles_grantable_by
 from .selectors import forget_cached_roles, roles_for, user_other_tenant_count
 
 # Roles the tenant administration grants. Citizens come from SPID/CIE, never from here.
@@ -33,9 +33,34 @@ PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 def _require_admin(actor: User, tenant: Tenant) -> frozenset[str]:
     roles = roles_for(user=actor, tenant=tenant)
-    if not roles & ADMIN_ROLES:
+    if not roles & ADMIN_ROLES and not actor.is_superuser:  # a superuser: the platform's operators
         raise PermissionRefused(_("Pagina riservata ai responsabili e agli amministratori dell'ente."))
     return roles
+
+
+def roles_grantable(*, actor: User, tenant: Tenant) -> frozenset[str]:
+    """The roles `actor` may grant in `tenant` (accounts.roles.ROLE_GRANTS)."""
+    return roles_grantable_by(roles_for(user=actor, tenant=tenant), platform_admin=actor.is_superuser)
+
+
+def _role_labels(roles: Iterable[str]) -> str:
+    return ", ".join(str(Role(r).label) if r in Role.values else r for r in sorted(roles))
+
+
+def _require_manageable(actor: User, tenant: Tenant, user: User, held: set[str]) -> None:
+    """Nobody edits a user holding a role they may not grant (a colleague of their rank or above)."""
+    above = held - roles_grantable(actor=actor, tenant=tenant)
+    if above:
+        raise PermissionRefused(
+            _("%(u)s ha ruoli che non puoi gestire (%(r)s): chiedi all'assistenza della piattaforma.")
+            % {"u": _label(user), "r": _role_labels(above)},
+            code="role_above_actor",
+        )
+
+
+def _staff_roles_held(tenant: Tenant, user: User) -> set[str]:
+    return set(Membership.objects.filter(tenant=tenant, user=user, role__in=list(GRANTABLE_ROLES))
+               .values_list("role", flat=True))
 
 
 def _member(tenant: Tenant, user_id: int) -> User:
@@ -121,6 +146,9 @@ def tenant_user_create(
     except ValidationFailed as exc:
         errors.update(exc.details)
         wanted = []
+    not_grantable = set(wanted) - roles_grantable(actor=actor, tenant=tenant)
+    if not_grantable:
+        errors["roles"] = [_("Non puoi assegnare questi ruoli: %(r)s.") % {"r": _role_labels(not_grantable)}]
     if "username" not in errors and User.objects.filter(username__iexact=username).exists():
         errors["username"] = [_("Nome utente già in uso: scegline un altro.")]
     if errors:
@@ -140,6 +168,7 @@ def tenant_user_create(
                 tenant=tenant, actor=actor, action="create", object_type="user", object_id=str(user.pk),
                 object_repr=username, summary=_("Creato l'utente %(u)s con i ruoli: %(r)s")
                 % {"u": username, "r": ", ".join(wanted)},
+                before={"roles": []},
                 after={"username": username, "first_name": first_name, "last_name": last_name, "email": email,
                        "fiscal_code": fiscal_code, "roles": wanted},
                 ip=ip,
@@ -167,6 +196,19 @@ def tenant_user_set_roles(
                 details={"roles": [_("Non puoi togliere a te stesso il ruolo di amministrazione.")]},
                 code="self_demotion",
             )
+        if user.pk == actor.pk:
+            if wanted - current:
+                raise PermissionRefused(
+                    _("Non puoi aggiungere ruoli a te stesso: chiedi a chi può assegnarli."), code="self_grant"
+                )
+        else:
+            _require_manageable(actor, tenant, user, current)
+            not_grantable = wanted - roles_grantable(actor=actor, tenant=tenant)
+            if not_grantable:
+                raise PermissionRefused(
+                    _("Non puoi assegnare questi ruoli: %(r)s.") % {"r": _role_labels(not_grantable)},
+                    code="role_not_grantable",
+                )
         added, removed = sorted(wanted - current), sorted(current - wanted)
         if not added and not removed:
             return user
@@ -199,6 +241,8 @@ def tenant_user_set_active(
             raise ValidationFailed(
                 _("Non puoi disattivare te stesso: chiedi a un altro amministratore."), code="self_demotion"
             )
+        if user.pk != actor.pk:
+            _require_manageable(actor, tenant, user, _staff_roles_held(tenant, user))
         changed = Membership.objects.filter(tenant=tenant, user=user).exclude(is_active=active).update(is_active=active)
         if changed:
             audit_record(
@@ -219,6 +263,7 @@ def tenant_user_reset_password(*, tenant: Tenant, actor: User, user_id: int, ip:
         user = _member(tenant, user_id)
         if user.pk == actor.pk:
             raise ValidationFailed(_("Per la tua password usa la pagina «Cambia password»."), code="own_password")
+        _require_manageable(actor, tenant, user, _staff_roles_held(tenant, user))
         # A password opens every tenant of the user: an administrator of one municipality
         # must not be able to take over an account that also works for another one.
         if user.is_superuser or user.is_staff or user_other_tenant_count(tenant=tenant, user=user):

@@ -73,7 +73,7 @@ def admin_users(request: HttpRequest) -> HttpResponse:
     members = selectors.tenant_members(tenant=tenant, users=list(page.object_list))
     return render(request, "accounts/admin_users.html", {
         "nav": "admin", "admin_tab": "users", "page": page, "members": members, "search": search, "role": role,
-        "roles": Role.choices,
+        "roles": Role.choices, "can_create": bool(services.roles_grantable(actor=request.user, tenant=tenant)),
     })
 
 
@@ -82,6 +82,9 @@ def admin_users(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def admin_user_create(request: HttpRequest) -> HttpResponse:
     tenant = _admin_tenant(request)
+    grantable = services.roles_grantable(actor=request.user, tenant=tenant)
+    if not grantable:
+        raise PermissionDenied(_("Il tuo ruolo non consente di creare utenti: lo fa il responsabile dell'ufficio."))
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"roles": []}
     if request.method == "POST":
@@ -105,7 +108,7 @@ def admin_user_create(request: HttpRequest) -> HttpResponse:
             return redirect("admin_user_detail", pk=user.pk)
     return render(request, "accounts/admin_user_form.html", {
         "nav": "admin", "admin_tab": "users", "values": values, "errors": errors,
-        "role_choices": services.ROLE_CHOICES,
+        "role_choices": [(v, label) for v, label in services.ROLE_CHOICES if v in grantable],
     })
 
 
@@ -127,9 +130,21 @@ def admin_user_detail(request: HttpRequest, pk: str) -> HttpResponse:
     from cases.models import WorkItem, WorkItemStatus
 
     open_tasks = WorkItem.objects.filter(tenant=tenant, assignee=member.user, status=WorkItemStatus.OPEN).count()
+    is_self = member.user.pk == request.user.pk
+    grantable = services.roles_grantable(actor=request.user, tenant=tenant)
+    held = set(member.roles) & services.GRANTABLE_ROLES
+    manageable = is_self or held <= grantable
+    # Only the roles the actor may change are offered: others' roles they may grant; on their own
+    # page, removing a non-administrative role. Roles held but not changeable are shown, locked.
+    changeable = (held - ADMIN_ROLES) if is_self else (grantable if manageable else set())
+    role_options = [
+        {"value": v, "label": label, "checked": v in held, "editable": v in changeable}
+        for v, label in services.ROLE_CHOICES if v in changeable or v in held
+    ]
     return render(request, "accounts/admin_user_detail.html", {
         "nav": "admin", "admin_tab": "users", "member": member, "one_time_password": password,
-        "role_choices": services.ROLE_CHOICES, "is_self": member.user.pk == request.user.pk,
+        "role_options": role_options, "can_change_roles": bool(changeable), "manageable": manageable,
+        "is_self": is_self,
         "open_tasks": open_tasks, "other_tenants": selectors.user_other_tenant_count(tenant=tenant, user=member.user),
         "errors": {},
     })
@@ -147,7 +162,7 @@ def admin_user_roles(request: HttpRequest, pk: str) -> HttpResponse:
         messages.success(request, _("Ruoli di %(u)s aggiornati.") % {"u": user.username})
     except NotFound as exc:
         raise Http404 from exc
-    except ValidationFailed as exc:
+    except (ValidationFailed, PermissionRefused) as exc:
         messages.error(request, exc.message)
     return redirect("admin_user_detail", pk=_int(pk))
 
@@ -165,7 +180,7 @@ def admin_user_active(request: HttpRequest, pk: str) -> HttpResponse:
                                    else _("Accesso di %(u)s sospeso.")) % {"u": user.username})
     except NotFound as exc:
         raise Http404 from exc
-    except ValidationFailed as exc:
+    except (ValidationFailed, PermissionRefused) as exc:
         messages.error(request, exc.message)
     return redirect("admin_user_detail", pk=_int(pk))
 

@@ -11,14 +11,19 @@ from django.db.models import Q
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.api import TenantScopedMixin
 from accounts.models import User
-from accounts.roles import Role
+from accounts.roles import STAFF_ROLES, Role
 from audit.events import record_read
 from audit.services import audit_record, client_ip
 from common.errors import ValidationFailed
@@ -84,6 +89,59 @@ class CaseSerializer(serializers.ModelSerializer):
         ]
 
 
+class PublicMilestoneSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    current = serializers.BooleanField()
+
+
+class PublicDocumentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    filename = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    signed = serializers.BooleanField()
+    verification_code = serializers.CharField(allow_null=True)
+    revoked = serializers.BooleanField()
+
+
+class PublicNoticeSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    text = serializers.CharField()
+    sent_at = serializers.DateTimeField()
+
+
+class PublicCaseSummarySerializer(serializers.Serializer):
+    """A citizen's case in a list: no subjects, keys, incidents or tasks."""
+
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    procedure = serializers.CharField(source="title")
+    status = serializers.CharField()
+    status_label = serializers.CharField(source="get_status_display")
+    opened_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    legal_due_date = serializers.DateField(allow_null=True)
+
+
+class PublicCaseSerializer(serializers.Serializer):
+    """The public view of a case (`selectors.case_public_view`): what a citizen and the portal see."""
+
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    procedure = serializers.CharField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+    outcome = serializers.CharField(allow_blank=True)
+    outcome_label = serializers.CharField(allow_blank=True)
+    opened_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    legal_due_date = serializers.DateField(allow_null=True)
+    milestones = PublicMilestoneSerializer(many=True)
+    documents = PublicDocumentSerializer(many=True)
+    notices = PublicNoticeSerializer(many=True)
+    submitted = serializers.DictField()
+
+
 class CaseCreateSerializer(serializers.Serializer):
     process = serializers.CharField(max_length=100)
     data = serializers.JSONField()
@@ -96,6 +154,13 @@ class CommentSerializer(serializers.ModelSerializer):
         model = Comment
         fields = ["id", "author", "text", "created_at"]
         read_only_fields = ["id", "author", "created_at"]
+
+
+def _payload_for(case: Case, user: User, *, detail: bool = False) -> dict[str, Any]:
+    """The staff payload, or the public view for a user without an office role (a citizen)."""
+    if selectors.case_is_public_only(tenant=case.tenant, user=user):
+        return PublicCaseSerializer(selectors.case_public_view(case=case, user=user)).data
+    return _case_payload(case, detail=detail)
 
 
 def _case_payload(case: Case, *, detail: bool = False) -> dict[str, Any]:
@@ -204,13 +269,15 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         if request.accepted_renderer.format not in ("json", "api"):
             return self._export(request, qs, request.accepted_renderer.format)
         page = self.paginate_queryset(qs)
+        serializer = (PublicCaseSummarySerializer if selectors.case_is_public_only(tenant=self.tenant, user=request.user)
+                      else CaseSerializer)
         # A search shows subjects' personal data: the search itself is audited, once.
         q = request.query_params
         record_read(
             tenant=self.tenant, user=request.user, ip=client_ip(request), object_type="case_list",
             object_id="*", object_repr="&".join(f"{k}={v}" for k, v in sorted(q.items()))[:300],
         )
-        return self.get_paginated_response(CaseSerializer(page, many=True).data)
+        return self.get_paginated_response(serializer(page, many=True).data)
 
     @extend_schema(
         parameters=[
@@ -241,6 +308,8 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         )
 
     def _export(self, request, qs, fmt: str) -> HttpResponse:
+        # Exports list every subject of every case: office work, not the public view.
+        self.require_role(*STAFF_ROLES)
         rows = [_case_row(c) for c in qs.defer("data")[:EXPORT_LIMIT]]
         body, content_type, ext = export_rows(
             fmt, case_export_columns(), rows, title=_("Pratiche"), xml_root="pratiche", xml_item="pratica"
@@ -265,15 +334,19 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             data=body.validated_data["data"],
             ip=client_ip(request),
         )
-        return Response(_case_payload(case), status=status.HTTP_201_CREATED)
+        return Response(_payload_for(case, request.user), status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses=PolymorphicProxySerializer(
+        component_name="CaseDetailOrPublicCase", serializers=[CaseSerializer, PublicCaseSerializer],
+        resource_type_field_name=None,
+    ))
     def retrieve(self, request, pk=None):
         case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
         record_read(
             tenant=self.tenant, user=request.user, ip=client_ip(request),
             object_type="case", object_id=str(case.pk), object_repr=case.number,
         )
-        return Response(_case_payload(case, detail=True))
+        return Response(_payload_for(case, request.user, detail=True))
 
     @extend_schema(request=inline_serializer("CancelCase", {"reason": serializers.CharField()}), responses=CaseSerializer)
     @action(detail=True, methods=["post"])
@@ -289,8 +362,9 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get", "post"])
     def comments(self, request, pk=None):
         case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
+        comments = selectors.comment_list(case=case, user=request.user)  # refuses citizens
         if request.method == "GET":
-            return Response(CommentSerializer(case.comments.select_related("author"), many=True).data)
+            return Response(CommentSerializer(comments, many=True).data)
         text = _body(request).get("text")
         comment = services.comment_add(case=case, user=request.user, text=str(text or ""), ip=client_ip(request))
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
@@ -303,16 +377,15 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     def messages(self, request, pk=None):
         """Deliver an external event (e.g. `citizen_reply`) to this case."""
         case = selectors.case_get(tenant=self.tenant, user=request.user, case_id=_int(pk))
-        self.require_role(Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.SUPERVISOR)
         name = _body(request).get("message")
         if not name or not isinstance(name, str):
             raise ValidationFailed(_("Indica il messaggio."), details={"message": [_("Campo obbligatorio.")]})
+        # Which messages a person may deliver, and who, is declared per procedure (manifest `messages`).
         services.case_message_deliver(
-            tenant=self.tenant, user=request.user, message=name, correlation_key=case.number,
-            payload=_body(request).get("payload"), ip=client_ip(request),
+            case=case, user=request.user, message=name, payload=_body(request).get("payload"), ip=client_ip(request),
         )
         case.refresh_from_db()
-        return Response(_case_payload(case))
+        return Response(_payload_for(case, request.user))
 
 
 # --------------------------------------------------------------------------- tasks

@@ -378,3 +378,109 @@ def incident_rows(incidents) -> list[IncidentRow]:
             explanation=incident_explain(incident, operation=operation), technical=technical,
         ))
     return rows
+
+
+# --------------------------------------------------------------------------- the citizen's view of a case
+
+# Notices a platform delivered to a person: operation -> (recipient's fiscal code, subject, text)
+# parameters, dotted paths into the call's parameters.
+NOTICE_OPERATIONS = {
+    "appio.send_message": ("fiscal_code", "subject", "markdown"),
+    "send.create_notification": ("recipient.tax_id", "subject", "abstract"),
+}
+
+
+def _param(params: Any, path: str) -> str:
+    for key in path.split("."):
+        params = params.get(key) if isinstance(params, dict) else None
+    return str(params or "")
+
+
+def case_is_public_only(*, tenant: Tenant, user: User) -> bool:
+    """A user with no office role in the tenant (a citizen) sees only the public view of a case."""
+    return not roles_for(user=user, tenant=tenant) & STAFF_ROLES
+
+
+def _only_own_people(value: Any, own: str) -> Any:
+    """`value` without the entries of other people (objects carrying someone else's fiscal code)."""
+    if isinstance(value, dict):
+        return {k: _only_own_people(v, own) for k, v in value.items()}
+    if isinstance(value, list):
+        return [
+            _only_own_people(v, own) for v in value
+            if not (isinstance(v, dict) and isinstance(v.get("fiscal_code"), str) and v["fiscal_code"].upper() != own)
+        ]
+    return value
+
+
+def case_public_view(*, case: Case, user: User) -> dict[str, Any]:
+    """What a citizen (and the portal) may know of their own case.
+
+    Status and dates, the milestones the procedure declares public (manifest `public_milestones`),
+    the documents filed in their dossier, the notices sent to them and the start data they
+    submitted. Never: internal notes, operators (usernames, names, assignees), tasks, audit
+    history, incidents, service results (ANPR answers...) or other people's data. A co-declarant
+    is a party to the same declaration, but each adult declarant has their own account and sees
+    their own entry there: minimisation (GDPR art. 5(1)(c)) keeps the others' fiscal codes,
+    names and birth dates out of this view, and non-declarant subjects never appear in it.
+    """
+    from documents.selectors import document_list_for_case
+    from engine.bundles import version_by_id, version_files, version_form
+    from engine.manifest import manifest_public_milestones
+    from engine.models import OutboxMessage, OutboxStatus
+
+    own = (user.fiscal_code or "").upper()
+    version = version_by_id(case.process_version_id)
+    manifest = version.manifest
+    progress = case_progress(case=case)
+    reached = set(progress["done"]) | set(progress["current"])
+    milestones = [
+        {"label": label, "current": element in progress["current"]}
+        for element, label in manifest_public_milestones(manifest, version_files(version))
+        if element in reached
+    ]
+    start_form = manifest.get("start_form")
+    fields = (version_form(version, start_form).get("properties") or {}) if start_form else {}
+    submitted = {k: _only_own_people(v, own) for k, v in case.data.items() if k in fields}
+    documents = [
+        {"id": d.pk, "title": d.title or d.filename, "filename": d.filename, "created_at": d.created_at,
+         "signed": d.signed, "verification_code": d.verification_code, "revoked": d.revoked_at is not None}
+        for d in document_list_for_case(tenant=case.tenant, user=user, case_id=case.pk).order_by("created_at", "pk")
+    ]
+    notices = []
+    if case.instance_id and own:
+        for message in OutboxMessage.objects.filter(
+            instance_id=case.instance_id, operation__in=list(NOTICE_OPERATIONS), status=OutboxStatus.DONE
+        ).order_by("updated_at", "pk"):
+            to, subject, text = NOTICE_OPERATIONS[message.operation]
+            params = message.params or {}
+            if _param(params, to).upper() == own:
+                notices.append({"subject": _param(params, subject), "text": _param(params, text),
+                                "sent_at": message.updated_at})
+    return {
+        "id": case.pk,
+        "number": case.number,
+        "procedure": version.definition.name,
+        "status": case.status,
+        "status_label": case.get_status_display(),
+        "outcome": case.outcome,
+        "outcome_label": (manifest.get("outcomes") or {}).get(case.outcome, case.outcome),
+        "opened_at": case.opened_at,
+        "closed_at": case.closed_at,
+        "legal_due_date": case.legal_due_date,
+        "milestones": milestones,
+        "documents": documents,
+        "notices": notices,
+        "submitted": submitted,
+    }
+
+
+def comment_list(*, case: Case, user: User) -> QuerySet:
+    """The internal notes of a case: the office's only, never shown to citizens."""
+    from django.utils.translation import gettext as _
+
+    from common.errors import PermissionRefused
+
+    if case_is_public_only(tenant=case.tenant, user=user):
+        raise PermissionRefused(_("Le note interne della pratica sono riservate all'ufficio."), code="internal_notes")
+    return case.comments.select_related("author")

@@ -21,6 +21,7 @@ from common.errors import Conflict, NotFound, PermissionRefused, ValidationFaile
 from engine import hooks
 from engine import services as engine
 from engine.bundles import version_by_id, version_form
+from engine.manifest import manifest_channels, manifest_message_roles, manifest_starters
 from engine.models import IncidentStatus, InstanceStatus, ProcessVersion
 from engine.selectors import process_latest_version
 from engine.services import ReadyTask, StepResult
@@ -117,10 +118,42 @@ def _form_json(version: ProcessVersion, form: str) -> str:
 # --------------------------------------------------------------------------- start
 
 
+def _start_channel(version: ProcessVersion, user: User, roles: frozenset[str]) -> str:
+    """How `user` may open a case of `version` ("counter" or "portal"), or refuse.
+
+    The manifest declares who may start a procedure (`starters`) and through which channel
+    (`channel`); a version that declares neither lets nobody start it. A procedure opened only by
+    a national platform (`channel: platform`, e.g. ANPR portal requests) is never started by a
+    person: its start data (a request code) would name someone else's request.
+    """
+    channels = manifest_channels(version.manifest)
+    starters = manifest_starters(version.manifest)
+    if not channels & {"counter", "portal"}:
+        raise PermissionRefused(
+            _("Questo procedimento viene avviato solo dal sistema, non da una persona."), code="start_not_allowed"
+        )
+    if "counter" in channels and roles & (starters - {Role.CITIZEN}):
+        return "counter"
+    if "portal" in channels and Role.CITIZEN in roles and Role.CITIZEN in starters:
+        return "portal"
+    raise PermissionRefused(
+        _("Il tuo ruolo non consente di aprire pratiche di questo procedimento."), code="start_not_allowed"
+    )
+
+
+def case_startable(*, tenant: Tenant, user: User, version: ProcessVersion) -> bool:
+    """Whether `user` may open a case of `version` (for the pages that list procedures)."""
+    try:
+        _start_channel(version, user, roles_for(user=user, tenant=tenant))
+    except PermissionRefused:
+        return False
+    return True
+
+
 def case_start(
     *, tenant: Tenant, user: User, process_id: str, data: dict[str, Any], ip: str | None = None
 ) -> Case:
-    _require_roles(user, tenant, CASE_OPENER_ROLES, _("Il tuo ruolo non consente di aprire pratiche."))
+    roles = _require_roles(user, tenant, CASE_OPENER_ROLES, _("Il tuo ruolo non consente di aprire pratiche."))
     try:
         version = process_latest_version(process_id=process_id)
     except NotFound as exc:
@@ -128,22 +161,28 @@ def case_start(
             _("Procedimento sconosciuto: %(p)s") % {"p": process_id},
             details={"process": [_("Procedimento sconosciuto.")]},
         ) from exc
-    start_form = version.manifest.get("start_form")
-    if start_form:
-        errors = validate_data(_form_json(version, start_form), data)
-        if errors:
-            raise ValidationFailed(_("I dati della domanda non sono validi."), details={"data": errors})
-    elif not isinstance(data, dict):
-        raise ValidationFailed(_("I dati devono essere un oggetto JSON."), details={"data": ["invalid"]})
-
+    channel = _start_channel(version, user, roles)
+    _validate_start_data(version, data)
     subjects = _subjects(version, data)
-    roles = roles_for(user=user, tenant=tenant)
-    if not roles & (CASE_OPENER_ROLES - {Role.CITIZEN}):
+    if channel == "portal":
         # A citizen files only for themselves (and those declaring with them).
         own = (user.fiscal_code or "").upper()
         if not own or own not in {s["fiscal_code"] for s in subjects}:
             raise PermissionRefused(_("Puoi presentare una domanda solo se sei tra i dichiaranti."))
     return _open_case(tenant=tenant, version=version, data=data, subjects=subjects, user=user, ip=ip)
+
+
+def _validate_start_data(version: ProcessVersion, data: Any) -> None:
+    start_form = version.manifest.get("start_form")
+    if not isinstance(data, dict):
+        raise ValidationFailed(_("I dati devono essere un oggetto JSON."), details={"data": ["invalid"]})
+    if not start_form:  # a version stored before every procedure had one: nothing to check against
+        raise PermissionRefused(
+            _("Questo procedimento non dichiara i dati di avvio: non si può aprire."), code="start_not_allowed"
+        )
+    errors = validate_data(_form_json(version, start_form), data)
+    if errors:
+        raise ValidationFailed(_("I dati della domanda non sono validi."), details={"data": errors})
 
 
 def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: list[dict[str, Any]],
@@ -205,6 +244,11 @@ def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str,
     serialised on the tenant row.
     """
     version = process_latest_version(process_id=process_id)
+    if "platform" not in manifest_channels(version.manifest):
+        raise PermissionRefused(
+            _("Il procedimento %(p)s non si apre da una piattaforma.") % {"p": process_id}, code="start_not_allowed"
+        )
+    _validate_start_data(version, data)
     with transaction.atomic():
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
         existing = Case.objects.filter(tenant=tenant, process_id=process_id, business_key=business_key).first()
@@ -497,16 +541,35 @@ def comment_add(*, case: Case, user: User, text: str, ip: str | None = None) -> 
 
 
 def case_message_deliver(
-    *, tenant: Tenant, user: User | None, message: str, correlation_key: str, payload: Any, ip: str | None = None
+    *, case: Case, user: User, message: str, payload: Any, ip: str | None = None
 ) -> int:
-    """Deliver an external event (citizen reply, payment) to the waiting case."""
-    caught = engine.deliver_message(tenant=tenant, name=message, correlation_key=correlation_key, payload=payload)
+    """A person delivers an external event (e.g. the citizen's observations) to their case.
+
+    Only the messages the procedure's manifest lists under `messages`, and only by the roles
+    listed there: a payment confirmation (pagoPA) or an ANPR event is delivered by the system
+    alone (cases.tasks), never by a person claiming it happened. A citizen delivers only to a
+    case they are a subject of.
+    """
+    tenant = case.tenant
+    roles = roles_for(user=user, tenant=tenant)
+    allowed = manifest_message_roles(version_by_id(case.process_version_id).manifest, message)
+    held = roles & allowed
+    if held == {Role.CITIZEN} and not CaseSubject.objects.filter(
+        case=case, fiscal_code=(user.fiscal_code or "").upper()
+    ).exists():
+        held = frozenset()
+    if not held:
+        raise PermissionRefused(
+            _("Non puoi consegnare il messaggio «%(m)s» a questa pratica.") % {"m": message[:100]},
+            code="message_not_allowed",
+        )
+    caught = engine.deliver_message(tenant=tenant, name=message, correlation_key=case.number, payload=payload)
     if caught == 0:
         raise Conflict(
-            _("Nessuna pratica è in attesa del messaggio «%(m)s» per %(k)s.") % {"m": message, "k": correlation_key},
+            _("Nessuna pratica è in attesa del messaggio «%(m)s» per %(k)s.") % {"m": message, "k": case.number},
             code="no_waiting_case",
         )
-    message_delivered_event(tenant=tenant, user=user, message=message, correlation_key=correlation_key,
+    message_delivered_event(tenant=tenant, user=user, message=message, correlation_key=case.number,
                             payload=payload, caught=caught, ip=ip)
     return caught
 

@@ -95,10 +95,14 @@ def poll_anpr_citizen_requests() -> int:
                 "declarants": [{"fiscal_code": request["fiscal_code"], "given_name": "", "family_name": ""}]
                 if request["fiscal_code"] else [],
             }
-            _case, created = case_start_from_platform(
-                tenant=tenant, process_id=ANPR_CITIZEN_REQUEST_PROCESS, data=data, business_key=f"ANPR-{code}",
-                source="ANPR (portale del cittadino)",
-            )
+            try:
+                _case, created = case_start_from_platform(
+                    tenant=tenant, process_id=ANPR_CITIZEN_REQUEST_PROCESS, data=data, business_key=f"ANPR-{code}",
+                    source="ANPR (portale del cittadino)",
+                )
+            except ProcedoError as exc:  # a request ANPR listed with data the start schema refuses
+                logger.warning("ANPR request %s of tenant %s not opened: %s", code, tenant.istat_code, exc)
+                continue
             opened += int(created)
     return opened
 

@@ -510,7 +510,14 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="case",
                 object_id=str(case.pk), object_repr=case.number)
     version = version_by_id(case.process_version_id)
-    days_left = (case.legal_due_date - clock.today()).days if case.legal_due_date and case.status == CaseStatus.OPEN else None
+    if selectors.case_is_public_only(tenant=tenant, user=request.user):
+        # A citizen's own case: the public view only (no notes, operators, history, tasks, results).
+        view = selectors.case_public_view(case=case, user=request.user)
+        return render(request, "cases/case_public.html", {
+            "nav": "cases", "view": view, "submitted_rows": _readable(view["submitted"], version),
+            "days_left": days_left_for(case),
+        })
+    days_left = days_left_for(case)
     open_items = list(case.work_items.filter(status="open").select_related("assignee").order_by("due_at"))
     for item in open_items:
         item.sla = _sla(item, tenant)
@@ -529,6 +536,12 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "can_comment": bool(roles - {Role.VIEWER, Role.CITIZEN}),
         "can_act": bool(roles & ACTING_ROLES),
     })
+
+
+def days_left_for(case: Any) -> int | None:
+    if case.legal_due_date and case.status == CaseStatus.OPEN:
+        return (case.legal_due_date - clock.today()).days
+    return None
 
 
 def _progress(case: Any, version: Any) -> dict[str, Any]:
@@ -583,6 +596,8 @@ def case_diagram(request: HttpRequest, pk: str) -> HttpResponse:
         case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
     except NotFound as exc:
         raise Http404 from exc
+    if selectors.case_is_public_only(tenant=tenant, user=request.user):
+        raise Http404  # the model carries scripts, lanes and service calls: office knowledge
     response = HttpResponse(_bpmn_xml(version_by_id(case.process_version_id)), content_type="application/xml")
     response["Cache-Control"] = "private, max-age=3600"  # versions are immutable
     return response
@@ -611,6 +626,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/case_list.html", {
         "nav": "cases", "page": page, "q": q, "statuses": CaseStatus.choices, "errors": errors,
         "can_open": bool(roles_for(user=request.user, tenant=tenant) & (services.CASE_OPENER_ROLES - {Role.CITIZEN})),
+        # Citizens see their own cases without the other people named in them.
+        "public_only": selectors.case_is_public_only(tenant=tenant, user=request.user),
     })
 
 
@@ -658,6 +675,10 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
 
 
 def _openable_versions(tenant, user) -> list:
+    """Procedures this user may open from the "Nuova pratica" page: the counter channel only.
+
+    Citizens file on the portal; platform procedures (ANPR requests) are opened by the system."""
+    from engine.manifest import manifest_channels
     from engine.models import ProcessDefinition
     from engine.selectors import process_latest_version
 
@@ -669,7 +690,8 @@ def _openable_versions(tenant, user) -> list:
             version = process_latest_version(process_id=definition.process_id)
         except NotFound:
             continue
-        if version.manifest.get("start_form"):
+        if ("counter" in manifest_channels(version.manifest) and version.manifest.get("start_form")
+                and services.case_startable(tenant=tenant, user=user, version=version)):
             found.append(version)
     return found
 

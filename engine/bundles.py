@@ -21,6 +21,7 @@ from lxml import etree
 from accounts.roles import ROLE_CODES
 from common.operations import get_operation
 
+from .manifest import manifest_problems
 from .sandbox import SandboxViolation, check_expression
 from .spiff import OutboxServiceTask, ProcedoParser, ValidationException
 
@@ -163,6 +164,7 @@ def validate_bundle(bundle: Bundle) -> list[str]:
     start_form = bundle.manifest.get("start_form")
     if start_form:
         problems += _check_schema(bundle, start_form, pid, "manifest start_form")
+    problems += manifest_problems(pid, bundle.manifest, bundle.files)
     for meta in user_task_metas(bundle.files).values():
         where = f"{pid}/{main}: user task '{meta.bpmn_id}'"
         if not meta.lane:

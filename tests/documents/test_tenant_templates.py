@@ -101,19 +101,17 @@ def test_only_administrators_change_templates(office):
 def test_a_case_uses_the_template_of_its_own_process_version(office):
     import base64
 
-    from engine.bundles import Bundle
     from engine.models import ProcessVersion
     from engine.registry import process_version_publish
+    from tests.engine_models import inline_bundle
 
     bpmn = ('<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/'
             '20100524/MODEL" id="d" targetNamespace="t"><bpmn:process id="letters" isExecutable="true">'
             '<bpmn:startEvent id="s"/></bpmn:process></bpmn:definitions>')
     versions = []
     for wording in ("prima stesura {{ sigillo_qr }}", "seconda stesura {{ sigillo_qr }}"):
-        outcome = process_version_publish(bundle=Bundle(process_id="letters", files={
-            "manifest.yaml": "name: Lettere\n", "letters.bpmn": bpmn,
-            "templates/lettera.docx": "base64:" + base64.b64encode(_docx(wording)).decode()},
-            manifest={"name": "Lettere"}))
+        outcome = process_version_publish(bundle=inline_bundle("letters", "Lettere", {
+            "letters.bpmn": bpmn, "templates/lettera.docx": "base64:" + base64.b64encode(_docx(wording)).decode()}))
         versions.append(ProcessVersion.objects.get(definition__process_id="letters", version=outcome.version))
     def text(data: bytes) -> str:
         return " ".join(p.text for p in Docx(io.BytesIO(data)).paragraphs)

@@ -25,11 +25,11 @@ from connectors.base.simulator import SimulatorServer
 from connectors.pdnd import voucher as voucher_module
 from connectors.pdnd.keys import client_key, demo_keys_dir
 from connectors.pdnd.simulator import PdndSimulator
-from engine.bundles import Bundle
 from engine.models import InstanceStatus, ProcessVersion, WorkflowInstance
 from engine.registry import process_version_publish
 from engine.services import instance_data, instance_start, outbox_deliver_due
 from tests.connectors.base.support import ctx_for
+from tests.engine_models import inline_bundle
 from tests.factories import make_tenant
 
 CF = "PRVGNN90R10H501Q"
@@ -303,9 +303,7 @@ SERVICE_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 @pytest.mark.django_db
 def test_anpr_down_for_a_while_delays_the_case_and_the_change_happens_exactly_once(platforms):
     _, anpr, _, anpr_server = platforms
-    outcome = process_version_publish(bundle=Bundle(
-        process_id="anpr_move", files={"manifest.yaml": "name: Cambio\ncategory: test\n", "anpr_move.bpmn": SERVICE_BPMN},
-        manifest={"name": "Cambio"}))
+    outcome = process_version_publish(bundle=inline_bundle("anpr_move", "Cambio", {"anpr_move.bpmn": SERVICE_BPMN}))
     version = ProcessVersion.objects.get(definition__process_id="anpr_move", version=outcome.version)
     clock.freeze()
     tenant = make_tenant(istat="046007")

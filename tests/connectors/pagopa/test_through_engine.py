@@ -11,11 +11,11 @@ from cases.tasks import deliver_payments
 from common import clock
 from connectors.appio.simulator import AppIoSimulator
 from connectors.pagopa.simulator import GpdSimulator
-from engine.bundles import Bundle
 from engine.models import InstanceStatus, OutboxMessage, OutboxStatus, ProcessVersion, WorkflowInstance
 from engine.registry import process_version_publish
 from engine.services import instance_start, outbox_deliver_due
 from tests.connectors.base.support import running
+from tests.engine_models import inline_bundle
 from tests.factories import make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -71,11 +71,7 @@ BPMN = f"""<?xml version="1.0" encoding="UTF-8"?>
 
 @pytest.fixture
 def version() -> ProcessVersion:
-    outcome = process_version_publish(bundle=Bundle(
-        process_id="fee_and_notice",
-        files={"manifest.yaml": "name: Diritti e avviso\ncategory: test\n", "fee_and_notice.bpmn": BPMN},
-        manifest={"name": "Diritti e avviso"},
-    ))
+    outcome = process_version_publish(bundle=inline_bundle("fee_and_notice", "Diritti e avviso", {"fee_and_notice.bpmn": BPMN}))
     return ProcessVersion.objects.get(definition__process_id="fee_and_notice", version=outcome.version)
 
 

@@ -13,12 +13,12 @@ from common import clock
 from connectors.parer.simulator import ParerSimulator
 from connectors.protocollo.simulator import ProtocolSimulator
 from connectors.send.simulator import SendSimulator
-from engine.bundles import Bundle
 from engine.models import InstanceStatus, ProcessVersion, WorkflowInstance
 from engine.registry import process_version_publish
 from engine.services import instance_data, instance_start, outbox_deliver_due
 from tests.connectors.base.support import running
 from tests.connectors.parer.test_parer import sip
+from tests.engine_models import inline_bundle
 from tests.factories import make_tenant
 
 pytestmark = pytest.mark.django_db
@@ -68,10 +68,7 @@ BPMN = f"""<?xml version="1.0" encoding="UTF-8"?>
 
 @pytest.fixture
 def version() -> ProcessVersion:
-    outcome = process_version_publish(bundle=Bundle(
-        process_id="deed_out", files={"manifest.yaml": "name: Atto in uscita\ncategory: test\n", "deed_out.bpmn": BPMN},
-        manifest={"name": "Atto in uscita"},
-    ))
+    outcome = process_version_publish(bundle=inline_bundle("deed_out", "Atto in uscita", {"deed_out.bpmn": BPMN}))
     return ProcessVersion.objects.get(definition__process_id="deed_out", version=outcome.version)
 
 
