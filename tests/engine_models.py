@@ -19,16 +19,16 @@ TEST_ACCESS = {"channel": ["counter", "portal"],
                "start_form": "start.schema.json", "subjects_path": "declarants[*].fiscal_code"}
 
 
-def inline_bundle(process_id: str, name: str, files: dict[str, str]) -> Bundle:
+def inline_bundle(process_id: str, name: str, files: dict[str, str], *, manifest_extra: dict | None = None) -> Bundle:
     """An in-memory bundle of `files` with a manifest named `name` that anybody may start."""
-    manifest = {"name": name, "category": "test", **TEST_ACCESS}
+    manifest = {"name": name, "category": "test", **TEST_ACCESS, **(manifest_extra or {})}
     return Bundle(process_id=process_id, manifest=manifest, files={
         **files, "manifest.yaml": yaml.safe_dump(manifest, allow_unicode=True),
         "forms/start.schema.json": '{"type": "object"}',
     })
 
 
-def publish_model(name: str, *, also: tuple[str, ...] = ()) -> ProcessVersion:
+def publish_model(name: str, *, also: tuple[str, ...] = (), manifest_extra: dict | None = None) -> ProcessVersion:
     """Publish tests/engine/models/<name>.bpmn with its forms, DMN files and `also` models."""
     files: dict[str, str] = {}
     for stem in (name, *also):
@@ -37,7 +37,7 @@ def publish_model(name: str, *, also: tuple[str, ...] = ()) -> ProcessVersion:
             files[f"forms/{form.name}"] = form.read_text()
     for dmn in MODELS_DIR.glob("*.dmn"):
         files[dmn.name] = dmn.read_text()
-    outcome = process_version_publish(bundle=inline_bundle(name, name, files))
+    outcome = process_version_publish(bundle=inline_bundle(name, name, files, manifest_extra=manifest_extra))
     return ProcessVersion.objects.select_related("definition").get(
         definition__process_id=name, version=outcome.version
     )

@@ -148,12 +148,12 @@ def test_the_case_list_api_and_its_export_are_audited():
 
 def test_a_message_delivery_is_audited_with_the_user_who_delivered_it():
     tenant = make_tenant()
-    publish_model("message_catch")
+    # The manifest lets a supervisor deliver it (a person may deliver only declared messages).
+    publish_model("message_catch", manifest_extra={"messages": {"payment_received": ["supervisor"]}})
     supervisor = make_user(tenant, Role.SUPERVISOR)
     case = case_services.case_start(tenant=tenant, user=supervisor, process_id="message_catch", data={})
     caught = case_services.case_message_deliver(
-        tenant=tenant, user=supervisor, message="payment_received", correlation_key=case.number,
-        payload={"iuv": "1"}, ip="198.51.100.12",
+        case=case, user=supervisor, message="payment_received", payload={"iuv": "1"}, ip="198.51.100.12",
     )
     assert caught == 1
     event = _last(object_type="case_message")
