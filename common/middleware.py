@@ -97,3 +97,32 @@ class RequestSizeLimitMiddleware:
             response["Connection"] = "close"
             return response
         return self.get_response(request)
+
+
+class JsonDepthLimitMiddleware:
+    """Refuse a JSON body nested deeper than PROCEDO_JSON_MAX_DEPTH (default 64) with a 400, before any
+    parser recurses into it (common/jsondepth.py): 100 000 nested arrays used to end in a
+    RecursionError and an HTML 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        is_json = content_type == "application/json" or content_type.endswith("+json")
+        if is_json and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            from .jsondepth import max_depth, too_deep
+
+            if too_deep(request.body):
+                import logging
+
+                from django.http import JsonResponse
+                from django.utils.translation import gettext as _
+
+                logging.getLogger("procedo.security").warning(
+                    "refused a JSON body nested past %s levels: %s", max_depth(), request.path[:200])
+                message = _("Il JSON inviato è annidato troppo in profondità (al massimo %(n)s livelli).") % {
+                    "n": max_depth()}
+                return JsonResponse({"error": {"code": "json_too_deep", "message": message, "fields": {}}},
+                                    status=400)
+        return self.get_response(request)

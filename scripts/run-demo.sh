@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 mkdir -p var/broker/processed var/media
 export DEBUG="${DEBUG:-1}"
+# The demo runs on public demo secrets (SECRET_KEY, signing certificate): say so, or Procedo refuses to start.
+export PROCEDO_ENV="${PROCEDO_ENV:-demo}"
 
 # Deeds are rendered by LibreOffice: install the system packages when they are missing (apt when
 # root; otherwise the script names what is missing and the demo runs without rendering).
