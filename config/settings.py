@@ -8,6 +8,7 @@ sets DATABASE_URL and CELERY_BROKER_URL. Every PROCEDO_* setting is declared her
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -49,6 +50,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every response (common/middleware.py); empty = the strict default there.
+PROCEDO_CSP = env_str("PROCEDO_CSP", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -59,7 +62,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from here, not from a CDN
     "guardian",
     "common",
     "accounts",
@@ -82,10 +89,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.TenantMiddleware",
+    "accounts.middleware.SecondFactorMiddleware",
     "accounts.middleware.PasswordChangeRequiredMiddleware",
+    "common.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes requires: turns a lock-out into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -131,13 +143,31 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out client before the password is checked
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins (login page and POST /api/v1/token/) are counted per username and client address;
+# after AXES_FAILURE_LIMIT the pair is locked out for AXES_COOLOFF_MINUTES (django-axes, in the DB).
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.security.axes_client_ip"
+AXES_VERBOSE = False
+# Reverse proxies in front of the app whose X-Forwarded-For is trusted (audit and lock-out addresses).
+PROCEDO_TRUSTED_PROXY_COUNT = env_int("PROCEDO_TRUSTED_PROXY_COUNT", 0)
+# API tokens expire this many days after they are issued (POST /api/v1/token/ or create_api_token).
+PROCEDO_API_TOKEN_TTL_DAYS = env_int("PROCEDO_API_TOKEN_TTL_DAYS", 30)
+# Issuer shown in authenticator apps next to the account name.
+OTP_TOTP_ISSUER = env_str("PROCEDO_OTP_ISSUER", "Procedo")
 LOGIN_URL = "/accedi/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accedi/"
@@ -190,7 +220,7 @@ if env_str("PROCEDO_S3_BUCKET", ""):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -204,6 +234,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Case management for the demographic services of Italian municipalities.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "cases.models.CaseStatus",
         "WorkItemStatusEnum": "cases.models.WorkItemStatus",
