@@ -9,6 +9,14 @@ from rest_framework.authentication import TokenAuthentication
 from . import security
 
 
+class TokenExpired(exceptions.AuthenticationFailed):
+    default_code = "token_expired"
+
+
+class SecondFactorRequired(exceptions.PermissionDenied):
+    default_code = "second_factor_required"
+
+
 class ExpiringTokenAuthentication(TokenAuthentication):
     """`Authorization: Token <key>`, refused once PROCEDO_API_TOKEN_TTL_DAYS have passed since issue,
     and refused for a user who must have a second factor and has none (a process administrator
@@ -18,9 +26,8 @@ class ExpiringTokenAuthentication(TokenAuthentication):
         user, token = super().authenticate_credentials(key)
         if security.token_expired(token.created):
             token.delete()
-            raise exceptions.AuthenticationFailed(_("Token scaduto: richiedine uno nuovo."), code="token_expired")
+            raise TokenExpired(_("Token scaduto: richiedine uno nuovo."))
         if security.second_factor_required(user) and security.confirmed_device(user) is None:
-            raise exceptions.PermissionDenied(
-                _("Il tuo ruolo richiede l'autenticazione a due fattori: attivala dalla pagina «Sicurezza»."),
-                code="second_factor_required")
+            raise SecondFactorRequired(
+                _("Il tuo ruolo richiede l'autenticazione a due fattori: attivala dalla pagina «Sicurezza»."))
         return user, token
