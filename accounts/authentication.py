@@ -27,7 +27,8 @@ class ExpiringTokenAuthentication(TokenAuthentication):
         if security.token_expired(token.created):
             token.delete()
             raise TokenExpired(_("Token scaduto: richiedine uno nuovo."))
-        if security.second_factor_required(user) and security.confirmed_device(user) is None:
+        has_device, required = security.second_factor_state(user)
+        if required and not has_device:
             raise SecondFactorRequired(
                 _("Il tuo ruolo richiede l'autenticazione a due fattori: attivala dalla pagina «Sicurezza»."))
         return user, token

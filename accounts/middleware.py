@@ -67,8 +67,8 @@ class SecondFactorMiddleware:
             return self.get_response(request)
         from . import security
 
-        has_device = security.confirmed_device(user) is not None
-        if not has_device and not security.second_factor_required(user):
+        has_device, required = security.second_factor_state(user)
+        if not has_device and not required:
             return self.get_response(request)
         if request.path.startswith("/api/"):
             from django.http import JsonResponse

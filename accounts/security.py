@@ -84,6 +84,22 @@ def second_factor_required(user: Any) -> bool:
     return Membership.objects.filter(user=user, role=Role.PROCESS_ADMIN, is_active=True).exists()
 
 
+def second_factor_state(user: Any) -> tuple[bool, bool]:
+    """(has a confirmed device, must have one) in one query: the middleware asks on every page."""
+    from django.db.models import Exists, OuterRef
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    row = User.objects.filter(pk=user.pk).annotate(
+        has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        is_process_admin=Exists(Membership.objects.filter(user=OuterRef("pk"), role=Role.PROCESS_ADMIN,
+                                                          is_active=True)),
+    ).values_list("has_device", "is_process_admin", "is_superuser").first()
+    if row is None:
+        return False, False
+    has_device, is_process_admin, is_superuser = row
+    return bool(has_device), bool(is_process_admin or is_superuser)
+
+
 def confirmed_device(user: Any):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
