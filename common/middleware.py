@@ -136,8 +136,15 @@ class ContentSecurityPolicyMiddleware:
     replaces the whole policy when a deployment needs another one.
     """
 
-    DEFAULT = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-               "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+    # Bootstrap Italia's bundle injects one <style> with its @font-face rules (first empty, then filled):
+    # those two exact contents are allowed by hash, no other inline style is. Its CSS embeds fonts as
+    # data: URIs. tests/e2e/test_csp_browser.py fails on any violation (e.g. after an upgrade).
+    BOOTSTRAP_ITALIA_STYLE_HASHES = ("'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+                                     "'sha256-wPXhisdsFu1DtHYH1D9W5isSGqS5vIPn6QJWSNLqfCM='")
+    DEFAULT = ("default-src 'self'; script-src 'self'; "
+               f"style-src 'self' {' '.join(BOOTSTRAP_ITALIA_STYLE_HASHES)}; img-src 'self' data:; "
+               "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+               "frame-ancestors 'none'")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
