@@ -19,7 +19,8 @@ REAL_SECRET_KEY = "k7#Qz!v2pL9x@Wm4rT8bN1cY6hJ3fD5sG0aE-uI_oP+eR*tZ%yX"
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items()
              if k not in {"PYTEST_VERSION", "PROCEDO_ENV", "DEBUG", "SECRET_KEY", "PROCEDO_SECRETS_KEYS",
-                          "ALLOWED_HOSTS", "PROCEDO_DOCUMENTS_SIGNERS", "PROCEDO_CLOCK_OFFSET_SECONDS"}
+                          "ALLOWED_HOSTS", "PROCEDO_DOCUMENTS_SIGNERS", "PROCEDO_CLOCK_OFFSET_SECONDS",
+                          "DJANGO_ALLOW_ASYNC_UNSAFE"}  # the e2e conftest sets it for the browser tests
              and not k.startswith("SECURE_") and not k.endswith("_COOKIE_SECURE")}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
                           capture_output=True, text=True, timeout=120)
