@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml frontend/package-lock.json
 ## Compiled translations (English); needs msgfmt from Debian's gettext
 locale/en/LC_MESSAGES/django.mo: locale/en/LC_MESSAGES/django.po $(STAMP)
 	@command -v msgfmt >/dev/null 2>&1 || bash scripts/ensure-system.sh
-	$(BIN)/python manage.py compilemessages --locale en --ignore ".venv" --ignore "frontend" --ignore "var" -v 0
+	PROCEDO_ENV=$${PROCEDO_ENV:-demo} $(BIN)/python manage.py compilemessages --locale en --ignore ".venv" --ignore "frontend" --ignore "var" -v 0
 
 venv: $(STAMP)
 
@@ -36,12 +36,12 @@ system:
 
 ## The whole suite, on PostgreSQL and Redis
 test: $(STAMP) system locale/en/LC_MESSAGES/django.mo
-	DATABASE_URL=$(TEST_DATABASE_URL) PROCEDO_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	PROCEDO_ENV=test DATABASE_URL=$(TEST_DATABASE_URL) PROCEDO_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Quick loop on SQLite (tests marked postgres are skipped there)
 test-sqlite: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PROCEDO_ENV=test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks: figures written to bench/RESULTS.md
 bench: $(STAMP) system

@@ -8,6 +8,11 @@ from .models import Membership, Tenant, User
 from .roles import Role
 
 DEMO_PASSWORD = "demo"
+# Process administrators must use a second factor, in the demo too. Their authenticator key is the
+# public RFC 6238 test key (base32 GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ): add it to any TOTP app, or print
+# the current code with `manage.py otp_code process_admin.capannori` (demo and test modes only).
+DEMO_TOTP_KEY_HEX = "3132333435363738393031323334353637383930"
+DEMO_TOTP_SECRET_BASE32 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 
 DEMO_TENANTS = [
     # name, slug, ISTAT, Belfiore, patron-saint day (month, day)
@@ -63,4 +68,9 @@ def _user(username: str, given: str, family: str, tenant: Tenant, role: str, fis
         user.set_password(DEMO_PASSWORD)
         user.save()
     Membership.objects.get_or_create(user=user, tenant=tenant, role=role)
+    if role == Role.PROCESS_ADMIN:
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        TOTPDevice.objects.get_or_create(user=user, confirmed=True,
+                                         defaults={"name": "Demo", "key": DEMO_TOTP_KEY_HEX})
     return user

@@ -47,3 +47,40 @@ class PasswordChangeRequiredMiddleware:
 
             return redirect("password_change")
         return self.get_response(request)
+
+
+class SecondFactorMiddleware:
+    """A signed-in user who has a second factor must verify it in this session; a process administrator
+    without one must enrol. Until then every page redirects to verification/enrolment and the API
+    (session authentication) answers 403 `second_factor_required`. Token-authenticated API calls are
+    checked by accounts.authentication (DRF authenticates after middleware)."""
+
+    ALLOWED_PREFIXES = ("/sicurezza/", "/accedi/", "/esci/", "/i18n/", "/static/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (user is None or not user.is_authenticated or request.path.startswith(self.ALLOWED_PREFIXES)
+                or user.is_verified()):
+            return self.get_response(request)
+        from . import security
+
+        has_device, required = security.second_factor_state(user)
+        if not has_device and not required:
+            return self.get_response(request)
+        if request.path.startswith("/api/"):
+            from django.http import JsonResponse
+            from django.utils.translation import gettext as _
+
+            message = (_("Verifica il codice dell'app di autenticazione prima di continuare.") if has_device else
+                       _("Il tuo ruolo richiede l'autenticazione a due fattori: attivala dalla pagina «Sicurezza»."))
+            return JsonResponse({"error": {"code": "second_factor_required", "message": message, "fields": {}}},
+                                status=403)
+        from django.shortcuts import redirect
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        target = "two_factor_verify" if has_device else "two_factor_setup"
+        return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")

@@ -21,6 +21,7 @@ from audit.services import audit_record
 from common import clock
 from common.errors import NotFound, PermissionRefused, ValidationFailed
 
+from . import security
 from .models import Membership, Tenant, User
 from .roles import ADMIN_ROLES, STAFF_ROLES, Role, roles_grantable_by
 from .selectors import forget_cached_roles, roles_for, user_other_tenant_count
@@ -244,6 +245,8 @@ def tenant_user_set_active(
         if user.pk != actor.pk:
             _require_manageable(actor, tenant, user, _staff_roles_held(tenant, user))
         changed = Membership.objects.filter(tenant=tenant, user=user).exclude(is_active=active).update(is_active=active)
+        if not active:
+            security.tokens_revoke(user=user)  # a suspended user's scripts stop with them
         if changed:
             audit_record(
                 tenant=tenant, actor=actor, action="update", object_type="user", object_id=str(user.pk),
@@ -276,6 +279,7 @@ def tenant_user_reset_password(*, tenant: Tenant, actor: User, user_id: int, ip:
         user.set_password(password)
         user.must_change_password = True
         user.save(update_fields=["password", "must_change_password"])
+        security.tokens_revoke(user=user)
         audit_record(
             tenant=tenant, actor=actor, action="update", object_type="user", object_id=str(user.pk),
             object_repr=user.username, summary=_("Reimpostata la password di %(u)s") % {"u": user.username},
@@ -290,6 +294,7 @@ def own_password_change(*, user: User, new_password: str, tenant: Tenant | None,
         user.set_password(new_password)
         user.must_change_password = False
         user.save(update_fields=["password", "must_change_password"])
+        security.tokens_revoke(user=user)  # a token issued under the old password dies with it
         audit_record(
             tenant=tenant, actor=user, action="update", object_type="user", object_id=str(user.pk),
             object_repr=user.username, summary=_("%(u)s ha cambiato la propria password") % {"u": user.username},

@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("PROCEDO_ENV", "demo")  # benchmarks run on demo secrets, never in production
 
 import django  # noqa: E402
 

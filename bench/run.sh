@@ -2,6 +2,7 @@
 # Run every benchmark against a fresh PostgreSQL database; figures go to bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PROCEDO_ENV="${PROCEDO_ENV:-demo}"  # demo secrets: a benchmark is never production
 export DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/procedo_bench}"
 dropdb -h 127.0.0.1 -U postgres --if-exists procedo_bench
 createdb -h 127.0.0.1 -U postgres procedo_bench

@@ -2,29 +2,36 @@
 
 Everything that asks "what time is it" (due dates, timers, audit timestamps) goes
 through `now()`, so tests and demos can move time with `frozen()`/`advance()`
-instead of sleeping. The offset is process-wide and also read from the
-PROCEDO_CLOCK_OFFSET_SECONDS environment variable, so a demo can run "in the future".
+instead of sleeping. The offset is process-wide and starts at the PROCEDO_CLOCK_OFFSET_SECONDS
+setting (demo only), so a demo can run "in the future".
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import threading
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.utils import timezone
 
 _lock = threading.Lock()
 _frozen: dt.datetime | None = None
-_offset = dt.timedelta(seconds=float(os.environ.get("PROCEDO_CLOCK_OFFSET_SECONDS", "0") or 0))
+_offset: dt.timedelta | None = None  # read from settings on first use: this module loads before them
+
+
+def _current_offset() -> dt.timedelta:
+    global _offset
+    if _offset is None:
+        _offset = dt.timedelta(seconds=float(getattr(settings, "PROCEDO_CLOCK_OFFSET_SECONDS", 0) or 0))
+    return _offset
 
 
 def now() -> dt.datetime:
     if _frozen is not None:
         return _frozen
-    return timezone.now() + _offset
+    return timezone.now() + _current_offset()
 
 
 def today() -> dt.date:
@@ -38,7 +45,7 @@ def advance(delta: dt.timedelta) -> None:
         if _frozen is not None:
             _frozen = _frozen + delta
         else:
-            _offset = _offset + delta
+            _offset = _current_offset() + delta
 
 
 def freeze(at: dt.datetime | None = None) -> None:

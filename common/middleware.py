@@ -97,3 +97,60 @@ class RequestSizeLimitMiddleware:
             response["Connection"] = "close"
             return response
         return self.get_response(request)
+
+
+class JsonDepthLimitMiddleware:
+    """Refuse a JSON body nested deeper than PROCEDO_JSON_MAX_DEPTH (default 64) with a 400, before any
+    parser recurses into it (common/jsondepth.py): 100 000 nested arrays used to end in a
+    RecursionError and an HTML 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        is_json = content_type == "application/json" or content_type.endswith("+json")
+        if is_json and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            from .jsondepth import max_depth, too_deep
+
+            if too_deep(request.body):
+                import logging
+
+                from django.http import JsonResponse
+                from django.utils.translation import gettext as _
+
+                logging.getLogger("procedo.security").warning(
+                    "refused a JSON body nested past %s levels: %s", max_depth(), request.path[:200])
+                message = _("Il JSON inviato è annidato troppo in profondità (al massimo %(n)s livelli).") % {
+                    "n": max_depth()}
+                return JsonResponse({"error": {"code": "json_too_deep", "message": message, "fields": {}}},
+                                    status=400)
+        return self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware:
+    """Content-Security-Policy on every response: scripts, styles, fonts and images only from this
+    origin (no inline script, no inline style, no CDN), no framing, no plugins, forms post here only.
+
+    An injected `<script>` or `onclick=` in a page is not executed by the browser. PROCEDO_CSP
+    replaces the whole policy when a deployment needs another one.
+    """
+
+    # Bootstrap Italia's bundle injects one <style> with its @font-face rules (first empty, then filled):
+    # those two exact contents are allowed by hash, no other inline style is. Its CSS embeds fonts as
+    # data: URIs. tests/e2e/test_csp_browser.py fails on any violation (e.g. after an upgrade).
+    BOOTSTRAP_ITALIA_STYLE_HASHES = ("'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+                                     "'sha256-wPXhisdsFu1DtHYH1D9W5isSGqS5vIPn6QJWSNLqfCM='")
+    DEFAULT = ("default-src 'self'; script-src 'self'; "
+               f"style-src 'self' {' '.join(BOOTSTRAP_ITALIA_STYLE_HASHES)}; img-src 'self' data:; "
+               "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+               "frame-ancestors 'none'")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.policy = getattr(settings, "PROCEDO_CSP", "") or self.DEFAULT
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", self.policy)
+        return response

@@ -2,8 +2,8 @@
 
 Keys come from `PROCEDO_SECRETS_KEYS` (comma-separated Fernet keys, newest first: rotating a key
 means putting the new one in front; old rows still decrypt and are re-encrypted on save). Without
-it, a key is derived from SECRET_KEY, which is enough for the demo and for tests; `manage.py check
---deploy` warns when production runs that way.
+it, a key is derived from SECRET_KEY, which is enough for the demo and for tests; production
+refuses to start without PROCEDO_SECRETS_KEYS (config/production.py), and this module refuses too.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def _fernet(keys: str, secret_key: str) -> MultiFernet:
 
 
 def fernet() -> MultiFernet:
+    if getattr(settings, "PROCEDO_FAIL_CLOSED", False) and not (getattr(settings, "PROCEDO_SECRETS_KEYS", "") or "").strip():
+        raise ConfigurationError(_("PROCEDO_SECRETS_KEYS non è impostata: in produzione le credenziali non si cifrano "
+                                   "con una chiave derivata da SECRET_KEY."))
     return _fernet(getattr(settings, "PROCEDO_SECRETS_KEYS", "") or "", settings.SECRET_KEY)
 
 

@@ -1,28 +1,57 @@
 """Procedo settings, read from the environment (12-factor).
 
 Defaults give the embedded demo: SQLite, Celery on a filesystem broker (no server).
-Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS.
+Production (PROCEDO_ENV=production, the default, with DEBUG off) must set SECRET_KEY,
+PROCEDO_SECRETS_KEYS, ALLOWED_HOSTS and PROCEDO_DOCUMENTS_SIGNERS or it refuses to start; it also
+sets DATABASE_URL and CELERY_BROKER_URL. Every PROCEDO_* setting is declared here, once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_float, env_int, env_json, env_list, env_str
+from .production import DEMO_SECRET_KEY, ENVIRONMENTS, production_problems, secrets_keys_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PROCEDO_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-# The demo and the tests run without a configured secret; a production deployment
-# must set SECRET_KEY (checked by `manage.py check --deploy`).
-SECRET_KEY = env_str("SECRET_KEY", "insecure-demo-key-set-SECRET_KEY-in-production")
+# What this process is. "production" is the default: without DEBUG it refuses to start on demo
+# secrets (config/production.py). `make run` sets "demo"; the test suite is "test" (`make test`
+# sets it, and a bare pytest run is recognised by the PYTEST_VERSION pytest exports).
+PROCEDO_ENV = env_str("PROCEDO_ENV", "test" if env_str("PYTEST_VERSION", "") else "production").strip().lower()
+if PROCEDO_ENV not in ENVIRONMENTS:
+    raise ImproperlyConfigured(f"PROCEDO_ENV must be one of {', '.join(ENVIRONMENTS)}, got {PROCEDO_ENV!r}")
+PROCEDO_FAIL_CLOSED = PROCEDO_ENV == "production" and not DEBUG
+SECRET_KEY = env_str("SECRET_KEY", "" if PROCEDO_FAIL_CLOSED else DEMO_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTPS (secure by default in production; the demo runs on plain http://127.0.0.1) ------------
+# Behind a TLS-terminating proxy, name the header it sets (e.g. X-Forwarded-Proto): only then is
+# "https" in that header trusted. Never set it when clients can reach the app directly.
+_proxy_header = env_str("SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (f"HTTP_{_proxy_header.upper().replace('-', '_')}", "https") if _proxy_header else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PROCEDO_FAIL_CLOSED)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PROCEDO_FAIL_CLOSED else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PROCEDO_FAIL_CLOSED)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PROCEDO_FAIL_CLOSED)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PROCEDO_FAIL_CLOSED)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every response (common/middleware.py); empty = the strict default there.
+PROCEDO_CSP = env_str("PROCEDO_CSP", "")
 
 INSTALLED_APPS = [
     "audit.admin_site.AuditedAdminConfig",  # django.contrib.admin whose every change is audited
@@ -33,7 +62,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from here, not from a CDN
     "guardian",
     "common",
     "accounts",
@@ -49,16 +82,22 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "common.middleware.RequestSizeLimitMiddleware",
     "common.middleware.RejectNulBytesMiddleware",
+    "common.middleware.JsonDepthLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "common.middleware.ItalianFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.TenantMiddleware",
+    "accounts.middleware.SecondFactorMiddleware",
     "accounts.middleware.PasswordChangeRequiredMiddleware",
+    "common.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes requires: turns a lock-out into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -104,13 +143,31 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out client before the password is checked
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins (login page and POST /api/v1/token/) are counted per username and client address;
+# after AXES_FAILURE_LIMIT the pair is locked out for AXES_COOLOFF_MINUTES (django-axes, in the DB).
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.security.axes_client_ip"
+AXES_VERBOSE = False
+# Reverse proxies in front of the app whose X-Forwarded-For is trusted (audit and lock-out addresses).
+PROCEDO_TRUSTED_PROXY_COUNT = env_int("PROCEDO_TRUSTED_PROXY_COUNT", 0)
+# API tokens expire this many days after they are issued (POST /api/v1/token/ or create_api_token).
+PROCEDO_API_TOKEN_TTL_DAYS = env_int("PROCEDO_API_TOKEN_TTL_DAYS", 30)
+# Issuer shown in authenticator apps next to the account name.
+OTP_TOTP_ISSUER = env_str("PROCEDO_OTP_ISSUER", "Procedo")
 LOGIN_URL = "/accedi/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accedi/"
@@ -163,7 +220,7 @@ if env_str("PROCEDO_S3_BUCKET", ""):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -177,6 +234,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Case management for the demographic services of Italian municipalities.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "cases.models.CaseStatus",
         "WorkItemStatusEnum": "cases.models.WorkItemStatus",
@@ -231,7 +291,7 @@ PROCEDO_OUTBOX_LEASE_SECONDS = env_int("PROCEDO_OUTBOX_LEASE_SECONDS", PROCEDO_T
 if PROCEDO_OUTBOX_LEASE_SECONDS <= PROCEDO_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("PROCEDO_OUTBOX_LEASE_SECONDS must exceed PROCEDO_TASK_TIME_LIMIT")
 # Fernet keys (comma-separated, newest first) encrypting connector credentials at rest; unset =
-# derived from SECRET_KEY (demo, tests).
+# derived from SECRET_KEY (demo and tests only: production refuses to start without them).
 PROCEDO_SECRETS_KEYS = env_str("PROCEDO_SECRETS_KEYS", "")
 # Largest request body accepted at all (uploads included), refused before it is read.
 PROCEDO_MAX_REQUEST_BYTES = env_int("PROCEDO_MAX_REQUEST_BYTES", 30 * 1024 * 1024)
@@ -255,6 +315,8 @@ CELERY_BEAT_SCHEDULE["audit-seal-chains"] = {
 PROCEDO_TEMPLATE_RENDER_SECONDS = env_int("PROCEDO_TEMPLATE_RENDER_SECONDS", 30)
 PROCEDO_TEMPLATE_RENDER_CPU_SECONDS = env_int("PROCEDO_TEMPLATE_RENDER_CPU_SECONDS", 20)
 PROCEDO_TEMPLATE_RENDER_MEMORY_MB = env_int("PROCEDO_TEMPLATE_RENDER_MEMORY_MB", 768)
+# Deepest JSON nesting accepted in a request body or a JSON form field (refused with 400 beyond).
+PROCEDO_JSON_MAX_DEPTH = env_int("PROCEDO_JSON_MAX_DEPTH", 64)
 
 LOGGING = {
     "version": 1,
@@ -265,7 +327,50 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}, "spiff": {"level": "WARNING"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    CSRF_COOKIE_HTTPONLY = False
-    X_FRAME_OPTIONS = "DENY"
+
+# --- Documents (documents/conf.py reads these) -----------------------------------------------------
+PROCEDO_DOCUMENTS_VAR_DIR = Path(env_str("PROCEDO_DOCUMENTS_VAR_DIR", str(VAR_DIR / "documents")))
+PROCEDO_DOCUMENTS_ROOT = env_str("PROCEDO_DOCUMENTS_ROOT", "")  # blobs; empty = MEDIA_ROOT/documents
+PROCEDO_DOCUMENTS_CONVERTERS = env_int("PROCEDO_DOCUMENTS_CONVERTERS", os.cpu_count() or 1)
+PROCEDO_DOCUMENTS_CONVERT_TIMEOUT = env_int("PROCEDO_DOCUMENTS_CONVERT_TIMEOUT", 60)
+PROCEDO_CONVERTERS_PER_WORKER = env_int("PROCEDO_CONVERTERS_PER_WORKER", 1)  # warm LibreOffice per Celery child
+PROCEDO_PUBLIC_BASE_URL = env_str("PROCEDO_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+PROCEDO_DOCUMENTS_TSA_URL = env_str("PROCEDO_DOCUMENTS_TSA_URL", "")
+PROCEDO_DOCUMENTS_MAX_UPLOAD = env_int("PROCEDO_DOCUMENTS_MAX_UPLOAD", 20 * 1024 * 1024)
+# Signer per role, JSON: {"default": {"kind": "pkcs12", "path": "/etc/procedo/signer.p12", "passphrase": "..."}}.
+# Unset = the demo signer made by `manage.py documents_setup` (refused in production).
+PROCEDO_DOCUMENTS_SIGNERS = env_json("PROCEDO_DOCUMENTS_SIGNERS", None)
+
+# --- Connectors (connectors/base/conf.py reads these) ----------------------------------------------
+# Per platform: PROCEDO_<PLATFORM>_BASE_URL (points every tenant elsewhere), _API_KEY, _TIMEOUT (read
+# seconds, checked when used). Kept as the raw text of the environment.
+PROCEDO_CONNECTOR_PLATFORMS = ("anpr", "ansc", "pdnd", "pagopa", "appio", "send", "protocollo", "parer")
+for _platform in PROCEDO_CONNECTOR_PLATFORMS:
+    for _suffix in ("BASE_URL", "API_KEY", "TIMEOUT"):
+        _name = f"PROCEDO_{_platform.upper()}_{_suffix}"
+        globals()[_name] = env_str(_name, "").strip()
+PROCEDO_PDND_TOKEN_URL = env_str("PROCEDO_PDND_TOKEN_URL", "").strip()
+PROCEDO_SIMULATOR_HOST = env_str("PROCEDO_SIMULATOR_HOST", "127.0.0.1").strip()
+PROCEDO_SEND_SIM_SPEED = env_float("PROCEDO_SEND_SIM_SPEED", 60.0)
+PROCEDO_APPIO_SIM_EVERYONE_ON_IO = env_bool("PROCEDO_APPIO_SIM_EVERYONE_ON_IO", True)
+
+# --- Engine and clock ------------------------------------------------------------------------------
+# Plug-in operation modules outside the shipped apps (comma-separated dotted paths).
+PROCEDO_EXTRA_OPERATION_MODULES = env_list("PROCEDO_EXTRA_OPERATION_MODULES", [])
+# The demo may run "in the future" (common/clock.py); refused in production.
+PROCEDO_CLOCK_OFFSET_SECONDS = env_float("PROCEDO_CLOCK_OFFSET_SECONDS", 0.0)
+
+# --- Fail closed -------------------------------------------------------------------------------------
+_problems = secrets_keys_problems(PROCEDO_SECRETS_KEYS)
+if PROCEDO_FAIL_CLOSED:
+    _problems = production_problems(
+        secret_key=SECRET_KEY, secrets_keys=PROCEDO_SECRETS_KEYS, allowed_hosts_set=env_str("ALLOWED_HOSTS", "") != "",
+        signers=PROCEDO_DOCUMENTS_SIGNERS, demo_pki_dir=PROCEDO_DOCUMENTS_VAR_DIR / "pki",
+    )
+    if PROCEDO_CLOCK_OFFSET_SECONDS:
+        _problems.append("PROCEDO_CLOCK_OFFSET_SECONDS moves the clock: demo only")
+if _problems:
+    raise ImproperlyConfigured(
+        f"Procedo refuses to start (PROCEDO_ENV={PROCEDO_ENV}): {'; '.join(_problems)}. Set them in the "
+        "environment; the demo runs with PROCEDO_ENV=demo (`make run`)."
+    )

@@ -7,6 +7,8 @@ import datetime as dt
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, views
 from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.exceptions import PermissionDenied
@@ -55,6 +57,7 @@ def _translate(exc: Exception):
 
 
 class CaseDocumentsView(TenantScopedMixin, views.APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, case_id: int):
         try:
             docs = list(selectors.document_list_for_case(tenant=self.tenant, user=request.user, case_id=case_id))
@@ -66,6 +69,7 @@ class CaseDocumentsView(TenantScopedMixin, views.APIView):
 
 
 class DocumentContentView(TenantScopedMixin, views.APIView):
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, document_id: int):
         try:
             doc = selectors.document_get(tenant=self.tenant, user=request.user, document_id=document_id)
@@ -95,6 +99,7 @@ class DossierUploadSerializer(serializers.Serializer):
 class DossierView(TenantScopedMixin, views.APIView):
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, fiscal_code: str):
         try:
             entries = list(selectors.dossier_list(tenant=self.tenant, user=request.user, fiscal_code=fiscal_code))
@@ -104,6 +109,7 @@ class DossierView(TenantScopedMixin, views.APIView):
                     object_id=fiscal_code.upper(), object_repr=fiscal_code.upper())
         return Response({"fiscal_code": fiscal_code.upper(), "results": [_entry_payload(request, e) for e in entries]})
 
+    @extend_schema(request={"multipart/form-data": DossierUploadSerializer}, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, fiscal_code: str):
         upload = request.FILES.get("file")
         if upload is not None and upload.size > conf.max_upload_bytes():

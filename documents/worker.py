@@ -14,14 +14,13 @@ import logging
 import threading
 
 from celery.signals import worker_process_init, worker_process_shutdown
-
-from config.env import env_int
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
 
 def converters_per_worker() -> int:
-    return max(0, env_int("PROCEDO_CONVERTERS_PER_WORKER", 1))
+    return max(0, int(settings.PROCEDO_CONVERTERS_PER_WORKER))
 
 
 _warming: threading.Thread | None = None

@@ -7,10 +7,11 @@ class EngineConfig(AppConfig):
 
     def ready(self) -> None:
         import importlib
-        import os
+
+        from django.conf import settings
 
         from . import checks  # noqa: F401  (registers the process-bundle system checks)
 
         # Plug-in operations outside the shipped apps (comma-separated module paths).
-        for module in filter(None, os.environ.get("PROCEDO_EXTRA_OPERATION_MODULES", "").split(",")):
+        for module in settings.PROCEDO_EXTRA_OPERATION_MODULES:
             importlib.import_module(module.strip())

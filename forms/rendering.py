@@ -18,6 +18,8 @@ from typing import Any
 
 from django.http import QueryDict
 
+from common import jsondepth
+
 
 @dataclass
 class Field:
@@ -220,7 +222,7 @@ def parse_post(schema: dict[str, Any], post: QueryDict, prefix: str = "") -> dic
             kept = post.get(name + "__kept")
             if kept:
                 try:
-                    data[key] = json.loads(kept)
+                    data[key] = jsondepth.loads(kept)
                 except ValueError:
                     pass
             continue

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 mkdir -p var/broker/processed var/media
 export DEBUG="${DEBUG:-1}"
+# The demo runs on public demo secrets (SECRET_KEY, signing certificate): say so, or Procedo refuses to start.
+export PROCEDO_ENV="${PROCEDO_ENV:-demo}"
 
 # Deeds are rendered by LibreOffice: install the system packages when they are missing (apt when
 # root; otherwise the script names what is missing and the demo runs without rendering).
@@ -31,4 +33,6 @@ $BIN/celery -A config worker -B --loglevel=INFO --concurrency=2 \
 echo
 echo "Procedo demo: http://127.0.0.1:8000/  (API: /api/v1/, docs: /api/docs/, admin: /admin/)"
 echo "Users: registrar.capannori, police.capannori, supervisor.capannori, ... password 'demo'"
+echo "process_admin.capannori / process_admin.lucca also need a second factor: add the key GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+echo "  to an authenticator app, or print the current code with: $BIN/python manage.py otp_code process_admin.capannori"
 $BIN/python manage.py runserver 127.0.0.1:8000 --noreload

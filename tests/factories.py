@@ -40,3 +40,28 @@ def api_client(user: User, tenant: Tenant | None = None) -> APIClient:
     if tenant is not None:
         client.credentials(HTTP_X_PROCEDO_TENANT=tenant.istat_code)
     return client
+
+
+def enrol_totp(user: User):
+    """A confirmed TOTP device for the user (process administrators cannot work without one)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+
+
+def totp_now(device) -> str:
+    from django_otp.oath import totp
+
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def login_with_second_factor(client, user: User):
+    """force_login plus a second factor verified in the session, as after /accedi/verifica/."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    device = enrol_totp(user)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device

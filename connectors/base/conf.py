@@ -1,8 +1,6 @@
-"""Connector settings: Django settings first (getattr fallbacks), then the environment.
-
-All optional; the lead may move them into config/settings.py with the same names:
+"""Connector settings, declared in config/settings.py from the environment (all optional):
 PROCEDO_<PLATFORM>_BASE_URL, PROCEDO_<PLATFORM>_API_KEY, PROCEDO_<PLATFORM>_TIMEOUT (read seconds),
-PROCEDO_SIMULATOR_HOST, PROCEDO_SEND_SIM_SPEED, PROCEDO_APPIO_SIM_EVERYONE_ON_IO.
+PROCEDO_PDND_TOKEN_URL, PROCEDO_SIMULATOR_HOST, PROCEDO_SEND_SIM_SPEED, PROCEDO_APPIO_SIM_EVERYONE_ON_IO.
 """
 
 from __future__ import annotations
@@ -10,14 +8,13 @@ from __future__ import annotations
 from django.conf import settings
 
 from common.errors import ConfigurationError
-from config.env import env_bool, env_str
 
 
 def _setting(name: str, default: str = "") -> str:
     value = getattr(settings, name, None)
     if value not in (None, ""):
-        return str(value)
-    return env_str(name, default).strip()
+        return str(value).strip()
+    return default
 
 
 def base_url_override(platform: str) -> str:
@@ -55,5 +52,4 @@ def send_simulator_speed() -> float:
 
 
 def appio_simulator_everyone_on_io() -> bool:
-    value = getattr(settings, "PROCEDO_APPIO_SIM_EVERYONE_ON_IO", None)
-    return bool(value) if value is not None else env_bool("PROCEDO_APPIO_SIM_EVERYONE_ON_IO", True)
+    return bool(getattr(settings, "PROCEDO_APPIO_SIM_EVERYONE_ON_IO", True))

@@ -14,7 +14,7 @@ from PIL import Image
 from accounts.models import Tenant
 from accounts.roles import Role
 from audit.models import AuditEvent
-from tests.factories import make_tenant, make_user
+from tests.factories import login_with_second_factor, make_tenant, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def _image(fmt: str = "PNG", size=(60, 75)) -> bytes:
 
 def _client(user) -> Client:
     client = Client()
-    client.force_login(user)
+    login_with_second_factor(client, user)  # process administrators work only with a verified second factor
     return client
 
 

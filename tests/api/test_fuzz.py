@@ -12,7 +12,7 @@ from accounts.roles import Role
 from cases.services import case_start
 from config.wsgi import application
 from tests.engine_models import publish_bundle
-from tests.factories import make_tenant, make_user
+from tests.factories import enrol_totp, make_tenant, make_user
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
@@ -23,6 +23,7 @@ def auth_header(django_db_setup, django_db_blocker):
         publish_bundle("three_tasks")
         tenant = make_tenant("Comune Fuzz")
         user = make_user(tenant, Role.SUPERVISOR, Role.REGISTRAR, Role.PROCESS_ADMIN)
+        enrol_totp(user)  # a process administrator's token works only with a second factor enrolled
         for _ in range(2):
             case_start(tenant=tenant, user=user, process_id="three_tasks", data={})
         token, _ = Token.objects.get_or_create(user=user)

@@ -14,7 +14,7 @@ from accounts.roles import Role
 from audit.models import AuditEvent
 from documents import samples, services
 from documents.models import TenantTemplate
-from tests.factories import make_tenant, make_user
+from tests.factories import login_with_second_factor, make_tenant, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def office(settings, tmp_path):
     settings.PROCEDO_DOCUMENTS_ROOT = str(tmp_path / "blobs")
     tenant = make_tenant("Comune di Capannori", istat="046007")
     client = Client()
-    client.force_login(make_user(tenant, Role.PROCESS_ADMIN))
+    login_with_second_factor(client, make_user(tenant, Role.PROCESS_ADMIN))
     return {"tenant": tenant, "client": client}
 
 

@@ -7,6 +7,7 @@ axe-core runs on every page; screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 
 from accounts.roles import Role
@@ -32,9 +33,9 @@ def anpr(monkeypatch):
     app = AnprSimulator(keys=KeySource(pdnd=pdnd))
     voucher_module.forget_vouchers()
     with SimulatorServer(pdnd) as pdnd_server, SimulatorServer(app) as anpr_server:
-        monkeypatch.setenv("PROCEDO_ANPR_BASE_URL", anpr_server.url)
-        monkeypatch.setenv("PROCEDO_PDND_BASE_URL", pdnd_server.url)
-        monkeypatch.setenv("PROCEDO_PDND_TOKEN_URL", pdnd_server.url + "/token.oauth2")
+        monkeypatch.setattr(django_settings, "PROCEDO_ANPR_BASE_URL", anpr_server.url)
+        monkeypatch.setattr(django_settings, "PROCEDO_PDND_BASE_URL", pdnd_server.url)
+        monkeypatch.setattr(django_settings, "PROCEDO_PDND_TOKEN_URL", pdnd_server.url + "/token.oauth2")
         yield app
 
 

@@ -32,6 +32,8 @@ DECLARATION = {
 @pytest.fixture
 def simulators(monkeypatch):
     """Every connector simulator that exists, on an ephemeral port, wired through the settings."""
+    from django.conf import settings as django_settings
+
     from connectors.base.simulator import SimulatorServer
 
     servers = []
@@ -45,10 +47,10 @@ def simulators(monkeypatch):
         server = SimulatorServer(module.create_app())
         server.start()
         servers.append(server)
-        monkeypatch.setenv(f"PROCEDO_{platform.upper()}_BASE_URL", server.url)
-        monkeypatch.setenv(f"PROCEDO_{platform.upper()}_TIMEOUT", "5")
+        monkeypatch.setattr(django_settings, f"PROCEDO_{platform.upper()}_BASE_URL", server.url)
+        monkeypatch.setattr(django_settings, f"PROCEDO_{platform.upper()}_TIMEOUT", "5")
         if platform == "pdnd":
-            monkeypatch.setenv("PROCEDO_PDND_TOKEN_URL", server.url + "/token.oauth2")
+            monkeypatch.setattr(django_settings, "PROCEDO_PDND_TOKEN_URL", server.url + "/token.oauth2")
     yield servers
     for server in servers:
         server.stop()

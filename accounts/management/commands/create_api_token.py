@@ -1,11 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
+from accounts import security
 from accounts.models import User
 
 
 class Command(BaseCommand):
-    help = "Print the API token of USER (created if missing). Use it as `Authorization: Token <token>`."
+    help = ("Print the API token of USER (a new one if missing or expired). Use it as `Authorization: Token "
+            "<token>`; it expires after PROCEDO_API_TOKEN_TTL_DAYS.")
 
     def add_arguments(self, parser):
         parser.add_argument("username")
@@ -15,7 +17,8 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"Utente sconosciuto: {username}")
-        if rotate:
-            Token.objects.filter(user=user).delete()
-        token, _ = Token.objects.get_or_create(user=user)
+        token = Token.objects.filter(user=user).first()
+        if rotate or token is None or security.token_expired(token.created):
+            token = security.token_issue(user=user)
         self.stdout.write(token.key)
+        self.stderr.write(f"scade il {security.token_expires_at(token.created):%Y-%m-%d %H:%M %Z}")

@@ -12,6 +12,7 @@ import time
 import jwt
 import openpyxl
 import pytest
+from django.conf import settings as django_settings
 
 from common import clock
 from common.operations import PermanentError, RetryableError, get_operation
@@ -42,10 +43,10 @@ def platforms(monkeypatch):
     anpr = AnprSimulator(keys=KeySource(pdnd=pdnd))
     voucher_module.forget_vouchers()
     with SimulatorServer(pdnd) as pdnd_server, SimulatorServer(anpr) as anpr_server:
-        monkeypatch.setenv("PROCEDO_ANPR_BASE_URL", anpr_server.url)
-        monkeypatch.setenv("PROCEDO_PDND_BASE_URL", pdnd_server.url)
-        monkeypatch.setenv("PROCEDO_PDND_TOKEN_URL", pdnd_server.url + "/token.oauth2")
-        monkeypatch.setenv("PROCEDO_ANPR_TIMEOUT", "3")
+        monkeypatch.setattr(django_settings, "PROCEDO_ANPR_BASE_URL", anpr_server.url)
+        monkeypatch.setattr(django_settings, "PROCEDO_PDND_BASE_URL", pdnd_server.url)
+        monkeypatch.setattr(django_settings, "PROCEDO_PDND_TOKEN_URL", pdnd_server.url + "/token.oauth2")
+        monkeypatch.setattr(django_settings, "PROCEDO_ANPR_TIMEOUT", "3")
         yield pdnd, anpr, pdnd_server, anpr_server
     voucher_module.forget_vouchers()
 

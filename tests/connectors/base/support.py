@@ -6,6 +6,8 @@ import contextlib
 import itertools
 from collections.abc import Iterator
 
+from django.conf import settings as django_settings
+
 from common.operations import OperationContext
 from connectors.base.simulator import SimulatorServer
 
@@ -15,8 +17,8 @@ _keys = itertools.count(1)
 @contextlib.contextmanager
 def running(app, monkeypatch, platform: str) -> Iterator[SimulatorServer]:
     with SimulatorServer(app) as server:
-        monkeypatch.setenv(f"PROCEDO_{platform.upper()}_BASE_URL", server.url)
-        monkeypatch.setenv(f"PROCEDO_{platform.upper()}_TIMEOUT", "2")
+        monkeypatch.setattr(django_settings, f"PROCEDO_{platform.upper()}_BASE_URL", server.url)
+        monkeypatch.setattr(django_settings, f"PROCEDO_{platform.upper()}_TIMEOUT", "2")
         yield server
 
 

@@ -5,6 +5,7 @@ import json
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -56,7 +57,7 @@ def test_connector_call_prints_the_exchange_with_secrets_masked(monkeypatch):
     tenant = make_tenant(istat="058091")
     app = AppIoSimulator()
     with running(app, monkeypatch, "appio"):
-        monkeypatch.setenv("PROCEDO_APPIO_API_KEY", "very-secret-io-key")
+        monkeypatch.setattr(django_settings, "PROCEDO_APPIO_API_KEY", "very-secret-io-key")
         out = io.StringIO()
         call_command("connector_call", "appio.get_profile", json.dumps({"fiscal_code": "PRVGNN90R10H501Q"}),
                      "--tenant", "058091", stdout=out)

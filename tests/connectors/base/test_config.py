@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 
 from connectors.base import config
 from connectors.models import ConnectorConfig
@@ -10,7 +11,7 @@ from tests.factories import make_tenant
 @pytest.mark.django_db
 def test_base_url_prefers_env_then_tenant_then_simulator(monkeypatch):
     tenant = make_tenant(istat="058091")
-    monkeypatch.delenv("PROCEDO_APPIO_BASE_URL", raising=False)
+    monkeypatch.setattr(django_settings, "PROCEDO_APPIO_BASE_URL", "")
     assert config.base_url("appio", tenant) == "http://127.0.0.1:8104"
     ConnectorConfig.objects.create(tenant=tenant, platform="appio", base_url="https://api.io.example/api/v1/",
                                    credentials={"api_key": "tenant-key"})
@@ -18,7 +19,7 @@ def test_base_url_prefers_env_then_tenant_then_simulator(monkeypatch):
     assert config.base_url("appio", "058091") == "https://api.io.example/api/v1"
     assert config.base_url("appio", tenant.pk) == "https://api.io.example/api/v1"
     assert config.credentials("appio", tenant)["api_key"] == "tenant-key"
-    monkeypatch.setenv("PROCEDO_APPIO_BASE_URL", "http://10.0.0.1:9000/")
+    monkeypatch.setattr(django_settings, "PROCEDO_APPIO_BASE_URL", "http://10.0.0.1:9000/")
     assert config.base_url("appio", tenant) == "http://10.0.0.1:9000"
 
 
@@ -33,16 +34,16 @@ def test_every_platform_has_a_demo_port():
 def test_a_malformed_timeout_fails_clearly(monkeypatch):
     from common.errors import ConfigurationError
 
-    monkeypatch.setenv("PROCEDO_SEND_TIMEOUT", "soon")
+    monkeypatch.setattr(django_settings, "PROCEDO_SEND_TIMEOUT", "soon")
     with pytest.raises(ConfigurationError, match="PROCEDO_SEND_TIMEOUT"):
         config.timeouts("send")
-    monkeypatch.setenv("PROCEDO_SEND_TIMEOUT", "2.5")
+    monkeypatch.setattr(django_settings, "PROCEDO_SEND_TIMEOUT", "2.5")
     assert config.timeouts("send") == (5.0, 2.5)
 
 
 def test_an_unknown_platform_without_configuration_is_a_configuration_error(monkeypatch):
     from common.errors import ConfigurationError
 
-    monkeypatch.delenv("PROCEDO_ANSC_BASE_URL", raising=False)
+    monkeypatch.setattr(django_settings, "PROCEDO_ANSC_BASE_URL", "")
     with pytest.raises(ConfigurationError):
         config.base_url("ansc")

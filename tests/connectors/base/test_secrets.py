@@ -10,7 +10,7 @@ from common import secrets
 from common.errors import ConfigurationError
 from connectors.base import config
 from connectors.models import ConnectorConfig
-from tests.factories import make_tenant
+from tests.factories import login_with_second_factor, make_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +59,7 @@ def test_rows_written_before_encryption_are_still_readable():
 
 def test_the_admin_never_shows_credentials_and_keeps_them_when_left_blank(client, django_user_model):
     admin_user = django_user_model.objects.create_superuser("root-admin", "r@example.org", "pw-admin-123")
-    client.force_login(admin_user)
+    login_with_second_factor(client, admin_user)  # superusers work only with a verified second factor
     tenant = make_tenant()
     row = ConnectorConfig.objects.create(tenant=tenant, platform="parer", credentials={"password": SECRET})
     page = client.get(f"/admin/connectors/connectorconfig/{row.pk}/change/")

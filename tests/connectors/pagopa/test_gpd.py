@@ -4,6 +4,7 @@ import time
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 
 from common.operations import PermanentError, RetryableError, get_operation
 from connectors.base.errors import ConnectorTimeout, PlatformRefused
@@ -68,7 +69,7 @@ def test_a_repeated_delivery_creates_nothing_twice(gpd):
 
 def test_a_lost_answer_is_recovered_on_retry_without_a_second_position(gpd, monkeypatch):
     app, _ = gpd
-    monkeypatch.setenv("PROCEDO_PAGOPA_TIMEOUT", "0.2")
+    monkeypatch.setattr(django_settings, "PROCEDO_PAGOPA_TIMEOUT", "0.2")
     tenant = make_tenant()
     ctx = ctx_for(tenant, key="case-2:task-pay")
     app.faults.set(delay=1.0)
@@ -79,7 +80,7 @@ def test_a_lost_answer_is_recovered_on_retry_without_a_second_position(gpd, monk
     while not app.positions and time.monotonic() < deadline:  # the slow handler finishes after we gave up
         time.sleep(0.02)
     assert len(app.positions) == 1
-    monkeypatch.setenv("PROCEDO_PAGOPA_TIMEOUT", "2")
+    monkeypatch.setattr(django_settings, "PROCEDO_PAGOPA_TIMEOUT", "2")
     result = create(FEE, ctx)
     assert result["status"] == "VALID"
     assert len(app.positions) == 1

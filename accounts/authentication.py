@@ -1,0 +1,34 @@
+"""API token authentication with expiry and the second-factor rule (issue 17, finding 10)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication
+
+from . import security
+
+
+class TokenExpired(exceptions.AuthenticationFailed):
+    default_code = "token_expired"
+
+
+class SecondFactorRequired(exceptions.PermissionDenied):
+    default_code = "second_factor_required"
+
+
+class ExpiringTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <key>`, refused once PROCEDO_API_TOKEN_TTL_DAYS have passed since issue,
+    and refused for a user who must have a second factor and has none (a process administrator
+    whose token predates enrolment)."""
+
+    def authenticate_credentials(self, key):
+        user, token = super().authenticate_credentials(key)
+        if security.token_expired(token.created):
+            token.delete()
+            raise TokenExpired(_("Token scaduto: richiedine uno nuovo."))
+        has_device, required = security.second_factor_state(user)
+        if required and not has_device:
+            raise SecondFactorRequired(
+                _("Il tuo ruolo richiede l'autenticazione a due fattori: attivala dalla pagina «Sicurezza»."))
+        return user, token
