@@ -11,7 +11,7 @@ from accounts.models import Membership, User
 from accounts.roles import Role
 from audit.models import AuditEvent
 from common.errors import PermissionRefused, ValidationFailed
-from tests.factories import make_tenant, make_user
+from tests.factories import login_with_second_factor, make_tenant, make_user
 
 pytestmark = pytest.mark.django_db
 VALID_CF = "RSSMRA80A01H501U"
@@ -31,7 +31,7 @@ def office():
 
 def _client(user) -> Client:
     client = Client()
-    client.force_login(user)
+    login_with_second_factor(client, user)  # process administrators and superusers work only with a second factor
     return client
 
 

@@ -16,7 +16,7 @@ from audit.models import AuditEvent
 from audit.services import audit_record, verify_chain
 from cases import services as case_services
 from tests.engine_models import publish_model
-from tests.factories import api_client, make_tenant, make_user
+from tests.factories import api_client, login_with_second_factor, make_tenant, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def test_a_change_in_the_django_admin_is_audited_with_before_and_after():
     tenant = make_tenant("Comune di Prima")
     superuser = User.objects.create_superuser("root", "root@example.org", "pw-test-123")
     client = Client(REMOTE_ADDR="198.51.100.9")
-    client.force_login(superuser)
+    login_with_second_factor(client, superuser)  # superusers work only with a second factor
     form = {
         "name": "Comune di Dopo", "slug": tenant.slug, "istat_code": tenant.istat_code,
         "belfiore_code": tenant.belfiore_code, "patron_month": "", "patron_day": "", "is_active": "on",
@@ -171,7 +171,7 @@ def test_an_admin_change_of_connector_credentials_is_audited_without_the_secrets
     tenant = make_tenant()
     superuser = User.objects.create_superuser("root", "root@example.org", "pw-test-123")
     client = Client()
-    client.force_login(superuser)
+    login_with_second_factor(client, superuser)  # superusers work only with a second factor
     row = ConnectorConfig.objects.create(tenant=tenant, platform="parer", credentials={"password": "vecchio-segreto"})
     response = client.post(f"/admin/connectors/connectorconfig/{row.pk}/change/", {
         "tenant": tenant.pk, "platform": "parer", "base_url": "https://parer.example.org", "settings": "{}",
