@@ -14,6 +14,10 @@ from dateutil.easter import easter
 from common import clock
 
 ROME = ZoneInfo("Europe/Rome")
+# Bounds for the helpers that loop over days: BPMN expressions call them with case data, and a
+# huge count must be refused, not walked one day at a time while a request waits.
+MAX_WORKING_DAYS = 10_000
+MAX_SPAN_DAYS = 36_600
 
 
 @lru_cache(maxsize=64)
@@ -86,13 +90,18 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
         return (_as_date(date) + dt.timedelta(days=int(n))).isoformat()
 
     def add_working_days(date: Any, n: int) -> str:
-        return add_working_days_date(_as_date(date), int(n), patron_day).isoformat()
+        count = int(n)
+        if abs(count) > MAX_WORKING_DAYS:
+            raise ValueError(f"add_working_days: at most {MAX_WORKING_DAYS} working days")
+        return add_working_days_date(_as_date(date), count, patron_day).isoformat()
 
     def is_working_day(date: Any) -> bool:
         return is_working_day_date(_as_date(date), patron_day)
 
     def working_days_between(a: Any, b: Any) -> int:
         start, end = _as_date(a), _as_date(b)
+        if abs((end - start).days) > MAX_SPAN_DAYS:
+            raise ValueError(f"working_days_between: at most {MAX_SPAN_DAYS} days apart")
         sign = 1 if end >= start else -1
         lo, hi = min(start, end), max(start, end)
         count, current = 0, lo
@@ -131,3 +140,7 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
         "format_date": format_date,
         "is_valid_fiscal_code": is_valid_fiscal_code, "fiscal_code_birthdate": fiscal_code_birthdate,
     }
+
+
+# The names BPMN expressions may call besides the sandbox's own functions (engine.sandbox).
+HELPER_NAMES = frozenset(build_helpers(patron_day=None))
