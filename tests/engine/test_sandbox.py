@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
-from engine.sandbox import RestrictedEnvironment, SandboxViolation, check_expression
+from engine.sandbox import RestrictedEnvironment, SandboxLimitExceeded, SandboxViolation, check_expression
 from engine.script_helpers import build_helpers
 
 ENV = RestrictedEnvironment(build_helpers(patron_day=None))
@@ -78,3 +81,220 @@ def test_it_runs_inside_spiffworkflow():
         wf.get_next_task(state=TaskState.READY).data.update(received_on="2026-03-05", answered_on=answered)
         wf.do_engine_steps()
         assert wf.is_completed() and wf.last_task.data["result"] == expected
+
+
+# --------------------------------------------------------------------------- the attacks of issue 17
+
+PWNED = "/tmp/procedo-sandbox-pwned"
+
+# Each was (or is, in plain Python) a way out of a name-blacklist sandbox. All must be refused
+# when the source is checked, before anything runs.
+ESCAPES = [
+    # the three reproduced against the blacklist sandbox
+    "(x for x in [1]).gi_frame.f_back.f_builtins['__import__']('os').system('touch " + PWNED + "')",
+    "'{0.__globals__}'.format(add_days)",
+    "while True:\n    pass",
+    # subclasses walk and friends
+    "().__class__.__bases__[0].__subclasses__()",
+    "[].__class__",
+    "x = [c for c in ().__class__.__base__.__subclasses__()]",
+    "().__class__.mro()",
+    "add_days.__globals__['__builtins__']['__import__']('os')",
+    "add_days.func_globals",
+    "'{x.__globals__}'.format_map({'x': add_days})",
+    "import string\nstring.Formatter().format('{0.__globals__}', add_days)",
+    # f-strings: attribute access, conversion, nested format spec
+    "f'{add_days.__globals__}'",
+    "f'{add_days!r}'",
+    "f'{1:{chr(62)}{10**8}}'",
+    # functions and their defaults, decorators, getattr-likes
+    "(lambda f=add_days: f)()",
+    "@eval\ndef f():\n    pass",
+    "import operator\noperator.attrgetter('__globals__')(add_days)",
+    "getattr(add_days, '__globals__')",
+    "type('X', (), {})",
+    "x = []\ny = x.__reduce_ex__(2)",
+    "try:\n    1 / 0\nexcept Exception as e:\n    f = e.__traceback__.tb_frame.f_back.f_globals",
+    # the builtins one reaches for
+    "vars()",
+    "dir()",
+    "globals()['__builtins__']",
+    "breakpoint()",
+    "__import__('os').system('touch " + PWNED + "')",
+    "__builtins__['open']('/etc/passwd')",
+    "exec('x = 1')",
+    "eval('1')",
+    "compile('1', 'x', 'eval')",
+    "open('/etc/passwd').read()",
+    # unicode identifiers are NFKC-normalised by the parser: still 'eval' and 'open'
+    "ｅｖａｌ('1')",
+    "ｏｐｅｎ('/etc/passwd')",
+    # statements outside the language
+    "class A:\n    pass",
+    "async def f():\n    pass",
+    "def f():\n    yield 1",
+    "global x",
+    "with x:\n    pass",
+    "x = (y := 1)",
+    "match x:\n    case 1:\n        pass",
+    "raise SystemExit",
+    "assert False",
+    "x = [*data]",
+    "x = len(*data)",
+    "x = 1 << 100000000",
+    # very deep nesting and huge sources
+    "x = " + "-" * 200 + "1",
+    "x = " + "-" * 100_000 + "1",
+    "x = " + "[" * 90 + "]" * 90,
+    "x = " + "1 + " * 20_000 + "1",
+]
+
+
+@pytest.mark.parametrize("source", ESCAPES, ids=range(len(ESCAPES)))
+def test_known_python_sandbox_escapes_are_refused_at_check_time_and_at_run_time(source):
+    with pytest.raises(SandboxViolation):
+        check_expression(source, "exec")
+    context = {"x": 1, "data": [1, 2]}
+    with pytest.raises(SandboxViolation):
+        ENV.execute(source, context)
+    assert context == {"x": 1, "data": [1, 2]}  # nothing ran
+    assert not os.path.exists(PWNED)
+
+
+def test_the_reproduced_escapes_are_refused_with_a_message_naming_the_construct():
+    with pytest.raises(SandboxViolation, match=r"attribute access '\.f_builtins' is not allowed"):
+        ENV.evaluate("(x for x in [1]).gi_frame.f_back.f_builtins", {})
+    with pytest.raises(SandboxViolation, match=r"attribute access '\.format' is not allowed"):
+        ENV.evaluate('"{0.__globals__}".format(add_days)', {})
+    with pytest.raises(SandboxViolation, match="while is not allowed"):
+        ENV.execute("while True:\n    pass", {})
+
+
+def test_functions_are_never_values():
+    # A helper can be called, never read: no way to reach its __globals__ or pass it around.
+    with pytest.raises(NameError):
+        ENV.evaluate("add_days", {})
+    with pytest.raises(NameError):
+        ENV.evaluate("sorted(items, key=len)", {"items": ["bb", "a"]})
+
+
+def test_a_data_variable_named_like_a_function_stays_data():
+    assert ENV.evaluate("len(len)", {"len": [1, 2, 3]}) == 3
+
+
+# --------------------------------------------------------------------------- budgets
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "n = 0\nfor i in range(1000):\n    for j in range(1000):\n        n += 1",
+        "x = [[i * j for i in range(1000)] for j in range(1000)]",
+        "x = sum(len(str(i)) for i in range(200000) for j in range(10))",
+        "s = 'x' * 50000\nfor i in range(100000):\n    t = s == s + ''",
+        "a = [1] * 1000\nfor i in range(100000):\n    b = sorted(a)",
+    ],
+)
+def test_loops_that_would_run_for_long_stop_on_the_step_budget(source):
+    context = {"before": True}
+    started = time.monotonic()
+    with pytest.raises(SandboxLimitExceeded, match="steps of work"):
+        ENV.execute(source, context)
+    assert time.monotonic() - started < 3
+    assert context == {"before": True}  # all or nothing: the partial work is not kept
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("x = 'x' * 10**10", "larger than|longer than"),
+        ("x = [0] * 10**9", "larger than"),
+        ("x = 10**10**10", "bits"),
+        ("x = 2 ** 100000", "bits"),
+        ("x = 'x' * 60000 + 'x' * 60000", "longer than"),
+        ("a = [1, 2]\nfor i in range(40):\n    a = [a, a]\ns = str(a)", "larger than"),
+        ("a = {}\nfor i in range(40):\n    a = {'l': a, 'r': a}", "larger than"),
+        ("x = list(range(10**12))", "range"),
+        ("x = join('', ['x' * 1000] * 200)", "longer than"),
+        ("x = f'{1:>999}' * 1000", "longer than"),
+        ("d = {}\nd['me'] = d", "contain itself"),
+        ("x = [1]\ny = {'a': x}\nx[0] = y", "contain itself"),
+    ],
+)
+def test_memory_bombs_are_refused_with_a_clear_error(source, message):
+    context: dict = {}
+    started = time.monotonic()
+    with pytest.raises(SandboxLimitExceeded, match=message):
+        ENV.execute(source, context)
+    assert time.monotonic() - started < 3
+    assert context == {}
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["round(1, -10**9)", "add_working_days(today(), 10**9)", "working_days_between('0001-01-01', '9999-12-31')",
+     "'%s' % 1", "int('9' * 5000)"],
+)
+def test_helpers_refuse_arguments_that_would_take_forever(source):
+    started = time.monotonic()
+    with pytest.raises((ValueError, TypeError)):
+        ENV.evaluate(source, {})
+    assert time.monotonic() - started < 1
+
+
+# --------------------------------------------------------------------------- the language models use
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "expected"),
+    [
+        ('{"accepted": "3", "rejected": "4"}[triage["outcome"]]', {"triage": {"outcome": "rejected"}}, "4"),
+        ('get(triage, "note", "")', {"triage": {}}, ""),
+        ('get(triage, "note", "")', {"triage": {"note": "ok"}}, "ok"),
+        ('removeprefix(tenant_name, "Comune di ")', {"tenant_name": "Comune di Lucca"}, "Lucca"),
+        ('[{"n": d["name"]} for d in people if d["age"] >= 18]',
+         {"people": [{"name": "a", "age": 20}, {"name": "b", "age": 3}]}, [{"n": "a"}]),
+        ("any(p > 10 for p in prices) and not all(p > 10 for p in prices)", {"prices": [5, 20]}, True),
+        ("f'{total:.2f} euro per {len(people)}'", {"total": 12.5, "people": [1, 2]}, "12.50 euro per 2"),
+        ("x if x is not None else 'none'", {"x": None}, "none"),
+        ("1 < n <= 3 and n in [2, 3]", {"n": 2}, True),
+        ("sorted(keys(d), reverse=True)[0]", {"d": {"a": 1, "b": 2}}, "b"),
+        ("{k: v * 2 for k, v in items(d)}", {"d": {"a": 1}}, {"a": 2}),
+        ("upper(strip(s))[:3]", {"s": "  roma "}, "ROM"),
+        ("round(sum([1.234, 2]), 2)", {}, 3.23),
+        ("dmninputexpr > 4", {}, True),
+    ],
+)
+def test_the_expression_language_covers_what_models_need(source, data, expected):
+    assert ENV.evaluate(source, data, external_context={"dmninputexpr": 5}) == expected
+
+
+def test_scripts_assign_names_and_items_with_if_and_for():
+    context = {"items": [{"price": 2, "qty": 3}, {"price": 5, "qty": 1}], "order": {}}
+    ENV.execute(
+        "total = 0\n"
+        "for item in items:\n"
+        "    if item['qty'] == 0:\n"
+        "        continue\n"
+        "    total += item['price'] * item['qty']\n"
+        "order['total'] = total\n"
+        "if total > 10:\n"
+        "    band = 'high'\n"
+        "elif total > 5:\n"
+        "    band = 'mid'\n"
+        "else:\n"
+        "    band = 'low'\n"
+        "a, b = 1, 2\n"
+        "del items\n",
+        context,
+    )
+    # As in Python, the loop variable keeps its last value.
+    assert context == {"order": {"total": 11}, "total": 11, "band": "high", "a": 1, "b": 2,
+                       "item": {"price": 5, "qty": 1}}
+
+
+def test_a_failing_script_leaves_the_data_as_it_was():
+    context = {"order": {"n": 1}, "rows": [1, 2, 0]}
+    with pytest.raises(ZeroDivisionError):
+        ENV.execute("order['n'] = 2\nlast = 0\nfor r in rows:\n    last = 10 / r", context)
+    assert context == {"order": {"n": 1}, "rows": [1, 2, 0]}
