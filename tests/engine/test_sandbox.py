@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
@@ -11,6 +12,9 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
+from engine.bundles import Bundle, BundleError, validate_bundle
+from engine.models import ProcessVersion
+from engine.registry import process_version_publish
 from engine.sandbox import RestrictedEnvironment, SandboxLimitExceeded, SandboxViolation, check_expression
 from engine.script_helpers import build_helpers
 
@@ -298,3 +302,124 @@ def test_a_failing_script_leaves_the_data_as_it_was():
     with pytest.raises(ZeroDivisionError):
         ENV.execute("order['n'] = 2\nlast = 0\nfor r in rows:\n    last = 10 / r", context)
     assert context == {"order": {"n": 1}, "rows": [1, 2, 0]}
+
+
+# --------------------------------------------------------------------------- bundles and cases
+
+BAD = "(x for x in [1]).gi_frame.f_back.f_builtins"
+MODELS = Path(__file__).parent / "models"
+
+
+def _model_bundle(name: str, old: str, new: str, *, in_file: str | None = None) -> Bundle:
+    files: dict[str, str] = {"manifest.yaml": f"name: {name}\ncategory: test\n"}
+    files[f"{name}.bpmn"] = (MODELS / f"{name}.bpmn").read_text()
+    for form in MODELS.glob(f"{name}.*.json"):
+        files[f"forms/{form.name}"] = form.read_text()
+    for dmn in MODELS.glob("*.dmn"):
+        files[dmn.name] = dmn.read_text()
+    target = in_file or f"{name}.bpmn"
+    assert old in files[target], (target, old)
+    files[target] = files[target].replace(old, new, 1)
+    return Bundle(process_id=name, files=files, manifest={"name": name})
+
+
+BAD_XML = BAD.replace("<", "&lt;").replace(">", "&gt;")
+CORRELATION = (
+    '<bpmn:correlationProperty id="cp_key" name="key"><bpmn:correlationPropertyRetrievalExpression '
+    f'messageRef="msg_payment"><bpmn:formalExpression>{BAD_XML}</bpmn:formalExpression>'
+    '</bpmn:correlationPropertyRetrievalExpression></bpmn:correlationProperty>\n  <bpmn:collaboration'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "in_file", "where"),
+    [
+        ("lanes_script", 'total = enter["a"] + enter["b"]', BAD_XML, None, "lanes_script/lanes_script.bpmn: script task 'sum' script"),
+        ("lanes_script", 'total = enter["a"] + enter["b"]', "while True:\n    pass", None, "script task 'sum' script: espressione non ammessa: while"),
+        ("gateways", "start_value &gt; 10", BAD_XML, None, "gateways/gateways.bpmn: gateway 'gw' condizione verso 'big'"),
+        ("timer_boundary", '"P5D"', BAD_XML, None, "timer_boundary/timer_boundary.bpmn: elemento 'deadline' evento"),
+        ("service_outbox", 'value="start_value"', f'value="{BAD_XML}"', None, "service task 'call_it' parametro 'value'"),
+        ("multi_instance", '<bpmn:outputDataItem id="review" name="review" />',
+         f'<bpmn:outputDataItem id="review" name="review" /><bpmn:completionCondition>{BAD_XML}</bpmn:completionCondition>',
+         None, "multi_instance/multi_instance.bpmn: elemento 'review_member' condition"),
+        ("lanes_script", '<spiffworkflow:properties>',
+         f'<spiffworkflow:preScript>{BAD_XML}</spiffworkflow:preScript><spiffworkflow:properties>', None, "preScript"),
+        ("message_catch", "<bpmn:collaboration", CORRELATION, None, "elemento 'payment' correlazione 'cp_key'"),
+        ("dmn_fee", '"certificate"', BAD_XML, "fee.dmn", "business rule task 'decide_fee' DMN 'fee_table' riga 2"),
+        ("dmn_fee", "16.0", "__import__('os')", "fee.dmn", "business rule task 'decide_fee' DMN 'fee_table' riga 1"),
+        ("dmn_fee", "<text>kind</text>", "<text>kind.__class__</text>", "fee.dmn", "DMN 'fee_table' input"),
+    ],
+)
+@pytest.mark.django_db
+def test_sync_refuses_a_bundle_with_a_bad_construct_naming_file_and_element(name, old, new, in_file, where):
+    bundle = _model_bundle(name, old, new, in_file=in_file)
+    problems = validate_bundle(bundle)
+    assert any(where in p and "espressione non ammessa" in p for p in problems), problems
+    with pytest.raises(BundleError):
+        process_version_publish(bundle=bundle)
+    assert not ProcessVersion.objects.filter(definition__process_id=name).exists()
+
+
+def test_every_shipped_and_test_model_passes_the_allow_list():
+    from engine.registry import validate_all
+
+    assert validate_all(Path(__file__).resolve().parents[2] / "processes") == {
+        "anpr_citizen_request": [], "residence_change": []}
+    for name in ("lanes_script", "gateways", "timer_boundary", "message_catch", "multi_instance", "dmn_fee"):
+        assert validate_bundle(_model_bundle(name, "", "")) == [], name
+
+
+LOOPING = "n = 0\nfor i in range(2000):\n    for j in range(2000):\n        n += 1"
+
+
+@pytest.mark.django_db
+def test_a_case_whose_first_script_runs_away_starts_promptly_with_an_incident():
+    from accounts.roles import Role
+    from cases.models import Case
+    from engine.bundles import read_bundle
+    from engine.models import Incident
+    from tests.engine_models import BUNDLES_DIR
+    from tests.factories import api_client, make_tenant, make_user
+
+    bundle = read_bundle(BUNDLES_DIR / "broken_script")
+    bundle.files["broken_script.bpmn"] = bundle.files["broken_script.bpmn"].replace(
+        "ratio = numerator / denominator", LOOPING)
+    process_version_publish(bundle=bundle)  # valid: only running it can tell it loops
+    tenant = make_tenant()
+    client = api_client(make_user(tenant, Role.REGISTRAR), tenant)
+
+    started = time.monotonic()
+    response = client.post("/api/v1/cases/", {"process": "broken_script", "data": {}}, format="json")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 201, response.content
+    assert elapsed < 5
+    case = Case.objects.get(pk=response.json()["id"])
+    incident = Incident.objects.get(instance=case.instance)
+    assert "steps of work" in incident.message and "Calcolo" in incident.message
+    detail = client.get(f"/api/v1/cases/{case.pk}/").json()
+    assert detail["has_open_incident"] is True
+    assert "n" not in detail["data"]  # the runaway script changed nothing
+
+
+@pytest.mark.django_db
+def test_a_case_whose_script_is_refused_at_run_time_gets_an_incident_and_no_effect():
+    """A version stored before the allow-list (not re-validated) still cannot escape at run time."""
+    from accounts.roles import Role
+    from cases.services import case_start
+    from engine.bundles import read_bundle
+    from engine.models import Incident, ProcessDefinition
+    from tests.engine_models import BUNDLES_DIR
+    from tests.factories import make_tenant, make_user
+
+    bundle = read_bundle(BUNDLES_DIR / "broken_script")
+    files = dict(bundle.files)
+    files["broken_script.bpmn"] = files["broken_script.bpmn"].replace(
+        "ratio = numerator / denominator", f"ratio = 1\npwned = {BAD_XML}")
+    definition = ProcessDefinition.objects.create(process_id="broken_script", name="x")
+    ProcessVersion.objects.create(definition=definition, version=1, content_hash="legacy", files=files, manifest={})
+    tenant = make_tenant()
+    case = case_start(tenant=tenant, user=make_user(tenant, Role.REGISTRAR), process_id="broken_script", data={})
+    incident = Incident.objects.get(instance=case.instance)
+    assert "attribute access '.f_builtins' is not allowed" in incident.message
+    assert "ratio" not in case.data and "pwned" not in case.data
