@@ -378,6 +378,10 @@ SAFE_FUNCTIONS: dict[str, Fn] = {
     "keys": _fn_keys, "values": _fn_values, "items": _fn_items,
 }
 CALLABLE_NAMES = frozenset(SAFE_FUNCTIONS) | HELPER_NAMES
+# Functions whose work does not grow with the depth of their arguments: charged by shallow
+# length, not deep size, so that get(big_dict, key) stays cheap.
+_SHALLOW_FUNCTIONS = frozenset({"get", "len", "bool", "keys", "values", "items", "list", "tuple", "reversed",
+                                "enumerate", "zip", "range"})
 
 
 # --------------------------------------------------------------------------- operators
@@ -646,6 +650,7 @@ class _Compiler:
             raise _refuse(node, "'*' or '**' in a call")
         args = [self.expr(a) for a in node.args]
         kwargs = [(k.arg, self.expr(k.value)) for k in node.keywords]
+        shallow = name in _SHALLOW_FUNCTIONS
 
         def call(run: _Run) -> Any:
             function = run.functions.get(name)
@@ -653,7 +658,12 @@ class _Compiler:
                 raise NameError(f"function '{name}' is not available here")
             values = [a(run) for a in args]
             named = {k: v(run) for k, v in kwargs}
-            run.charge(sum(run.size(v) for v in values) + sum(run.size(v) for v in named.values()))
+            for value in (*values, *named.values()):
+                kind = type(value)
+                if kind in _CONTAINERS:
+                    run.charge(len(value) if shallow else run.size(value))
+                elif kind is str:
+                    run.charge(len(value) // 64)
             return run.admit(function(*values, **named))
 
         return call
@@ -941,6 +951,9 @@ class Program:
     mode: Mode
     code: Callable[[_Run], Any]
     cost: int
+    # Whether the script changes containers in place (x[k] = v, del x[k]); if not, a shallow
+    # copy of the task data is enough to keep a failed run from leaving anything behind.
+    mutates: bool = False
 
     def evaluate(self, data: dict, external: Mapping | None, functions: Mapping[str, Fn]) -> Any:
         run = _Run(data, external, functions)
@@ -979,7 +992,20 @@ def check_expression(source: str, mode: Mode = "eval") -> Program:
     else:
         _check_loop_control(tree.body, in_loop=False)
         code = compiler.block(tree.body)
-    return Program(source=source, mode=mode, code=code, cost=nodes)
+    mutates = any(
+        isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete, ast.For))
+        and any(isinstance(t, ast.Subscript) for target in _targets(node) for t in ast.walk(target))
+        for node in ast.walk(tree)
+    )
+    return Program(source=source, mode=mode, code=code, cost=nodes, mutates=mutates)
+
+
+def _targets(node: ast.AST) -> list[ast.expr]:
+    if isinstance(node, (ast.Assign, ast.Delete)):
+        return list(node.targets)
+    if isinstance(node, (ast.AugAssign, ast.For)):
+        return [node.target]
+    return []
 
 
 def _check_loop_control(body: list[ast.stmt], *, in_loop: bool) -> None:
@@ -1013,7 +1039,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def execute(self, script, context, external_context=None):
         program = check_expression(script, "exec")
         # All or nothing: the script works on a copy, committed only when it finishes.
-        working = copy.deepcopy(context)
+        working = copy.deepcopy(context) if program.mutates else dict(context)
         program.execute(working, external_context, self.functions)
         context.clear()
         context.update(working)
