@@ -45,6 +45,7 @@ MAX_STEPS = 200_000  # work units of one evaluation (about 0.1-0.3 s of CPU at w
 MAX_STRING = 100_000  # characters of one string the sandbox builds
 MAX_INT_BITS = 4_096  # bits of one integer the sandbox builds
 MAX_SIZE = 250_000  # deep size of one value the sandbox builds (1 per item, strings 1 + len/8)
+MAX_VALUE_DEPTH = 100  # nesting of one value (the API already refuses JSON deeper than 64)
 
 
 class SandboxError(ValueError):
@@ -79,9 +80,9 @@ class _Run:
         self.functions = functions
         self.scopes: list[dict] = []
         self.steps = 0
-        # id -> (value, deep size). The value is kept so that its id cannot be reused while
+        # id -> (value, deep size, depth). The value is kept so that its id cannot be reused while
         # the run lasts; the memo is cleared whenever a container is changed in place.
-        self.sizes: dict[int, tuple[Any, int]] = {}
+        self.sizes: dict[int, tuple[Any, int, int]] = {}
 
     def charge(self, units: int) -> None:
         self.steps += units
@@ -108,27 +109,37 @@ class _Run:
         entry = self.sizes.get(id(value))
         if entry is not None and entry[0] is value:
             return entry[1]
-        return self._measure(value, set())
+        return self._measure(value, set(), 1)[0]
 
-    def _measure(self, value: Any, path: set[int]) -> int:
+    def _measure(self, value: Any, path: set[int], level: int) -> tuple[int, int]:
+        """(deep size, depth) of a container, memoised; refuses cycles, huge and deep values."""
+        if level > MAX_VALUE_DEPTH:
+            raise SandboxLimitExceeded(f"a value is nested deeper than {MAX_VALUE_DEPTH} levels")
         if id(value) in path:
             raise SandboxLimitExceeded("a value contains itself")
         path.add(id(value))
         parts = itertools.chain(value, value.values()) if type(value) is dict else value
         self.charge(1 + len(value) // 4)
-        total = 1
+        total, depth = 1, 0
         for part in parts:
             kind = type(part)
             if kind in _CONTAINERS:
                 entry = self.sizes.get(id(part))
-                total += entry[1] if entry is not None and entry[0] is part else self._measure(part, path)
+                if entry is not None and entry[0] is part:
+                    size, inner = entry[1], entry[2]
+                else:
+                    size, inner = self._measure(part, path, level + 1)
+                total += size
+                depth = max(depth, inner)
+                if level + depth > MAX_VALUE_DEPTH:
+                    raise SandboxLimitExceeded(f"a value is nested deeper than {MAX_VALUE_DEPTH} levels")
             else:
                 total += 1 + len(part) // 8 if kind is str else 1
             if total > MAX_SIZE:
                 raise SandboxLimitExceeded(f"a value is larger than {MAX_SIZE} units")
         path.discard(id(value))
-        self.sizes[id(value)] = (value, total)
-        return total
+        self.sizes[id(value)] = (value, total, depth + 1)
+        return total, depth + 1
 
     def admit(self, value: Any) -> Any:
         """Check a value the sandbox just built against the size limits."""
@@ -618,13 +629,14 @@ class _Compiler:
 
     def e_Compare(self, node: ast.Compare) -> Eval:
         first = self.expr(node.left)
-        rest = [(_CMPOPS[type(op)], self.expr(c)) for op, c in zip(node.ops, node.comparators, strict=True)]
+        rest = [(_CMPOPS[type(op)], self.expr(c), not isinstance(op, (ast.Is, ast.IsNot)))
+                for op, c in zip(node.ops, node.comparators, strict=True)]
 
         def compare(run: _Run) -> bool:
             left = first(run)
-            for op, comparator in rest:
+            for op, comparator, deep in rest:
                 right = comparator(run)
-                if type(left) in _CONTAINERS or type(right) in _CONTAINERS:
+                if deep and (type(left) in _CONTAINERS or type(right) in _CONTAINERS):
                     run.charge(run.size(left) + run.size(right))
                 if not op(left, right):
                     return False

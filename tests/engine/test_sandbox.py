@@ -221,6 +221,7 @@ def test_loops_that_would_run_for_long_stop_on_the_step_budget(source):
         ("x = list(range(10**12))", "range"),
         ("x = join('', ['x' * 1000] * 200)", "longer than"),
         ("x = f'{1:>999}' * 1000", "longer than"),
+        ("a = []\nfor i in range(30000):\n    a = [a]", "nested deeper"),
         ("d = {}\nd['me'] = d", "contain itself"),
         ("x = [1]\ny = {'a': x}\nx[0] = y", "contain itself"),
     ],
