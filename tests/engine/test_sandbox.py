@@ -424,3 +424,24 @@ def test_a_case_whose_script_is_refused_at_run_time_gets_an_incident_and_no_effe
     incident = Incident.objects.get(instance=case.instance)
     assert "attribute access '.f_builtins' is not allowed" in incident.message
     assert "ratio" not in case.data and "pwned" not in case.data
+
+
+@pytest.mark.django_db
+def test_sync_processes_refuses_a_folder_with_the_str_format_escape(tmp_path, capsys):
+    import shutil
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.engine_models import BUNDLES_DIR
+
+    folder = tmp_path / "broken_script"
+    shutil.copytree(BUNDLES_DIR / "broken_script", folder)
+    model = folder / "broken_script.bpmn"
+    model.write_text(model.read_text().replace(
+        "ratio = numerator / denominator", "leak = \"{0.__globals__}\".format(add_days)"))
+    with pytest.raises(CommandError):
+        call_command("sync_processes", dir=str(tmp_path))
+    assert "broken_script/broken_script.bpmn: script task 'compute' script: espressione non ammessa: " \
+           "attribute access '.format' is not allowed" in capsys.readouterr().err
+    assert not ProcessVersion.objects.filter(definition__process_id="broken_script").exists()
