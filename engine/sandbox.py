@@ -636,8 +636,13 @@ class _Compiler:
             left = first(run)
             for op, comparator, deep in rest:
                 right = comparator(run)
-                if deep and (type(left) in _CONTAINERS or type(right) in _CONTAINERS):
-                    run.charge(run.size(left) + run.size(right))
+                if deep:
+                    for operand in (left, right):
+                        kind = type(operand)
+                        if kind in _CONTAINERS:
+                            run.charge(run.size(operand))
+                        elif kind is str:
+                            run.charge(len(operand) // 64)
                 if not op(left, right):
                     return False
                 left = right
