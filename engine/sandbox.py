@@ -681,6 +681,9 @@ class _Compiler:
                     run.charge(len(value) if shallow else run.size(value))
                 elif kind is str:
                     run.charge(len(value) // 64)
+            cost = getattr(function, "sandbox_cost", None)  # helpers whose work grows with an argument
+            if cost is not None:
+                run.charge(cost(*values, **named))
             return run.admit(function(*values, **named))
 
         return call

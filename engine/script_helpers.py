@@ -79,6 +79,13 @@ def parse_date(text: Any) -> str:
     raise ValueError(f"Data non valida: {text!r} (usa AAAA-MM-GG o GG/MM/AAAA)")
 
 
+def _span_cost(a: Any, b: Any, *_: Any) -> int:
+    try:
+        return 10 + 2 * min(abs((_as_date(b) - _as_date(a)).days), MAX_SPAN_DAYS)
+    except (ValueError, TypeError, OverflowError):
+        return 1
+
+
 def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[..., Any]]:
     def today() -> str:
         return clock.today().isoformat()
@@ -133,13 +140,29 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
         except Exception:
             return None
 
-    return {
+    helpers: dict[str, Callable[..., Any]] = {
         "today": today, "now": now, "add_days": add_days, "add_working_days": add_working_days,
         "is_working_day": is_working_day, "working_days_between": working_days_between,
         "days_between": days_between, "end_of_day": end_of_day, "parse_date": parse_date,
         "format_date": format_date,
         "is_valid_fiscal_code": is_valid_fiscal_code, "fiscal_code_birthdate": fiscal_code_birthdate,
     }
+    # What a call costs in the sandbox's step budget (engine.sandbox; one unit is about 1 µs), so
+    # that a loop of helper calls stops on the budget: the working-day helpers walk one day at a
+    # time, and the fiscal-code library takes about 2 ms per call.
+    costs: dict[str, Callable[..., int]] = {
+        "add_working_days": lambda date, n=0, *_: 10 + 2 * min(abs(int(n)), MAX_WORKING_DAYS),
+        "working_days_between": _span_cost,
+        "is_valid_fiscal_code": lambda *_: 2_500,
+        "fiscal_code_birthdate": lambda *_: 2_500,
+    }
+    for name, helper in helpers.items():
+        helper.sandbox_cost = costs.get(name, _base_cost)  # type: ignore[attr-defined]
+    return helpers
+
+
+def _base_cost(*_: Any, **__: Any) -> int:
+    return 10
 
 
 # The names BPMN expressions may call besides the sandbox's own functions (engine.sandbox).

@@ -197,6 +197,10 @@ def test_a_data_variable_named_like_a_function_stays_data():
         "x = sum(len(str(i)) for i in range(200000) for j in range(10))",
         "s = 'x' * 50000\nfor i in range(100000):\n    t = s == s + ''",
         "a = [1] * 1000\nfor i in range(100000):\n    b = sorted(a)",
+        "for i in range(100000):\n    d = add_working_days('2026-01-01', 9999)",
+        "for i in range(100000):\n    d = working_days_between('1950-01-01', '2049-12-31')",
+        "for i in range(100000):\n    v = is_valid_fiscal_code('RSSMRA80A41H501U')",
+        "s = 'ab' * 50000\nt = 'ab' * 20000 + 'c'\nfor i in range(100000):\n    r = t in s",
     ],
 )
 def test_loops_that_would_run_for_long_stop_on_the_step_budget(source):
