@@ -6,8 +6,10 @@ the Django system checks and the admin all report the same clear messages.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -187,12 +189,91 @@ def validate_bundle(bundle: Bundle) -> list[str]:
             where = f"{pid}/{main}: service task '{task_spec.bpmn_id}'"
             if get_operation(task_spec.operation_name) is None:
                 problems.append(f"{where} chiama l'operazione sconosciuta '{task_spec.operation_name}'")
-            for pname, param in task_spec.operation_params.items():
-                problems += _check_expr(param["value"], "eval", f"{where} parametro '{pname}'")
-        script = getattr(task_spec, "script", None)
-        if isinstance(script, str) and script.strip():
-            problems += _check_expr(script, "exec", f"{pid}/{main}: script task '{task_spec.bpmn_id}'")
+    for where, source, mode in _expressions(pid, spec, subprocess_specs):
+        problems += _check_expr(source, mode, where)
     return problems
+
+
+def _expressions(pid: str, spec, subprocess_specs):
+    """(where, source, mode) of every expression and script SpiffWorkflow will evaluate.
+
+    Walks the parsed specs, so it sees what the engine sees: scripts, pre/post scripts,
+    gateway conditions, multi-instance and loop expressions, timer, message, signal and
+    conditional event expressions, correlation retrieval expressions, service-task
+    parameters, DMN input expressions and rule cells, ad-hoc completion conditions.
+    """
+    for process in (spec, *subprocess_specs.values()):
+        file = getattr(process, "file", None) or f"{pid}.bpmn"
+        completion = getattr(process, "completion_condition", None)
+        if isinstance(completion, str):
+            yield f"{pid}/{file}: processo '{process.name}' completionCondition", completion, "eval"
+        for task_spec in process.task_specs.values():
+            bpmn_id = getattr(task_spec, "bpmn_id", None) or task_spec.name
+            where = f"{pid}/{file}: {_kind(task_spec)} '{bpmn_id}'"
+            for attr, label, mode in (("script", "script", "exec"), ("prescript", "preScript", "exec"),
+                                      ("postscript", "postScript", "exec"), ("cardinality", "loopCardinality", "eval"),
+                                      ("condition", "condition", "eval")):
+                source = getattr(task_spec, attr, None)
+                if isinstance(source, str) and source.strip():
+                    yield f"{where} {label}", source, mode
+            for condition, target in getattr(task_spec, "cond_task_specs", None) or []:
+                if condition is not None:
+                    yield f"{where} condizione verso '{target}'", condition.args[0], "eval"
+            for pname, param in (getattr(task_spec, "operation_params", None) or {}).items():
+                yield f"{where} parametro '{pname}'", param.get("value"), "eval"
+            definition = getattr(task_spec, "event_definition", None)
+            if definition is not None:
+                yield from _event_expressions(where, definition)
+            engine = getattr(task_spec, "dmnEngine", None)
+            if engine is not None:
+                yield from _dmn_expressions(where, engine.decision_table)
+
+
+def _kind(task_spec) -> str:
+    name = type(task_spec).__name__
+    return {"ScriptTask": "script task", "UserTask": "user task", "ExclusiveGateway": "gateway",
+            "InclusiveGateway": "gateway", "BusinessRuleTask": "business rule task"}.get(
+        name, "service task" if isinstance(task_spec, OutboxServiceTask) else "elemento")
+
+
+def _event_expressions(where: str, definition):
+    for inner in getattr(definition, "event_definitions", None) or []:  # MultipleEventDefinition
+        yield from _event_expressions(where, inner)
+    expression = getattr(definition, "expression", None)
+    if isinstance(expression, str) and expression.strip():
+        yield f"{where} evento '{definition.name or type(definition).__name__}'", expression, "eval"
+    for prop in (getattr(definition, "correlation_properties", None) or []) + \
+            (getattr(definition, "process_correlations", None) or []):
+        yield f"{where} correlazione '{prop.name}'", prop.retrieval_expression, "eval"
+
+
+# SpiffWorkflow's DMN engine rewrites '?' to the input value, outside quotes (DMNEngine.evaluate).
+_DMN_QUESTION = re.compile(r"""(\?)(?=(?:[^'"]|['"][^'"]*['"])*$)""")
+
+
+def _dmn_expressions(where: str, table):
+    for column in table.inputs:
+        if column.expression:
+            yield f"{where} DMN '{table.id}' input '{column.label or column.id}'", column.expression, "eval"
+    for rule in table.rules:
+        cell = f"{where} DMN '{table.id}' riga {rule.row_number}"
+        for entry in rule.inputEntries:
+            input_expression = entry.input.expression or "None"
+            for lhs in entry.lhs:
+                if lhs is None or not lhs.strip():
+                    continue
+                if "?" in lhs:
+                    yield cell, _DMN_QUESTION.sub("dmninputexpr", lhs), "eval"
+                    continue
+                try:
+                    ast.parse(lhs, mode="eval")
+                except SyntaxError:
+                    yield cell, f"{input_expression} {lhs}", "eval"  # "< 5": the engine writes "x < 5"
+                else:
+                    yield cell, f"({input_expression}) == ({lhs})", "eval"
+        for entry in rule.outputEntries:
+            if getattr(entry, "text", None):
+                yield cell, entry.text, "eval"
 
 
 def _all_task_specs(spec, subprocess_specs):
@@ -239,13 +320,16 @@ def _check_file_fields(schema: Any, where: str, prefix: str = "") -> list[str]:
     return problems
 
 
-def _check_expr(source: str, mode: str, where: str) -> list[str]:
+def _check_expr(source: Any, mode: str, where: str) -> list[str]:
+    """The same allow-list parser the engine runs: a refused construct is named here, at sync time."""
     try:
         check_expression(source, mode)  # type: ignore[arg-type]
     except SandboxViolation as exc:
         return [f"{where}: espressione non ammessa: {exc}"]
     except SyntaxError as exc:
         return [f"{where}: errore di sintassi alla riga {exc.lineno}: {exc.msg}"]
+    except (ValueError, TypeError) as exc:  # e.g. a NUL byte in the source
+        return [f"{where}: espressione non ammessa: {exc}"]
     return []
 
 

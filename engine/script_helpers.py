@@ -14,6 +14,10 @@ from dateutil.easter import easter
 from common import clock
 
 ROME = ZoneInfo("Europe/Rome")
+# Bounds for the helpers that loop over days: BPMN expressions call them with case data, and a
+# huge count must be refused, not walked one day at a time while a request waits.
+MAX_WORKING_DAYS = 10_000
+MAX_SPAN_DAYS = 36_600
 
 
 @lru_cache(maxsize=64)
@@ -75,6 +79,13 @@ def parse_date(text: Any) -> str:
     raise ValueError(f"Data non valida: {text!r} (usa AAAA-MM-GG o GG/MM/AAAA)")
 
 
+def _span_cost(a: Any, b: Any, *_: Any) -> int:
+    try:
+        return 10 + 2 * min(abs((_as_date(b) - _as_date(a)).days), MAX_SPAN_DAYS)
+    except (ValueError, TypeError, OverflowError):
+        return 1
+
+
 def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[..., Any]]:
     def today() -> str:
         return clock.today().isoformat()
@@ -86,13 +97,18 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
         return (_as_date(date) + dt.timedelta(days=int(n))).isoformat()
 
     def add_working_days(date: Any, n: int) -> str:
-        return add_working_days_date(_as_date(date), int(n), patron_day).isoformat()
+        count = int(n)
+        if abs(count) > MAX_WORKING_DAYS:
+            raise ValueError(f"add_working_days: at most {MAX_WORKING_DAYS} working days")
+        return add_working_days_date(_as_date(date), count, patron_day).isoformat()
 
     def is_working_day(date: Any) -> bool:
         return is_working_day_date(_as_date(date), patron_day)
 
     def working_days_between(a: Any, b: Any) -> int:
         start, end = _as_date(a), _as_date(b)
+        if abs((end - start).days) > MAX_SPAN_DAYS:
+            raise ValueError(f"working_days_between: at most {MAX_SPAN_DAYS} days apart")
         sign = 1 if end >= start else -1
         lo, hi = min(start, end), max(start, end)
         count, current = 0, lo
@@ -124,10 +140,30 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
         except Exception:
             return None
 
-    return {
+    helpers: dict[str, Callable[..., Any]] = {
         "today": today, "now": now, "add_days": add_days, "add_working_days": add_working_days,
         "is_working_day": is_working_day, "working_days_between": working_days_between,
         "days_between": days_between, "end_of_day": end_of_day, "parse_date": parse_date,
         "format_date": format_date,
         "is_valid_fiscal_code": is_valid_fiscal_code, "fiscal_code_birthdate": fiscal_code_birthdate,
     }
+    # What a call costs in the sandbox's step budget (engine.sandbox; one unit is about 1 µs), so
+    # that a loop of helper calls stops on the budget: the working-day helpers walk one day at a
+    # time, and the fiscal-code library takes about 2 ms per call.
+    costs: dict[str, Callable[..., int]] = {
+        "add_working_days": lambda date, n=0, *_: 10 + 2 * min(abs(int(n)), MAX_WORKING_DAYS),
+        "working_days_between": _span_cost,
+        "is_valid_fiscal_code": lambda *_: 2_500,
+        "fiscal_code_birthdate": lambda *_: 2_500,
+    }
+    for name, helper in helpers.items():
+        helper.sandbox_cost = costs.get(name, _base_cost)  # type: ignore[attr-defined]
+    return helpers
+
+
+def _base_cost(*_: Any, **__: Any) -> int:
+    return 10
+
+
+# The names BPMN expressions may call besides the sandbox's own functions (engine.sandbox).
+HELPER_NAMES = frozenset(build_helpers(patron_day=None))

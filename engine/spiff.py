@@ -25,7 +25,7 @@ from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 
 from common import clock
 
-from .sandbox import RestrictedEnvironment
+from .sandbox import RestrictedEnvironment, check_expression
 from .script_helpers import build_helpers
 
 __all__ = [
@@ -139,6 +139,17 @@ def load_workflow(state: str, *, spec, subprocess_specs, script_engine) -> BpmnW
     return workflow
 
 
+class ProcedoScriptEngine(PythonScriptEngine):
+    """PythonScriptEngine whose syntax check is the sandbox's allow-list parser.
+
+    SpiffWorkflow's DMN engine calls validate() to decide how to read a rule cell
+    ("< 5" versus "5"); a SyntaxError keeps meaning "not a whole expression".
+    """
+
+    def validate(self, expression):
+        check_expression(expression, "eval")
+
+
 @lru_cache(maxsize=256)
 def script_engine_for(patron_day: tuple[int, int] | None) -> PythonScriptEngine:
-    return PythonScriptEngine(environment=RestrictedEnvironment(build_helpers(patron_day=patron_day)))
+    return ProcedoScriptEngine(environment=RestrictedEnvironment(build_helpers(patron_day=patron_day)))
