@@ -17,6 +17,7 @@ from engine.models import ProcessVersion
 from engine.registry import process_version_publish
 from engine.sandbox import RestrictedEnvironment, SandboxLimitExceeded, SandboxViolation, check_expression
 from engine.script_helpers import build_helpers
+from tests.engine_models import inline_bundle
 
 ENV = RestrictedEnvironment(build_helpers(patron_day=None))
 
@@ -325,7 +326,8 @@ def _model_bundle(name: str, old: str, new: str, *, in_file: str | None = None) 
     target = in_file or f"{name}.bpmn"
     assert old in files[target], (target, old)
     files[target] = files[target].replace(old, new, 1)
-    return Bundle(process_id=name, files=files, manifest={"name": name})
+    del files["manifest.yaml"]
+    return inline_bundle(name, name, files)  # with the access rules every manifest must declare
 
 
 BAD_XML = BAD.replace("<", "&lt;").replace(">", "&gt;")
@@ -422,7 +424,8 @@ def test_a_case_whose_script_is_refused_at_run_time_gets_an_incident_and_no_effe
     files["broken_script.bpmn"] = files["broken_script.bpmn"].replace(
         "ratio = numerator / denominator", f"ratio = 1\npwned = {BAD_XML}")
     definition = ProcessDefinition.objects.create(process_id="broken_script", name="x")
-    ProcessVersion.objects.create(definition=definition, version=1, content_hash="legacy", files=files, manifest={})
+    ProcessVersion.objects.create(definition=definition, version=1, content_hash="legacy", files=files,
+                                  manifest=bundle.manifest)
     tenant = make_tenant()
     case = case_start(tenant=tenant, user=make_user(tenant, Role.REGISTRAR), process_id="broken_script", data={})
     incident = Incident.objects.get(instance=case.instance)
