@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 import xmlrpc.client
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,8 +154,10 @@ class ConverterPool:
 
     def _spawn(self, index: int) -> _Instance:
         base = conf.documents_var_dir()
+        # Unique per instance, also across pools of one process: LibreOffice started on a profile in use
+        # hands its work to the running one and exits.
         inst = _Instance(index=index, port=_free_port(), uno_port=_free_port(),
-                         profile=(base / f"lo-profile-{os.getpid()}-{index}").resolve())
+                         profile=(base / f"lo-profile-{os.getpid()}-{index}-{uuid.uuid4().hex[:8]}").resolve())
         inst.profile.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": str(_unoserver_pythonpath())}
         env.pop("VIRTUAL_ENV", None)

@@ -37,11 +37,12 @@ if $BIN/python manage.py help run_simulators >/dev/null 2>&1; then
   $BIN/python manage.py run_simulators & pids+=($!)
 fi
 # Worker and scheduler in one process (beat embedded): timers and the outbox sweep.
-$BIN/celery -A config worker -B --loglevel=INFO --concurrency=2 & pids+=($!)
-$BIN/python manage.py runserver "127.0.0.1:$PORT" --noreload & pids+=($!)
+$BIN/celery -A config worker -B --loglevel=INFO --concurrency=2 & worker=$!; pids+=($worker)
+$BIN/python manage.py runserver "127.0.0.1:$PORT" --noreload & web=$!; pids+=($web)
 
 echo
 echo "Procedo demo: http://127.0.0.1:$PORT/  (API: /api/v1/, docs: /api/docs/, admin: /admin/)"
 echo "Users: registrar.capannori, police.capannori, supervisor.capannori, ... password 'demo'"
-# `wait` (unlike a foreground command) lets the traps run as soon as a signal arrives.
-wait -n || true
+# `wait` (unlike a foreground command) lets the traps run as soon as a signal arrives. The demo ends
+# when the worker or the web server ends (simulators that cannot bind their ports do not end it).
+wait -n "$worker" "$web" || true
