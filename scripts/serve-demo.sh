@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The serving half of `make run` (scripts/run-demo.sh sets up the database first): simulators,
-# Celery worker with embedded beat, and the web server, until Ctrl-C or SIGTERM.
+# Celery worker, Celery beat and the web server, until Ctrl-C or SIGTERM.
 #
 # Stopping is owned here: on Ctrl-C, SIGTERM or the exit of any of the three, every child is sent
 # SIGTERM and waited for (the worker stops its LibreOffice converters and waits for them too), and
@@ -36,13 +36,15 @@ trap 'stop_children' EXIT
 if $BIN/python manage.py help run_simulators >/dev/null 2>&1; then
   $BIN/python manage.py run_simulators & pids+=($!)
 fi
-# Worker and scheduler in one process (beat embedded): timers and the outbox sweep.
-$BIN/celery -A config worker -B --loglevel=INFO --concurrency=2 & worker=$!; pids+=($worker)
+$BIN/celery -A config worker --loglevel=INFO --concurrency=2 & worker=$!; pids+=($worker)
+# The scheduler (timers and the outbox sweep) as a child of this script, not embedded in the worker
+# (-B): the worker does not always wait for an embedded beat, which was then left as a zombie.
+$BIN/celery -A config beat --loglevel=INFO & beat=$!; pids+=($beat)
 $BIN/python manage.py runserver "127.0.0.1:$PORT" --noreload & web=$!; pids+=($web)
 
 echo
 echo "Procedo demo: http://127.0.0.1:$PORT/  (API: /api/v1/, docs: /api/docs/, admin: /admin/)"
 echo "Users: registrar.capannori, police.capannori, supervisor.capannori, ... password 'demo'"
 # `wait` (unlike a foreground command) lets the traps run as soon as a signal arrives. The demo ends
-# when the worker or the web server ends (simulators that cannot bind their ports do not end it).
-wait -n "$worker" "$web" || true
+# when the worker, beat or the web server ends (simulators that cannot bind their ports do not end it).
+wait -n "$worker" "$beat" "$web" || true
