@@ -172,3 +172,24 @@ def test_a_cold_conversion_leaves_no_libreoffice_process_even_when_it_times_out(
         render.convert_cold(docx)
     assert err.value.code == "conversion_timeout"
     assert new_converters() == [], procs.describe(new_converters())
+
+
+def test_converters_started_by_a_thread_that_ends_stay_up():
+    """The kernel's parent-death signal fires when the spawning *thread* ends (Celery workers start
+    converters from a short-lived thread): the guard must tell that from its owner's death."""
+    import threading
+    import time
+
+    from documents import samples, templates
+
+    pool = render.ConverterPool(size=1)
+    starter = threading.Thread(target=pool.start)
+    starter.start()
+    starter.join()
+    try:
+        time.sleep(1.5)  # the guard polls its parent every 0.25 s
+        assert pool._instances[0].process.poll() is None
+        docx = templates.render_docx(samples.certificato_docx(), context=samples.certificato_data())
+        assert pool.convert(docx).startswith(b"%PDF-")
+    finally:
+        pool.stop()
