@@ -182,14 +182,19 @@ def test_converters_started_by_a_thread_that_ends_stay_up():
 
     from documents import samples, templates
 
+    from . import procs
+
     pool = render.ConverterPool(size=1)
     starter = threading.Thread(target=pool.start)
     starter.start()
     starter.join()
     try:
-        time.sleep(1.5)  # the guard polls its parent every 0.25 s
-        assert pool._instances[0].process.poll() is None
+        (inst,) = pool._instances
+        tree = _converter_tree(inst)
+        time.sleep(render.STOP_GRACE + 1)  # long enough for a guard that stopped to have ended it all
+        assert [p.key for p in procs.still_there(tree) if not p.is_zombie] == [p.key for p in tree if not p.is_zombie]
         docx = templates.render_docx(samples.certificato_docx(), context=samples.certificato_data())
         assert pool.convert(docx).startswith(b"%PDF-")
+        assert pool._instances == [inst]  # served by the same converter, not by a replacement
     finally:
         pool.stop()
