@@ -99,6 +99,24 @@ def _children_of(pid: int) -> set[int]:
     return children
 
 
+def _kill_strays(profile: Path) -> None:
+    """SIGKILL any process still running on this (unique) LibreOffice profile."""
+    needles = (str(profile).encode(), profile.as_uri().encode())
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(needle in cmdline for needle in needles):
+            logger.error("killing LibreOffice process %s left by a killed converter guard", name)
+            try:
+                os.kill(int(name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 class _TimeoutTransport(xmlrpc.client.Transport):
     """XML-RPC over HTTP with a socket timeout: a hung converter must not hang the worker."""
 
@@ -188,6 +206,10 @@ class ConverterPool:
             return
         try:
             proc.wait(timeout=STOP_GRACE + 5)
+            if proc.returncode == -signal.SIGKILL:
+                # Someone SIGKILLed the guard itself: unoserver died with it, but LibreOffice was
+                # orphaned. Its command line names the instance's own profile.
+                _kill_strays(inst.profile)
         except subprocess.TimeoutExpired:
             # The guard itself is stuck: kill what it guards, then the guard.
             logger.error("converter guard %s did not stop: killing it", proc.pid)
@@ -202,6 +224,7 @@ class ConverterPool:
             except ProcessLookupError:
                 pass
             proc.wait()
+            _kill_strays(inst.profile)
 
     @classmethod
     def _kill(cls, inst: _Instance) -> None:

@@ -198,3 +198,30 @@ def test_converters_started_by_a_thread_that_ends_stay_up():
         assert pool._instances == [inst]  # served by the same converter, not by a replacement
     finally:
         pool.stop()
+
+
+def test_a_sigkilled_guard_leaves_no_libreoffice_running():
+    """The one process whose death orphans LibreOffice is the guard itself; the pool kills what
+    ran on the guard's profile. (The orphans' exit is then up to PID 1 to reap.)"""
+    import os
+    import signal
+
+    from documents import samples, templates
+
+    from . import procs
+
+    pool = render.ConverterPool(size=1)
+    pool.start()
+    try:
+        (inst,) = pool._instances
+        tree = _converter_tree(inst)
+        assert {"soffice.bin", "oosplash"} <= {p.comm for p in tree}
+        os.kill(inst.process.pid, signal.SIGKILL)
+
+        docx = templates.render_docx(samples.certificato_docx(), context=samples.certificato_data())
+        assert pool.convert(docx).startswith(b"%PDF-")  # on a replacement
+        assert pool._instances != [inst]
+        alive = [p for p in procs.still_there(tree) if not p.is_zombie]
+        assert alive == [], procs.describe(alive)
+    finally:
+        pool.stop()
