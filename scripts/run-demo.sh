@@ -19,20 +19,6 @@ $BIN/python manage.py documents_setup  # demo signing certificates under var/ (i
 $BIN/python manage.py sync_processes
 $BIN/python manage.py load_demo
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
-
-if $BIN/python manage.py help run_simulators >/dev/null 2>&1; then
-  $BIN/python manage.py run_simulators & pids+=($!)
-fi
-# Worker and scheduler in one process (beat embedded): timers and the outbox sweep.
-$BIN/celery -A config worker -B --loglevel=INFO --concurrency=2 \
-  --schedule var/celerybeat-schedule & pids+=($!)
-
-echo
-echo "Procedo demo: http://127.0.0.1:8000/  (API: /api/v1/, docs: /api/docs/, admin: /admin/)"
-echo "Users: registrar.capannori, police.capannori, supervisor.capannori, ... password 'demo'"
-echo "process_admin.capannori / process_admin.lucca also need a second factor: add the key GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-echo "  to an authenticator app, or print the current code with: $BIN/python manage.py otp_code process_admin.capannori"
-$BIN/python manage.py runserver 127.0.0.1:8000 --noreload
+# The simulators, the worker and the web server; it stops them all, and waits for them, on Ctrl-C
+# or SIGTERM.
+exec bash scripts/serve-demo.sh

@@ -3,6 +3,8 @@ runs on PostgreSQL, so they are skipped only in the quick SQLite loop."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.db import connection
 
@@ -53,6 +55,18 @@ def _flush_in_replica_mode():
     DatabaseOperations.execute_sql_flush = execute_sql_flush
     yield
     DatabaseOperations.execute_sql_flush = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_converter_outlives_the_session():
+    """Whatever a test started, the session ends with no LibreOffice converter left under it."""
+    yield
+    from documents import render
+    from tests.documents import procs
+
+    render.stop_pool()
+    left = [p for p in procs.descendants(os.getpid()) if p.is_converter]
+    assert not left, f"converters left by the test session: {procs.describe(left)}"
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 from django.conf import settings as django_settings
 
 from documents import render, worker
@@ -38,3 +38,36 @@ def test_converters_can_be_turned_off_and_a_missing_libreoffice_does_not_kill_th
     monkeypatch.setattr(django_settings, "PROCEDO_CONVERTERS_PER_WORKER", "1")
     worker.start_converters().join()  # logged, not raised
     assert "could not start the LibreOffice converters" in caplog.text
+
+
+def test_the_worker_main_process_stops_converters_on_shutdown_whatever_the_pool(monkeypatch):
+    # solo and threads pools run the converters in the main process, where only worker_shutdown is sent
+    assert worker.stop_converters in [r() for _, r in worker_shutdown.receivers]
+    assert worker.start_converters_in_this_process in [r() for _, r in worker_ready.receivers]
+    calls = []
+    monkeypatch.setattr(render, "pool_running", lambda: True)
+    monkeypatch.setattr(render, "stop_pool", lambda: calls.append("stop"))
+    worker_shutdown.send(sender=None)
+    assert calls == ["stop"]
+
+
+def test_a_forked_child_neither_uses_nor_stops_the_parents_converters(monkeypatch):
+    import os
+
+    class ParentsPool:
+        running = True
+
+        def stop(self):  # would end the parent's converters from the child
+            os._exit(3)
+
+    monkeypatch.setattr(render, "_pool", ParentsPool())
+    pid = os.fork()
+    if pid == 0:  # a prefork worker child
+        try:
+            render.stop_pool()
+            os._exit(0 if not render.pool_running() else 2)
+        finally:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert render.pool_running()  # the parent's pool is untouched
