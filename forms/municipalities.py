@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import re
 import unicodedata
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
-ARCHIVE = "anpr/archivi/ANPR_archivio_comuni.csv"
+# ANPR's archive of municipalities ships with the product (source and licence in data/README.md).
+ARCHIVE = Path(__file__).resolve().parent / "data" / "ANPR_archivio_comuni.csv.gz"
 OPEN_END = dt.date(9999, 12, 31)
 
 
@@ -28,7 +29,7 @@ def normalise(text: str) -> str:
 
 
 def archive_path() -> Path:
-    return Path(settings.PROCEDO_SPECS_DIR) / ARCHIVE
+    return ARCHIVE
 
 
 def _date(value: str) -> dt.date | None:
@@ -43,7 +44,8 @@ def load_archive(model, path: Path | None = None, *, today: dt.date | None = Non
     path = path or archive_path()
     today = today or dt.date.today()
     rows = []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    opener = gzip.open if Path(path).suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
         for row in csv.DictReader(handle):
             valid_from, valid_to = _date(row["DATAISTITUZIONE"]), _date(row["DATACESSAZIONE"])
             current = row.get("STATO") == "A" and (valid_to is None or valid_to >= today)

@@ -1,5 +1,5 @@
-"""Load ANPR's archive of municipalities when the national specs folder is at hand (demo, tests,
-a fresh install); elsewhere `manage.py load_municipalities --csv PATH` does it."""
+"""Load ANPR's archive of municipalities, shipped in forms/data/ (`manage.py load_municipalities
+--csv PATH` loads a newer one)."""
 
 import logging
 

@@ -82,3 +82,15 @@ def test_the_picker_endpoint_needs_a_login_and_lists_options():
     assert "cessato il 13/11/1924" in client.get("/comuni/?q=abano").content.decode()
     assert "Nessun comune trovato" in client.get("/comuni/?q=zzzz").content.decode()
     assert client.get("/comuni/?q=" + "x" * 5000 + "&listbox=<script>").status_code == 200
+
+
+def test_the_shipped_archive_is_anprs_own(settings):
+    """The product loads its own copy (it never reads the specs folder at run time): same rows as ANPR's."""
+    import gzip
+    from pathlib import Path
+
+    from forms.municipalities import archive_path
+
+    published = Path(settings.PROCEDO_SPECS_DIR) / "anpr" / "archivi" / "ANPR_archivio_comuni.csv"
+    assert archive_path().is_relative_to(Path(settings.BASE_DIR))
+    assert gzip.decompress(archive_path().read_bytes()) == published.read_bytes()

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = "Carica l'archivio ANPR dei comuni (attuali e cessati) da ANPR_archivio_comuni.csv"
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--csv", help="percorso del file (predefinito: PROCEDO_SPECS_DIR/anpr/archivi/...)")
+        parser.add_argument("--csv", help="percorso del file (predefinito: l'archivio ANPR fornito con il prodotto, forms/data/)")
 
     def handle(self, *args, **options) -> None:
         path = Path(options["csv"]) if options.get("csv") else archive_path()
