@@ -20,6 +20,8 @@ from rest_framework import serializers, status, views
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from audit.events import second_factor_enrolled_event
+
 from . import security
 
 
@@ -50,6 +52,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if security.device_enrol_confirm(user=request.user, device=pending, code=request.POST.get("code", "")):
             otp_login(request, pending)
+            second_factor_enrolled_event(request=request, user=request.user)
             messages.success(request, _("Autenticazione a due fattori attivata."))
             return redirect(_next_url(request))
         error = _("Codice non valido: controlla l'ora del telefono e inserisci il codice di 6 cifre mostrato ora.")

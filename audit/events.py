@@ -49,6 +49,16 @@ def login_failed_event(*, request, username: str) -> None:
     )
 
 
+def second_factor_enrolled_event(*, request, user) -> None:
+    """A second factor was confirmed (any earlier one is gone): who, when, from where."""
+    audit_record(
+        tenant=getattr(request, "tenant", None) or _tenant_of_user(request, user), actor=user, action="update",
+        object_type="second_factor", object_id=user.get_username()[:64], object_repr=user.get_username(),
+        summary=_("Autenticazione a due fattori attivata da %(u)s") % {"u": user.get_username()},
+        before={"confirmed_device": None}, after={"confirmed_device": "totp"}, ip=client_ip(request),
+    )
+
+
 def logout_event(*, request, user) -> None:
     if user is None or not getattr(user, "is_authenticated", False):
         return  # logging out an anonymous session changes nothing

@@ -154,6 +154,10 @@ def test_a_process_admin_enrols_with_the_qr_code_and_then_works(office):
     right = client.post("/sicurezza/due-fattori/", {"code": totp_now(pending), "next": "/amministrazione/utenti/"})
     assert right.status_code == 302 and right["Location"] == "/amministrazione/utenti/"
     assert client.get("/amministrazione/utenti/").status_code == 200
+    from audit.models import AuditEvent
+
+    enrolled = AuditEvent.objects.filter(actor=admin, object_type="second_factor")
+    assert [(e.action, e.after) for e in enrolled] == [("update", {"confirmed_device": "totp"})]
 
 
 def test_after_the_password_a_user_with_a_device_must_give_the_right_code(office):
