@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "cases",
     "connectors",
     "documents",
+    "ops",
 ]
 
 MIDDLEWARE = [
