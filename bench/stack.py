@@ -129,6 +129,8 @@ class Stack:
             self.env[f"PROCEDO_{platform.upper()}_BASE_URL"] = server.url
             if platform == "pdnd":
                 self.env["PROCEDO_PDND_TOKEN_URL"] = server.url + "/token.oauth2"
+            # The simulators find each other (ANPR checks vouchers against PDND) through this process's env.
+            os.environ.update({k: v for k, v in self.env.items() if k.startswith(f"PROCEDO_{platform.upper()}_")})
 
     def stop_simulator(self, platform: str) -> None:
         self.simulators[platform].stop()

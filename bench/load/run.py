@@ -49,6 +49,8 @@ def main() -> int:
     finally:
         stack.stop()
     stack.drop()
+    for extra in ("results_stats_history.csv", "results_exceptions.csv"):
+        (HERE / extra).unlink(missing_ok=True)
     write_results(duration, counts, outbox, cases)
     return 0
 
