@@ -54,7 +54,9 @@ class PrivatePostgres:
         self.data = self.dir / "data"
 
     def _pg(self, *args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, text=True)
+        # Output to a file, never a pipe: the server started by pg_ctl inherits it and would hold it open.
+        with (self.dir / "pg_ctl.out").open("ab") as out:
+            subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, stdout=out, stderr=out)
 
     def start(self) -> None:
         self._pg(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
@@ -62,11 +64,11 @@ class PrivatePostgres:
                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
 
     def restart(self) -> None:
-        self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "restart")
+        self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-m", "fast", "-l", str(self.dir / "pg.log"), "restart")
 
     def stop(self) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m",
-                        "immediate", "stop"], capture_output=True, check=False)
+                        "immediate", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
@@ -147,10 +149,21 @@ def drive(api: Api, case_ids: list[int], timeout: float, retry_incidents: bool =
         time.sleep(3)
 
 
+REGISTER_CHANGES = {"5005", "1002"}  # what a residence change applies; P001 is the beat's poll of portal requests
+
+
 def anpr_operations(stack: Stack) -> int:
+    """Register changes ANPR applied (distinct idOperazioneComune): exactly one per case, or one was lost or doubled."""
     app = stack.simulators["anpr"].app
     with app.lock:
-        return len(app.operations)
+        return sum(1 for op, _answer in app.operations.values() if op in REGISTER_CHANGES)
+
+
+def anpr_operation_log(stack: Stack) -> list[str]:
+    """What ANPR applied, by (operation, idOperazioneComune): one register change per case expected."""
+    app = stack.simulators["anpr"].app
+    with app.lock:
+        return [f"{op} {op_id}" for (_sender, op_id), (op, _answer) in app.operations.items()]
 
 
 def wait_for_outbox(stack: Stack, status: str, operation: str, timeout: float = 300) -> bool:
@@ -196,6 +209,7 @@ def main() -> int:
         def phase(name: str, fault) -> None:
             log(f"phase {name}")
             before_ops = anpr_operations(stack)
+            before_log = set(anpr_operation_log(stack))
             before_failed = api.failed_calls
             cases = [api.open_case() for _ in range(per_phase)]
             total_cases.extend(cases)
@@ -204,7 +218,12 @@ def main() -> int:
             states, incidents = drive(api, cases, settle)
             ops = anpr_operations(stack) - before_ops
             ok = all(s == ("closed", "accepted") for s in states.values()) and ops == len(cases)
+            applied = sorted(set(anpr_operation_log(stack)) - before_log)
+            outbox = stack.psql("SELECT o.id, c.number, o.operation, o.status, o.attempts FROM engine_outboxmessage o "
+                                "JOIN cases_case c ON c.instance_id = o.instance_id WHERE c.id IN ("
+                                + ",".join(map(str, cases)) + ") ORDER BY o.id", stack.db)
             results.append({"phase": name, "cases": len(cases), "states": states, "anpr_ops": ops, "ok": ok,
+                            "applied": applied, "outbox": outbox.splitlines(),
                             "incidents": incidents, "note": note, "seconds": time.monotonic() - started,
                             "client_retries": api.failed_calls - before_failed})
             log(f"  -> {'OK' if ok else 'FAILED'}: states {set(states.values())}, ANPR operations {ops} for {len(cases)} cases")
@@ -276,7 +295,7 @@ def write_results(results: list[dict], duplicates: str, sim_down: int) -> None:
     lines = ["# Fault drill", "",
              f"_Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; `SIM_DOWN={sim_down} bash bench/faults/run.sh` "
              "(private PostgreSQL cluster, Redis broker, gunicorn, one Celery worker with beat, simulators)_", "",
-             "| fault | cases | reached closed/accepted | ANPR operations (expected = cases) | incidents (retried) "
+             "| fault | cases | reached closed/accepted | ANPR register changes applied (expected = cases) | incidents (retried) "
              "| client retries | seconds | outcome |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
@@ -284,6 +303,10 @@ def write_results(results: list[dict], duplicates: str, sim_down: int) -> None:
         lines.append(f"| {r['phase']}: {r['note']} | {r['cases']} | {closed} | {r['anpr_ops']} | {len(r['incidents'])} | "
                      f"{r['client_retries']} | {r['seconds']:.0f} | {'OK' if r['ok'] else 'FAILED'} |")
     lines += ["", f"Outbox after the drill (operation|status|rows): `{duplicates}`.", ""]
+    for r in results:
+        lines += [f"### {r['phase']}", "", "ANPR operations applied: " + ", ".join(f"`{a}`" for a in r["applied"]), "",
+                  "Outbox rows of these cases (id|case|operation|status|attempts): "
+                  + ", ".join(f"`{o}`" for o in r["outbox"]), ""]
     for r in results:
         for incident in r["incidents"]:
             lines.append(f"- {r['phase']}: incident {incident.get('kind')}: {str(incident.get('message'))[:200]}")
