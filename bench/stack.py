@@ -27,6 +27,12 @@ BIN = ROOT / ".venv" / "bin"
 PLATFORMS = ("anpr", "pdnd", "pagopa", "appio", "send", "protocollo", "parer")
 
 
+def _fernet_key() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -57,6 +63,7 @@ class Stack:
             "PROCEDO_SPECS_DIR": os.environ.get("PROCEDO_SPECS_DIR") or str(specs if specs.is_dir() else "/work/shared/specs"),
             "DEBUG": "0",
             "SECRET_KEY": os.environ.get("SECRET_KEY") or "drill-" + os.urandom(24).hex(),
+            "PROCEDO_SECRETS_KEYS": os.environ.get("PROCEDO_SECRETS_KEYS") or _fernet_key(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PROCEDO_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.web_port}",
             "PYTHONUNBUFFERED": "1",
