@@ -180,11 +180,26 @@ class Stack:
             except ProcessLookupError:
                 pass
         self.procs.clear()
+        self._kill_leftovers()
         for server in self.simulators.values():
             try:
                 server.stop()
             except Exception:  # noqa: BLE001 - already stopped by a drill
                 pass
+
+    def _kill_leftovers(self) -> None:
+        """LibreOffice converters (unoserver, soffice.bin) start their own session, so the worker's process
+        group does not reach them and they survive SIGTERM (issue 17, finding 12). Whatever still names this
+        stack's var folder on its command line is ours: SIGKILL it by pid."""
+        marker = str(self.var_dir).encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if marker in (entry / "cmdline").read_bytes():
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                continue
 
     def drop(self) -> None:
         self.psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
