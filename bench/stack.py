@@ -202,7 +202,12 @@ class Stack:
                 continue
 
     def drop(self) -> None:
+        """Drop the database and the var folder (logs kept when DRILL_KEEP_VAR=1)."""
         self.psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        if os.environ.get("DRILL_KEEP_VAR") != "1":
+            import shutil
+
+            shutil.rmtree(self.var_dir, ignore_errors=True)
 
     @staticmethod
     def wait_http(url: str, timeout: float = 90) -> None:
