@@ -68,7 +68,7 @@ class ClientKey:
 
 
 def demo_keys_dir() -> Path:
-    return Path(getattr(settings, "PROCEDO_PDND_KEYS_DIR", "") or (Path(settings.BASE_DIR) / "var" / "pdnd"))
+    return Path(getattr(settings, "PROCEDO_PDND_KEYS_DIR", "") or (Path(settings.VAR_DIR) / "pdnd"))
 
 
 def load_private_key(pem: bytes, *, source: str) -> rsa.RSAPrivateKey:

@@ -1,0 +1,75 @@
+"""Seed the load drill's database: one municipality, its operators, readers and "citizens", API tokens
+and ready sessions (no password hashing under load), and INITIAL_CASES open residence-change cases.
+Writes the users' credentials as JSON to the path given as argument (read by the locustfile).
+
+Citizens: the API refuses a citizen who is not among the declarants, and who may start which procedure
+is being tightened (issue 17, finding 4); the "citizen" load therefore opens residence-change cases
+as registrar-role accounts of the portal, i.e. the same API call and the same work on the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+
+from accounts.models import Membership, Tenant, User  # noqa: E402
+from cases.services import case_start  # noqa: E402
+
+DECLARATION = {
+    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
+    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
+    "declaration_date": "2026-03-01",
+}
+
+
+def _user(tenant: Tenant, username: str, role: str) -> dict:
+    user = User.objects.create(username=username, first_name=username.split(".")[0].title(), last_name=username)
+    user.set_unusable_password()
+    user.save()
+    Membership.objects.create(user=user, tenant=tenant, role=role)
+    token, _ = Token.objects.get_or_create(user=user)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return {"username": username, "role": role, "token": token.key, "session": session.session_key}
+
+
+def main(out: Path) -> None:
+    tenant = Tenant.objects.create(name="Comune di Capannori", slug="capannori", istat_code="046007", belfiore_code="B648")
+    registrars = int(os.environ.get("LOAD_REGISTRARS", "15"))
+    police = int(os.environ.get("LOAD_POLICE", "10"))
+    readers = int(os.environ.get("LOAD_READERS", "200"))
+    citizens = int(os.environ.get("LOAD_CITIZENS", "20"))
+    users = {
+        "tenant": tenant.istat_code,
+        "registrars": [_user(tenant, f"registrar.{i}", "registrar") for i in range(registrars)],
+        "police": [_user(tenant, f"police.{i}", "police") for i in range(police)],
+        "readers": [_user(tenant, f"reader.{i}", "viewer") for i in range(readers)],
+        "citizens": [_user(tenant, f"portal.{i}", "registrar") for i in range(citizens)],
+        "supervisors": [_user(tenant, f"supervisor.{i}", "supervisor") for i in range(int(os.environ.get("LOAD_SUPERVISORS", "0")))],
+    }
+    opener = User.objects.get(username="registrar.0")
+    ids = [case_start(tenant=tenant, user=opener, process_id="residence_change", data=DECLARATION).pk
+           for _ in range(int(os.environ.get("INITIAL_CASES", "300")))]  # noqa: C416
+    users["case_ids"] = ids
+    out.write_text(json.dumps(users))
+    print(f"seeded {sum(len(v) for k, v in users.items() if isinstance(v, list) and k != 'case_ids')} users, {len(ids)} cases")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
