@@ -143,8 +143,14 @@ class Stack:
             self.env[f"PROCEDO_{platform.upper()}_BASE_URL"] = server.url
             if platform == "pdnd":
                 self.env["PROCEDO_PDND_TOKEN_URL"] = server.url + "/token.oauth2"
-            # The simulators find each other (ANPR checks vouchers against PDND) through this process's env.
-            os.environ.update({k: v for k, v in self.env.items() if k.startswith(f"PROCEDO_{platform.upper()}_")})
+            # The simulators find each other (ANPR checks vouchers against PDND) through this process's
+            # settings, read once at start-up: tell them too.
+            from django.conf import settings
+
+            for key, value in self.env.items():
+                if key.startswith(f"PROCEDO_{platform.upper()}_"):
+                    os.environ[key] = value
+                    setattr(settings, key, value)
 
     def stop_simulator(self, platform: str) -> None:
         self.simulators[platform].stop()

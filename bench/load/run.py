@@ -44,7 +44,8 @@ def main() -> int:
                         "-r", "25", "-t", f"{duration}s", "--stop-timeout", "10", "--host", stack.web_url,
                         "--csv", str(HERE / "results"), "--only-summary", "--loglevel", "WARNING"],
                        cwd=ROOT, env=env, check=False, timeout=duration + 120)
-        outbox = stack.psql("SELECT status, count(*) FROM engine_outboxmessage GROUP BY 1 ORDER BY 1", stack.db)
+        outbox = stack.psql("SELECT status, operation, count(*), left(max(last_error), 160) FROM engine_outboxmessage "
+                            "GROUP BY 1, 2 ORDER BY 1, 2", stack.db)
         cases = stack.psql("SELECT status, count(*) FROM cases_case GROUP BY 1 ORDER BY 1", stack.db)
     finally:
         stack.stop()
