@@ -12,7 +12,7 @@ TARGET_DB="${TARGET_DB:-procedo_backup_target}"
 WORK="$(mktemp -d /tmp/procedo-backup-drill.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 export PROCEDO_SPECS_DIR="${PROCEDO_SPECS_DIR:-$(pwd)/../shared/specs}"
-[ -d "$PROCEDO_SPECS_DIR" ] || export PROCEDO_SPECS_DIR=/work/shared/specs
+export PROCEDO_ENV="${PROCEDO_ENV:-demo}"  # demo keys and secrets: a drill is never production
 PY=.venv/bin/python
 
 for db in "$SOURCE_DB" "$TARGET_DB"; do
