@@ -77,7 +77,7 @@ def loaded(tmp_path, settings):
     keys = {
         "documents/pki/signer-demo.p12": os.urandom(64),
         "documents/softhsm/tokens/t1/token.object": os.urandom(32),
-        "pdnd/046007.key": b"-----BEGIN PRIVATE KEY-----\nfinta\n-----END PRIVATE KEY-----\n",
+        "pdnd/046007.key": os.urandom(48),  # any bytes: the archive must bring them back as they were
     }
     for rel, data in keys.items():
         (source_var / rel).parent.mkdir(parents=True, exist_ok=True)
