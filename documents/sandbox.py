@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import io
+import json
 import multiprocessing
 import os
 import re
@@ -449,6 +450,28 @@ class _RenderPopen(popen_forkserver.Popen):
         self.pid = forkserver.read_signed(self.sentinel)
 
 
+def _send(conn: Any, reply: tuple) -> None:
+    """Child → parent without pickle: the parent must not unpickle what a rendering process wrote
+    (were a template ever to escape the sandbox, a crafted pickle would run code in the parent).
+    b"O" + the DOCX bytes, or b"J" + a JSON list of strings."""
+    if reply[0] == "ok":
+        conn.send_bytes(b"O" + reply[1])
+    else:
+        conn.send_bytes(b"J" + json.dumps([str(item) for item in reply]).encode("utf-8"))
+
+
+def _receive(conn: Any) -> tuple:
+    raw = conn.recv_bytes()
+    if raw[:1] == b"O":
+        return ("ok", raw[1:])
+    reply = json.loads(raw[1:]) if raw[:1] == b"J" else None
+    if not isinstance(reply, list) or not reply or not all(isinstance(item, str) for item in reply) or (
+            reply[0] == "part" and len(reply) != 2) or (reply[0] == "refused" and len(reply) != 5) or (
+            reply[0] not in ("part", "refused")):
+        raise EOFError("malformed reply from the render process")
+    return tuple(reply)
+
+
 def _child(conn: Any, data: bytes, context: dict, images: dict, limits: Limits) -> None:
     mem = int(limits.memory_bytes)
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -456,7 +479,7 @@ def _child(conn: Any, data: bytes, context: dict, images: dict, limits: Limits) 
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     try:
         out = render(data, context=context, images=images, deadline_seconds=limits.wall_seconds * 0.9,
-                     on_part=lambda where: conn.send(("part", where)))
+                     on_part=lambda where: _send(conn, ("part", where)))
         reply: tuple = ("ok", out)
     except Refused as exc:
         reply = ("refused", exc.kind, exc.part, exc.fragment, exc.detail)
@@ -465,9 +488,9 @@ def _child(conn: Any, data: bytes, context: dict, images: dict, limits: Limits) 
     except BaseException as exc:  # report, never hang the parent
         reply = ("refused", "error", "", "", f"{type(exc).__name__}: {exc}"[:500])
     try:
-        conn.send(reply)
+        _send(conn, reply)
     except MemoryError:
-        conn.send(("refused", "limit", "", "", "memory"))
+        _send(conn, ("refused", "limit", "", "", "memory"))
     conn.close()
 
 
@@ -507,8 +530,8 @@ def render_isolated(data: bytes, *, context: Mapping[str, Any], images: Mapping[
             if not receive.poll(max(deadline - time.monotonic(), 0)):
                 raise Refused("limit", part=where, detail=f"wall-clock limit of {limits.wall_seconds}s")
             try:
-                reply = receive.recv()
-            except (EOFError, OSError):
+                reply = _receive(receive)
+            except (EOFError, OSError, ValueError):
                 code = popen.wait(1)
                 if code is not None and code < 0 and -code == signal.SIGXCPU:
                     raise Refused("limit", part=where, detail="CPU time limit") from None

@@ -123,3 +123,32 @@ def test_rendering_works_inside_a_celery_prefork_worker():
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+class _Planted:
+    """What a rendering process that escaped the sandbox might send: a pickle that runs code when loaded."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_the_parent_never_unpickles_what_the_render_process_sends(tmp_path):
+    import multiprocessing
+    import pickle
+
+    from documents.sandbox import _receive
+
+    marker = tmp_path / "planted"
+    receive, send = multiprocessing.Pipe(duplex=False)
+    send.send(_Planted(marker))  # a plain Connection.send pickles
+    with pytest.raises(EOFError):
+        _receive(receive)
+    assert not marker.exists()
+    send.send_bytes(b"J" + b'["refused", "limit", "corpo", "", "memory"]')
+    assert _receive(receive) == ("refused", "limit", "corpo", "", "memory")
+    send.send_bytes(b"O" + pickle.dumps(b"docx"))  # bytes after O are the document, never loaded
+    assert _receive(receive)[0] == "ok"
+    assert not marker.exists()
