@@ -55,6 +55,16 @@ def totp_now(device) -> str:
     return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
 
 
+def second_factor_client(user: User):
+    """A page client signed in as `user` with a verified second factor (process administrators and
+    superusers work only so; harmless for everyone else)."""
+    from django.test import Client
+
+    client = Client()
+    login_with_second_factor(client, user)
+    return client
+
+
 def login_with_second_factor(client, user: User):
     """force_login plus a second factor verified in the session, as after /accedi/verifica/."""
     from django_otp import DEVICE_ID_SESSION_KEY

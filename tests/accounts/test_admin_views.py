@@ -20,7 +20,7 @@ from connectors.base.errors import PlatformRefused
 from engine import services as engine
 from engine.models import Incident
 from tests.engine_models import publish_bundle
-from tests.factories import login_with_second_factor, make_tenant, make_user
+from tests.factories import make_tenant, make_user, second_factor_client
 
 pytestmark = pytest.mark.django_db
 
@@ -39,10 +39,7 @@ def office():
     }
 
 
-def _client(user) -> Client:
-    client = Client()
-    login_with_second_factor(client, user)  # process administrators work only with a verified second factor
-    return client
+_client = second_factor_client
 
 
 def _events(tenant, **filters):

@@ -14,7 +14,7 @@ from PIL import Image
 from accounts.models import Tenant
 from accounts.roles import Role
 from audit.models import AuditEvent
-from tests.factories import login_with_second_factor, make_tenant, make_user
+from tests.factories import make_tenant, make_user, second_factor_client
 
 pytestmark = pytest.mark.django_db
 
@@ -25,10 +25,7 @@ def _image(fmt: str = "PNG", size=(60, 75)) -> bytes:
     return out.getvalue()
 
 
-def _client(user) -> Client:
-    client = Client()
-    login_with_second_factor(client, user)  # process administrators work only with a verified second factor
-    return client
+_client = second_factor_client
 
 
 def test_an_administrator_uploads_the_coat_of_arms_and_every_page_shows_it():

@@ -4,14 +4,13 @@ process admin who promotes themselves and of a supervisor who makes colleagues o
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from accounts import services
 from accounts.models import Membership, User
 from accounts.roles import Role
 from audit.models import AuditEvent
 from common.errors import PermissionRefused, ValidationFailed
-from tests.factories import login_with_second_factor, make_tenant, make_user
+from tests.factories import make_tenant, make_user, second_factor_client
 
 pytestmark = pytest.mark.django_db
 VALID_CF = "RSSMRA80A01H501U"
@@ -29,10 +28,7 @@ def office():
     }
 
 
-def _client(user) -> Client:
-    client = Client()
-    login_with_second_factor(client, user)  # process administrators and superusers work only with a second factor
-    return client
+_client = second_factor_client
 
 
 def _roles(tenant, user) -> set[str]:
