@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from functools import lru_cache
 from typing import Any
 
 from django.contrib import messages
@@ -28,7 +27,7 @@ from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
 from common.pages import int_or_404 as _int
 from common.pages import page_tenant as _tenant
-from engine.bundles import version_by_id, version_files, version_form
+from engine.bundles import version_by_id, version_element_index, version_files, version_form
 from engine.script_helpers import add_working_days_date
 from forms.rendering import build_fields, file_fields, parse_post, set_path
 from forms.services import draft_discard, draft_get, draft_save
@@ -557,29 +556,17 @@ def _progress(case: Any, version: Any) -> dict[str, Any]:
 
 def _service_result_titles(version: Any) -> dict[str, str]:
     """A service task's result variable titled with the task's name ("Registrazione in ANPR")."""
-    return _bpmn_index(_bpmn_xml(version))[1]
+    return _bpmn_index(version)[1]
 
 
 def _bpmn_names(version: Any) -> dict[str, str]:
-    return _bpmn_index(_bpmn_xml(version))[0]
+    return _bpmn_index(version)[0]
 
 
-@lru_cache(maxsize=64)
-def _bpmn_index(xml: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Element names by id and service-task result titles, parsed once per (immutable) version's BPMN."""
-    from lxml import etree
-
-    if not xml:
-        return {}, {}
-    root = etree.fromstring(xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
-    names = {e.get("id"): e.get("name") for e in root.iter() if e.get("id") and e.get("name")
-             and etree.QName(e).localname not in ("participant", "lane", "process", "collaboration", "message")}
-    titles = {}
-    for task in root.iter("{*}serviceTask"):
-        operator = next(task.iter("{*}serviceTaskOperator"), None)
-        if operator is not None and operator.get("resultVariable") and task.get("name"):
-            titles[operator.get("resultVariable")] = task.get("name")
-    return names, titles
+def _bpmn_index(version: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Element names by id and service-task result titles, from the version's parsed specs (cached there)."""
+    index = version_element_index(version)
+    return index.names, index.service_result_titles
 
 
 def _bpmn_xml(version: Any) -> str:

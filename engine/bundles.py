@@ -25,12 +25,10 @@ from common.operations import get_operation
 
 from .manifest import manifest_problems
 from .sandbox import SandboxViolation, check_expression
-from .spiff import OutboxServiceTask, ProcedoParser, ValidationException
+from .spiff import OutboxServiceTask, ProcedoParser, UserTaskMixin, ValidationException
 
 BUNDLE_SUFFIXES = {".bpmn", ".dmn", ".json", ".yaml", ".yml", ".md", ".docx", ".odt"}
 TEXT_SUFFIXES = {".bpmn", ".dmn", ".json", ".yaml", ".yml", ".md"}
-SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
 class BundleError(Exception):
@@ -100,40 +98,67 @@ def form_schema(files: dict[str, str], name: str) -> dict[str, Any]:
     return json.loads(files[f"forms/{name}"])
 
 
-def user_task_metas(files: dict[str, str]) -> dict[str, UserTaskMeta]:
-    """Read user-task metadata straight from the XML (lanes, properties, instructions)."""
+def user_task_metas(spec, subprocess_specs) -> dict[str, UserTaskMeta]:
+    """User-task metadata (lane, form, instructions, due date, four-eyes rule) from the parsed specs.
+
+    SpiffWorkflow's parser already read the lanes (`task_spec.lane`), the names
+    (`bpmn_name`) and the spiff extension elements (`task_spec.extensions`), so the
+    XML is not read a second time. A multi-instance user task appears once, under its
+    BPMN id (the parser keeps the user task as the instance child with the same id).
+    """
     metas: dict[str, UserTaskMeta] = {}
-    ns = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
-    for name, text in files.items():
-        if not name.endswith(".bpmn"):
+    for task_spec in _all_task_specs(spec, subprocess_specs):
+        if not isinstance(task_spec, UserTaskMixin) or task_spec.bpmn_id in metas:
             continue
-        root = etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False))
-        lane_of: dict[str, str] = {}
-        for lane in root.iterfind(".//bpmn:lane", ns):
-            for ref in lane.iterfind("bpmn:flowNodeRef", ns):
-                lane_of[(ref.text or "").strip()] = (lane.get("name") or "").strip()
-        for task in root.iterfind(".//bpmn:userTask", ns):
-            props = {
-                p.get("name"): p.get("value")
-                for p in task.iterfind("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", ns)
-            }
-            instructions = task.findtext("bpmn:extensionElements/spiffworkflow:instructionsForEndUser", "", ns)
-            try:
-                priority = int(props.get("priority") or 2)
-            except ValueError:
-                priority = 2
-            metas[task.get("id")] = UserTaskMeta(
-                bpmn_id=task.get("id"),
-                name=task.get("name") or task.get("id"),
-                lane=lane_of.get(task.get("id")),
-                form=props.get("formJsonSchemaFilename"),
-                ui_form=props.get("formUiSchemaFilename"),
-                instructions=(instructions or "").strip(),
-                due_expression=props.get("dueDate"),
-                not_same_user_as=props.get("notSameUserAs"),
-                priority=priority,
-            )
+        extensions = getattr(task_spec, "extensions", None) or {}
+        props = extensions.get("properties") or {}
+        try:
+            priority = int(props.get("priority") or 2)
+        except ValueError:
+            priority = 2
+        metas[task_spec.bpmn_id] = UserTaskMeta(
+            bpmn_id=task_spec.bpmn_id,
+            name=task_spec.bpmn_name or task_spec.bpmn_id,
+            lane=(task_spec.lane or "").strip() or None,
+            form=props.get("formJsonSchemaFilename"),
+            ui_form=props.get("formUiSchemaFilename"),
+            instructions=(extensions.get("instructionsForEndUser") or "").strip(),
+            due_expression=props.get("dueDate"),
+            not_same_user_as=props.get("notSameUserAs"),
+            priority=priority,
+        )
     return metas
+
+
+@dataclass(frozen=True)
+class ElementIndex:
+    """What the case page shows about a model: step names by BPMN id, service results by variable."""
+
+    names: dict[str, str]
+    service_result_titles: dict[str, str]
+
+
+def element_index(spec, subprocess_specs, *, main_file: str) -> ElementIndex:
+    """Names of the flow nodes of the main model file and the titles of its service-task results.
+
+    Read from the parsed specs (`bpmn_name`, the service task's `result_variable`).
+    Only the main file's processes are named, as the case page always did: a called
+    process in another file keeps its steps unnamed there.
+    """
+    names: dict[str, str] = {}
+    titles: dict[str, str] = {}
+    for process in (spec, *subprocess_specs.values()):
+        if getattr(process, "file", None) != main_file:
+            continue
+        for task_spec in process.task_specs.values():
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            name = getattr(task_spec, "bpmn_name", None)
+            if not bpmn_id or not name:
+                continue
+            names.setdefault(bpmn_id, name)
+            if isinstance(task_spec, OutboxServiceTask) and task_spec.result_variable:
+                titles.setdefault(task_spec.result_variable, name)
+    return ElementIndex(names=names, service_result_titles=titles)
 
 
 def validate_bundle(bundle: Bundle) -> list[str]:
@@ -167,7 +192,7 @@ def validate_bundle(bundle: Bundle) -> list[str]:
     if start_form:
         problems += _check_schema(bundle, start_form, pid, "manifest start_form")
     problems += manifest_problems(pid, bundle.manifest, bundle.files)
-    for meta in user_task_metas(bundle.files).values():
+    for meta in user_task_metas(spec, subprocess_specs).values():
         where = f"{pid}/{main}: user task '{meta.bpmn_id}'"
         if not meta.lane:
             problems.append(f"{where} non è in nessuna corsia (lane) con un ruolo")
@@ -359,6 +384,7 @@ def forget_cached_versions() -> None:
     _version_files.clear()
     _parsed.cache_clear()
     _user_tasks.cache_clear()
+    _element_index.cache_clear()
 
 
 def _files(version) -> dict[str, str]:
@@ -385,13 +411,24 @@ def parsed_specs(version):
 
 
 @lru_cache(maxsize=64)
-def _user_tasks(key: tuple[int, str]) -> dict[str, UserTaskMeta]:
-    return user_task_metas(_version_files[key])
+def _user_tasks(key: tuple[int, str], process_id: str) -> dict[str, UserTaskMeta]:
+    return user_task_metas(*_parsed(key, process_id))
 
 
 def version_user_tasks(version) -> dict[str, UserTaskMeta]:
     _files(version)
-    return _user_tasks((version.pk, version.content_hash))
+    return _user_tasks((version.pk, version.content_hash), version.definition.process_id)
+
+
+@lru_cache(maxsize=64)
+def _element_index(key: tuple[int, str], process_id: str) -> ElementIndex:
+    return element_index(*_parsed(key, process_id), main_file=f"{process_id}.bpmn")
+
+
+def version_element_index(version) -> ElementIndex:
+    """Step names and service-result titles of a stored version (cached; versions are immutable)."""
+    _files(version)
+    return _element_index((version.pk, version.content_hash), version.definition.process_id)
 
 
 def version_files(version) -> dict[str, str]:

@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, full_tag
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
@@ -34,6 +35,7 @@ __all__ = [
     "OutboxServiceTask",
     "ProcedoParser",
     "SERIALIZER_VERSION",
+    "UserTaskMixin",
     "dump_workflow",
     "load_workflow",
     "script_engine_for",
