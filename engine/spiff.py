@@ -16,6 +16,8 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, full_tag
@@ -23,11 +25,21 @@ from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
+from SpiffWorkflow.util.task import TaskState
 
 from common import clock
 
 from .sandbox import RestrictedEnvironment, check_expression
 from .script_helpers import build_helpers
+from .state_migrations import (
+    CURRENT_VERSION,
+    MIGRATIONS,
+    VERSION_KEY,
+    MigrationContext,
+    UnsupportedStateVersion,
+    migrate_state,
+    read_version,
+)
 
 __all__ = [
     "BpmnWorkflow",
@@ -35,10 +47,15 @@ __all__ = [
     "OutboxServiceTask",
     "ProcedoParser",
     "SERIALIZER_VERSION",
+    "UnsupportedStateVersion",
     "UserTaskMixin",
     "dump_workflow",
     "load_workflow",
+    "next_timer_due",
+    "retry_errored_tasks",
     "script_engine_for",
+    "state_version",
+    "timer_value",
 ]
 
 
@@ -51,9 +68,22 @@ class _ClockDatetime(dt.datetime):
         return current.astimezone(tz) if tz is not None else current.replace(tzinfo=None)
 
 
-# SpiffWorkflow's timer definitions read datetime.now() directly; pointing that module's
-# `datetime` name at the clock makes legal-deadline timers testable and demoable.
-spiff_timer.datetime = _ClockDatetime
+def _install_timer_clock() -> None:
+    """Point SpiffWorkflow's timer module at common.clock.
+
+    SpiffWorkflow has no clock hook: its timer definitions call `datetime.now()` on the
+    `datetime` name of their module. Replacing that one name makes legal-deadline timers
+    follow `common.clock` (testable, demoable). This is the one place that touches a
+    library module; tests/engine/test_spiff_adapter.py fails if the library stops
+    reading time that way.
+    """
+    current = getattr(spiff_timer, "datetime", None)
+    if current is not _ClockDatetime and current is not dt.datetime:
+        raise RuntimeError("SpiffWorkflow's timer module no longer reads datetime.now(): engine/spiff.py needs a new clock hook")
+    spiff_timer.datetime = _ClockDatetime
+
+
+_install_timer_clock()
 
 
 class OutboxServiceTask(SpiffServiceTask):
@@ -120,25 +150,101 @@ def _build_serializer() -> BpmnWorkflowSerializer:
 
 
 _SERIALIZER = _build_serializer()
-SERIALIZER_VERSION = f"procedo-1/{_SERIALIZER.VERSION}"
+# What the WorkflowInstance.serializer_version column and the state's own key hold.
+SERIALIZER_VERSION = CURRENT_VERSION
 
 
 def dump_workflow(workflow: BpmnWorkflow) -> str:
+    """The workflow's state in the current format (CURRENT_VERSION, written inside it)."""
     dct = _SERIALIZER.to_dict(workflow)
-    dct[_SERIALIZER.VERSION_KEY] = _SERIALIZER.VERSION
+    dct[VERSION_KEY] = CURRENT_VERSION
     return json.dumps(dct, separators=(",", ":"), cls=_SERIALIZER.json_encoder_cls)
 
 
-def load_workflow(state: str, *, spec, subprocess_specs, script_engine) -> BpmnWorkflow:
+def load_workflow(
+    state: str, *, spec, subprocess_specs, script_engine, stored_version: str | None = None
+) -> BpmnWorkflow:
+    """Restore a stored state, migrating it step by step if an older format wrote it.
+
+    The version written inside the state decides how it is read (it is saved in the
+    same write as the tree). `stored_version`, the instance's `serializer_version`
+    column, is checked too: a version this code has never heard of means a newer
+    Procedo wrote the row, and nothing is read. Raises UnsupportedStateVersion.
+    """
+    if stored_version is not None and stored_version != CURRENT_VERSION and stored_version not in MIGRATIONS:
+        raise UnsupportedStateVersion(stored_version)
     dct = json.loads(state, cls=_SERIALIZER.json_decoder_cls)
-    version = dct.pop(_SERIALIZER.VERSION_KEY, None)
-    if version != _SERIALIZER.VERSION:
-        # Explicit migrations go here when SpiffWorkflow's format changes.
-        raise ValueError(f"unsupported stored workflow format {version!r}")
+    if not isinstance(dct, dict):
+        raise UnsupportedStateVersion(None)
+    migrate_state(dct, version=read_version(dct), context=MigrationContext(spec, subprocess_specs))
     dct["procedo_specs"] = (spec, subprocess_specs)
     workflow = _SERIALIZER.from_dict(dct)
     workflow.script_engine = script_engine
     return workflow
+
+
+def state_version(state: str) -> str:
+    """The version a stored state was written in (for listings and the upgrade command)."""
+    dct = json.loads(state)
+    return read_version(dct if isinstance(dct, dict) else {})
+
+
+# --------------------------------------------------------------------------- task helpers
+# SpiffWorkflow offers no public call for these; they live here, each covered by
+# tests/engine/test_spiff_adapter.py, so a library upgrade breaks one test, not the engine.
+
+
+def timer_value(task) -> Any:
+    """The value a waiting timer computed for `task` (an ISO date, a duration or a cycle), or None."""
+    return task.internal_data.get("event_value")
+
+
+def _timer_due(value: Any) -> dt.datetime | None:
+    if isinstance(value, dict):  # a cycle timer: {"cycles", "next", "duration"}
+        value = value.get("next")
+    if not isinstance(value, str):
+        return None
+    try:
+        when = TimerEventDefinition.get_datetime(value)
+    except Exception:
+        try:
+            when = TimerEventDefinition.parse_time_or_duration(value)
+        except Exception:
+            return None
+    if not isinstance(when, dt.datetime):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _event_definitions(task) -> list:
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition] if definition is not None else []
+
+
+def next_timer_due(workflow: BpmnWorkflow) -> dt.datetime | None:
+    """When the earliest timer the workflow waits on is due (None: it waits on no timer)."""
+    due: list[dt.datetime] = []
+    for task in list(workflow.event_manager.tasks.values()):
+        if not any(isinstance(d, TimerEventDefinition) for d in _event_definitions(task)):
+            continue
+        when = _timer_due(timer_value(task))
+        if when is not None:
+            due.append(when)
+    return min(due) if due else None
+
+
+def retry_errored_tasks(workflow: BpmnWorkflow) -> list:
+    """Make every task in ERROR runnable again (an incident's retry); returns them.
+
+    SpiffWorkflow's public reset (`reset_from_task_id`) would also drop the task's
+    data and internal data; a retry must rerun the step on what it had.
+    """
+    tasks = list(workflow.get_tasks(state=TaskState.ERROR))
+    for task in tasks:
+        task._set_state(TaskState.READY)
+    return tasks
 
 
 class ProcedoScriptEngine(PythonScriptEngine):
