@@ -25,7 +25,7 @@ from common.operations import get_operation
 
 from .manifest import manifest_problems
 from .sandbox import SandboxViolation, check_expression
-from .spiff import OutboxServiceTask, ProcedoParser, UserTaskMixin, ValidationException
+from .spiff import OutboxServiceTask, ProcedoParser, UserTaskMixin, ValidationException, prepare_specs
 
 BUNDLE_SUFFIXES = {".bpmn", ".dmn", ".json", ".yaml", ".yml", ".md", ".docx", ".odt"}
 TEXT_SUFFIXES = {".bpmn", ".dmn", ".json", ".yaml", ".yml", ".md"}
@@ -91,6 +91,7 @@ def _parse(files: dict[str, str], process_id: str):
             parser.add_dmn_str(text.encode("utf-8"), filename=name)
     spec = parser.get_spec(process_id)
     subprocess_specs = parser.get_subprocess_specs(process_id)
+    prepare_specs(spec, subprocess_specs)
     return spec, subprocess_specs
 
 

@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, full_tag
@@ -52,6 +53,7 @@ __all__ = [
     "dump_workflow",
     "load_workflow",
     "next_timer_due",
+    "prepare_specs",
     "retry_errored_tasks",
     "script_engine_for",
     "state_version",
@@ -112,6 +114,27 @@ class ProcedoParser(SpiffBpmnParser):
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, OutboxServiceTask),
     }
+
+
+def prepare_specs(spec, subprocess_specs) -> None:
+    """Finish freshly parsed specs so that any process can continue any stored instance.
+
+    SpiffWorkflow connects a multi-instance task to the completion of its instances
+    only when it creates an instance (`MultiInstanceTask.create_child`). Procedo
+    parses the specs once per worker process and restores instances created by other
+    processes, where that connection was never made: the last instance would
+    complete and the multi-instance task would wait for ever. Connecting every
+    multi-instance task to its instance spec right after parsing makes the wiring a
+    property of the specs, as SpiffWorkflow assumes.
+    """
+    for process in (spec, *subprocess_specs.values()):
+        for task_spec in process.task_specs.values():
+            if not isinstance(task_spec, MultiInstanceTask):
+                continue
+            instance_spec = process.task_specs.get(task_spec.task_spec)
+            merge = getattr(task_spec, "merge_child", None)  # SpiffWorkflow >= 3.1 (3.0 polled its instances)
+            if instance_spec is not None and merge is not None and not instance_spec.completed_event.is_connected(merge):
+                instance_spec.completed_event.connect(merge)
 
 
 class _SpecCacheWorkflowConverter(BpmnWorkflowConverter):

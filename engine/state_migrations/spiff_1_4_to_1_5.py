@@ -1,13 +1,17 @@
-"""SpiffWorkflow 3.1 -> 3.2 (serializer 1.4 -> 1.5): workflows record whether they are completed.
+"""SpiffWorkflow 3.1 -> 3.2 (serializer 1.4 -> 1.5): the stored tree needs no change.
 
-Format 1.5 stores `completed` on the workflow and on each subprocess; a 1.4 state
-has none, and SpiffWorkflow 3.2 would read every subprocess as still running
-(`get_active_subprocesses`). A workflow is completed when none of its tasks is
-unfinished. Task data may stay whole: 1.5 reads a task's `data` when it has no `delta`.
+What 1.5 changed, and why Procedo's state is already right:
 
-The other 1.5 change, event-based gateways holding the events of their branches,
-lives in the specs, which Procedo parses from the process version with the
-installed library; the stored task tree of a waiting gateway is the same in both.
+- Event-based gateways hold the events of their branches (SpiffWorkflow's own step,
+  `migration/version_1_5.py`, rewrites the branch specs). Procedo stores no specs: it
+  parses them from the process version with the installed library. A waiting gateway
+  keeps its timer value in its own internal data in both formats.
+- A task may store only what it changed (`delta`) instead of its whole `data`; 1.5
+  reads a task's `data` when it has no `delta`, and the next save writes deltas.
+- Waiting catch events are indexed by an event manager that 1.5 rebuilds from the
+  task states while reading.
+
+The step exists so that the path from every released format is written down and tested.
 """
 
 from __future__ import annotations
@@ -16,11 +20,6 @@ from typing import Any
 
 from .context import MigrationContext
 
-# Finished task states as the 1.4 format writes them: COMPLETED | ERROR | CANCELLED.
-FINISHED_MASK = 64 | 128 | 256
-
 
 def migrate(dct: dict[str, Any], context: MigrationContext) -> None:
-    for workflow, _spec in context.workflows(dct):
-        tasks = (workflow.get("tasks") or {}).values()
-        workflow.setdefault("completed", all(int(t.get("state", 0)) & FINISHED_MASK for t in tasks))
+    return None
