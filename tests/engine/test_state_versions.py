@@ -222,3 +222,80 @@ def test_a_row_whose_column_names_a_newer_version_is_not_read_even_if_the_state_
 def test_a_state_that_is_not_an_object_is_refused():
     with pytest.raises(UnsupportedStateVersion):
         _load("[]", "timer_boundary")
+
+
+# --------------------------------------------------------------------------- stored rows
+
+
+def _instance_with_old_state(name: str, spiff_version: str, process_id: str):
+    from engine import services as engine
+    from tests.engine_models import publish_model
+    from tests.factories import make_tenant
+
+    fixture = _fixture(name, spiff_version)
+    with clock.frozen(dt.datetime.fromisoformat(fixture["clock"])):
+        version = publish_model(process_id, also=("call_activity_child",) if process_id == "call_activity" else ())
+        started = engine.instance_start(tenant=make_tenant(), version=version, data={})
+    instance = started.instance
+    instance.state = fixture["state"]
+    instance.serializer_version = fixture["serializer_version_column"]
+    instance.save(update_fields=["state", "serializer_version"])
+    return instance, fixture
+
+
+@pytest.mark.django_db
+def test_an_old_row_is_migrated_when_its_timer_fires_and_saved_in_the_current_version():
+    from engine import services as engine
+    from engine.models import InstanceStatus
+
+    instance, fixture = _instance_with_old_state("timer_boundary", "1.4", "timer_boundary")
+    with clock.frozen(dt.datetime.fromisoformat(fixture["clock"]) + dt.timedelta(days=5, seconds=1)):
+        assert engine.fire_due_timers() == 1
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.serializer_version == CURRENT_VERSION
+    assert state_version(instance.state) == CURRENT_VERSION
+    assert engine.instance_data(instance=instance)["timed_out"] is True
+
+
+@pytest.mark.django_db
+def test_the_upgrade_command_rewrites_old_rows_and_reports_the_ones_it_cannot_read(capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from engine.models import WorkflowInstance
+
+    old, _ = _instance_with_old_state("multi_instance", "1.3", "multi_instance")
+    newer, _ = _instance_with_old_state("timer_boundary", "1.4", "timer_boundary")
+    WorkflowInstance.objects.filter(pk=newer.pk).update(serializer_version="procedo-3/1.6")
+    revision = old.revision
+
+    call_command("upgrade_workflow_states", "--dry-run")
+    assert "procedo-1/1.3: 1 istanze (da aggiornare)" in capsys.readouterr().out
+    old.refresh_from_db()
+    assert old.serializer_version == "procedo-1/1.3"
+
+    with pytest.raises(CommandError):
+        call_command("upgrade_workflow_states")
+    output = capsys.readouterr()
+    assert "Aggiornate 1 istanze" in output.out
+    assert f"istanza {newer.pk}: formato procedo-3/1.6 sconosciuto" in output.err
+    old.refresh_from_db()
+    assert old.serializer_version == CURRENT_VERSION
+    assert state_version(old.state) == CURRENT_VERSION
+    assert old.revision == revision + 1
+    newer.refresh_from_db()
+    assert newer.serializer_version == "procedo-3/1.6"  # left as it was
+
+
+@pytest.mark.django_db
+def test_reading_a_row_in_an_unknown_version_raises_the_clean_conflict():
+    from engine import services as engine
+
+    instance, _ = _instance_with_old_state("multi_instance", "1.4", "multi_instance")
+    dct = json.loads(instance.state)
+    dct["serializer_version"] = "procedo-7/1.0"
+    instance.state = json.dumps(dct)
+    instance.save(update_fields=["state"])
+    with pytest.raises(UnsupportedStateVersion):
+        engine.instance_data(instance=instance)
