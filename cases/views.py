@@ -1,4 +1,7 @@
-"""Operator pages: inbox, task form, case page, case search. Thin: parse, call, render."""
+"""Operator pages: inbox, task form, case page, case search. Thin: parse, call, render.
+
+A missing or foreign object (NotFound) and a refusal (PermissionRefused) are not caught here:
+common.middleware.DomainErrorPagesMiddleware turns them into the 404/403 pages."""
 
 from __future__ import annotations
 
@@ -133,8 +136,6 @@ def tasks_bulk_assign(request: HttpRequest) -> HttpResponse:
             tenant=tenant, user=request.user, assignee_id=_int_or_none(request.POST.get("user")),
             work_item_ids=_ids(request.POST.getlist("items")), ip=client_ip(request),
         )
-    except PermissionRefused as exc:
-        raise PermissionDenied(exc.message) from exc
     except ValidationFailed as exc:
         messages.error(request, exc.message)
         return redirect(back)
@@ -167,8 +168,6 @@ def task_assign(request: HttpRequest, pk: str) -> HttpResponse:
             work_item_id=_int(pk), tenant=tenant, user=request.user, assignee=assignee, ip=client_ip(request)
         )
         messages.success(request, _("Compito assegnato a %(u)s.") % {"u": assignee.get_full_name() or assignee.username})
-    except NotFound as exc:
-        raise Http404 from exc
     except (Conflict, PermissionRefused, ValidationFailed) as exc:
         messages.warning(request, exc.message)
     return redirect("task_detail", pk=_int(pk))
@@ -186,8 +185,6 @@ def task_claim(request: HttpRequest, pk: str) -> HttpResponse:
         else:
             services.work_item_claim(work_item_id=_int(pk), tenant=tenant, user=request.user, ip=client_ip(request))
             messages.success(request, _("Compito preso in carico."))
-    except NotFound as exc:
-        raise Http404 from exc
     except (Conflict, PermissionRefused) as exc:
         messages.warning(request, exc.message)
     back = request.POST.get("next") or ""
@@ -210,8 +207,6 @@ def saved_filters(request: HttpRequest) -> HttpResponse:
                 tenant=tenant, user=request.user, name=request.POST.get("name", ""), params=request.POST,
                 shared=request.POST.get("shared") == "1", ip=client_ip(request),
             )
-        except PermissionRefused as exc:
-            raise PermissionDenied(exc.message) from exc
         except ValidationFailed as exc:
             messages.error(request, exc.message)
             query = selectors.inbox_filter_query(request.POST)
@@ -250,10 +245,6 @@ def saved_filter_change(request: HttpRequest, pk: str) -> HttpResponse:
             messages.success(request, _("Filtro rinominato."))
         else:
             messages.error(request, _("Operazione non riconosciuta."))
-    except NotFound as exc:
-        raise Http404 from exc
-    except PermissionRefused as exc:
-        raise PermissionDenied(exc.message) from exc
     except ValidationFailed as exc:
         messages.error(request, exc.message)
     return redirect("saved_filters")
@@ -266,10 +257,7 @@ def saved_filter_change(request: HttpRequest, pk: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
     tenant = _tenant(request)
-    try:
-        item = selectors.work_item_get(tenant=tenant, user=request.user, work_item_id=_int(pk))
-    except NotFound as exc:
-        raise Http404 from exc
+    item = selectors.work_item_get(tenant=tenant, user=request.user, work_item_id=_int(pk))
     version = version_by_id(item.case.process_version_id)
     schema = version_form(version, item.form) if item.form else {"type": "object", "properties": {}}
     ui = version_form(version, item.ui_form) if item.ui_form else {}
@@ -495,10 +483,7 @@ def version_files_forms(version) -> dict[str, dict[str, Any]]:
 @login_required
 def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     tenant = _tenant(request)
-    try:
-        case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
-    except NotFound as exc:
-        raise Http404 from exc
+    case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
     roles = roles_for(user=request.user, tenant=tenant)
     if request.method == "POST":
         try:
@@ -592,10 +577,7 @@ def _bpmn_xml(version: Any) -> str:
 def case_diagram(request: HttpRequest, pk: str) -> HttpResponse:
     """The BPMN of the version the case runs on (for the bpmn-js viewer on the case page)."""
     tenant = _tenant(request)
-    try:
-        case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
-    except NotFound as exc:
-        raise Http404 from exc
+    case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
     if selectors.case_is_public_only(tenant=tenant, user=request.user):
         raise Http404  # the model carries scripts, lanes and service calls: office knowledge
     response = HttpResponse(_bpmn_xml(version_by_id(case.process_version_id)), content_type="application/xml")
@@ -729,8 +711,6 @@ def case_new_form(request: HttpRequest, process_id: str) -> HttpResponse:
             errors = (exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {}
             errors = _for_pages(errors) if isinstance(errors, dict) else {"__all__": [str(errors)]}
             messages.error(request, exc.message)
-        except PermissionRefused as exc:
-            raise PermissionDenied(exc.message) from exc
         else:
             messages.success(request, _("Aperta la pratica %(n)s.") % {"n": case.number})
             return redirect("case_detail", pk=case.pk)

@@ -96,6 +96,8 @@ MIDDLEWARE = [
     "accounts.middleware.TenantMiddleware",
     "accounts.middleware.SecondFactorMiddleware",
     "accounts.middleware.PasswordChangeRequiredMiddleware",
+    # Page views raise NotFound/PermissionRefused; this turns them into the 404/403 pages.
+    "common.middleware.DomainErrorPagesMiddleware",
     "common.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes requires: turns a lock-out into its response.
     "axes.middleware.AxesMiddleware",
