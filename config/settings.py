@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "cases",
     "connectors",
     "documents",
+    "backoffice",  # tenant administration pages, above accounts, cases and documents
     "ops",
 ]
 
