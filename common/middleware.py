@@ -162,8 +162,8 @@ class DomainErrorPagesMiddleware:
     A view lets `NotFound` and `PermissionRefused` (common/errors.py) propagate; this middleware
     answers them as Django's own 404 and 403 pages (templates/404.html, 403.html: Italian, in the
     site layout), logged like any 404/403. An htmx request gets a small fragment with the same status
-    instead of a whole page (also for a plain Http404/PermissionDenied), so it is never swapped into
-    a page as a page inside a page. Errors a view must answer otherwise (a form shown again with a
+    instead of a whole page (also for a plain Http404/PermissionDenied): a whole page never lands
+    inside the part of a page htmx swaps. Errors a view must answer otherwise (a form shown again with a
     message, a conflict told as a warning) are still caught by that view. The API is left alone:
     DRF's exception handler (common/api.py) answers it with the JSON error shape.
     """
