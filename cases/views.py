@@ -1,9 +1,11 @@
-"""Operator pages: inbox, task form, case page, case search. Thin: parse, call, render."""
+"""Operator pages: inbox, task form, case page, case search. Thin: parse, call, render.
+
+A missing or foreign object (NotFound) and a refusal (PermissionRefused) are not caught here:
+common.middleware.DomainErrorPagesMiddleware turns them into the 404/403 pages."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -28,28 +30,14 @@ from common.errors import Conflict, NotFound, PermissionRefused, ValidationFaile
 from common.pages import int_or_404 as _int
 from common.pages import page_tenant as _tenant
 from engine.bundles import version_by_id, version_element_index, version_files, version_form
-from engine.script_helpers import add_working_days_date
 from forms.rendering import build_fields, file_fields, parse_post, set_path
 from forms.services import draft_discard, draft_get, draft_save
 
-from . import selectors, services
+from . import presenters, selectors, services
 from .api import _int_or_none
 from .models import CaseStatus, WorkItem
 
 ACTING_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.SUPERVISOR})
-
-
-def _sla(item: WorkItem, tenant) -> str:
-    if item.due_at is None:
-        return ""
-    today = clock.today()
-    if item.due_at < today:
-        return "overdue"
-    if item.due_at == today:
-        return "today"
-    if item.due_at <= add_working_days_date(today, 2, tenant.patron_day_tuple):
-        return "soon"
-    return ""
 
 
 # --------------------------------------------------------------------------- inbox
@@ -72,8 +60,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     if subject:
         qs = qs.filter(case__subject_rows__fiscal_code=subject)
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
-    for item in page:
-        item.sla = _sla(item, tenant)
+    presenters.mark_sla(page, tenant)
     counts = {s: selectors.inbox_for_user(tenant=tenant, user=request.user, scope=s).count() for s in scopes}
     context = {
         "nav": "inbox", "tab": scope, "page": page, "counts": counts, "process": process, "subject": subject,
@@ -83,17 +70,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
     }
     if is_supervisor:
         page_roles = {item.role for item in page}
-        context["assignees"] = _assignee_options(tenant, page_roles)
+        context["assignees"] = presenters.assignee_options(
+            selectors.assignable_users(tenant=tenant, roles=page_roles))
     template = "cases/_inbox_table.html" if request.headers.get("HX-Request") else "cases/inbox.html"
     return render(request, template, context)
-
-
-def _assignee_options(tenant, roles: set[str]) -> list[tuple[Any, str]]:
-    """(user, "role labels") for the users who can take at least one of `roles`."""
-    return [
-        (user, ", ".join(str(Role(r).label) if r in Role.values else r for r in held))
-        for user, held in selectors.assignable_users(tenant=tenant, roles=roles)
-    ]
 
 
 def _ids(values: list[str]) -> list[int]:
@@ -115,7 +95,8 @@ def task_assignees(request: HttpRequest) -> HttpResponse:
     ids = _ids(request.GET.getlist("items"))
     roles = selectors.open_work_item_roles(tenant=tenant, work_item_ids=ids)
     return render(request, "cases/_assignee_options.html", {
-        "assignees": _assignee_options(tenant, roles), "selected": len(set(ids)),
+        "assignees": presenters.assignee_options(selectors.assignable_users(tenant=tenant, roles=roles)),
+        "selected": len(set(ids)),
     })
 
 
@@ -132,8 +113,6 @@ def tasks_bulk_assign(request: HttpRequest) -> HttpResponse:
             tenant=tenant, user=request.user, assignee_id=_int_or_none(request.POST.get("user")),
             work_item_ids=_ids(request.POST.getlist("items")), ip=client_ip(request),
         )
-    except PermissionRefused as exc:
-        raise PermissionDenied(exc.message) from exc
     except ValidationFailed as exc:
         messages.error(request, exc.message)
         return redirect(back)
@@ -166,8 +145,6 @@ def task_assign(request: HttpRequest, pk: str) -> HttpResponse:
             work_item_id=_int(pk), tenant=tenant, user=request.user, assignee=assignee, ip=client_ip(request)
         )
         messages.success(request, _("Compito assegnato a %(u)s.") % {"u": assignee.get_full_name() or assignee.username})
-    except NotFound as exc:
-        raise Http404 from exc
     except (Conflict, PermissionRefused, ValidationFailed) as exc:
         messages.warning(request, exc.message)
     return redirect("task_detail", pk=_int(pk))
@@ -185,8 +162,6 @@ def task_claim(request: HttpRequest, pk: str) -> HttpResponse:
         else:
             services.work_item_claim(work_item_id=_int(pk), tenant=tenant, user=request.user, ip=client_ip(request))
             messages.success(request, _("Compito preso in carico."))
-    except NotFound as exc:
-        raise Http404 from exc
     except (Conflict, PermissionRefused) as exc:
         messages.warning(request, exc.message)
     back = request.POST.get("next") or ""
@@ -209,8 +184,6 @@ def saved_filters(request: HttpRequest) -> HttpResponse:
                 tenant=tenant, user=request.user, name=request.POST.get("name", ""), params=request.POST,
                 shared=request.POST.get("shared") == "1", ip=client_ip(request),
             )
-        except PermissionRefused as exc:
-            raise PermissionDenied(exc.message) from exc
         except ValidationFailed as exc:
             messages.error(request, exc.message)
             query = selectors.inbox_filter_query(request.POST)
@@ -249,10 +222,6 @@ def saved_filter_change(request: HttpRequest, pk: str) -> HttpResponse:
             messages.success(request, _("Filtro rinominato."))
         else:
             messages.error(request, _("Operazione non riconosciuta."))
-    except NotFound as exc:
-        raise Http404 from exc
-    except PermissionRefused as exc:
-        raise PermissionDenied(exc.message) from exc
     except ValidationFailed as exc:
         messages.error(request, exc.message)
     return redirect("saved_filters")
@@ -265,10 +234,7 @@ def saved_filter_change(request: HttpRequest, pk: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
     tenant = _tenant(request)
-    try:
-        item = selectors.work_item_get(tenant=tenant, user=request.user, work_item_id=_int(pk))
-    except NotFound as exc:
-        raise Http404 from exc
+    item = selectors.work_item_get(tenant=tenant, user=request.user, work_item_id=_int(pk))
     version = version_by_id(item.case.process_version_id)
     schema = version_form(version, item.form) if item.form else {"type": "object", "properties": {}}
     ui = version_form(version, item.ui_form) if item.ui_form else {}
@@ -299,7 +265,7 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
                     work_item_id=item.pk, tenant=tenant, user=request.user, data=values, ip=client_ip(request)
                 )
             except ValidationFailed as exc:
-                errors = _for_pages((exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {})
+                errors = presenters.for_pages((exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {})
                 messages.error(request, exc.message)
             except Conflict as exc:
                 # Someone else completed or claimed it: keep what was typed as a draft, never lose it.
@@ -316,7 +282,7 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
     record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="work_item",
                 object_id=str(item.pk), object_repr=f"{item.case.number}: {item.name}")
     fields = build_fields(schema, ui, values, errors)
-    summary = [(f.label, f.input_id, e) for f in _flatten(fields) for e in f.errors]
+    summary = presenters.error_summary(fields)
     assignable = []
     if Role.SUPERVISOR in roles and item.status == "open":
         from accounts.selectors import users_with_role
@@ -325,7 +291,7 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
                       if u.username != item.excluded_username]
     return render(request, "cases/task.html", {
         "nav": "inbox", "item": item, "case": item.case, "fields": fields, "summary": summary,
-        "can_act": can_act, "draft": draft, "sla": _sla(item, tenant), "assignable": assignable,
+        "can_act": can_act, "draft": draft, "sla": presenters.sla(item, tenant), "assignable": assignable,
         "four_eyes_blocked": four_eyes_blocked,
     })
 
@@ -364,15 +330,6 @@ def _store_uploads(request: HttpRequest, tenant: Any, item: WorkItem, schema: di
     return errors
 
 
-def _for_pages(errors: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Validation messages as people read them on a page: dates are typed GG/MM/AAAA there (the API,
-    which shares the validation, takes AAAA-MM-GG)."""
-    api_date = _("Data non valida: usa il formato AAAA-MM-GG.")
-    page_date = _("Data non valida: usa il formato GG/MM/AAAA.")
-    return {k: [page_date if m == api_date else m for m in v] for k, v in errors.items()} if isinstance(errors, dict) \
-        else errors
-
-
 def _get_path(data: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(data, dict):
@@ -391,113 +348,13 @@ def _drop_path(data: dict[str, Any], dotted: str) -> None:
         data.pop(last, None)
 
 
-def _flatten(fields):
-    for f in fields:
-        if f.widget in ("group", "object"):
-            for row in f.rows:
-                yield from _flatten(row)
-        else:
-            yield f
-
-
 # --------------------------------------------------------------------------- cases
-
-
-def _readable(data: dict[str, Any], version) -> list[tuple[str, str]]:
-    """Case data as label/text pairs: form titles instead of keys (nested too), technical keys hidden."""
-    hidden = {"case_id", "tenant_istat", "tenant_name", "case_number", "final_outcome"}
-    titles: dict[str, str] = {"received_on": _("Data di ricezione")}
-    titles.update(_service_result_titles(version))
-    # A user task's data sits under the task's id: title it with the form's own title.
-    choices: dict[str, dict[str, str]] = {}  # field -> stored value -> the label the form showed
-    municipality_keys: set[str] = set()
-    date_keys: set[str] = {"received_on"}
-    files = version_files(version)
-    for name, schema in version_files_forms(version).items():
-        task_id = name.removeprefix("forms/").removesuffix(".schema.json")
-        if schema.get("title"):
-            titles.setdefault(task_id, schema["title"])
-        _collect_titles(schema, titles)
-        municipality_keys.update(_keys_with_format(schema, "municipality"))
-        date_keys.update(_keys_with_format(schema, "date"))
-        try:
-            ui = json.loads(files.get(name.replace(".schema.json", ".uischema.json"), "{}"))
-        except ValueError:
-            ui = {}
-        for key, prop in (schema.get("properties") or {}).items():
-            names = (ui.get(key) or {}).get("ui:enumNames") if isinstance(ui.get(key), dict) else None
-            if isinstance(prop, dict) and isinstance(prop.get("enum"), list) and names:
-                choices.setdefault(key, {}).update({str(v): str(n) for v, n in zip(prop["enum"], names, strict=False)})
-
-    def text(value: Any, key: str = "") -> str:
-        if isinstance(value, dict) and "document_id" in value and "name" in value:
-            return str(value["name"])  # an attached file (listed under Documenti)
-        if isinstance(value, dict):
-            return "; ".join(f"{titles.get(k, k)}: {text(v, k)}" for k, v in value.items())
-        if isinstance(value, list):
-            return " — ".join(text(v, key) for v in value)
-        if value is True:
-            return _("sì")
-        if value is False:
-            return _("no")
-        if value is None:
-            return ""
-        if key in date_keys and isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value[:10]).strftime("%d/%m/%Y")
-            except ValueError:
-                return value
-        if key in municipality_keys and isinstance(value, str):
-            from forms.municipalities import label_for
-
-            return f"{label_for(value)} ({value})"
-        return choices.get(key, {}).get(str(value), str(value))
-
-    rows = []
-    for key, value in data.items():
-        if key in hidden or key.endswith(("_completed_by", "_completed_at", "_document")):
-            # (documents issued by the case are listed in their own section)
-            continue
-        rows.append((titles.get(key, key.replace("_", " ").capitalize()), text(value, key)))
-    return rows
-
-
-def _keys_with_format(schema: dict[str, Any], fmt: str) -> set[str]:
-    found = set()
-    for key, prop in (schema.get("properties") or {}).items():
-        if isinstance(prop, dict):
-            if prop.get("format") == fmt:
-                found.add(key)
-            found |= _keys_with_format(prop, fmt)
-            if isinstance(prop.get("items"), dict):
-                found |= _keys_with_format(prop["items"], fmt)
-    return found
-
-
-def _collect_titles(schema: dict[str, Any], titles: dict[str, str]) -> None:
-    for key, prop in (schema.get("properties") or {}).items():
-        if isinstance(prop, dict):
-            titles.setdefault(key, prop.get("title", key))
-            _collect_titles(prop, titles)
-            if isinstance(prop.get("items"), dict):
-                _collect_titles(prop["items"], titles)
-
-
-def version_files_forms(version) -> dict[str, dict[str, Any]]:
-    return {
-        name: json.loads(text)
-        for name, text in version_files(version).items()
-        if name.startswith("forms/") and name.endswith(".schema.json")
-    }
 
 
 @login_required
 def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     tenant = _tenant(request)
-    try:
-        case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
-    except NotFound as exc:
-        raise Http404 from exc
+    case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
     roles = roles_for(user=request.user, tenant=tenant)
     if request.method == "POST":
         try:
@@ -513,15 +370,16 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
         # A citizen's own case: the public view only (no notes, operators, history, tasks, results).
         view = selectors.case_public_view(case=case, user=request.user)
         return render(request, "cases/case_public.html", {
-            "nav": "cases", "view": view, "submitted_rows": _readable(view["submitted"], version),
-            "days_left": days_left_for(case),
+            "nav": "cases", "view": view, "submitted_rows": presenters.readable(
+                view["submitted"], version, result_titles=_service_result_titles(version)),
+            "days_left": presenters.days_left_for(case),
         })
-    days_left = days_left_for(case)
+    days_left = presenters.days_left_for(case)
     open_items = list(case.work_items.filter(status="open").select_related("assignee").order_by("due_at"))
-    for item in open_items:
-        item.sla = _sla(item, tenant)
+    presenters.mark_sla(open_items, tenant)
     outcome_label = (version.manifest.get("outcomes") or {}).get(case.outcome, case.outcome)
-    progress = _progress(case, version)
+    steps = selectors.case_progress(case=case) if case.instance_id is not None else None
+    progress = presenters.progress(steps, _bpmn_names(version) if steps is not None else {})
     from documents.selectors import document_list_for_case
 
     documents = list(document_list_for_case(tenant=tenant, user=request.user, case_id=case.pk))
@@ -531,27 +389,10 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "open_items": open_items,
         "past_items": case.work_items.exclude(status="open").select_related("completed_by").order_by("completed_at"),
         "history": selectors.case_history(case=case), "comments": case.comments.select_related("author"),
-        "data_rows": _readable(case.data, version),
+        "data_rows": presenters.readable(case.data, version, result_titles=_service_result_titles(version)),
         "can_comment": bool(roles - {Role.VIEWER, Role.CITIZEN}),
         "can_act": bool(roles & ACTING_ROLES),
     })
-
-
-def days_left_for(case: Any) -> int | None:
-    if case.legal_due_date and case.status == CaseStatus.OPEN:
-        return (case.legal_due_date - clock.today()).days
-    return None
-
-
-def _progress(case: Any, version: Any) -> dict[str, Any]:
-    """Steps done and current, with their names, for the diagram and its text alternative."""
-    if case.instance_id is None:
-        return {"done": [], "current": [], "done_names": [], "current_names": []}
-    ids = selectors.case_progress(case=case)
-    names = _bpmn_names(version)
-    return {**ids,
-            "done_names": [names[i] for i in ids["done"] if names.get(i)],
-            "current_names": [names[i] for i in ids["current"] if names.get(i)]}
 
 
 def _service_result_titles(version: Any) -> dict[str, str]:
@@ -579,10 +420,7 @@ def _bpmn_xml(version: Any) -> str:
 def case_diagram(request: HttpRequest, pk: str) -> HttpResponse:
     """The BPMN of the version the case runs on (for the bpmn-js viewer on the case page)."""
     tenant = _tenant(request)
-    try:
-        case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
-    except NotFound as exc:
-        raise Http404 from exc
+    case = selectors.case_get(tenant=tenant, user=request.user, case_id=_int(pk))
     if selectors.case_is_public_only(tenant=tenant, user=request.user):
         raise Http404  # the model carries scripts, lanes and service calls: office knowledge
     response = HttpResponse(_bpmn_xml(version_by_id(case.process_version_id)), content_type="application/xml")
@@ -625,11 +463,7 @@ def team(request: HttpRequest) -> HttpResponse:
     if Role.SUPERVISOR not in roles_for(user=request.user, tenant=tenant):
         raise PermissionDenied(_("Pagina riservata ai responsabili."))
     overview = selectors.team_overview(tenant=tenant, today=clock.today())
-    for row in overview["by_process"]:
-        row["status_label"] = CaseStatus(row["status"]).label
-    for row in overview["unassigned"]:
-        row["role_label"] = Role(row["role"]).label if row["role"] in Role.values else row["role"]
-    return render(request, "cases/team.html", {"nav": "team", **overview})
+    return render(request, "cases/team.html", {"nav": "team", **presenters.team_rows(overview)})
 
 
 @login_required
@@ -714,15 +548,13 @@ def case_new_form(request: HttpRequest, process_id: str) -> HttpResponse:
                                        ip=client_ip(request))
         except ValidationFailed as exc:
             errors = (exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {}
-            errors = _for_pages(errors) if isinstance(errors, dict) else {"__all__": [str(errors)]}
+            errors = presenters.for_pages(errors) if isinstance(errors, dict) else {"__all__": [str(errors)]}
             messages.error(request, exc.message)
-        except PermissionRefused as exc:
-            raise PermissionDenied(exc.message) from exc
         else:
             messages.success(request, _("Aperta la pratica %(n)s.") % {"n": case.number})
             return redirect("case_detail", pk=case.pk)
     fields = build_fields(schema, ui, values, errors)
-    summary = [(f.label, f.input_id, e) for f in _flatten(fields) for e in f.errors]
+    summary = presenters.error_summary(fields)
     return render(request, "cases/case_new_form.html", {
         "nav": "cases", "version": version, "fields": fields, "summary": summary, "can_act": True,
         "title": schema.get("title") or version.definition.name,

@@ -154,3 +154,63 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", self.policy)
         return response
+
+
+class DomainErrorPagesMiddleware:
+    """The one place that turns a page view's domain error into its error page.
+
+    A view lets `NotFound` and `PermissionRefused` (common/errors.py) propagate; this middleware
+    answers them as Django's own 404 and 403 pages (templates/404.html, 403.html: Italian, in the
+    site layout), logged like any 404/403. An htmx request gets a small fragment with the same status
+    instead of a whole page (also for a plain Http404/PermissionDenied): a whole page never lands
+    inside the part of a page htmx swaps. Errors a view must answer otherwise (a form shown again with a
+    message, a conflict told as a warning) are still caught by that view. The API is left alone:
+    DRF's exception handler (common/api.py) answers it with the JSON error shape.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.core.exceptions import PermissionDenied
+        from django.core.handlers.exception import response_for_exception
+        from django.http import Http404
+
+        from .errors import NotFound, PermissionRefused
+
+        if request.path.startswith("/api/"):
+            return None
+        if isinstance(exception, NotFound):
+            page_exception: Exception = Http404(exception.message)
+        elif isinstance(exception, PermissionRefused):
+            page_exception = PermissionDenied(exception.message)
+        elif isinstance(exception, Http404 | PermissionDenied):
+            page_exception = exception
+        else:
+            return None
+        if request.headers.get("HX-Request"):
+            return self._fragment(request, page_exception)
+        if page_exception is exception:
+            return None  # Django's handlers render it, with the same templates
+        return response_for_exception(request, page_exception)
+
+    @staticmethod
+    def _fragment(request: HttpRequest, exception: Exception) -> HttpResponse:
+        from django.http import Http404
+        from django.template.loader import render_to_string
+        from django.utils.log import log_response
+        from django.utils.translation import gettext as _
+
+        if isinstance(exception, Http404):
+            status, message = 404, _("L'elemento richiesto non esiste o non è più disponibile.")
+        else:
+            # A refusal's own message says why (it is written for people, in Italian).
+            status, message = 403, str(exception) or _("Non hai i permessi per questa operazione.")
+        response = HttpResponse(
+            render_to_string("_error_fragment.html", {"message": message}, request=request), status=status)
+        log_response("%s: %s", "Not Found" if status == 404 else "Forbidden", request.path,
+                     response=response, request=request)
+        return response

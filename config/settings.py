@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "cases",
     "connectors",
     "documents",
+    "backoffice",  # tenant administration pages, above accounts, cases and documents
     "ops",
 ]
 
@@ -96,6 +97,8 @@ MIDDLEWARE = [
     "accounts.middleware.TenantMiddleware",
     "accounts.middleware.SecondFactorMiddleware",
     "accounts.middleware.PasswordChangeRequiredMiddleware",
+    # Page views raise NotFound/PermissionRefused; this turns them into the 404/403 pages.
+    "common.middleware.DomainErrorPagesMiddleware",
     "common.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes requires: turns a lock-out into its response.
     "axes.middleware.AxesMiddleware",

@@ -18,6 +18,7 @@ urlpatterns = [
     path("sicurezza/due-fattori/", views_security.two_factor_setup, name="two_factor_setup"),
     path("esci/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("accounts.urls")),
+    path("", include("backoffice.urls")),
     path("", include("cases.urls")),
     path("", include("documents.urls")),
     path("", include("forms.urls")),

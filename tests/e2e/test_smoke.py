@@ -81,3 +81,18 @@ def test_supervisor_team_page_is_accessible(browser, live_server, office):
     check_accessibility(page, "team")
     screenshot(page, "team-desktop")
     page.close()
+
+
+def test_the_404_and_403_pages_are_accessible_and_lead_back(browser, live_server, office):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _login(page, live_server.url, office["registrar"].username)
+    response = page.goto(f"{live_server.url}/pratiche/999999/")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "Pagina non trovata"
+    check_accessibility(page, "404")
+    response = page.goto(f"{live_server.url}/squadra/")
+    assert response.status == 403
+    assert page.locator("h1").inner_text() == "Accesso non consentito"
+    check_accessibility(page, "403")
+    page.click("main a:has-text('I tuoi compiti')")
+    page.wait_for_url(f"{live_server.url}/")

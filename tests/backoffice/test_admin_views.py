@@ -111,6 +111,23 @@ def test_another_tenants_users_and_incidents_are_404(office):
         assert client.get(f"/amministrazione/utenti/{bad}/").status_code == 404
 
 
+def test_refusals_and_missing_objects_are_the_italian_error_pages_in_the_site_layout(office):
+    refused = _client(office["registrar"]).get("/amministrazione/utenti/")
+    assert refused.status_code == 403
+    page = refused.content.decode()
+    assert 'id="main"' in page and "Accesso non consentito" in page
+    assert "Pagina riservata ai responsabili e agli amministratori dell&#x27;ente." in page
+    client = _client(office["supervisor"])
+    # a service's NotFound (the user is in no membership of this tenant) becomes the 404 page
+    missing = client.post("/amministrazione/utenti/999999/password/")
+    assert missing.status_code == 404
+    assert 'id="main"' in missing.content.decode() and "Pagina non trovata" in missing.content.decode()
+    # an htmx retry of an incident that is not there: a fragment, not a page inside the page
+    fragment = client.post("/amministrazione/incidenti/999999/riprova/", HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 404
+    assert "<html" not in fragment.content.decode() and 'role="alert"' in fragment.content.decode()
+
+
 # --------------------------------------------------------------------------- creating users
 
 
