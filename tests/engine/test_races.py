@@ -30,7 +30,7 @@ from engine.runtime import InstanceRuntime
 from engine.types import StaleInstance
 from tests.engine import worker_ops  # noqa: F401  (registers test.echo)
 from tests.engine_models import inline_bundle, publish_model
-from tests.factories import make_tenant, make_user
+from tests.factories import api_client, make_tenant, make_user
 
 ROUNDS = 200
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -203,6 +203,32 @@ def test_completion_against_cancel_one_winner(office, retries):
     completed = sum(won(c) for c, _ in outcomes)
     assert AuditEvent.objects.filter(tenant=office.tenant, action="complete").count() == completed
     assert AuditEvent.objects.filter(tenant=office.tenant, action="cancel").count() == ROUNDS - completed
+    assert_consistent([c.pk for c in cases])
+    assert retries() == []
+
+
+def test_through_the_api_the_loser_of_completion_against_cancel_gets_409_never_500(office, retries):
+    publish_model("timer_boundary")
+    rounds = 30  # the HTTP stack on top of the same services: fewer rounds, same question
+    cases = office.open_cases("timer_boundary", rounds)
+    items = [WorkItem.objects.get(case=c, status=WorkItemStatus.OPEN) for c in cases]
+    clients: dict[int, Any] = {}
+
+    def client_of(user):  # one client per thread (and per user), built inside that thread
+        key = threading.get_ident()
+        if key not in clients:
+            clients[key] = api_client(user, office.tenant)
+        return clients[key]
+
+    outcomes = race(
+        rounds,
+        lambda i: client_of(office.alice).post(f"/api/v1/tasks/{items[i].pk}/complete/", {"data": {}},
+                                               format="json").status_code,
+        lambda i: client_of(office.sara).post(f"/api/v1/cases/{cases[i].pk}/cancel/", {"reason": "doppione"},
+                                              format="json").status_code,
+    )
+
+    assert all(sorted(pair) == [200, 409] for pair in outcomes), outcomes
     assert_consistent([c.pk for c in cases])
     assert retries() == []
 
