@@ -142,7 +142,7 @@ def team_overview(*, tenant: Tenant, today: dt.date) -> dict:
 
 def case_progress(*, case: Case) -> dict[str, list[str]]:
     """BPMN element ids done and current for a case (read from its workflow state, no lock)."""
-    from engine.services import instance_progress
+    from engine.selectors import instance_progress
 
     if case.instance_id is None:
         return {"done": [], "current": []}

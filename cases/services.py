@@ -1,4 +1,11 @@
-"""Writes on cases and work items. The only callers of the engine's write API."""
+"""Writes on cases and work items. The only callers of the engine's write API.
+
+Every write here runs through `engine.locks.run_in_transaction` (a deadlock or serialization
+failure replays the whole transaction, when it is ours) and takes its locks in the order that
+`engine.locks` documents: the case's instance row first, then rows of the case. Each engine call
+passes `cases.projection.project`, which turns the step into work items, case status and the
+system's audit events; the audit of what a person did is written here, once per action.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery
 from django.utils.translation import gettext as _
 
 from accounts.models import Tenant, User
@@ -18,16 +26,16 @@ from audit.events import message_delivered_event
 from audit.services import audit_record
 from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
-from engine import hooks
 from engine import services as engine
 from engine.bundles import version_by_id, version_form
+from engine.locks import lock_instance, run_in_transaction
 from engine.manifest import manifest_channels, manifest_message_roles, manifest_starters
-from engine.models import IncidentStatus, InstanceStatus, ProcessVersion
+from engine.models import IncidentStatus, ProcessVersion
 from engine.selectors import process_latest_version
-from engine.services import ReadyTask, StepResult
 from forms.validation import validate_data
 
-from .models import Case, CaseNumberSequence, CaseStatus, CaseSubject, Comment, WorkItem, WorkItemStatus
+from .models import Case, CaseNumberSequence, CaseSubject, Comment, WorkItem, WorkItemStatus
+from .projection import project
 
 logger = logging.getLogger(__name__)
 
@@ -188,9 +196,10 @@ def _validate_start_data(version: ProcessVersion, data: Any) -> None:
 def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: list[dict[str, Any]],
                user: User | None, ip: str | None = None, business_key: str = "",
                summary: str | None = None) -> Case:
-    now = clock.now()
     process_id = version.definition.process_id
-    with transaction.atomic():
+
+    def open_it() -> Case:
+        now = clock.now()
         number = _next_number(tenant, clock.today().year)
         case = Case.objects.create(
             tenant=tenant,
@@ -216,6 +225,7 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
             case_number=number,
             business_key=business_key,
             actor_username=user.username if user is not None else None,
+            projector=project,
         )
         case.instance = result.instance
         case.business_key = result.instance.business_key
@@ -231,6 +241,9 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
             after={"process": process_id, "version": version.version, "subjects": [s["fiscal_code"] for s in subjects]},
             ip=ip,
         )
+        return case
+
+    case = run_in_transaction(open_it, what="case start")
     case.refresh_from_db()
     return case
 
@@ -249,8 +262,9 @@ def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str,
             _("Il procedimento %(p)s non si apre da una piattaforma.") % {"p": process_id}, code="start_not_allowed"
         )
     _validate_start_data(version, data)
-    with transaction.atomic():
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+
+    def open_once() -> tuple[Case, bool]:
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # lock level 0 (engine.locks)
         existing = Case.objects.filter(tenant=tenant, process_id=process_id, business_key=business_key).first()
         if existing is not None:
             return existing, False
@@ -260,103 +274,9 @@ def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str,
             summary=_("Aperta la pratica per una richiesta ricevuta da %(source)s (%(key)s)")
             % {"source": source, "key": business_key},
         )
-    return case, True
+        return case, True
 
-
-# --------------------------------------------------------------------------- engine listener
-
-
-def _on_engine_change(result: StepResult) -> None:
-    instance = result.instance
-    if instance.case_id is None:
-        return
-    now = clock.now()
-    case_qs = Case.objects.filter(pk=instance.case_id)
-    if result.project_tasks:
-        _project_work_items(instance.case_id, instance.tenant_id, result, now)
-    fields: dict[str, Any] = {"updated_at": now}
-    if result.project_tasks:
-        fields["data"] = result.data
-        fields["outcome"] = str(result.data.get("final_outcome") or "")[:100]
-    if result.new_incidents:
-        fields["has_open_incident"] = True
-    elif result.event in ("retry", "service_result"):
-        fields["has_open_incident"] = instance.incidents.filter(status=IncidentStatus.OPEN).exists()
-    if not case_qs.update(**fields):
-        return  # the case row is being created in this same transaction
-    if instance.status == InstanceStatus.COMPLETED:
-        case_qs.filter(status=CaseStatus.OPEN).update(status=CaseStatus.CLOSED, closed_at=now)
-    elif instance.status == InstanceStatus.CANCELLED:
-        case_qs.update(status=CaseStatus.CANCELLED, closed_at=now)
-    if result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks:
-        _system_event(instance, SYSTEM_EVENT_SUMMARIES[result.event](result.detail), result.detail)
-    for incident in result.new_incidents:
-        _system_event(
-            instance, _("Incidente: %(m)s") % {"m": incident.message}, {"incident": incident.pk, "kind": incident.kind}
-        )
-
-
-# What the engine did on its own (no person acted), as the case history tells it.
-SYSTEM_EVENT_SUMMARIES = {
-    "timer": lambda d: _("Scaduto un termine del procedimento"),
-    "message": lambda d: _("Ricevuto un messaggio: %(m)s") % {"m": d.get("message", "")},
-    "service_result": lambda d: _("Eseguita l'operazione %(o)s") % {"o": d.get("operation", "")},
-}
-
-
-def _system_event(instance, summary: str, extra: dict[str, Any]) -> None:
-    audit_record(
-        tenant=instance.tenant, actor=None, action="system", object_type="case",
-        object_id=str(instance.case_id), object_repr=instance.case_number, summary=summary, extra=extra,
-    )
-
-
-def _project_work_items(case_id: int, tenant_id: int, result: StepResult, now: dt.datetime) -> None:
-    ready: dict[str, ReadyTask] = {t.task_id: t for t in result.ready_tasks}
-    if result.previous_ready_ids is not None:
-        existing = set(result.previous_ready_ids)
-    else:
-        existing = set(
-            WorkItem.objects.filter(case_id=case_id, status=WorkItemStatus.OPEN).values_list("task_id", flat=True)
-        )
-    gone = existing - ready.keys()
-    completed_id = result.completed_task.task_id if result.completed_task else None
-    if completed_id in gone:
-        gone.discard(completed_id)
-        WorkItem.objects.filter(case_id=case_id, task_id=completed_id).update(
-            status=WorkItemStatus.COMPLETED,
-            completed_at=now,
-            completed_by=User.objects.filter(username=result.actor_username).values("pk")[:1],
-        )
-    if gone:
-        WorkItem.objects.filter(case_id=case_id, task_id__in=gone).update(
-            status=WorkItemStatus.CANCELLED, completed_at=now
-        )
-    new_items = [
-        WorkItem(
-            tenant_id=tenant_id,
-            case_id=case_id,
-            task_id=task.task_id,
-            bpmn_id=task.bpmn_id,
-            name=task.name,
-            role=task.lane or "",
-            form=task.form or "",
-            ui_form=task.ui_form or "",
-            instructions=task.instructions,
-            due_at=task.due_date,
-            priority=task.priority,
-            excluded_username=task.excluded_username or "",
-            created_at=now,
-        )
-        for task_id, task in ready.items()
-        if task_id not in existing
-    ]
-    if new_items:
-        WorkItem.objects.bulk_create(new_items)
-
-
-def register_engine_listener() -> None:
-    hooks.register(_on_engine_change)
+    return run_in_transaction(open_once, what="case start from a platform")
 
 
 # --------------------------------------------------------------------------- work items
@@ -392,7 +312,7 @@ def _ensure_can_work(item: WorkItem, user: User, roles: frozenset[str]) -> None:
 
 def work_item_claim(*, work_item_id: int, tenant: Tenant, user: User, ip: str | None = None) -> WorkItem:
     roles = roles_for(user=user, tenant=tenant)
-    with transaction.atomic():
+    def write() -> WorkItem:
         item = _lock_work_item(work_item_id, tenant)
         _ensure_open(item)
         _ensure_can_work(item, user, roles)
@@ -414,13 +334,16 @@ def work_item_claim(*, work_item_id: int, tenant: Tenant, user: User, ip: str | 
             tenant=tenant, actor=user, action="claim", object_type="work_item", object_id=str(item.pk),
             object_repr=f"{item.case.number}: {item.name}", summary=_("Preso in carico «%(t)s»") % {"t": item.name}, ip=ip,
         )
+        return item
+
+    item = run_in_transaction(write, what="work item claim")
     item.refresh_from_db()
     return item
 
 
 def work_item_unclaim(*, work_item_id: int, tenant: Tenant, user: User, ip: str | None = None) -> WorkItem:
     roles = roles_for(user=user, tenant=tenant)
-    with transaction.atomic():
+    def write() -> WorkItem:
         item = _lock_work_item(work_item_id, tenant)
         _ensure_open(item)
         if item.assignee_id is None:
@@ -432,6 +355,9 @@ def work_item_unclaim(*, work_item_id: int, tenant: Tenant, user: User, ip: str 
             tenant=tenant, actor=user, action="unclaim", object_type="work_item", object_id=str(item.pk),
             object_repr=f"{item.case.number}: {item.name}", summary=_("Rilasciato «%(t)s»") % {"t": item.name}, ip=ip,
         )
+        return item
+
+    item = run_in_transaction(write, what="work item unclaim")
     item.refresh_from_db()
     return item
 
@@ -440,7 +366,7 @@ def work_item_assign(
     *, work_item_id: int, tenant: Tenant, user: User, assignee: User, ip: str | None = None
 ) -> WorkItem:
     _require_roles(user, tenant, {Role.SUPERVISOR}, _("Solo un responsabile può assegnare i compiti."))
-    with transaction.atomic():
+    def write() -> WorkItem:
         item = _lock_work_item(work_item_id, tenant)
         _ensure_open(item)
         target_roles = roles_for(user=assignee, tenant=tenant)
@@ -462,6 +388,9 @@ def work_item_assign(
             summary=_("Assegnato «%(t)s» a %(u)s") % {"t": item.name, "u": assignee.username},
             before={"assignee": before}, after={"assignee": assignee.username}, ip=ip,
         )
+        return item
+
+    item = run_in_transaction(write, what="work item assign")
     item.refresh_from_db()
     return item
 
@@ -470,7 +399,15 @@ def work_item_complete(
     *, work_item_id: int, tenant: Tenant, user: User, data: dict[str, Any], ip: str | None = None
 ) -> WorkItem:
     roles = roles_for(user=user, tenant=tenant)
-    with transaction.atomic():
+
+    def complete() -> WorkItem:
+        # Lock order (engine.locks): the case's instance first, found from the work item in the
+        # same statement, then the work item, whose state is re-checked under the lock.
+        instance = lock_instance(
+            Subquery(WorkItem.objects.filter(pk=work_item_id, tenant=tenant).values("case__instance_id")[:1])
+        )
+        if instance is None:
+            raise NotFound(_("Compito non trovato."))
         item = _lock_work_item(work_item_id, tenant)
         _ensure_open(item)
         _ensure_can_work(item, user, roles)
@@ -485,13 +422,16 @@ def work_item_complete(
             if errors:
                 raise ValidationFailed(_("Il modulo contiene errori."), details={"data": errors})
         engine.instance_complete_task(
-            instance_id=case.instance_id, task_id=item.task_id, data=data, actor_username=user.username
+            instance=instance, task_id=item.task_id, data=data, actor_username=user.username, projector=project
         )
         audit_record(
             tenant=tenant, actor=user, action="complete", object_type="work_item", object_id=str(item.pk),
             object_repr=f"{case.number}: {item.name}", summary=_("Completato «%(t)s»") % {"t": item.name},
             after=data, ip=ip,
         )
+        return item
+
+    item = run_in_transaction(complete, what="work item completion")
     # The row was updated by the projection; mirror it instead of reading it again.
     item.status = WorkItemStatus.COMPLETED
     item.completed_at = clock.now()
@@ -506,20 +446,20 @@ def case_cancel(*, case_id: int, tenant: Tenant, user: User, reason: str, ip: st
     _require_roles(user, tenant, {Role.SUPERVISOR}, _("Solo un responsabile può annullare una pratica."))
     if not reason.strip():
         raise ValidationFailed(_("Indica il motivo dell'annullamento."), details={"reason": [_("Campo obbligatorio.")]})
-    with transaction.atomic():
-        case = Case.objects.select_for_update().filter(pk=case_id, tenant=tenant).first()
-        if case is None:
+    def cancel() -> None:
+        # Lock order (engine.locks): the case's instance first; the projection then closes the
+        # case row and cancels its open work items under that lock.
+        instance = lock_instance(Subquery(Case.objects.filter(pk=case_id, tenant=tenant).values("instance_id")[:1]))
+        if instance is None:
             raise NotFound(_("Pratica non trovata."))
-        engine.instance_cancel(instance_id=case.instance_id, actor_username=user.username, reason=reason)
-        WorkItem.objects.filter(case=case, status=WorkItemStatus.OPEN).update(
-            status=WorkItemStatus.CANCELLED, completed_at=clock.now()
-        )
+        engine.instance_cancel(instance=instance, actor_username=user.username, reason=reason, projector=project)
         audit_record(
-            tenant=tenant, actor=user, action="cancel", object_type="case", object_id=str(case.pk),
-            object_repr=case.number, summary=_("Annullata la pratica: %(r)s") % {"r": reason}, ip=ip,
+            tenant=tenant, actor=user, action="cancel", object_type="case", object_id=str(case_id),
+            object_repr=instance.case_number, summary=_("Annullata la pratica: %(r)s") % {"r": reason}, ip=ip,
         )
-    case.refresh_from_db()
-    return case
+
+    run_in_transaction(cancel, what="case cancel")
+    return Case.objects.get(pk=case_id)
 
 
 def comment_add(*, case: Case, user: User, text: str, ip: str | None = None) -> Comment:
@@ -563,7 +503,9 @@ def case_message_deliver(
             _("Non puoi consegnare il messaggio «%(m)s» a questa pratica.") % {"m": message[:100]},
             code="message_not_allowed",
         )
-    caught = engine.deliver_message(tenant=tenant, name=message, correlation_key=case.number, payload=payload)
+    caught = engine.deliver_message(
+        tenant=tenant, name=message, correlation_key=case.number, payload=payload, projector=project
+    )
     if caught == 0:
         raise Conflict(
             _("Nessuna pratica è in attesa del messaggio «%(m)s» per %(k)s.") % {"m": message, "k": case.number},
@@ -639,11 +581,14 @@ def incident_retry(*, tenant: Tenant, user: User, incident_id: int, ip: str | No
     from engine.models import Incident
 
     _require_roles(user, tenant, ADMIN_ROLES, _("Solo un responsabile o un amministratore può riprovare."))
-    with transaction.atomic():
+
+    def retry() -> str:
         incident = Incident.objects.for_tenant(tenant).select_related("instance").filter(pk=incident_id).first()
         if incident is None:
             raise NotFound(_("Incidente non trovato."))
-        engine.incident_retry(incident_id=incident.pk, tenant=tenant, actor_username=user.username)
+        engine.incident_retry(
+            incident_id=incident.pk, tenant=tenant, actor_username=user.username, projector=project
+        )
         Incident.objects.filter(pk=incident.pk).update(resolved_by=user)
         instance = incident.instance
         if incident.outbox_id:
@@ -659,7 +604,9 @@ def incident_retry(*, tenant: Tenant, user: User, incident_id: int, ip: str | No
             summary=_("Nuovo tentativo dopo l'incidente: %(m)s") % {"m": incident.message[:200]},
             extra={"incident": incident.pk, "kind": incident.kind, "outcome": outcome}, ip=ip,
         )
-    return outcome
+        return outcome
+
+    return run_in_transaction(retry, what="incident retry")
 
 
 # --------------------------------------------------------------------------- saved inbox filters

@@ -11,6 +11,8 @@ from accounts.models import Tenant
 from common import clock
 from engine.services import deliver_message
 
+from .projection import project
+
 logger = logging.getLogger(__name__)
 
 # The BPMN message a procedure waits on after creating a pagoPA debt position.
@@ -37,6 +39,7 @@ def deliver_payments() -> int:
             tenant=tenant, name=PAYMENT_RECEIVED, correlation_key=paid["case_number"],
             payload={"notice_number": paid["notice_number"], "iuv": paid["iuv"], "paid_at": paid["paid_at"],
                      "amount_cents": paid["amount_cents"]},
+            projector=project,
         )
         if caught:
             acknowledge_paid_position(position_id=paid["position_id"])

@@ -300,6 +300,10 @@ PROCEDO_SECRETS_KEYS = env_str("PROCEDO_SECRETS_KEYS", "")
 # Largest request body accepted at all (uploads included), refused before it is read.
 PROCEDO_MAX_REQUEST_BYTES = env_int("PROCEDO_MAX_REQUEST_BYTES", 30 * 1024 * 1024)
 PROCEDO_OUTBOX_BACKOFF_SECONDS = env_int("PROCEDO_OUTBOX_BACKOFF_SECONDS", 10)
+# What the steps the engine starts on its own (timers, service results, messages from a worker)
+# mean for the cases: a dotted path to an engine.types.Projector, resolved once (engine.runtime).
+# Steps a person starts get their projector passed explicitly by cases.services.
+PROCEDO_ENGINE_PROJECTOR = "cases.projection.project"
 # Minutes between two seals of each audit chain (audit/seal.py): events deleted at the end of a
 # chain are detectable by `verify_audit` once a seal covers them.
 PROCEDO_AUDIT_SEAL_INTERVAL = env_int("PROCEDO_AUDIT_SEAL_INTERVAL", 15)

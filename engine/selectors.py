@@ -1,10 +1,17 @@
+"""Read-only queries of the engine: no lock, nothing saved."""
+
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
+from SpiffWorkflow.util.task import TaskState
 
 from common.errors import NotFound
 
-from .models import Incident, IncidentStatus, ProcessVersion
+from .models import Incident, IncidentStatus, ProcessVersion, WorkflowInstance
+from .runtime import load_for_read, ready_tasks, snapshot_data
+from .types import ReadyTask
 
 
 def process_latest_version(*, process_id: str) -> ProcessVersion:
@@ -24,3 +31,29 @@ def incident_list(*, tenant, open_only: bool = True) -> QuerySet[Incident]:
     if open_only:
         qs = qs.filter(status=IncidentStatus.OPEN)
     return qs
+
+
+def instance_ready_tasks(*, instance: WorkflowInstance) -> list[ReadyTask]:
+    """Every READY user task of the instance."""
+    return ready_tasks(instance, load_for_read(instance))
+
+
+def instance_data(*, instance: WorkflowInstance) -> dict[str, Any]:
+    return snapshot_data(load_for_read(instance))
+
+
+def instance_progress(*, instance: WorkflowInstance) -> dict[str, list[str]]:
+    """BPMN element ids the case went through ("done") and where it stands now ("current": tasks
+    ready or waiting on a timer, message or service call). Plain ids, for the case page diagram."""
+    workflow = load_for_read(instance)
+    done: dict[str, None] = {}
+    current: dict[str, None] = {}
+    for task in workflow.get_tasks():
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id or bpmn_id.startswith("Root"):
+            continue
+        if task.state == TaskState.COMPLETED:
+            done[bpmn_id] = None
+        elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+            current[bpmn_id] = None
+    return {"done": [i for i in done if i not in current], "current": list(current)}

@@ -11,6 +11,7 @@ import pytest
 from common import clock
 from common.errors import PermissionRefused
 from common.operations import RetryableError, operation
+from engine import selectors
 from engine import services as engine
 from engine.models import Incident, InstanceStatus, OutboxMessage, OutboxStatus, WorkflowInstance
 from tests.engine_models import publish_model
@@ -98,7 +99,7 @@ def test_timer_boundary_event_fires_once_when_due(tenant):
     instance.refresh_from_db()
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.next_timer_at is None
-    assert engine.instance_data(instance=instance)["timed_out"] is True
+    assert selectors.instance_data(instance=instance)["timed_out"] is True
 
 
 def test_timer_is_cancelled_when_the_task_is_completed_first(tenant):
@@ -117,9 +118,9 @@ def test_message_catch_correlates_by_business_key(tenant):
     assert one.ready_tasks == [] and two.ready_tasks == []
     assert engine.deliver_message(tenant=tenant, name="unknown_message", correlation_key="K-1") == 0
     assert engine.deliver_message(tenant=tenant, name="payment_received", correlation_key="K-1", payload={"iuv": "1"}) == 1
-    data_one = engine.instance_data(instance=_reload(one))
+    data_one = selectors.instance_data(instance=_reload(one))
     assert data_one["payment"] == {"iuv": "1"}
-    assert "payment" not in engine.instance_data(instance=_reload(two))
+    assert "payment" not in selectors.instance_data(instance=_reload(two))
     # a second delivery finds nobody waiting any more
     assert engine.deliver_message(tenant=tenant, name="payment_received", correlation_key="K-1") == 0
 
@@ -151,9 +152,9 @@ def test_service_task_through_outbox_retries_then_completes_once(tenant, setting
     assert message.status == OutboxStatus.DONE and message.attempts == 3
     assert FLAKY_EFFECTS[message.idempotency_key] == 1
     instance = _reload(started)
-    data = engine.instance_data(instance=instance)
+    data = selectors.instance_data(instance=instance)
     assert data["flaky_result"] == {"echo": "ciao", "attempt": 3}
-    assert [t.bpmn_id for t in engine.instance_ready_tasks(instance=instance)] == ["check"]
+    assert [t.bpmn_id for t in selectors.instance_ready_tasks(instance=instance)] == ["check"]
 
 
 def test_service_giving_up_becomes_an_incident_and_retry_recovers(tenant, settings):
@@ -171,7 +172,7 @@ def test_service_giving_up_becomes_an_incident_and_retry_recovers(tenant, settin
     assert engine.outbox_deliver_due() == {"done": 1}
     incident.refresh_from_db()
     assert incident.status == "resolved"
-    assert [t.bpmn_id for t in engine.instance_ready_tasks(instance=_reload(started))] == ["check"]
+    assert [t.bpmn_id for t in selectors.instance_ready_tasks(instance=_reload(started))] == ["check"]
 
 
 def test_call_activity_runs_the_child_process(tenant):

@@ -28,7 +28,8 @@ from connectors.pdnd.keys import client_key, demo_keys_dir
 from connectors.pdnd.simulator import PdndSimulator
 from engine.models import InstanceStatus, ProcessVersion, WorkflowInstance
 from engine.registry import process_version_publish
-from engine.services import instance_data, instance_start, outbox_deliver_due
+from engine.selectors import instance_data
+from engine.services import instance_start, outbox_deliver_due
 from tests.connectors.base.support import ctx_for
 from tests.engine_models import inline_bundle
 from tests.factories import make_tenant

@@ -15,7 +15,8 @@ from connectors.protocollo.simulator import ProtocolSimulator
 from connectors.send.simulator import SendSimulator
 from engine.models import InstanceStatus, ProcessVersion, WorkflowInstance
 from engine.registry import process_version_publish
-from engine.services import instance_data, instance_start, outbox_deliver_due
+from engine.selectors import instance_data
+from engine.services import instance_start, outbox_deliver_due
 from tests.connectors.base.support import running
 from tests.connectors.parer.test_parer import sip
 from tests.engine_models import inline_bundle

@@ -1,0 +1,116 @@
+"""What an engine step means for the case: work items, case status and the system's audit events.
+
+`project(result)` is the engine's projector (engine.types.Projector). `cases.services` passes it
+explicitly to every engine call it makes; steps the engine starts on its own (timers, service
+results, messages polled by a worker) find it through the `PROCEDO_ENGINE_PROJECTOR` setting.
+It runs in the engine step's transaction, under the instance lock (engine.locks level 1).
+
+Audit: this module writes only the events no person did (a deadline passed, a message arrived,
+a service answered, an incident opened). What a person did (complete, cancel, retry, ...) is
+written by the service in `cases.services` that did it, once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from audit.services import audit_record
+from common import clock
+from engine.models import IncidentStatus, InstanceStatus
+from engine.types import ReadyTask, StepResult
+
+from .models import Case, CaseStatus, WorkItem, WorkItemStatus
+
+
+def project(result: StepResult) -> None:
+    instance = result.instance
+    if instance.case_id is None:
+        return
+    now = clock.now()
+    case_qs = Case.objects.filter(pk=instance.case_id)
+    if result.project_tasks:
+        _project_work_items(instance.case_id, instance.tenant_id, result, now)
+    fields: dict[str, Any] = {"updated_at": now}
+    if result.project_tasks:
+        fields["data"] = result.data
+        fields["outcome"] = str(result.data.get("final_outcome") or "")[:100]
+    if result.new_incidents:
+        fields["has_open_incident"] = True
+    elif result.event in ("retry", "service_result"):
+        fields["has_open_incident"] = instance.incidents.filter(status=IncidentStatus.OPEN).exists()
+    if not case_qs.update(**fields):
+        return  # the case row is being created in this same transaction
+    if instance.status == InstanceStatus.COMPLETED:
+        case_qs.filter(status=CaseStatus.OPEN).update(status=CaseStatus.CLOSED, closed_at=now)
+    elif instance.status == InstanceStatus.CANCELLED:
+        case_qs.update(status=CaseStatus.CANCELLED, closed_at=now)
+    if result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks:
+        _system_event(instance, SYSTEM_EVENT_SUMMARIES[result.event](result.detail), result.detail)
+    for incident in result.new_incidents:
+        _system_event(
+            instance, _("Incidente: %(m)s") % {"m": incident.message}, {"incident": incident.pk, "kind": incident.kind}
+        )
+
+
+# What the engine did on its own (no person acted), as the case history tells it.
+SYSTEM_EVENT_SUMMARIES = {
+    "timer": lambda d: _("Scaduto un termine del procedimento"),
+    "message": lambda d: _("Ricevuto un messaggio: %(m)s") % {"m": d.get("message", "")},
+    "service_result": lambda d: _("Eseguita l'operazione %(o)s") % {"o": d.get("operation", "")},
+}
+
+
+def _system_event(instance, summary: str, extra: dict[str, Any]) -> None:
+    audit_record(
+        tenant=instance.tenant, actor=None, action="system", object_type="case",
+        object_id=str(instance.case_id), object_repr=instance.case_number, summary=summary, extra=extra,
+    )
+
+
+def _project_work_items(case_id: int, tenant_id: int, result: StepResult, now: dt.datetime) -> None:
+    ready: dict[str, ReadyTask] = {t.task_id: t for t in result.ready_tasks}
+    if result.previous_ready_ids is not None:
+        existing = set(result.previous_ready_ids)
+    else:
+        existing = set(
+            WorkItem.objects.filter(case_id=case_id, status=WorkItemStatus.OPEN).values_list("task_id", flat=True)
+        )
+    gone = existing - ready.keys()
+    completed_id = result.completed_task.task_id if result.completed_task else None
+    if completed_id in gone:
+        gone.discard(completed_id)
+        WorkItem.objects.filter(case_id=case_id, task_id=completed_id).update(
+            status=WorkItemStatus.COMPLETED,
+            completed_at=now,
+            completed_by=User.objects.filter(username=result.actor_username).values("pk")[:1],
+        )
+    if gone:
+        WorkItem.objects.filter(case_id=case_id, task_id__in=gone).update(
+            status=WorkItemStatus.CANCELLED, completed_at=now
+        )
+    new_items = [
+        WorkItem(
+            tenant_id=tenant_id,
+            case_id=case_id,
+            task_id=task.task_id,
+            bpmn_id=task.bpmn_id,
+            name=task.name,
+            role=task.lane or "",
+            form=task.form or "",
+            ui_form=task.ui_form or "",
+            instructions=task.instructions,
+            due_at=task.due_date,
+            priority=task.priority,
+            excluded_username=task.excluded_username or "",
+            created_at=now,
+        )
+        for task_id, task in ready.items()
+        if task_id not in existing
+    ]
+    if new_items:
+        WorkItem.objects.bulk_create(new_items)
+

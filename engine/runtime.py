@@ -1,0 +1,428 @@
+"""One SpiffWorkflow instance, owned for the duration of one transaction: load, advance, save.
+
+`InstanceRuntime` is what every write of the engine goes through (start, complete, message,
+timer, service result, retry, cancel). It is built on an instance row already locked through
+`engine.locks` and, after each change:
+
+1. runs the engine steps; a failing step becomes an incident, never an exception;
+2. writes outbox rows for READY service tasks (the call itself happens later, in a worker);
+3. saves the state with an optimistic check on `revision` (0 rows: `StaleInstance`);
+4. hands the `StepResult` to the projector, in the same transaction;
+5. queues the new outbox messages once the transaction commits.
+
+The projector (work items, case status, system audit events) is explicit. Callers in
+`cases.services` pass `cases.projection.project`; steps the engine starts on its own (timers,
+outbox results, messages polled by a worker) use the one named by the
+`PROCEDO_ENGINE_PROJECTOR` setting, resolved once. The engine never imports `cases`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import traceback
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
+from SpiffWorkflow.util.task import TaskState
+
+from accounts.models import Tenant
+from common import clock
+
+from .bundles import UserTaskMeta, parsed_specs, version_by_id, version_user_tasks
+from .locks import mark_locked, require_locked
+from .models import (
+    Incident,
+    IncidentStatus,
+    InstanceStatus,
+    OutboxMessage,
+    OutboxStatus,
+    ProcessVersion,
+    WorkflowInstance,
+)
+from .script_helpers import parse_date
+from .spiff import (
+    SERIALIZER_VERSION,
+    BpmnWorkflow,
+    OutboxServiceTask,
+    dump_workflow,
+    load_workflow,
+    script_engine_for,
+)
+from .types import Projector, ReadyTask, StaleInstance, StepResult
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- projector
+
+
+@functools.cache
+def _projector_at(path: str) -> Projector:
+    return import_string(path)
+
+
+def _no_projection(result: StepResult) -> None:
+    return None
+
+
+def resolve_projector(projector: Projector | None) -> Projector:
+    """The projector a caller passed, else the configured one for engine-initiated steps."""
+    if projector is not None:
+        return projector
+    path = getattr(settings, "PROCEDO_ENGINE_PROJECTOR", "")
+    return _projector_at(path) if path else _no_projection
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_for_read(instance: WorkflowInstance) -> BpmnWorkflow:
+    """The workflow of an instance, for reading only (no lock, never saved)."""
+    spec, subprocess_specs = parsed_specs(version_by_id(instance.process_version_id))
+    return load_workflow(
+        instance.state,
+        spec=spec,
+        subprocess_specs=subprocess_specs,
+        script_engine=script_engine_for(instance.tenant.patron_day_tuple),
+    )
+
+
+def find_task(workflow: BpmnWorkflow, task_id: str):
+    try:
+        return workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def ready_user_task_ids(workflow: BpmnWorkflow) -> frozenset[str]:
+    return frozenset(
+        str(t.id) for t in workflow.get_tasks(state=TaskState.READY) if isinstance(t.task_spec, UserTaskMixin)
+    )
+
+
+def ready_task(instance: WorkflowInstance, workflow: BpmnWorkflow, task, meta: UserTaskMeta | None) -> ReadyTask:
+    due = None
+    if meta and meta.due_expression:
+        try:
+            value = workflow.script_engine.evaluate(task, meta.due_expression)
+            due = dt.date.fromisoformat(parse_date(value)) if value else None
+        except Exception as exc:  # a broken due expression must not block the case
+            logger.warning("due date of %s in instance %s failed: %s", task.task_spec.bpmn_id, instance.pk, exc)
+    excluded = None
+    if meta and meta.not_same_user_as:
+        excluded = task.data.get(f"{meta.not_same_user_as}_completed_by")
+    return ReadyTask(
+        task_id=str(task.id),
+        bpmn_id=task.task_spec.bpmn_id,
+        name=(meta.name if meta else task.task_spec.bpmn_name) or task.task_spec.bpmn_id,
+        lane=(meta.lane if meta else task.task_spec.lane),
+        form=meta.form if meta else None,
+        ui_form=meta.ui_form if meta else None,
+        instructions=meta.instructions if meta else "",
+        due_date=due,
+        priority=meta.priority if meta else 2,
+        not_same_user_as=meta.not_same_user_as if meta else None,
+        excluded_username=excluded,
+    )
+
+
+def ready_tasks(instance: WorkflowInstance, workflow: BpmnWorkflow) -> list[ReadyTask]:
+    metas = version_user_tasks(version_by_id(instance.process_version_id))
+    return [
+        ready_task(instance, workflow, t, metas.get(t.task_spec.bpmn_id))
+        for t in workflow.get_tasks(state=TaskState.READY)
+        if isinstance(t.task_spec, UserTaskMixin)
+    ]
+
+
+def snapshot_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The case data as it stands: the data of the latest task that changed."""
+    tasks = list(workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.COMPLETED))
+    if not tasks:
+        return dict(workflow.data)
+    latest = max(tasks, key=lambda t: t.last_state_change)
+    merged = dict(workflow.data)
+    merged.update(latest.data)
+    return merged
+
+
+def event_definitions(task) -> list:
+    """The event definitions a waiting task catches (an event-based gateway holds several)."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition] if definition is not None else []
+
+
+def _next_timer(workflow: BpmnWorkflow) -> dt.datetime | None:
+    due: list[dt.datetime] = []
+    for task in list(workflow.event_manager.tasks.values()):
+        if not any(isinstance(d, TimerEventDefinition) for d in event_definitions(task)):
+            continue
+        value = task._get_internal_data("event_value")
+        if value is None:
+            continue
+        try:
+            when = TimerEventDefinition.get_datetime(value)
+        except Exception:
+            try:
+                when = TimerEventDefinition.parse_time_or_duration(value)
+            except Exception:
+                continue
+        if isinstance(when, dt.datetime):
+            due.append(when if when.tzinfo else when.replace(tzinfo=dt.UTC))
+    return min(due) if due else None
+
+
+# --------------------------------------------------------------------------- incidents and outbox
+
+
+def open_incident(instance, *, kind: str, message: str, details: str, task=None, outbox=None) -> Incident | None:
+    """Record a failure of one case (one open incident per task and kind)."""
+    task_id = str(task.id) if task is not None else (outbox.task_id if outbox else "")
+    existing = Incident.objects.filter(instance=instance, task_id=task_id, status=IncidentStatus.OPEN, kind=kind)
+    if existing.exists():
+        return None
+    return Incident.objects.create(
+        tenant=instance.tenant,
+        instance=instance,
+        task_id=task_id,
+        task_bpmn_id=(task.task_spec.bpmn_id if task is not None else (outbox.task_bpmn_id if outbox else "")),
+        task_name=(task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else "",
+        kind=kind,
+        message=message,
+        details=details[:20000],
+        outbox=outbox,
+        created_at=clock.now(),
+    )
+
+
+def dispatch_outbox(ids: list[int]) -> None:
+    """Queue outbox deliveries (called after commit); a broker that is down is left to the sweep."""
+    if getattr(settings, "PROCEDO_OUTBOX_DISPATCH", "celery") != "celery":
+        return
+    from .tasks import deliver_outbox_task
+
+    for pk in ids:
+        try:
+            deliver_outbox_task.delay(pk)
+        except Exception:  # broker down: the periodic sweep delivers it later
+            logger.exception("could not queue outbox message %s; the sweep will pick it up", pk)
+
+
+def _enqueue_service_tasks(instance: WorkflowInstance, workflow: BpmnWorkflow) -> list[OutboxMessage]:
+    created = []
+    now = clock.now()
+    for task in workflow.get_tasks(state=TaskState.READY):
+        if not isinstance(task.task_spec, OutboxServiceTask) or task.internal_data.get("procedo_outbox"):
+            continue
+        spec = task.task_spec
+        params = {name: p["value"] for name, p in spec.evaluate_params(task).items()}
+        message = OutboxMessage.objects.create(
+            tenant=instance.tenant,
+            instance=instance,
+            task_id=str(task.id),
+            task_bpmn_id=spec.bpmn_id,
+            operation=spec.operation_name,
+            params=params,
+            idempotency_key=f"{instance.tenant.istat_code}-{instance.pk}-{task.id}",
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        task.internal_data["procedo_outbox"] = message.pk
+        created.append(message)
+    return created
+
+
+# --------------------------------------------------------------------------- the runtime
+
+
+class InstanceRuntime:
+    """A locked instance row and its loaded workflow, for one transaction."""
+
+    def __init__(self, instance: WorkflowInstance, workflow: BpmnWorkflow, *, projector: Projector | None) -> None:
+        require_locked(instance)
+        self.instance = instance
+        self.workflow = workflow
+        self.projector = resolve_projector(projector)
+
+    @classmethod
+    def load(cls, instance: WorkflowInstance, *, projector: Projector | None = None) -> InstanceRuntime:
+        require_locked(instance)
+        return cls(instance, load_for_read(instance), projector=projector)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        tenant: Tenant,
+        version: ProcessVersion,
+        data: dict[str, Any],
+        case_id: int | None,
+        case_number: str,
+        business_key: str,
+        projector: Projector | None,
+    ) -> InstanceRuntime:
+        """A new instance row (inserted, so ours alone) with its workflow at the start event."""
+        spec, subprocess_specs = parsed_specs(version)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine_for(tenant.patron_day_tuple))
+        now = clock.now()
+        start_task = workflow.get_next_task(state=TaskState.READY)
+        injected = {
+            "case_id": case_id,
+            "case_number": case_number,
+            "received_on": clock.today().isoformat(),
+            "tenant_istat": tenant.istat_code,
+            "tenant_name": tenant.name,
+        }
+        initial = {**data, **injected}
+        if start_task is not None:
+            start_task.data.update(initial)
+        else:  # pragma: no cover - a parsed process always has a root task
+            workflow.data.update(initial)
+        instance = WorkflowInstance(
+            tenant=tenant,
+            process_version=version,
+            state="{}",
+            serializer_version=SERIALIZER_VERSION,
+            business_key=business_key or case_number,
+            case_id=case_id,
+            case_number=case_number,
+            created_at=now,
+            updated_at=now,
+        )
+        instance.save()
+        return cls(mark_locked(instance), workflow, projector=projector)
+
+    # ------------------------------------------------------------------ reading
+
+    def find_task(self, task_id: str):
+        return find_task(self.workflow, task_id)
+
+    def ready_user_task_ids(self) -> frozenset[str]:
+        return ready_user_task_ids(self.workflow)
+
+    def ready_task(self, task, meta: UserTaskMeta | None) -> ReadyTask:
+        return ready_task(self.instance, self.workflow, task, meta)
+
+    def user_task_meta(self, bpmn_id: str) -> UserTaskMeta | None:
+        return version_user_tasks(version_by_id(self.instance.process_version_id)).get(bpmn_id)
+
+    # ------------------------------------------------------------------ writing
+
+    def save(self, **fields: Any) -> None:
+        """Write the state and `fields` if nobody wrote the row since we read it."""
+        instance = self.instance
+        fields = {"state": dump_workflow(self.workflow), "updated_at": clock.now(), **fields}
+        updated = WorkflowInstance.objects.filter(pk=instance.pk, revision=instance.revision).update(
+            revision=instance.revision + 1, **fields
+        )
+        if updated != 1:
+            raise StaleInstance(_("La pratica è stata modificata nel frattempo: riprova."))
+        instance.revision += 1
+        for name, value in fields.items():
+            setattr(instance, name, value)
+
+    def project(self, result: StepResult) -> StepResult:
+        self.projector(result)
+        return result
+
+    def advance(
+        self,
+        *,
+        event: str,
+        actor_username: str | None = None,
+        completed_task: ReadyTask | None = None,
+        completed_data: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+        previous_ready_ids: frozenset[str] | None = None,
+    ) -> StepResult:
+        """Run the engine steps, save, project; the caller has already applied its change."""
+        instance, workflow = self.instance, self.workflow
+        new_incidents = []
+        try:
+            workflow.do_engine_steps()
+        except Exception as exc:
+            failed = workflow.get_tasks(state=TaskState.ERROR)
+            task = failed[0] if failed else None
+            step = (task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else "?"
+            logger.warning("instance %s: step %s failed: %s", instance.pk, step, exc)
+            incident = open_incident(
+                instance,
+                kind="script_error",
+                message=_("Il passo «%(step)s» non è riuscito: %(error)s") % {"step": step, "error": exc},
+                details="".join(traceback.format_exception(exc)),
+                task=task,
+            )
+            if incident:
+                new_incidents.append(incident)
+        new_outbox = _enqueue_service_tasks(instance, workflow)
+
+        now = clock.now()
+        fields: dict[str, Any] = {
+            "serializer_version": SERIALIZER_VERSION,
+            "next_timer_at": _next_timer(workflow),
+            "completed_at": instance.completed_at,
+        }
+        if workflow.is_completed():
+            fields.update(status=InstanceStatus.COMPLETED, completed_at=now, next_timer_at=None)
+        elif workflow.get_tasks(state=TaskState.ERROR):
+            fields["status"] = InstanceStatus.ERROR
+        else:
+            fields["status"] = InstanceStatus.RUNNING
+        self.save(**fields)
+
+        result = StepResult(
+            instance=instance,
+            event=event,
+            ready_tasks=ready_tasks(instance, workflow),
+            data=snapshot_data(workflow),
+            actor_username=actor_username,
+            completed_task=completed_task,
+            completed_data=completed_data,
+            new_outbox=new_outbox,
+            new_incidents=new_incidents,
+            detail=detail or {},
+            previous_ready_ids=previous_ready_ids,
+        )
+        self.project(result)
+        if new_outbox:
+            ids = [m.pk for m in new_outbox]
+            transaction.on_commit(lambda: dispatch_outbox(ids))
+        return result
+
+    def cancel(self, *, actor_username: str, reason: str) -> StepResult:
+        now = clock.now()
+        self.workflow.cancel()
+        self.save(status=InstanceStatus.CANCELLED, next_timer_at=None, completed_at=now)
+        OutboxMessage.objects.filter(instance=self.instance, status=OutboxStatus.PENDING).update(
+            status=OutboxStatus.CANCELLED, updated_at=now
+        )
+        return self.project(
+            StepResult(
+                instance=self.instance,
+                event="cancelled",
+                ready_tasks=[],
+                data=snapshot_data(self.workflow),
+                actor_username=actor_username,
+                detail={"reason": reason},
+            )
+        )
+
+
+def project_incident(instance: WorkflowInstance, incident: Incident, *, projector: Projector | None = None) -> None:
+    """Tell the projector about an incident opened without an engine step (a service gave up)."""
+    resolve_projector(projector)(
+        StepResult(instance=instance, event="incident", ready_tasks=[], data={}, new_incidents=[incident],
+                   project_tasks=False)
+    )
