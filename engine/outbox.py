@@ -150,7 +150,9 @@ def outbox_succeeded(message: OutboxMessage, result: dict[str, Any]) -> str:
         current.locked_until = None
         current.updated_at = now
         current.save(update_fields=["status", "result", "locked_until", "updated_at"])
-        runtime = InstanceRuntime.load(instance)
+        runtime = InstanceRuntime.load_or_incident(instance)
+        if runtime is None:
+            return "stale"  # the result stays on the outbox row; the incident says why
         task = runtime.find_task(message.task_id)
         if task is None or task.state != TaskState.READY:
             logger.warning("outbox %s: task %s no longer ready; result kept", message.pk, message.task_id)

@@ -30,7 +30,6 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from SpiffWorkflow.util.task import TaskState
 
@@ -55,8 +54,10 @@ from .spiff import (
     OutboxServiceTask,
     dump_workflow,
     load_workflow,
+    next_timer_due,
     script_engine_for,
 )
+from .state_migrations import UnsupportedStateVersion
 from .types import Projector, ReadyTask, StaleInstance, StepResult
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def load_for_read(instance: WorkflowInstance) -> BpmnWorkflow:
         spec=spec,
         subprocess_specs=subprocess_specs,
         script_engine=script_engine_for(instance.tenant.patron_day_tuple),
+        stored_version=instance.serializer_version,
     )
 
 
@@ -164,23 +166,7 @@ def event_definitions(task) -> list:
 
 
 def _next_timer(workflow: BpmnWorkflow) -> dt.datetime | None:
-    due: list[dt.datetime] = []
-    for task in list(workflow.event_manager.tasks.values()):
-        if not any(isinstance(d, TimerEventDefinition) for d in event_definitions(task)):
-            continue
-        value = task._get_internal_data("event_value")
-        if value is None:
-            continue
-        try:
-            when = TimerEventDefinition.get_datetime(value)
-        except Exception:
-            try:
-                when = TimerEventDefinition.parse_time_or_duration(value)
-            except Exception:
-                continue
-        if isinstance(when, dt.datetime):
-            due.append(when if when.tzinfo else when.replace(tzinfo=dt.UTC))
-    return min(due) if due else None
+    return next_timer_due(workflow)
 
 
 # --------------------------------------------------------------------------- incidents and outbox
@@ -260,6 +246,23 @@ class InstanceRuntime:
     def load(cls, instance: WorkflowInstance, *, projector: Projector | None = None) -> InstanceRuntime:
         require_locked(instance)
         return cls(instance, load_for_read(instance), projector=projector)
+
+    @classmethod
+    def load_or_incident(cls, instance: WorkflowInstance, *, projector: Projector | None = None) -> InstanceRuntime | None:
+        """`load` for steps nobody is waiting on (timers, results, messages): a state this code
+        cannot read opens an incident and stops the instance's timer, so one unreadable case does
+        not stop the sweep for the others. None: the incident was opened (the caller skips)."""
+        try:
+            return cls.load(instance, projector=projector)
+        except UnsupportedStateVersion as exc:
+            logger.error("instance %s: unreadable state %s", instance.pk, exc)
+            open_incident(
+                instance, kind="state_unreadable",
+                message=_("Lo stato della pratica è stato salvato in un formato che questa versione non sa leggere."),
+                details=str(exc),
+            )
+            WorkflowInstance.objects.filter(pk=instance.pk).update(next_timer_at=None)
+            return None
 
     @classmethod
     def create(

@@ -40,6 +40,7 @@ from .models import (
 )
 from .outbox import outbox_claim, outbox_deliver, outbox_deliver_due, outbox_due_ids
 from .runtime import InstanceRuntime, dispatch_outbox, event_definitions
+from .spiff import retry_errored_tasks
 from .timers import fire_due_timers, timer_fire
 from .types import Projector, ReadyTask, StepResult
 
@@ -182,7 +183,9 @@ def deliver_message(
         instance = lock_instance(pk, filters={"status": InstanceStatus.RUNNING})
         if instance is None:
             return False  # finished or cancelled since we looked
-        runtime = InstanceRuntime.load(instance, projector=projector)
+        runtime = InstanceRuntime.load_or_incident(instance, projector=projector)
+        if runtime is None:
+            return False
         definition = _catch_message(runtime, name, payload)
         if definition is None:
             return False
@@ -226,8 +229,7 @@ def incident_retry(
             transaction.on_commit(lambda: dispatch_outbox([outbox_id]))
             return None
         runtime = InstanceRuntime.load(instance, projector=projector)
-        for task in runtime.workflow.get_tasks(state=TaskState.ERROR):
-            task._set_state(TaskState.READY)
+        retry_errored_tasks(runtime.workflow)
         return runtime.advance(event="retry", actor_username=actor_username)
 
     return run_in_transaction(retry, what=f"retry of incident {incident_id}")

@@ -28,7 +28,9 @@ def timer_fire(instance_id: int, *, now: dt.datetime | None = None, projector: P
         )
         if instance is None:
             return False
-        runtime = InstanceRuntime.load(instance, projector=projector)
+        runtime = InstanceRuntime.load_or_incident(instance, projector=projector)
+        if runtime is None:
+            return False
         before = runtime.ready_user_task_ids()
         runtime.workflow.refresh_timers()
         runtime.advance(event="timer", detail={"due": now.isoformat()}, previous_ready_ids=before)

@@ -18,6 +18,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from common import clock
 from common.errors import Conflict
+from engine import selectors as engine_selectors
 from engine.bundles import _parse
 from engine.spiff import (
     SERIALIZER_VERSION,
@@ -255,7 +256,7 @@ def test_an_old_row_is_migrated_when_its_timer_fires_and_saved_in_the_current_ve
     assert instance.status == InstanceStatus.COMPLETED
     assert instance.serializer_version == CURRENT_VERSION
     assert state_version(instance.state) == CURRENT_VERSION
-    assert engine.instance_data(instance=instance)["timed_out"] is True
+    assert engine_selectors.instance_data(instance=instance)["timed_out"] is True
 
 
 @pytest.mark.django_db
@@ -290,7 +291,6 @@ def test_the_upgrade_command_rewrites_old_rows_and_reports_the_ones_it_cannot_re
 
 @pytest.mark.django_db
 def test_reading_a_row_in_an_unknown_version_raises_the_clean_conflict():
-    from engine import services as engine
 
     instance, _ = _instance_with_old_state("multi_instance", "1.4", "multi_instance")
     dct = json.loads(instance.state)
@@ -298,4 +298,23 @@ def test_reading_a_row_in_an_unknown_version_raises_the_clean_conflict():
     instance.state = json.dumps(dct)
     instance.save(update_fields=["state"])
     with pytest.raises(UnsupportedStateVersion):
-        engine.instance_data(instance=instance)
+        engine_selectors.instance_data(instance=instance)
+
+
+@pytest.mark.django_db
+def test_an_unreadable_row_opens_an_incident_and_the_timer_sweep_goes_on_with_the_others():
+    from engine import services as engine
+    from engine.models import Incident, InstanceStatus, WorkflowInstance
+
+    unreadable, fixture = _instance_with_old_state("timer_boundary", "1.4", "timer_boundary")
+    readable, _ = _instance_with_old_state("timer_boundary", "1.4", "timer_boundary")
+    WorkflowInstance.objects.filter(pk=unreadable.pk).update(serializer_version="procedo-9/9.9")
+    with clock.frozen(dt.datetime.fromisoformat(fixture["clock"]) + dt.timedelta(days=5, seconds=1)):
+        assert engine.fire_due_timers() == 1  # the readable one fired despite the other
+        assert engine.fire_due_timers() == 0  # the unreadable one is not retried at every sweep
+    readable.refresh_from_db()
+    assert readable.status == InstanceStatus.COMPLETED
+    unreadable.refresh_from_db()
+    assert unreadable.status == InstanceStatus.RUNNING and unreadable.next_timer_at is None
+    incident = Incident.objects.get(instance=unreadable)
+    assert incident.kind == "state_unreadable" and "procedo-9/9.9" in incident.details
