@@ -283,6 +283,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Procedo ------------------------------------------------------------------
 PROCEDO_PROCESSES_DIR = Path(env_str("PROCEDO_PROCESSES_DIR", str(BASE_DIR / "processes")))
+# Tests only: the collection of official national specifications, against which the tests check the
+# copies the product ships (connectors/<platform>/schemas|openapi, forms/data). Product code never reads it.
 PROCEDO_SPECS_DIR = Path(env_str("PROCEDO_SPECS_DIR", str(BASE_DIR.parent / "shared" / "specs")))
 # Outbox: attempts before a service call becomes an incident, and backoff base (s).
 PROCEDO_OUTBOX_MAX_ATTEMPTS = env_int("PROCEDO_OUTBOX_MAX_ATTEMPTS", 5)

@@ -1,4 +1,4 @@
-"""App IO REST client (api.io.pagopa.it/api/v1), spec appio/index.yaml (Swagger 2.0).
+"""App IO REST client (api.io.pagopa.it/api/v1), spec openapi/index.yaml (Swagger 2.0).
 
 We use the body variants getProfileByPOST (`POST /profiles`) and
 submitMessageforUserWithFiscalCodeInBody (`POST /messages`): same semantics as
@@ -17,7 +17,7 @@ from ..base.errors import InvalidRequest
 from ..base.http import HttpClient
 from ..base.openapi import check_request, check_response
 
-SPEC = "appio/index.yaml"
+SPEC = "appio/openapi/index.yaml"
 SUBJECT_LIMITS = (10, 120)
 MARKDOWN_LIMITS = (80, 10000)
 

@@ -4,7 +4,8 @@
   other 4xx -> PlatformRefused (permanent, platform code kept, RFC 7807 parsed), masked exchange log
   (`observe_exchanges` is the hook `connector_call` uses).
 - `xml`: `parse_xml` refuses any DOCTYPE (XXE, billion laughs); `validate(doc, xsd)` with cached schemas.
-- `openapi`: jsonschema validation of bodies against the official OpenAPI/Swagger files.
+- `specs`: where the official XSD/OpenAPI files live (shipped in each platform package, never read
+  from outside the project); `openapi`: jsonschema validation of bodies against them.
 - `simulator`: `SimulatorServer` (threaded, loopback) and `SimulatorApp` (routing, recorded requests,
   fault switches). Each `connectors/<platform>/simulator.py` exposes `create_app()`.
 - `config`: base URL (env > tenant ConnectorConfig > demo simulator port) and credentials.

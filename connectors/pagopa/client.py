@@ -1,6 +1,6 @@
 """pagoPA GPD (Gestione Posizioni Debitorie) REST client, API v1.
 
-Paths and payloads: pagopa-gpd/openapi_external_v1.json (createPosition,
+Paths and payloads: openapi/openapi_external_v1.json (createPosition,
 publishPosition, getOrganizationDebtPositionByIUPD). Auth: `Ocp-Apim-Subscription-Key`.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 from ..base.http import HttpClient
 from ..base.openapi import check_request, check_response
 
-SPEC = "pagopa-gpd/openapi_external_v1.json"
+SPEC = "pagopa/openapi/openapi_external_v1.json"
 POSITIONS = "/organizations/{organizationfiscalcode}/debtpositions"
 POSITION = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}"
 PUBLISH = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}/publish"

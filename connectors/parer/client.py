@@ -15,11 +15,11 @@ from django.utils.translation import gettext as _
 
 from ..base.errors import ConnectorUnavailable, InvalidResponse, PlatformRefused, XmlSchemaInvalid
 from ..base.http import XML_TYPES, HttpClient
-from ..base.openapi import spec_path
+from ..base.specs import spec_path
 from ..base.xml import parse_xml, validate
 
-REQUEST_XSD = "parer/versReq/WSRequestVersamento.xsd"
-RESPONSE_XSD = "parer/versResp/WSResponseVersamento.xsd"
+REQUEST_XSD = "parer/schemas/versReq/WSRequestVersamento.xsd"
+RESPONSE_XSD = "parer/schemas/versResp/WSResponseVersamento.xsd"
 # SACER's code for "this key was already deposited": after a lost answer, the
 # earlier deposit succeeded, so we treat it as done (see simulator for the shape).
 DUPLICATE_CODES = {"UD-002-001"}

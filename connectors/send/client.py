@@ -1,6 +1,6 @@
 """SEND (Piattaforma Notifiche Digitali) B2B client for public administrations.
 
-Spec: send/pn-delivery/api-external-b2b-pa-bundle.yaml. Flow: preload each PDF
+Spec: openapi/api-external-b2b-pa-bundle.yaml. Flow: preload each PDF
 (`POST /delivery/attachments/preload` gives a presigned URL, we PUT the bytes with
 their sha256), send the v2.6 notification request, then follow it:
 `GET /delivery/v2.6/requests` (WAITING/ACCEPTED/REFUSED, IUN once accepted) and
@@ -20,7 +20,7 @@ from ..base.errors import InvalidResponse
 from ..base.http import HttpClient
 from ..base.openapi import check_request, check_response
 
-SPEC = "send/pn-delivery/api-external-b2b-pa-bundle.yaml"
+SPEC = "send/openapi/api-external-b2b-pa-bundle.yaml"
 PRELOAD = "/delivery/attachments/preload"
 REQUESTS = "/delivery/v2.6/requests"
 SENT = "/delivery/v2.6/notifications/sent/{iun}"
