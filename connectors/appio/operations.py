@@ -10,7 +10,6 @@ from common.operations import OperationContext, operation
 
 from ..base import config
 from ..base.errors import InvalidRequest
-from ..base.idempotency import remembered
 from .client import AppIoClient
 
 
@@ -35,8 +34,7 @@ def get_profile(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]
     return {"on_io": profile.on_io, "sender_allowed": profile.sender_allowed}
 
 
-@operation("appio.send_message", description="Invia un messaggio al cittadino su App IO")
-@remembered("appio.send_message")
+@operation("appio.send_message", description="Invia un messaggio al cittadino su App IO", remember=True)
 def send_message(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: fiscal_code, subject (10-120), markdown (80-10000), optional payment_data
     {amount (cents), notice_number, invalid_after_due_date, payee_fiscal_code}, optional due_date.

@@ -9,7 +9,8 @@
 - `simulator`: `SimulatorServer` (threaded, loopback) and `SimulatorApp` (routing, recorded requests,
   fault switches). Each `connectors/<platform>/simulator.py` exposes `create_app()`.
 - `config`: base URL (env > tenant ConnectorConfig > demo simulator port) and credentials.
-- `idempotency.remembered`: store a completed operation's result per idempotency key.
+- `idempotency.OperationResultStore`: where `@operation(..., remember=True)` keeps a completed
+  operation's result per idempotency key.
 
 A new platform starts as a copy of `connectors/appio/` (client, simulator, operations, tests).
 """

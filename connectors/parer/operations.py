@@ -12,12 +12,10 @@ from common.operations import OperationContext, operation
 
 from ..base import config
 from ..base.errors import InvalidRequest
-from ..base.idempotency import remembered
 from .client import ParerClient, ParerFile
 
 
-@operation("parer.send_sip", description="Versa in conservazione a PARER un'unità documentaria (SIP e file)")
-@remembered("parer.send_sip")
+@operation("parer.send_sip", description="Versa in conservazione a PARER un'unità documentaria (SIP e file)", remember=True)
 def send_sip(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: sip_xml (the UnitaDocumentaria index, string), files [{id (component ID), filename,
     content_base64, content_type}]. result: outcome (POSITIVO|WARNING), urn_sip, deposited_at,

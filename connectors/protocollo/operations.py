@@ -12,7 +12,6 @@ from common.operations import OperationContext, operation
 
 from ..base import config
 from ..base.errors import InvalidRequest
-from ..base.idempotency import remembered
 from .client import DEFAULT_REGISTER_PATH, ProtocolClient
 from .seal import demo_seal
 from .segnatura import Administration, Correspondent, Document, Registration, SegnaturaData, build_segnatura
@@ -28,8 +27,7 @@ def _seal(creds: dict[str, Any], tenant_key: str) -> tuple[bytes, bytes]:
 
 
 @operation("protocol.register",
-           description="Protocolla un documento in entrata o in uscita e ne produce la segnatura AgID 3.0.0")
-@remembered("protocol.register")
+           description="Protocolla un documento in entrata o in uscita e ne produce la segnatura AgID 3.0.0", remember=True)
 def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: direction "in"|"out", subject, correspondent (string or {type person|organization|administration,
     first_name, last_name, name, fiscal_code, ipa_code, pec}), document {filename, sha256 (hex or base64),
