@@ -14,7 +14,7 @@ from typing import Any
 from common import clock
 from common.operations import ConnectorError
 
-from ..models import DebtPosition
+from .models import DebtPosition
 from .service import PAID_STATUSES, _parse_ts, gpd_client
 
 logger = logging.getLogger(__name__)

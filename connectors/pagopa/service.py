@@ -15,8 +15,8 @@ from common import clock
 
 from ..base import config
 from ..base.errors import InvalidRequest, PlatformRefused
-from ..models import DebtPosition
 from .client import GpdClient
+from .models import DebtPosition
 from .notice import build_iuv, iuv_base_for
 
 logger = logging.getLogger(__name__)
