@@ -344,7 +344,7 @@ PROCEDO_DOCUMENTS_MAX_UPLOAD = env_int("PROCEDO_DOCUMENTS_MAX_UPLOAD", 20 * 1024
 # Unset = the demo signer made by `manage.py documents_setup` (refused in production).
 PROCEDO_DOCUMENTS_SIGNERS = env_json("PROCEDO_DOCUMENTS_SIGNERS", None)
 
-# --- Connectors (connectors/base/conf.py reads these) ----------------------------------------------
+# --- Connectors (connectors/base/config.py reads these) --------------------------------------------
 # Per platform: PROCEDO_<PLATFORM>_BASE_URL (points every tenant elsewhere), _API_KEY, _TIMEOUT (read
 # seconds, checked when used). Kept as the raw text of the environment.
 PROCEDO_CONNECTOR_PLATFORMS = ("anpr", "ansc", "pdnd", "pagopa", "appio", "send", "protocollo", "parer")

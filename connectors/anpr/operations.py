@@ -17,7 +17,7 @@ from common.operations import OperationContext, operation
 
 from ..base.errors import InvalidRequest
 from . import messages, soap
-from .client import AnprClient, Caller, client_for, soap_operation_id
+from .client import AnprClient, Caller, soap_operation_id
 
 
 def _municipality(istat: str) -> tuple[str, str] | None:
@@ -31,7 +31,7 @@ def _municipality(istat: str) -> tuple[str, str] | None:
 
 
 def _client(ctx: OperationContext) -> AnprClient:
-    return client_for(ctx.tenant_id, ctx.tenant_istat)
+    return AnprClient.from_config(ctx.tenant_id, sender=ctx.tenant_istat)
 
 
 def _caller(params: dict[str, Any], ctx: OperationContext) -> Caller:

@@ -8,15 +8,12 @@ from django.utils.translation import gettext as _
 
 from common.operations import OperationContext, operation
 
-from ..base import config
 from ..base.errors import InvalidRequest
 from .client import AppIoClient
 
 
 def _client(ctx: OperationContext) -> AppIoClient:
-    creds = config.credentials("appio", ctx.tenant_id)
-    return AppIoClient(config.base_url("appio", ctx.tenant_id), api_key=creds.get("api_key", ""),
-                       timeout=config.timeouts("appio"))
+    return AppIoClient.from_config(ctx.tenant_id)
 
 
 def _fiscal_code(params: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from ..base import config
 from ..base.errors import InvalidResponse
 from ..base.http import HttpClient
 from ..base.openapi import check_request, check_response
@@ -48,6 +49,14 @@ class UploadedDocument:
 
 
 class SendClient:
+    platform = "send"
+
+    @classmethod
+    def from_config(cls, source: Any) -> SendClient:
+        """The client of a tenant (Tenant, id, ISTAT code, None for the demo) or of a PlatformConfig."""
+        cfg = config.resolve(cls.platform, source)
+        return cls(cfg.base_url, api_key=cfg.credential("api_key"), timeout=cfg.timeout)
+
     def __init__(self, base_url: str, *, api_key: str, timeout: tuple[float, float] = (5.0, 30.0),
                  validate_responses: bool = True) -> None:
         self.validate_responses = validate_responses

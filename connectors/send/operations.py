@@ -17,10 +17,8 @@ from .client import SendClient
 
 
 def _client(ctx: OperationContext) -> tuple[SendClient, dict[str, Any]]:
-    creds = config.credentials("send", ctx.tenant_id)
-    client = SendClient(config.base_url("send", ctx.tenant_id), api_key=creds.get("api_key", ""),
-                        timeout=config.timeouts("send"))
-    return client, creds
+    cfg = config.platform_config("send", ctx.tenant_id)
+    return SendClient.from_config(cfg), dict(cfg.credentials)
 
 
 def _documents(params: dict[str, Any]) -> list[tuple[str, bytes]]:
