@@ -8,9 +8,14 @@
   from outside the project); `openapi`: jsonschema validation of bodies against them.
 - `simulator`: `SimulatorServer` (threaded, loopback) and `SimulatorApp` (routing, recorded requests,
   fault switches). Each `connectors/<platform>/simulator.py` exposes `create_app()`.
-- `config`: base URL (env > tenant ConnectorConfig > demo simulator port) and credentials.
+- `config`: the one settings path. `platform_config(platform, tenant)` resolves a `PlatformConfig`
+  (base URL: setting > tenant ConnectorConfig > demo simulator port; credentials; timeouts) and every
+  client is built by `<Client>.from_config(tenant | PlatformConfig)`.
 - `idempotency.OperationResultStore`: where `@operation(..., remember=True)` keeps a completed
   operation's result per idempotency key.
 
-A new platform starts as a copy of `connectors/appio/` (client, simulator, operations, tests).
+A new platform starts as a copy of `connectors/appio/` (client with `from_config`, simulator, operations
+declared with `@operation(name, description=..., remember=...)`, shipped `openapi/` or `schemas/` with
+their README, tests). A table only that platform uses goes in its own `models.py`, imported by
+`connectors/models.py`.
 """

@@ -14,7 +14,8 @@ from ..base.errors import InvalidRequest
 from .client import ParerClient, ParerFile
 
 
-@operation("parer.send_sip", description="Versa in conservazione a PARER un'unità documentaria (SIP e file)", remember=True)
+@operation("parer.send_sip", description="Versa in conservazione a PARER un'unità documentaria (SIP e file)",
+           remember=True)
 def send_sip(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: sip_xml (the UnitaDocumentaria index, string), files [{id (component ID), filename,
     content_base64, content_type}]. result: outcome (POSITIVO|WARNING), urn_sip, deposited_at,

@@ -27,7 +27,8 @@ def _seal(creds: dict[str, Any], tenant_key: str) -> tuple[bytes, bytes]:
 
 
 @operation("protocol.register",
-           description="Protocolla un documento in entrata o in uscita e ne produce la segnatura AgID 3.0.0", remember=True)
+           description="Protocolla un documento in entrata o in uscita e ne produce la segnatura AgID 3.0.0",
+           remember=True)
 def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: direction "in"|"out", subject, correspondent (string or {type person|organization|administration,
     first_name, last_name, name, fiscal_code, ipa_code, pec}), document {filename, sha256 (hex or base64),

@@ -60,7 +60,8 @@ def _recipient(params: dict[str, Any]) -> dict[str, Any]:
 
 
 @operation("send.create_notification",
-           description="Invia una notifica a valore legale su SEND (caricamento allegati e richiesta v2.6)", remember=True)
+           description="Invia una notifica a valore legale su SEND (caricamento allegati e richiesta v2.6)",
+           remember=True)
 def create_notification(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: subject (<=134), abstract, pa_protocol_number (default: case number), recipient {tax_id,
     denomination, recipient_type PF|PG, digital_domicile, physical_address{address,zip,municipality,province}},
