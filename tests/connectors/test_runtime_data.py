@@ -72,3 +72,19 @@ def test_no_product_code_reads_the_collection_of_specifications():
             if pattern.search(line):
                 offenders.append(f"{rel}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_validation_works_on_a_machine_without_the_specs_collection(settings, tmp_path, monkeypatch):
+    from connectors.base import openapi, xml
+    from connectors.base.errors import InvalidRequest
+
+    settings.PROCEDO_SPECS_DIR = tmp_path  # empty: nothing may be read from it
+    openapi.load_spec.cache_clear()
+    openapi.validator_for.cache_clear()
+    monkeypatch.setattr(xml, "_schemas", {})
+    with pytest.raises(InvalidRequest):
+        openapi.check_request(APPIO_SPEC, "post", "/profiles", {"fiscal_code": 42})
+    openapi.check_request(APPIO_SPEC, "post", "/profiles", {"fiscal_code": "RSSMRA80A01H501U"})
+    for relpath in (REQUEST_XSD, RESPONSE_XSD, SEGNATURA_XSD, *(s.xsd for s in soap.SERVICES.values())):
+        assert xml.load_schema(spec_path(relpath)) is not None
+    assert list(tmp_path.iterdir()) == []
