@@ -10,15 +10,22 @@ idempotent for a given `ctx.idempotency_key`: the outbox may deliver it twice.
 It raises `RetryableError` for a temporary fault (network, 5xx, timeout) and
 `PermanentError` for a fault that no retry will fix (validation refused by the
 platform); anything else is treated as retryable.
+
+`@operation("appio.send_message", description=..., remember=True)` also remembers the
+result of a completed call per (tenant, operation, idempotency key): a second
+delivery of the same outbox message returns it instead of calling the platform
+again. The store is the connectors' `OperationResult` table, handed to this module
+once by `ConnectorsConfig.ready()` (`use_result_store`), since `common` imports no app.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from .errors import ProcedoError
+from .errors import ConfigurationError, ProcedoError
 
 
 @dataclass(frozen=True)
@@ -59,15 +66,49 @@ class Operation:
     name: str
     description: str
     fn: OperationFn
+    remember: bool = False  # a completed result is stored per idempotency key and returned on a retry
 
     def __call__(self, params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
         return self.fn(params, ctx)
 
 
+class ResultStore(Protocol):
+    """Where remembered operation results live (connectors.base.idempotency.OperationResultStore)."""
+
+    def get(self, *, tenant_id: int, operation: str, idempotency_key: str) -> dict[str, Any] | None: ...
+
+    def put(self, *, tenant_id: int, operation: str, idempotency_key: str, result: dict[str, Any]) -> None: ...
+
+
 _REGISTRY: dict[str, Operation] = {}
+_result_store: ResultStore | None = None
 
 
-def operation(name: str, *, description: str) -> Callable[[OperationFn], OperationFn]:
+def use_result_store(store: ResultStore) -> None:
+    """Set where `remember=True` operations keep their results (called once, at app start)."""
+    global _result_store  # noqa: PLW0603 - one store per process, set by the connectors app
+    _result_store = store
+
+
+def _remembering(name: str, fn: OperationFn) -> OperationFn:
+    @functools.wraps(fn)
+    def remembered(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+        store = _result_store
+        if store is None:
+            # Never run a remembered operation unremembered: a retry could repeat the platform's action.
+            raise ConfigurationError(f"operation {name!r} remembers its results but no result store is set")
+        previous = store.get(tenant_id=ctx.tenant_id, operation=name, idempotency_key=ctx.idempotency_key)
+        if previous is not None:
+            return previous
+        result = fn(params, ctx)
+        store.put(tenant_id=ctx.tenant_id, operation=name, idempotency_key=ctx.idempotency_key, result=result)
+        return result
+
+    return remembered
+
+
+def operation(name: str, *, description: str, remember: bool = False) -> Callable[[OperationFn], OperationFn]:
+    """Register `fn` under its public `name`; with `remember=True` its completed results are remembered."""
     if "." not in name:
         raise ValueError(f"operation names are '<platform>.<what>', got {name!r}")
 
@@ -75,8 +116,9 @@ def operation(name: str, *, description: str) -> Callable[[OperationFn], Operati
         existing = _REGISTRY.get(name)
         if existing is not None and existing.fn is not fn and existing.fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"operation {name!r} is registered twice")
-        _REGISTRY[name] = Operation(name=name, description=description, fn=fn)
-        return fn
+        registered = _remembering(name, fn) if remember else fn
+        _REGISTRY[name] = Operation(name=name, description=description, fn=registered, remember=remember)
+        return registered
 
     return decorator
 

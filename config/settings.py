@@ -286,6 +286,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Procedo ------------------------------------------------------------------
 PROCEDO_PROCESSES_DIR = Path(env_str("PROCEDO_PROCESSES_DIR", str(BASE_DIR / "processes")))
+# Tests only: the collection of official national specifications, against which the tests check the
+# copies the product ships (connectors/<platform>/schemas|openapi, forms/data). Product code never reads it.
 PROCEDO_SPECS_DIR = Path(env_str("PROCEDO_SPECS_DIR", str(BASE_DIR.parent / "shared" / "specs")))
 # Outbox: attempts before a service call becomes an incident, and backoff base (s).
 PROCEDO_OUTBOX_MAX_ATTEMPTS = env_int("PROCEDO_OUTBOX_MAX_ATTEMPTS", 5)
@@ -349,7 +351,7 @@ PROCEDO_DOCUMENTS_MAX_UPLOAD = env_int("PROCEDO_DOCUMENTS_MAX_UPLOAD", 20 * 1024
 # Unset = the demo signer made by `manage.py documents_setup` (refused in production).
 PROCEDO_DOCUMENTS_SIGNERS = env_json("PROCEDO_DOCUMENTS_SIGNERS", None)
 
-# --- Connectors (connectors/base/conf.py reads these) ----------------------------------------------
+# --- Connectors (connectors/base/config.py reads these) --------------------------------------------
 # Per platform: PROCEDO_<PLATFORM>_BASE_URL (points every tenant elsewhere), _API_KEY, _TIMEOUT (read
 # seconds, checked when used). Kept as the raw text of the environment.
 PROCEDO_CONNECTOR_PLATFORMS = ("anpr", "ansc", "pdnd", "pagopa", "appio", "send", "protocollo", "parer")

@@ -26,7 +26,7 @@ class Municipality(models.Model):
     """One row of ANPR's archive of Italian municipalities (current and former), the authoritative
     list for ISTAT and Belfiore codes with their validity (`ANPR_archivio_comuni.csv`, CC BY 4.0).
 
-    Loaded by `manage.py load_municipalities` (and by a migration when the specs folder is present).
+    Loaded from the archive shipped in forms/data/ by migration 0003 and `manage.py load_municipalities`.
     A code may appear on several rows (renamings): `current` marks the row in force today.
     """
 

@@ -1,8 +1,9 @@
 """ANPR client: REST lookups through PDND (voucher + ModI headers) and SOAP register services.
 
-Built per tenant by `client_for(tenant)` from the connector configuration:
-`PROCEDO_ANPR_BASE_URL` / `PROCEDO_PDND_TOKEN_URL` override the tenant's settings;
-without configuration the tenant's demo key and the simulators are used.
+Built per tenant by `AnprClient.from_config(tenant)` from the tenant's `anpr` and `pdnd`
+connector configuration (connectors.base.config): `PROCEDO_ANPR_BASE_URL` /
+`PROCEDO_PDND_TOKEN_URL` override the tenant's settings; without configuration the
+tenant's demo key and the simulators are used.
 
 Errors map to the outbox's two kinds: a refused token or signature after one
 refresh, an ANPR `rispostaKO`, a SOAP Client fault or a malformed answer are
@@ -23,7 +24,9 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from ..base import conf, config
+from common.errors import ConfigurationError
+
+from ..base import config
 from ..base.errors import ConnectorUnavailable, InvalidRequest, InvalidResponse, PlatformRefused, with_status
 from ..base.http import XML_TYPES, HttpClient
 from ..base.openapi import check_request, check_response
@@ -73,6 +76,33 @@ class LookupResult:
 
 
 class AnprClient:
+    platform = "anpr"
+
+    @classmethod
+    def from_config(cls, source: Any, *, sender: str | None = None,
+                    pdnd: config.PlatformConfig | None = None) -> AnprClient:
+        """The client of a tenant (Tenant, id, ISTAT code, None for the demo) or of an `anpr` PlatformConfig.
+
+        `sender` is the comune's ISTAT code (taken from a Tenant or an ISTAT code when omitted); the
+        PDND voucher settings come from the same tenant's `pdnd` configuration unless `pdnd` is given.
+        """
+        anpr = config.resolve(cls.platform, source)
+        pdnd = config.resolve("pdnd", pdnd if pdnd is not None else anpr.tenant)
+        tenant = anpr.tenant
+        sender = sender or getattr(tenant, "istat_code", None) or (tenant if isinstance(tenant, str) else None)
+        if not sender:
+            raise ConfigurationError("the ANPR client needs the comune's ISTAT code (sender)")
+        token_url = config.pdnd_token_url_override() or pdnd.credential("token_url") or (
+            pdnd.base_url + "/token.oauth2")
+        cert, cert_key = anpr.credential("client_cert_path"), anpr.credential("client_key_path")
+        return cls(
+            anpr.base_url, sender=sender, key=client_key(dict(pdnd.credentials), sender), token_url=token_url,
+            purposes=pdnd.credentials.get("purpose_ids") or {}, environment=anpr.credential("environment", "TEST"),
+            audiences=anpr.credentials.get("audiences") or {},
+            assertion_audience=pdnd.credentials.get("assertion_audience"), timeout=anpr.timeout,
+            client_cert=(cert, cert_key) if cert and cert_key else None, ca_file=anpr.credential("ca_file") or None,
+        )
+
     def __init__(self, base_url: str, *, sender: str, key: ClientKey, token_url: str,
                  purposes: dict[str, str] | None = None, environment: str = "TEST",
                  audiences: dict[str, str] | None = None, assertion_audience: str | None = None,
@@ -256,24 +286,6 @@ def _subject(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def token_url(tenant: Any = None) -> str:
-    override = conf._setting("PROCEDO_PDND_TOKEN_URL")
-    if override:
-        return override
-    creds = config.credentials("pdnd", tenant)
-    return str(creds.get("token_url") or (config.base_url("pdnd", tenant) + "/token.oauth2"))
-
-
 def client_for(tenant: Any, tenant_code: str) -> AnprClient:
     """The ANPR client of a tenant (Tenant, id or ISTAT code; `tenant_code` = its ISTAT code)."""
-    pdnd = config.credentials("pdnd", tenant)
-    anpr = config.credentials("anpr", tenant)
-    return AnprClient(
-        config.base_url("anpr", tenant), sender=tenant_code, key=client_key(pdnd, tenant_code),
-        token_url=token_url(tenant), purposes=pdnd.get("purpose_ids") or {},
-        environment=str(anpr.get("environment") or "TEST"), audiences=anpr.get("audiences") or {},
-        assertion_audience=pdnd.get("assertion_audience"), timeout=config.timeouts("anpr"),
-        client_cert=(str(anpr["client_cert_path"]), str(anpr["client_key_path"]))
-        if anpr.get("client_cert_path") and anpr.get("client_key_path") else None,
-        ca_file=str(anpr["ca_file"]) if anpr.get("ca_file") else None,
-    )
+    return AnprClient.from_config(tenant, sender=tenant_code)

@@ -16,9 +16,8 @@ from django.utils.translation import gettext as _
 from common.operations import OperationContext, operation
 
 from ..base.errors import InvalidRequest
-from ..base.idempotency import remembered
 from . import messages, soap
-from .client import AnprClient, Caller, client_for, soap_operation_id
+from .client import AnprClient, Caller, soap_operation_id
 
 
 def _municipality(istat: str) -> tuple[str, str] | None:
@@ -32,7 +31,7 @@ def _municipality(istat: str) -> tuple[str, str] | None:
 
 
 def _client(ctx: OperationContext) -> AnprClient:
-    return client_for(ctx.tenant_id, ctx.tenant_istat)
+    return AnprClient.from_config(ctx.tenant_id, sender=ctx.tenant_istat)
 
 
 def _caller(params: dict[str, Any], ctx: OperationContext) -> Caller:
@@ -103,8 +102,8 @@ def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str,
 @operation(
     "anpr.mutazione_residenza",
     description="Registra in ANPR il cambio di residenza (5005 nel comune, 1002 da altro comune o dall'estero)",
+    remember=True,
 )
-@remembered("anpr.mutazione_residenza")
 def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: declarants [{fiscal_code, given_name, family_name, birth_date}], new_address, declaration_date,
     case_number, origin (same_municipality | other_municipality | abroad), previous_municipality (ISTAT code,
@@ -153,8 +152,8 @@ def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[s
 @operation(
     "anpr.annullamento_mutazione",
     description="Annulla in ANPR la registrazione o mutazione (1013/5012) e ripristina la posizione",
+    remember=True,
 )
-@remembered("anpr.annullamento_mutazione")
 def annullamento_mutazione(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: declarants, case_number, reason, registration_result (the result of anpr.mutazione_residenza).
     result: esito, operation (5012|1013), id_operazione_anpr."""

@@ -2,8 +2,8 @@
 
 Each is `POST /<e-service>/v1/anpr-service-e002` with the E002 envelope
 (criteriRicerca, datiRichiesta and either the PDND-era `idOperazioneClient` at the
-root, or, in the older C020 spec, a full `testataRichiesta`). The OpenAPI copies are in
-`anpr-pdnd/`; C030 (national unique id) has no copy there, so its requests and
+root, or, in the older C020 spec, a full `testataRichiesta`). The OpenAPI copies ship in
+`openapi/`; C030 (national unique id) has no copy there, so its requests and
 answers are validated against C001's E002 schemas, the same envelope.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 class EService:
     code: str
     path_name: str  # the e-service segment of the gateway URL
-    spec: str  # OpenAPI file under PROCEDO_SPECS_DIR
+    spec: str  # shipped OpenAPI file, relative to the connectors package
     audit: bool  # AUDIT_REST_02 (tracking evidence bound to the voucher) required
     family: bool = False  # the answer lists the whole household
     flat: bool = True  # PDND-era envelope (idOperazioneClient at the root); C020 still has testataRichiesta
@@ -24,13 +24,13 @@ class EService:
 
 
 ESERVICES: dict[str, EService] = {
-    "C001": EService("C001", "C001-servizioNotifica", "anpr-pdnd/C001-consultazioneANPR.yml", audit=True,
+    "C001": EService("C001", "C001-servizioNotifica", "anpr/openapi/C001-consultazioneANPR.yml", audit=True,
                      description="Consultazione ANPR (C001)"),
-    "C020": EService("C020", "C020-servizioAccertamentoResidenza", "anpr-pdnd/C020-servizioAccertamentoResidenza.yml",
+    "C020": EService("C020", "C020-servizioAccertamentoResidenza", "anpr/openapi/C020-servizioAccertamentoResidenza.yml",
                      audit=False, flat=False, description="Accertamento residenza (C020)"),
     "C021": EService("C021", "C021-servizioAccertamentoStatoFamiglia",
-                     "anpr-pdnd/C021-servizioAccertamentoStatoFamiglia.yaml", audit=True, family=True,
+                     "anpr/openapi/C021-servizioAccertamentoStatoFamiglia.yaml", audit=True, family=True,
                      description="Accertamento stato di famiglia (C021)"),
-    "C030": EService("C030", "C030-servizioAccertamentoIdUnicoNazionale", "anpr-pdnd/C001-consultazioneANPR.yml",
+    "C030": EService("C030", "C030-servizioAccertamentoIdUnicoNazionale", "anpr/openapi/C001-consultazioneANPR.yml",
                      audit=True, description="Accertamento identificativo unico nazionale (C030)"),
 }

@@ -1,9 +1,9 @@
 """SOAP 1.1 envelopes for ANPR's register services (document/literal, empty SOAPAction).
 
-The WSDLs (`anpr/wsdl/comuni/*.wsdl`) bind every operation as document/literal
+ANPR's WSDLs (`src/wsdl/comuni/*.wsdl` in italia/anpr) bind every operation as document/literal
 with `soapAction=""`; the body holds one element of the service's XSD, whose
 children are unqualified (`elementFormDefault="unqualified"`). Requests are
-validated against the official XSD before they leave; answers are parsed with the
+validated against the official XSD (shipped in `schemas/`) before they leave; answers are parsed with the
 hardened parser (no DTD, no entities, size-capped) and validated too.
 """
 
@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from lxml import etree
 
 from ..base.errors import InvalidResponse
-from ..base.openapi import spec_path
+from ..base.specs import spec_path
 from ..base.xml import parse_xml, to_bytes, validation_errors
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -30,17 +30,17 @@ class Service:
     code: str  # "5000", "1000", "P000"
     path: str  # path of the WSDL's soap:address
     namespace: str
-    xsd: str  # relative to PROCEDO_SPECS_DIR
+    xsd: str  # shipped file, relative to the connectors package
 
     def schema_path(self) -> Path:
         return spec_path(self.xsd)
 
 
 MUTAZIONE = Service("5000", "/ANPR5000ServiziMutazione/AnprService5000", "http://sogei.it/ANPR/5000mutazione",
-                    "anpr/wsdl/comuni/5000mutazione.xsd")
+                    "anpr/schemas/5000mutazione.xsd")
 ISCRIZIONE = Service("1000", "/ANPR/AnprService1000", "http://sogei.it/ANPR/1000iscrizione",
-                     "anpr/wsdl/comuni/1000iscrizione.xsd")
-SERVIZI_CITTADINO = Service("P000", "/P000", "http://sogei.it/ANPR/P000sc", "anpr/wsdl/comuni/P000sc.xsd")
+                     "anpr/schemas/1000iscrizione.xsd")
+SERVIZI_CITTADINO = Service("P000", "/P000", "http://sogei.it/ANPR/P000sc", "anpr/schemas/P000sc.xsd")
 SERVICES = {s.path: s for s in (MUTAZIONE, ISCRIZIONE, SERVIZI_CITTADINO)}
 
 

@@ -1,4 +1,4 @@
-"""App IO REST client (api.io.pagopa.it/api/v1), spec appio/index.yaml (Swagger 2.0).
+"""App IO REST client (api.io.pagopa.it/api/v1), spec openapi/index.yaml (Swagger 2.0).
 
 We use the body variants getProfileByPOST (`POST /profiles`) and
 submitMessageforUserWithFiscalCodeInBody (`POST /messages`): same semantics as
@@ -13,11 +13,12 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from ..base import config
 from ..base.errors import InvalidRequest
 from ..base.http import HttpClient
 from ..base.openapi import check_request, check_response
 
-SPEC = "appio/index.yaml"
+SPEC = "appio/openapi/index.yaml"
 SUBJECT_LIMITS = (10, 120)
 MARKDOWN_LIMITS = (80, 10000)
 
@@ -43,6 +44,14 @@ def validate_content(subject: str, markdown: str) -> None:
 
 
 class AppIoClient:
+    platform = "appio"
+
+    @classmethod
+    def from_config(cls, source: Any) -> AppIoClient:
+        """The client of a tenant (Tenant, id, ISTAT code, None for the demo) or of a PlatformConfig."""
+        cfg = config.resolve(cls.platform, source)
+        return cls(cfg.base_url, api_key=cfg.credential("api_key"), timeout=cfg.timeout)
+
     def __init__(self, base_url: str, *, api_key: str, timeout: tuple[float, float] = (5.0, 30.0),
                  validate_responses: bool = True) -> None:
         self.validate_responses = validate_responses

@@ -8,16 +8,12 @@ from django.utils.translation import gettext as _
 
 from common.operations import OperationContext, operation
 
-from ..base import config
 from ..base.errors import InvalidRequest
-from ..base.idempotency import remembered
 from .client import AppIoClient
 
 
 def _client(ctx: OperationContext) -> AppIoClient:
-    creds = config.credentials("appio", ctx.tenant_id)
-    return AppIoClient(config.base_url("appio", ctx.tenant_id), api_key=creds.get("api_key", ""),
-                       timeout=config.timeouts("appio"))
+    return AppIoClient.from_config(ctx.tenant_id)
 
 
 def _fiscal_code(params: dict[str, Any]) -> str:
@@ -35,8 +31,7 @@ def get_profile(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]
     return {"on_io": profile.on_io, "sender_allowed": profile.sender_allowed}
 
 
-@operation("appio.send_message", description="Invia un messaggio al cittadino su App IO")
-@remembered("appio.send_message")
+@operation("appio.send_message", description="Invia un messaggio al cittadino su App IO", remember=True)
 def send_message(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: fiscal_code, subject (10-120), markdown (80-10000), optional payment_data
     {amount (cents), notice_number, invalid_after_due_date, payee_fiscal_code}, optional due_date.

@@ -8,7 +8,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from ..base import conf
+from ..base import config
 from ..base.openapi import errors_for, request_pointer
 from ..base.simulator import SimulatorApp, json_response, problem
 from .client import SPEC
@@ -119,4 +119,4 @@ class AppIoSimulator(SimulatorApp):
 
 
 def create_app() -> AppIoSimulator:
-    return AppIoSimulator(everyone_on_io=conf.appio_simulator_everyone_on_io())
+    return AppIoSimulator(everyone_on_io=config.appio_simulator_everyone_on_io())

@@ -1,5 +1,9 @@
 """Remember completed operation results so a repeated outbox delivery does not repeat the call.
 
+Operations declare it with `@operation(name, description=..., remember=True)`
+(common.operations); this module is the store behind it, the `OperationResult` table,
+handed to common.operations by `ConnectorsConfig.ready()`.
+
 This covers "the platform answered, we crashed before recording it". It cannot
 cover "the platform acted but its answer was lost": for platforms without an
 idempotency key of their own (App IO) a retry after a lost answer may repeat
@@ -9,52 +13,29 @@ paProtocolNumber/idempotenceToken) do so instead.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from common.operations import OperationContext
 
-Fn = Callable[[dict[str, Any], OperationContext], dict[str, Any]]
+class OperationResultStore:
+    """common.operations.ResultStore on the connectors' OperationResult table."""
 
+    def get(self, *, tenant_id: int, operation: str, idempotency_key: str) -> dict[str, Any] | None:
+        from ..models import OperationResult  # noqa: PLC0415 - importable before apps load
 
-def stored_result(*, tenant_id: int, operation: str, idempotency_key: str) -> dict[str, Any] | None:
-    from ..models import OperationResult  # noqa: PLC0415
+        row = OperationResult.objects.filter(
+            tenant_id=tenant_id, operation=operation, idempotency_key=idempotency_key
+        ).values_list("result", flat=True).first()
+        return row
 
-    row = OperationResult.objects.filter(
-        tenant_id=tenant_id, operation=operation, idempotency_key=idempotency_key
-    ).first()
-    return row.result if row is not None else None
+    def put(self, *, tenant_id: int, operation: str, idempotency_key: str, result: dict[str, Any]) -> None:
+        from ..models import OperationResult  # noqa: PLC0415
 
-
-def store_result(*, tenant_id: int, operation: str, idempotency_key: str, result: dict[str, Any]) -> None:
-    from ..models import OperationResult  # noqa: PLC0415
-
-    try:
-        with transaction.atomic():
-            OperationResult.objects.create(
-                tenant_id=tenant_id, operation=operation, idempotency_key=idempotency_key, result=result
-            )
-    except IntegrityError:
-        pass  # a concurrent delivery stored it first; both results describe the same call
-
-
-def remembered(operation: str) -> Callable[[Fn], Fn]:
-    """Decorator for an operation function: return the stored result of an earlier completed run."""
-
-    def decorator(fn: Fn) -> Fn:
-        @functools.wraps(fn)
-        def wrapper(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
-            previous = stored_result(tenant_id=ctx.tenant_id, operation=operation, idempotency_key=ctx.idempotency_key)
-            if previous is not None:
-                return previous
-            result = fn(params, ctx)
-            store_result(tenant_id=ctx.tenant_id, operation=operation, idempotency_key=ctx.idempotency_key,
-                         result=result)
-            return result
-
-        return wrapper
-
-    return decorator
+        try:
+            with transaction.atomic():
+                OperationResult.objects.create(
+                    tenant_id=tenant_id, operation=operation, idempotency_key=idempotency_key, result=result
+                )
+        except IntegrityError:
+            pass  # a concurrent delivery stored it first; both results describe the same call

@@ -1,4 +1,6 @@
-"""Validate JSON bodies against the official OpenAPI/Swagger files in PROCEDO_SPECS_DIR.
+"""Validate JSON bodies against the official OpenAPI/Swagger files shipped with each connector.
+
+A spec is named by its path in the connectors package (`connectors.base.specs.spec_path`).
 
 We validate with jsonschema on the spec's own schemas (refs resolved inside the
 document with `referencing`), which works for Swagger 2.0 (App IO), OpenAPI 3.0
@@ -12,11 +14,9 @@ import copy
 import json
 import threading
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import yaml
-from django.conf import settings
 from django.utils.translation import gettext as _
 from jsonschema import Draft4Validator, Draft202012Validator
 from jsonschema.protocols import Validator
@@ -24,16 +24,11 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
 from .errors import InvalidRequest, InvalidResponse
+from .specs import spec_path
+
+__all__ = ["check_request", "check_response", "errors_for", "request_pointer", "response_pointer", "spec_path"]
 
 _lock = threading.Lock()
-
-
-def specs_dir() -> Path:
-    return Path(getattr(settings, "PROCEDO_SPECS_DIR", Path(settings.BASE_DIR).parent / "shared" / "specs"))
-
-
-def spec_path(relpath: str) -> Path:
-    return specs_dir() / relpath
 
 
 def _nullable_to_union(node: Any) -> Any:

@@ -69,7 +69,7 @@ _validate_lock = threading.Lock()
 
 
 def load_schema(xsd_path: str | Path) -> etree.XMLSchema:
-    """Compile (once per process) an XSD from the trusted local spec folder.
+    """Compile (once per process) an XSD shipped with the connectors (`connectors.base.specs`).
 
     The official schemas are trusted files; some (W3C xmldsig) declare internal
     entities in a DTD subset, so they are parsed with internal entities allowed

@@ -1,6 +1,6 @@
 """pagoPA GPD (Gestione Posizioni Debitorie) REST client, API v1.
 
-Paths and payloads: pagopa-gpd/openapi_external_v1.json (createPosition,
+Paths and payloads: openapi/openapi_external_v1.json (createPosition,
 publishPosition, getOrganizationDebtPositionByIUPD). Auth: `Ocp-Apim-Subscription-Key`.
 """
 
@@ -8,16 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..base import config
 from ..base.http import HttpClient
 from ..base.openapi import check_request, check_response
 
-SPEC = "pagopa-gpd/openapi_external_v1.json"
+SPEC = "pagopa/openapi/openapi_external_v1.json"
 POSITIONS = "/organizations/{organizationfiscalcode}/debtpositions"
 POSITION = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}"
 PUBLISH = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}/publish"
 
 
 class GpdClient:
+    platform = "pagopa"
+
+    @classmethod
+    def from_config(cls, source: Any) -> GpdClient:
+        """The client of a tenant (Tenant, id, ISTAT code, None for the demo) or of a PlatformConfig."""
+        cfg = config.resolve(cls.platform, source)
+        return cls(cfg.base_url, api_key=cfg.credential("api_key"),
+                   organization_fiscal_code=cfg.credential("organization_fiscal_code"), timeout=cfg.timeout)
+
     def __init__(self, base_url: str, *, api_key: str, organization_fiscal_code: str,
                  timeout: tuple[float, float] = (5.0, 30.0), validate_responses: bool = True) -> None:
         self.org = organization_fiscal_code

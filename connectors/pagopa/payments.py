@@ -14,8 +14,9 @@ from typing import Any
 from common import clock
 from common.operations import ConnectorError
 
-from ..models import DebtPosition
-from .service import PAID_STATUSES, _parse_ts, gpd_client
+from .client import GpdClient
+from .models import DebtPosition
+from .service import PAID_STATUSES, _parse_ts
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def poll_paid_positions(*, limit: int = 500) -> list[dict[str, Any]]:
     for position in open_positions[:limit]:
         try:
             if position.tenant_id not in clients:
-                clients[position.tenant_id] = gpd_client(position.tenant_id)[0]
+                clients[position.tenant_id] = GpdClient.from_config(position.tenant_id)
             remote = clients[position.tenant_id].get_position(position.iupd)
         except ConnectorError as exc:
             # One tenant's platform trouble must not stop the others: next poll retries.

@@ -15,8 +15,8 @@ from common import clock
 
 from ..base import config
 from ..base.errors import InvalidRequest, PlatformRefused
-from ..models import DebtPosition
 from .client import GpdClient
+from .models import DebtPosition
 from .notice import build_iuv, iuv_base_for
 
 logger = logging.getLogger(__name__)
@@ -27,14 +27,9 @@ DEFAULT_CATEGORY = "9/0101108TS/"
 
 
 def gpd_client(tenant: Any) -> tuple[GpdClient, dict[str, Any]]:
-    creds = config.credentials("pagopa", tenant)
-    client = GpdClient(
-        config.base_url("pagopa", tenant),
-        api_key=creds.get("api_key", ""),
-        organization_fiscal_code=creds.get("organization_fiscal_code", ""),
-        timeout=config.timeouts("pagopa"),
-    )
-    return client, creds
+    """The tenant's GPD client and its pagoPA credentials (IBAN, segregation code, ...), one configuration read."""
+    cfg = config.platform_config("pagopa", tenant)
+    return GpdClient.from_config(cfg), dict(cfg.credentials)
 
 
 def _amount_cents(params: dict[str, Any]) -> int:

@@ -10,16 +10,18 @@ validated before we trust it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.utils.translation import gettext as _
 
+from ..base import config
 from ..base.errors import ConnectorUnavailable, InvalidResponse, PlatformRefused, XmlSchemaInvalid
 from ..base.http import XML_TYPES, HttpClient
-from ..base.openapi import spec_path
+from ..base.specs import spec_path
 from ..base.xml import parse_xml, validate
 
-REQUEST_XSD = "parer/versReq/WSRequestVersamento.xsd"
-RESPONSE_XSD = "parer/versResp/WSResponseVersamento.xsd"
+REQUEST_XSD = "parer/schemas/versReq/WSRequestVersamento.xsd"
+RESPONSE_XSD = "parer/schemas/versResp/WSResponseVersamento.xsd"
 # SACER's code for "this key was already deposited": after a lost answer, the
 # earlier deposit succeeded, so we treat it as done (see simulator for the shape).
 DUPLICATE_CODES = {"UD-002-001"}
@@ -50,6 +52,17 @@ class DepositOutcome:
 
 
 class ParerClient:
+    platform = "parer"
+    MIN_READ_TIMEOUT = 30.0  # a deposit of large files: never wait less than this for SACER's answer
+
+    @classmethod
+    def from_config(cls, source: Any) -> ParerClient:
+        """The client of a tenant (Tenant, id, ISTAT code, None for the demo) or of a PlatformConfig."""
+        cfg = config.resolve(cls.platform, source)
+        connect, read = cfg.timeout
+        return cls(cfg.base_url, username=cfg.credential("username"), password=cfg.credential("password"),
+                   version=cfg.credential("version", "1.5"), timeout=(connect, max(read, cls.MIN_READ_TIMEOUT)))
+
     def __init__(self, base_url: str, *, username: str, password: str, version: str = "1.5",
                  timeout: tuple[float, float] = (5.0, 120.0)) -> None:
         self.username = username

@@ -10,14 +10,12 @@ from django.utils.translation import gettext as _
 
 from common.operations import OperationContext, operation
 
-from ..base import config
 from ..base.errors import InvalidRequest
-from ..base.idempotency import remembered
 from .client import ParerClient, ParerFile
 
 
-@operation("parer.send_sip", description="Versa in conservazione a PARER un'unità documentaria (SIP e file)")
-@remembered("parer.send_sip")
+@operation("parer.send_sip", description="Versa in conservazione a PARER un'unità documentaria (SIP e file)",
+           remember=True)
 def send_sip(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: sip_xml (the UnitaDocumentaria index, string), files [{id (component ID), filename,
     content_base64, content_type}]. result: outcome (POSITIVO|WARNING), urn_sip, deposited_at,
@@ -35,8 +33,4 @@ def send_sip(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
         except (KeyError, TypeError, binascii.Error) as exc:
             raise InvalidRequest(_("File %(n)s del versamento non leggibile.") % {"n": index + 1},
                                  details={f"files.{index}": ["id", "content_base64"]}) from exc
-    creds = config.credentials("parer", ctx.tenant_id)
-    client = ParerClient(config.base_url("parer", ctx.tenant_id), username=str(creds.get("username", "")),
-                         password=str(creds.get("password", "")), version=str(creds.get("version", "1.5")),
-                         timeout=(5.0, max(config.timeouts("parer")[1], 30.0)))
-    return client.send_sip(sip_xml.encode("utf-8"), files).as_dict()
+    return ParerClient.from_config(ctx.tenant_id).send_sip(sip_xml.encode("utf-8"), files).as_dict()

@@ -15,8 +15,8 @@ from werkzeug.wrappers import Request, Response
 from common import clock
 
 from ..base.errors import MalformedXml, UnsafeXml
-from ..base.openapi import spec_path
 from ..base.simulator import SimulatorApp
+from ..base.specs import spec_path
 from ..base.xml import parse_xml, validation_errors
 from .client import REQUEST_XSD
 

@@ -4,7 +4,7 @@ Voucher: a client assertion JWT signed RS256 with the tenant's key (header `kid`
 `alg`, `typ`; claims iss, sub, aud, jti, iat, exp, purposeId and, when the call
 carries AUDIT_REST_02 tracking evidence, `digest` = SHA-256 of that evidence) is
 exchanged at `/token.oauth2` for a voucher (`client_credentials` grant, form
-encoded, spec `anpr-pdnd/pdnd-v1.yaml`). Vouchers are cached per (token URL,
+encoded, spec `openapi/pdnd-v1.yaml`). Vouchers are cached per (token URL,
 client, purpose, digest) until `REFRESH_MARGIN` seconds before they expire.
 
 ModI headers on every REST call to an e-service:
@@ -33,7 +33,7 @@ from ..base.http import HttpClient
 from ..base.openapi import check_request, check_response
 from .keys import ClientKey
 
-SPEC = "anpr-pdnd/pdnd-v1.yaml"
+SPEC = "pdnd/openapi/pdnd-v1.yaml"
 TOKEN_PATH = "/token.oauth2"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_TTL = 300  # seconds a client assertion is valid

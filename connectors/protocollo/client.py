@@ -24,6 +24,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from ..base import config
 from ..base.errors import InvalidResponse
 from ..base.http import HttpClient
 
@@ -31,6 +32,16 @@ DEFAULT_REGISTER_PATH = "/api/v1/registrazioni"
 
 
 class ProtocolClient:
+    platform = "protocollo"
+
+    @classmethod
+    def from_config(cls, source: Any) -> ProtocolClient:
+        """The client of a tenant (Tenant, id, ISTAT code, None for the demo) or of a PlatformConfig;
+        the tenant's `register_path` setting names the adapter's path."""
+        cfg = config.resolve(cls.platform, source)
+        return cls(cfg.base_url, api_key=cfg.credential("api_key"),
+                   register_path=str(cfg.settings.get("register_path") or DEFAULT_REGISTER_PATH), timeout=cfg.timeout)
+
     def __init__(self, base_url: str, *, api_key: str, register_path: str = DEFAULT_REGISTER_PATH,
                  timeout: tuple[float, float] = (5.0, 30.0)) -> None:
         self.register_path = register_path

@@ -12,8 +12,7 @@ from common.operations import OperationContext, operation
 
 from ..base import config
 from ..base.errors import InvalidRequest
-from ..base.idempotency import remembered
-from .client import DEFAULT_REGISTER_PATH, ProtocolClient
+from .client import ProtocolClient
 from .seal import demo_seal
 from .segnatura import Administration, Correspondent, Document, Registration, SegnaturaData, build_segnatura
 
@@ -28,8 +27,8 @@ def _seal(creds: dict[str, Any], tenant_key: str) -> tuple[bytes, bytes]:
 
 
 @operation("protocol.register",
-           description="Protocolla un documento in entrata o in uscita e ne produce la segnatura AgID 3.0.0")
-@remembered("protocol.register")
+           description="Protocolla un documento in entrata o in uscita e ne produce la segnatura AgID 3.0.0",
+           remember=True)
 def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: direction "in"|"out", subject, correspondent (string or {type person|organization|administration,
     first_name, last_name, name, fiscal_code, ipa_code, pec}), document {filename, sha256 (hex or base64),
@@ -45,10 +44,9 @@ def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     primary = Document.from_params(params.get("document") or {})
     attachments = [Document.from_params(a, what="attachments") for a in params.get("attachments") or []]
     classification = params.get("classification") or {}
-    creds = config.credentials("protocollo", ctx.tenant_id)
-    register_path = creds.get("setting:register_path") or DEFAULT_REGISTER_PATH
-    client = ProtocolClient(config.base_url("protocollo", ctx.tenant_id), api_key=creds.get("api_key", ""),
-                            register_path=register_path, timeout=config.timeouts("protocollo"))
+    cfg = config.platform_config("protocollo", ctx.tenant_id)
+    creds = dict(cfg.credentials)
+    client = ProtocolClient.from_config(cfg)
     administration = Administration(
         name=str(creds.get("administration_name") or f"Comune {ctx.tenant_istat}"),
         ipa_code=str(creds.get("ipa_code") or f"c_{ctx.tenant_istat}"),

@@ -19,12 +19,12 @@ from django.utils.translation import gettext as _
 from lxml import etree
 
 from ..base.errors import InvalidRequest
-from ..base.openapi import spec_path
+from ..base.specs import spec_path
 from ..base.xml import parse_xml, validate
 from .seal import sign_enveloped
 
 NS = "http://www.agid.gov.it/protocollo/"
-XSD = "protocollo/segnatura_protocollo.xsd"
+XSD = "protocollo/schemas/segnatura_protocollo.xsd"
 P = f"{{{NS}}}"
 
 

@@ -1,6 +1,6 @@
 """SEND (Piattaforma Notifiche Digitali) B2B client for public administrations.
 
-Spec: send/pn-delivery/api-external-b2b-pa-bundle.yaml. Flow: preload each PDF
+Spec: openapi/api-external-b2b-pa-bundle.yaml. Flow: preload each PDF
 (`POST /delivery/attachments/preload` gives a presigned URL, we PUT the bytes with
 their sha256), send the v2.6 notification request, then follow it:
 `GET /delivery/v2.6/requests` (WAITING/ACCEPTED/REFUSED, IUN once accepted) and
@@ -16,11 +16,12 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from ..base import config
 from ..base.errors import InvalidResponse
 from ..base.http import HttpClient
 from ..base.openapi import check_request, check_response
 
-SPEC = "send/pn-delivery/api-external-b2b-pa-bundle.yaml"
+SPEC = "send/openapi/api-external-b2b-pa-bundle.yaml"
 PRELOAD = "/delivery/attachments/preload"
 REQUESTS = "/delivery/v2.6/requests"
 SENT = "/delivery/v2.6/notifications/sent/{iun}"
@@ -48,6 +49,14 @@ class UploadedDocument:
 
 
 class SendClient:
+    platform = "send"
+
+    @classmethod
+    def from_config(cls, source: Any) -> SendClient:
+        """The client of a tenant (Tenant, id, ISTAT code, None for the demo) or of a PlatformConfig."""
+        cfg = config.resolve(cls.platform, source)
+        return cls(cfg.base_url, api_key=cfg.credential("api_key"), timeout=cfg.timeout)
+
     def __init__(self, base_url: str, *, api_key: str, timeout: tuple[float, float] = (5.0, 30.0),
                  validate_responses: bool = True) -> None:
         self.validate_responses = validate_responses

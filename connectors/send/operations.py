@@ -13,15 +13,12 @@ from common.operations import OperationContext, operation
 
 from ..base import config
 from ..base.errors import InvalidRequest, PlatformRefused
-from ..base.idempotency import remembered
 from .client import SendClient
 
 
 def _client(ctx: OperationContext) -> tuple[SendClient, dict[str, Any]]:
-    creds = config.credentials("send", ctx.tenant_id)
-    client = SendClient(config.base_url("send", ctx.tenant_id), api_key=creds.get("api_key", ""),
-                        timeout=config.timeouts("send"))
-    return client, creds
+    cfg = config.platform_config("send", ctx.tenant_id)
+    return SendClient.from_config(cfg), dict(cfg.credentials)
 
 
 def _documents(params: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -63,8 +60,8 @@ def _recipient(params: dict[str, Any]) -> dict[str, Any]:
 
 
 @operation("send.create_notification",
-           description="Invia una notifica a valore legale su SEND (caricamento allegati e richiesta v2.6)")
-@remembered("send.create_notification")
+           description="Invia una notifica a valore legale su SEND (caricamento allegati e richiesta v2.6)",
+           remember=True)
 def create_notification(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: subject (<=134), abstract, pa_protocol_number (default: case number), recipient {tax_id,
     denomination, recipient_type PF|PG, digital_domicile, physical_address{address,zip,municipality,province}},

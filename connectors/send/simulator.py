@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from common import clock
 
-from ..base import conf
+from ..base import config
 from ..base.openapi import errors_for, request_pointer
 from ..base.simulator import SimulatorApp, json_response, problem
 from .client import PRELOAD, REQUESTS, SPEC
@@ -205,4 +205,4 @@ class SendSimulator(SimulatorApp):
 
 
 def create_app() -> SendSimulator:
-    return SendSimulator(speed=conf.send_simulator_speed())
+    return SendSimulator(speed=config.send_simulator_speed())

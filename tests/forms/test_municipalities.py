@@ -94,3 +94,21 @@ def test_the_shipped_archive_is_anprs_own(settings):
     published = Path(settings.PROCEDO_SPECS_DIR) / "anpr" / "archivi" / "ANPR_archivio_comuni.csv"
     assert archive_path().is_relative_to(Path(settings.BASE_DIR))
     assert gzip.decompress(archive_path().read_bytes()) == published.read_bytes()
+
+
+def test_a_fresh_machine_without_the_specs_folder_fills_the_table_on_migrate_and_on_reload(settings, tmp_path):
+    """The migration and `load_municipalities` read the archive shipped in forms/data/ only."""
+    import importlib
+
+    from django.apps import apps
+
+    settings.PROCEDO_SPECS_DIR = tmp_path / "empty"
+    settings.PROCEDO_SPECS_DIR.mkdir()
+    migration = importlib.import_module("forms.migrations.0003_load_municipalities")
+    Municipality.objects.all().delete()
+    migration.load(apps, None)
+    assert Municipality.objects.count() == 19352
+    assert Municipality.objects.filter(istat_code="046007", current=True).exists()
+    Municipality.objects.all().delete()
+    call_command("load_municipalities", verbosity=0)
+    assert Municipality.objects.count() == 19352

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import time
+from pathlib import Path
 
 import jwt
 import openpyxl
@@ -21,7 +22,7 @@ from connectors.anpr.client import client_for, soap_operation_id
 from connectors.anpr.services import ESERVICES
 from connectors.anpr.simulator import ERRORS, AnprSimulator, KeySource
 from connectors.base.errors import PlatformRefused
-from connectors.base.openapi import errors_for, request_pointer, spec_path
+from connectors.base.openapi import errors_for, request_pointer
 from connectors.base.simulator import SimulatorServer
 from connectors.pdnd import voucher as voucher_module
 from connectors.pdnd.keys import client_key, demo_keys_dir
@@ -272,8 +273,10 @@ def test_citizen_requests_are_listed_read_and_updated(platforms, db):
     assert info.value.platform_code == "EN130"
 
 
-def test_the_error_texts_the_simulator_sends_are_anprs_own():
-    sheet = openpyxl.load_workbook(spec_path("anpr/xlsx/tab_elenco_errori_anpr.xlsx"), read_only=True)
+def test_the_error_texts_the_simulator_sends_are_anprs_own(settings):
+    # ANPR's table of error codes, read from the collection of official specifications (tests only).
+    table = Path(settings.PROCEDO_SPECS_DIR) / "anpr" / "xlsx" / "tab_elenco_errori_anpr.xlsx"
+    sheet = openpyxl.load_workbook(table, read_only=True)
     official = {str(row[0]): str(row[1]).strip() for ws in sheet for row in ws.iter_rows(values_only=True) if row[0]}
     for code, text in ERRORS.items():
         assert official[code].replace("  ", " ") == text, code

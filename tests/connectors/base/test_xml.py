@@ -4,7 +4,7 @@ import pytest
 
 from common.operations import PermanentError
 from connectors.base.errors import MalformedXml, UnsafeXml, XmlSchemaInvalid
-from connectors.base.openapi import spec_path
+from connectors.base.specs import spec_path
 from connectors.base.xml import load_schema, parse_xml, validate, validation_errors
 
 XXE = b"""<?xml version="1.0"?>
@@ -48,7 +48,7 @@ def test_a_doctype_hidden_in_utf16_is_refused():
 
 
 def test_xsd_validation_reports_errors_and_caches_the_schema():
-    xsd = spec_path("parer/versResp/WSResponseVersamento.xsd")
+    xsd = spec_path("parer/schemas/versResp/WSResponseVersamento.xsd")
     assert load_schema(xsd) is load_schema(xsd)
     doc = parse_xml(b"<EsitoVersamento><Nonsense/></EsitoVersamento>")
     assert validation_errors(doc, xsd)
@@ -58,4 +58,4 @@ def test_xsd_validation_reports_errors_and_caches_the_schema():
 
 def test_schemas_with_internal_dtd_entities_compile():
     # segnatura imports W3C xmldsig, whose schema file declares internal entities.
-    assert load_schema(spec_path("protocollo/segnatura_protocollo.xsd")) is not None
+    assert load_schema(spec_path("protocollo/schemas/segnatura_protocollo.xsd")) is not None

@@ -9,8 +9,8 @@ from django.conf import settings as django_settings
 from common.operations import PermanentError, RetryableError, get_operation
 from connectors.base.errors import ConnectorTimeout, PlatformRefused
 from connectors.base.openapi import errors_for, request_pointer, response_pointer
-from connectors.models import DebtPosition
 from connectors.pagopa.client import POSITION, POSITIONS, SPEC, GpdClient
+from connectors.pagopa.models import DebtPosition
 from connectors.pagopa.notice import notice_number_is_valid
 from connectors.pagopa.payments import acknowledge_paid_position, poll_paid_positions
 from connectors.pagopa.simulator import GpdSimulator
@@ -175,3 +175,11 @@ def test_bad_params_are_refused_before_calling_the_platform(gpd):
     with pytest.raises(InvalidRequest):
         create({**FEE, "debtor_name": ""}, ctx_for(make_tenant()))
     assert app.recorded("POST") == []
+
+
+def test_the_debt_position_table_lives_in_the_pagopa_package_with_its_old_label_and_no_pending_migration():
+    from django.core.management import call_command
+
+    assert DebtPosition.__module__ == "connectors.pagopa.models"
+    assert (DebtPosition._meta.app_label, DebtPosition._meta.db_table) == ("connectors", "connectors_debtposition")
+    call_command("makemigrations", "connectors", "--check", "--dry-run", verbosity=0)  # exits non-zero if changed
