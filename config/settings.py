@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "cases",
     "connectors",
     "documents",
+    "registry",
     "ops",
 ]
 
