@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -29,7 +29,7 @@ class Code:
     in_force: bool
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str) -> dict[int, Code]:
     with open(DATA / f"{name}.csv", encoding="utf-8", newline="") as handle:
         return {int(r["code"]): Code(int(r["code"]), r["description"], not r["valid_to"]) for r in csv.DictReader(handle)}

@@ -99,7 +99,9 @@ class Sex(models.TextChoices):
 
 
 class Person(TenantScopedModel):
-    legacy_id = models.CharField(max_length=30, null=True, blank=True)  # natural key of the legacy import
+    # Natural key of the legacy import; NULL (not "") for people registered here, so that the unique
+    # constraint the import's upsert targets holds only among imported rows.
+    legacy_id = models.CharField(max_length=30, null=True, blank=True)  # noqa: DJ001
     anpr_id = models.CharField(_("identificativo unico ANPR"), max_length=20, blank=True)
     fiscal_code = models.CharField(_("codice fiscale"), max_length=16, blank=True)
     fiscal_code_validation = models.PositiveSmallIntegerField(default=codes.CF_NOT_VALIDATED)
@@ -174,7 +176,7 @@ class HouseholdKind(models.TextChoices):
 class Household(TenantScopedModel):
     """A household sheet (scheda di famiglia) or a cohabitation (convivenza: convent, care home, barracks)."""
 
-    legacy_id = models.CharField(max_length=30, null=True, blank=True)
+    legacy_id = models.CharField(max_length=30, null=True, blank=True)  # noqa: DJ001 (see Person.legacy_id)
     kind = models.CharField(max_length=20, choices=HouseholdKind.choices, default=HouseholdKind.FAMILY)
     anpr_id = models.CharField(_("identificativo famiglia ANPR"), max_length=20, blank=True)
     name = models.CharField(_("denominazione"), max_length=200, blank=True)  # cohabitations
@@ -250,7 +252,7 @@ class Residence(TenantScopedModel):
     opening_event = models.CharField(max_length=20, choices=ResidenceEvent.choices)
     closing_event = models.CharField(max_length=20, choices=ResidenceEvent.choices, blank=True)
     anpr_operation_ref = models.CharField(_("riferimento operazione ANPR"), max_length=60, blank=True)
-    legacy_id = models.CharField(max_length=30, null=True, blank=True)
+    legacy_id = models.CharField(max_length=30, null=True, blank=True)  # noqa: DJ001 (see Person.legacy_id)
 
     class Meta:
         constraints = [
@@ -302,6 +304,9 @@ class ImportRun(TenantScopedModel):
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["tenant", "fingerprint", "mode", "status"])]
 
+    def __str__(self) -> str:
+        return f"{self.pk} {self.mode} {self.source}"
+
 
 class IssueSeverity(models.TextChoices):
     REJECTED = "rejected", _("Scartato")
@@ -322,3 +327,6 @@ class ImportIssue(models.Model):
         ordering = ["entity", "line", "id"]
         indexes = [models.Index(fields=["run", "severity"])]
 
+
+    def __str__(self) -> str:
+        return f"{self.entity}:{self.line} {self.reason}"

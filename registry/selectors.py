@@ -7,7 +7,7 @@ import re
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from .models import HouseNumber, Household, HouseholdMember, ImportRun, Person, Residence, Street
+from .models import Household, HouseholdMember, HouseNumber, ImportRun, Person, Residence, Street
 from .text import normalise
 
 SEARCH_LIMIT = 100

@@ -22,10 +22,10 @@ from . import codes
 from .models import (
     CLOSING_EVENTS,
     OPENING_EVENTS,
+    Household,
     HouseNumber,
     HouseNumberEvent,
     HouseNumberEventKind,
-    Household,
     Person,
     Residence,
     Street,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import codes
-from ..fiscal_code import MONTHS, check_char, encode
+from ..fiscal_code import encode
 from .format import FILES
 
 FAMILY_NAMES = ("Rossi Russo Ferrari Esposito Bianchi Romano Colombo Ricci Marino Greco Bruno Gallo Conti De_Luca "
@@ -239,13 +239,13 @@ def generate(out: Path, *, people: int = 10_000, households: int = 4_000, seed: 
                             "relazione": "3", "dal": "2010-01-01", "al": ""})
         defects.add("members", f"P9{j + 1:06d}", "orphan_member")
     for j in range(max(1, rate // 4)):  # members of a household that does not exist
-        pid = f"P8{j + 1:06d}"
         member_rows.append({"id_famiglia": f"F9{j + 1:05d}", "id_persona": rng.choice(person_rows)["id"],
                             "relazione": "1", "dal": "2012-05-01", "al": "2013-01-01"})
         defects.add("members", f"F9{j + 1:05d}", "orphan_member")
-        del pid
 
-    open_residences = [r for r in residence_rows if not r["al"]]
+    # Residence defects go to people without defects of their own, so each shows its own reason.
+    flawed_people = {d["key"] for d in defects.items if d["entity"] == "people"}
+    open_residences = [r for r in residence_rows if not r["al"] and r["id_persona"] not in flawed_people]
     rng.shuffle(open_residences)
     res_cursor = iter(open_residences)
     for _ in range(rate):  # residence at a civico that is not in the street register
@@ -339,5 +339,3 @@ def _write(out: Path, entity: str, rows: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(rows)
 
-
-__all__ = ["generate", "MONTHS", "check_char"]

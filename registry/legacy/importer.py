@@ -28,11 +28,11 @@ from common import clock
 from common.errors import Conflict, ValidationFailed
 
 from ..models import (
+    Household,
+    HouseholdMember,
     HouseNumber,
     HouseNumberEvent,
     HouseNumberEventKind,
-    Household,
-    HouseholdMember,
     IdentityDocument,
     ImportIssue,
     ImportMode,

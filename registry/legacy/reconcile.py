@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from .. import codes
 from ..fiscal_code import normalise as cf_normalise
 from ..fiscal_code import problem as cf_problem
-from ..models import HouseNumber, Household, HouseholdMember, Person, Residence, Street
+from ..models import Household, HouseholdMember, HouseNumber, Person, Residence, Street
 from ..services import street_register_parse
 from ..text import normalise, parse_date
 from .format import DOCUMENT_KINDS, EVENTS, FILES, NOT_YET_IMPORTED, ORDER
