@@ -136,7 +136,7 @@ def import_run_detail(request: HttpRequest, tenant, run_id) -> HttpResponse:
     if severity in IssueSeverity.values:
         issues = issues.filter(severity=severity)
     page = Paginator(issues, 100).get_page(request.GET.get("page"))
-    rows = [{"entity": entity, "label": ENTITY_LABELS.get(entity, entity), **counts}
+    rows = [{"entity": entity, "label": ENTITY_LABELS.get(entity, entity), "pending": "not_imported" in counts, **counts}
             for entity, counts in (run.counts or {}).items()]
     # Rejected rows quote names and codes of people: reading them is a read of personal data.
     _read(request, tenant, "registry_import", run.pk, run.source)
