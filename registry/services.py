@@ -226,7 +226,8 @@ def street_register_parse(text: str) -> tuple[list[dict], list[tuple[int, str]]]
         if len(row.get("codice_anncsu", "")) > 20:
             problems.append(_("codice ANNCSU più lungo di 20 caratteri"))
         if problems:
-            errors.append((index, "; ".join(problems).capitalize() + "."))
+            text = "; ".join(problems)
+            errors.append((index, text[:1].upper() + text[1:] + "."))
             continue
         seen[code] = index
         rows.append({"code": code, "species": species, "name": name.upper(), "anncsu_code": row.get("codice_anncsu", ""),
