@@ -248,4 +248,12 @@ def write_report(*, plan: Plan, run: ImportRun, target: Path) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["archivio", "riga", "chiave", "esito", "motivo", "messaggio"])
         for i in plan.issues:
-            writer.writerow([i.entity, i.line, i.key, i.severity, i.reason, i.message])
+            writer.writerow([_cell(v) for v in (i.entity, i.line, i.key, i.severity, i.reason, i.message)])
+
+
+def _cell(value) -> object:
+    """Keys and messages quote the legacy file: a cell a spreadsheet would run as a formula is
+    written as text (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

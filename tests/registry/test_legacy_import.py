@@ -80,6 +80,19 @@ def test_the_dry_run_writes_nothing_to_the_register_and_writes_the_report(tenant
     assert "Persone" in (tmp_path / "report" / "riepilogo.txt").read_text(encoding="utf-8")
 
 
+def test_report_cells_a_spreadsheet_would_run_are_written_as_text(tenant, export, tmp_path):
+    folder, _ = export
+    people = (folder / "persone.csv").read_text(encoding="utf-8").splitlines()
+    header = people[0].split(",")
+    row = people[1].split(",")
+    row[header.index("id")] = '=HYPERLINK("http://x")'
+    (folder / "persone.csv").write_text("\n".join([people[0], ",".join(row), ",".join(row)]) + "\n", encoding="utf-8")
+    import_run(tenant=tenant, folder=folder, report_dir=tmp_path / "report")
+    with open(tmp_path / "report" / "scarti.csv", encoding="utf-8") as handle:
+        keys = [r[2] for r in csv.reader(handle)]
+    assert "'=HYPERLINK(\"http://x\")" in keys and not any(k.startswith("=") for k in keys)
+
+
 def test_commit_is_refused_without_a_dry_run_of_the_same_files(tenant, export, tmp_path):
     folder, _ = export
     with pytest.raises(ValidationFailed) as exc:
