@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "connectors",
     "documents",
     "backoffice",  # tenant administration pages, above accounts, cases and documents
+    "registry",
     "ops",
 ]
 

@@ -26,6 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         call_command("sync_processes", verbosity=0)
         tenants = load_demo_accounts()
+        call_command("registry_load_demo")  # the population register, from a synthetic legacy export
         for slug, tenant in tenants.items():
             if Case.objects.filter(tenant=tenant).exists():
                 continue
