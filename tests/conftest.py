@@ -4,6 +4,8 @@ runs on PostgreSQL, so they are skipped only in the quick SQLite loop."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -122,3 +124,81 @@ def _italian():
     translation.activate("it")
     yield
     translation.deactivate()
+
+
+# --------------------------------------------------------------------------- offices, processes, declarations
+# These fixtures ask for no database fixture themselves: the test's own `django_db` mark (plain or
+# transactional) decides how rows are cleaned up, so they serve both kinds of test.
+
+STANDARD_PEOPLE: Mapping[str, str] = {
+    "registrar": "registrar", "supervisor": "supervisor", "admin": "process_admin",
+    "viewer": "viewer", "police": "police", "citizen": "citizen",
+}
+
+
+@pytest.fixture
+def make_office() -> Callable[..., dict[str, Any]]:
+    """Build a municipality's office: `make_office(colleague=Role.REGISTRAR, cases=[payload, ...])`.
+
+    Returns a dict with "tenant", one user per person (key → role; STANDARD_PEOPLE unless `people`
+    is given, plus every extra keyword), and, when `cases` is given, "cases" opened by the registrar
+    through the real service with "case" the first of them. The citizen's fiscal code is the
+    standard declarant's unless `fiscal_codes` says otherwise. `processes` publishes processes/*/."""
+    from tests.factories import MARIO_CF, CaseFactory, make_tenant, make_user, sync_processes
+
+    def make(*, name: str = "Comune di Capannori", istat: str | None = "046007", belfiore: str | None = "B648",
+             patron: tuple[int, int] | None = None, people: Mapping[str, str] | None = None,
+             usernames: Mapping[str, str] | None = None, fiscal_codes: Mapping[str, str] | None = None,
+             cases: Sequence[dict] = (), processes: bool = True, **extra_people: str) -> dict[str, Any]:
+        if processes or cases:
+            sync_processes()
+        tenant = make_tenant(name, istat=istat, belfiore=belfiore, patron=patron)
+        codes = {"citizen": MARIO_CF, **(fiscal_codes or {})}
+        office: dict[str, Any] = {"tenant": tenant}
+        for key, role in {**(STANDARD_PEOPLE if people is None else people), **extra_people}.items():
+            office[key] = make_user(tenant, role, username=(usernames or {}).get(key),
+                                    fiscal_code=codes.get(key, ""))
+        if cases:
+            office["cases"] = [CaseFactory(tenant=tenant, user=office["registrar"], data=data) for data in cases]
+            office["case"] = office["cases"][0]
+        return office
+
+    return make
+
+
+@pytest.fixture
+def office(make_office) -> dict[str, Any]:
+    """Comune di Capannori (ISTAT 046007) with the shipped procedures published and one person per
+    role: registrar, supervisor, admin (process admin), viewer, police, citizen (Mario Rossi)."""
+    return make_office()
+
+
+@pytest.fixture
+def other_office(make_office) -> dict[str, Any]:
+    """Comune di Lucca, a second tenant with the same people (its citizen is someone else)."""
+    return make_office(name="Comune di Lucca", istat="046017", belfiore="E715",
+                       fiscal_codes={"citizen": "PRVGNN90R10H501Q"})
+
+
+@pytest.fixture
+def processes() -> None:
+    """The shipped procedures of processes/*/, published."""
+    from tests.factories import sync_processes
+
+    sync_processes()
+
+
+@pytest.fixture
+def residence_version(processes):
+    """The published version of the change-of-residence procedure."""
+    from engine.selectors import process_latest_version
+
+    return process_latest_version(process_id="residence_change")
+
+
+@pytest.fixture
+def declaration() -> dict[str, Any]:
+    """A fresh residence-change declaration (tests.factories.declaration_payload)."""
+    from tests.factories import declaration_payload
+
+    return declaration_payload()
