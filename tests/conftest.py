@@ -130,9 +130,11 @@ def _italian():
 # These fixtures ask for no database fixture themselves: the test's own `django_db` mark (plain or
 # transactional) decides how rows are cleaned up, so they serve both kinds of test.
 
+# The staff of an office. No citizen by default: the standard citizen's fiscal code is the standard
+# declarant's, and staff tests create users with it (one fiscal code per person in a tenant).
 STANDARD_PEOPLE: Mapping[str, str] = {
     "registrar": "registrar", "supervisor": "supervisor", "admin": "process_admin",
-    "viewer": "viewer", "police": "police", "citizen": "citizen",
+    "viewer": "viewer", "police": "police",
 }
 
 
@@ -142,8 +144,9 @@ def make_office() -> Callable[..., dict[str, Any]]:
 
     Returns a dict with "tenant", one user per person (key → role; STANDARD_PEOPLE unless `people`
     is given, plus every extra keyword), and, when `cases` is given, "cases" opened by the registrar
-    through the real service with "case" the first of them. The citizen's fiscal code is the
-    standard declarant's unless `fiscal_codes` says otherwise. `processes` publishes processes/*/."""
+    through the real service with "case" the first of them. A person called "citizen"
+    (`make_office(citizen=Role.CITIZEN)`) has the standard declarant's fiscal code unless
+    `fiscal_codes` says otherwise. `processes` publishes processes/*/."""
     from tests.factories import MARIO_CF, CaseFactory, make_tenant, make_user, sync_processes
 
     def make(*, name: str = "Comune di Capannori", istat: str | None = "046007", belfiore: str | None = "B648",
@@ -168,16 +171,15 @@ def make_office() -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture
 def office(make_office) -> dict[str, Any]:
-    """Comune di Capannori (ISTAT 046007) with the shipped procedures published and one person per
-    role: registrar, supervisor, admin (process admin), viewer, police, citizen (Mario Rossi)."""
+    """Comune di Capannori (ISTAT 046007, Belfiore B648) with the shipped procedures published and
+    one person per staff role: registrar, supervisor, admin (process admin), viewer, police."""
     return make_office()
 
 
 @pytest.fixture
 def other_office(make_office) -> dict[str, Any]:
-    """Comune di Lucca, a second tenant with the same people (its citizen is someone else)."""
-    return make_office(name="Comune di Lucca", istat="046017", belfiore="E715",
-                       fiscal_codes={"citizen": "PRVGNN90R10H501Q"})
+    """Comune di Lucca (ISTAT 046017), a second tenant with the same staff."""
+    return make_office(name="Comune di Lucca", istat="046017", belfiore="E715")
 
 
 @pytest.fixture

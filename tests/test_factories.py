@@ -72,10 +72,11 @@ def test_a_process_version_is_published_from_the_engine_models():
 def test_office_has_one_person_per_role_and_other_office_is_apart(office, other_office, make_office):
     tenant = office["tenant"]
     assert (tenant.name, tenant.istat_code) == ("Comune di Capannori", "046007")
-    for key, role in {"registrar": "registrar", "supervisor": "supervisor", "admin": "process_admin",
-                      "viewer": "viewer", "police": "police", "citizen": "citizen"}.items():
+    people = {"registrar": "registrar", "supervisor": "supervisor", "admin": "process_admin",
+              "viewer": "viewer", "police": "police"}
+    assert set(office) == {"tenant", *people}
+    for key, role in people.items():
         assert list(Membership.objects.filter(user=office[key]).values_list("tenant", "role")) == [(tenant.pk, role)]
-    assert office["citizen"].fiscal_code == MARIO_CF and other_office["citizen"].fiscal_code != MARIO_CF
     assert other_office["tenant"].istat_code == "046017"
     assert not Membership.objects.filter(user=other_office["registrar"], tenant=tenant).exists()
     small = make_office(name="Comune di Altopascio", istat="046001", belfiore="A241",
@@ -83,6 +84,10 @@ def test_office_has_one_person_per_role_and_other_office_is_apart(office, other_
                         colleague=Role.REGISTRAR, cases=[declaration_payload(), declaration_payload()])
     assert set(small) == {"tenant", "registrar", "colleague", "cases", "case"}
     assert small["registrar"].username == "anna.e2e" and small["case"] == small["cases"][0]
+    citizens = make_office(name="Comune di Porcari", istat="046026", belfiore="G882", processes=False,
+                           people={}, citizen=Role.CITIZEN, neighbour=Role.CITIZEN,
+                           fiscal_codes={"neighbour": "PRVGNN90R10H501Q"})
+    assert (citizens["citizen"].fiscal_code, citizens["neighbour"].fiscal_code) == (MARIO_CF, "PRVGNN90R10H501Q")
     assert [c.tenant_id for c in small["cases"]] == [small["tenant"].pk] * 2
 
 
