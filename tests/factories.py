@@ -16,6 +16,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import Membership, Tenant, User
 from accounts.roles import Role
+from cases.models import Case, WorkItem
+from engine.models import ProcessDefinition, ProcessVersion
 
 PASSWORD = "pw-test-123"
 MARIO_CF = "RSSMRA80A01H501U"  # the declarant of the standard declaration, and the standard citizen
@@ -134,14 +136,14 @@ class ProcessVersionFactory(factory.Factory):
     """A published version of tests/engine/models/<name>.bpmn (see tests.engine_models.publish_model)."""
 
     class Meta:
-        model = dict  # replaced by `_create`: a version only exists once published
+        model = ProcessVersion  # made by `_create`: a version only exists once published
 
     name = "gateways"
     also: tuple[str, ...] = ()
     manifest_extra = None
 
     @classmethod
-    def _create(cls, model_class, *, name: str, also: tuple[str, ...], manifest_extra: dict | None):
+    def _create(cls, model_class, *, name: str, also: tuple[str, ...], manifest_extra: dict | None) -> ProcessVersion:
         from tests.engine_models import publish_model
 
         return publish_model(name, also=tuple(also), manifest_extra=manifest_extra)
@@ -154,7 +156,7 @@ class CaseFactory(factory.Factory):
     The shipped procedures are published first when `process_id` is not known yet."""
 
     class Meta:
-        model = dict  # replaced by `_create`
+        model = Case  # made by `_create`, through the service
 
     tenant = factory.SubFactory(TenantFactory, name="Comune di Capannori")
     user = factory.LazyAttribute(lambda o: UserFactory(tenant=o.tenant, roles=(Role.REGISTRAR,)))
@@ -162,9 +164,8 @@ class CaseFactory(factory.Factory):
     data = factory.SubFactory(DeclarationFactory)
 
     @classmethod
-    def _create(cls, model_class, *, tenant: Tenant, user: User, process_id: str, data: dict):
+    def _create(cls, model_class, *, tenant: Tenant, user: User, process_id: str, data: dict) -> Case:
         from cases.services import case_start
-        from engine.models import ProcessDefinition
 
         if not ProcessDefinition.objects.filter(process_id=process_id).exists():
             sync_processes()
@@ -173,10 +174,8 @@ class CaseFactory(factory.Factory):
     _build = _create
 
 
-def work_item(case, bpmn_id: str):
+def work_item(case: Case, bpmn_id: str) -> WorkItem:
     """The work item the engine opened for task `bpmn_id` of `case`."""
-    from cases.models import WorkItem
-
     return WorkItem.objects.get(case=case, bpmn_id=bpmn_id)
 
 
@@ -184,13 +183,13 @@ class WorkItemFactory(factory.Factory):
     """The `bpmn_id` work item of a fresh case (the engine makes work items; nothing else may)."""
 
     class Meta:
-        model = dict  # replaced by `_create`
+        model = WorkItem  # looked up by `_create`: the engine made it
 
     case = factory.SubFactory(CaseFactory)
     bpmn_id = "registration"
 
     @classmethod
-    def _create(cls, model_class, *, case, bpmn_id: str):
+    def _create(cls, model_class, *, case: Case, bpmn_id: str) -> WorkItem:
         return work_item(case, bpmn_id)
 
     _build = _create
