@@ -148,8 +148,6 @@ class ProcessVersionFactory(factory.Factory):
 
         return publish_model(name, also=tuple(also), manifest_extra=manifest_extra)
 
-    _build = _create
-
 
 class CaseFactory(factory.Factory):
     """A case opened through `cases.services.case_start`, by a registrar of `tenant` unless `user` is given.
@@ -158,7 +156,7 @@ class CaseFactory(factory.Factory):
     class Meta:
         model = Case  # made by `_create`, through the service
 
-    tenant = factory.SubFactory(TenantFactory, name="Comune di Capannori")
+    tenant = factory.SubFactory(TenantFactory)
     user = factory.LazyAttribute(lambda o: UserFactory(tenant=o.tenant, roles=(Role.REGISTRAR,)))
     process_id = "residence_change"
     data = factory.SubFactory(DeclarationFactory)
@@ -170,8 +168,6 @@ class CaseFactory(factory.Factory):
         if not ProcessDefinition.objects.filter(process_id=process_id).exists():
             sync_processes()
         return case_start(tenant=tenant, user=user, process_id=process_id, data=data)
-
-    _build = _create
 
 
 def work_item(case: Case, bpmn_id: str) -> WorkItem:
@@ -191,8 +187,6 @@ class WorkItemFactory(factory.Factory):
     @classmethod
     def _create(cls, model_class, *, case: Case, bpmn_id: str) -> WorkItem:
         return work_item(case, bpmn_id)
-
-    _build = _create
 
 
 # --------------------------------------------------------------------------- clients and second factor
