@@ -4,6 +4,8 @@ runs on PostgreSQL, so they are skipped only in the quick SQLite loop."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -122,3 +124,83 @@ def _italian():
     translation.activate("it")
     yield
     translation.deactivate()
+
+
+# --------------------------------------------------------------------------- offices, processes, declarations
+# These fixtures ask for no database fixture themselves: the test's own `django_db` mark (plain or
+# transactional) decides how rows are cleaned up, so they serve both kinds of test.
+
+# The staff of an office. No citizen by default: the standard citizen's fiscal code is the standard
+# declarant's, and staff tests create users with it (one fiscal code per person in a tenant).
+STANDARD_PEOPLE: Mapping[str, str] = {
+    "registrar": "registrar", "supervisor": "supervisor", "admin": "process_admin",
+    "viewer": "viewer", "police": "police",
+}
+
+
+@pytest.fixture
+def make_office() -> Callable[..., dict[str, Any]]:
+    """Build a municipality's office: `make_office(colleague=Role.REGISTRAR, cases=[payload, ...])`.
+
+    Returns a dict with "tenant", one user per person (key → role; STANDARD_PEOPLE unless `people`
+    is given, plus every extra keyword), and, when `cases` is given, "cases" opened by the registrar
+    through the real service with "case" the first of them. A person called "citizen"
+    (`make_office(citizen=Role.CITIZEN)`) has the standard declarant's fiscal code unless
+    `fiscal_codes` says otherwise. `processes` publishes processes/*/."""
+    from tests.factories import MARIO_CF, CaseFactory, make_tenant, make_user, sync_processes
+
+    def make(*, name: str = "Comune di Capannori", istat: str | None = "046007", belfiore: str | None = "B648",
+             patron: tuple[int, int] | None = None, people: Mapping[str, str] | None = None,
+             usernames: Mapping[str, str] | None = None, fiscal_codes: Mapping[str, str] | None = None,
+             cases: Sequence[dict] = (), processes: bool = True, **extra_people: str) -> dict[str, Any]:
+        if processes or cases:
+            sync_processes()
+        tenant = make_tenant(name, istat=istat, belfiore=belfiore, patron=patron)
+        codes = {"citizen": MARIO_CF, **(fiscal_codes or {})}
+        office: dict[str, Any] = {"tenant": tenant}
+        for key, role in {**(STANDARD_PEOPLE if people is None else people), **extra_people}.items():
+            office[key] = make_user(tenant, role, username=(usernames or {}).get(key),
+                                    fiscal_code=codes.get(key, ""))
+        if cases:
+            office["cases"] = [CaseFactory(tenant=tenant, user=office["registrar"], data=data) for data in cases]
+            office["case"] = office["cases"][0]
+        return office
+
+    return make
+
+
+@pytest.fixture
+def office(make_office) -> dict[str, Any]:
+    """Comune di Capannori (ISTAT 046007, Belfiore B648) with the shipped procedures published and
+    one person per staff role: registrar, supervisor, admin (process admin), viewer, police."""
+    return make_office()
+
+
+@pytest.fixture
+def other_office(make_office) -> dict[str, Any]:
+    """Comune di Lucca (ISTAT 046017), a second tenant with the same staff."""
+    return make_office(name="Comune di Lucca", istat="046017", belfiore="E715")
+
+
+@pytest.fixture
+def processes() -> None:
+    """The shipped procedures of processes/*/, published."""
+    from tests.factories import sync_processes
+
+    sync_processes()
+
+
+@pytest.fixture
+def residence_version(processes):
+    """The published version of the change-of-residence procedure."""
+    from engine.selectors import process_latest_version
+
+    return process_latest_version(process_id="residence_change")
+
+
+@pytest.fixture
+def declaration() -> dict[str, Any]:
+    """A fresh residence-change declaration (tests.factories.declaration_payload)."""
+    from tests.factories import declaration_payload
+
+    return declaration_payload()

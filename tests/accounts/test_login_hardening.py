@@ -14,18 +14,11 @@ from accounts import security
 from accounts.roles import Role
 from accounts.services import own_password_change, tenant_user_reset_password, tenant_user_set_active
 from common import clock
-from tests.factories import enrol_totp, login_with_second_factor, make_tenant, make_user, totp_now
+from tests.factories import enrol_totp, login_with_second_factor, make_user, totp_now
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "pw-test-123"
-
-
-@pytest.fixture
-def office():
-    tenant = make_tenant("Comune di Capannori")
-    return {"tenant": tenant, "registrar": make_user(tenant, Role.REGISTRAR),
-            "supervisor": make_user(tenant, Role.SUPERVISOR), "admin": make_user(tenant, Role.PROCESS_ADMIN)}
 
 
 def _token_request(client: Client, username: str, password: str, **extra):

@@ -10,22 +10,15 @@ from accounts.models import Membership, User
 from accounts.roles import Role
 from audit.models import AuditEvent
 from common.errors import PermissionRefused, ValidationFailed
-from tests.factories import make_tenant, make_user, second_factor_client
+from tests.factories import second_factor_client
 
 pytestmark = pytest.mark.django_db
 VALID_CF = "RSSMRA80A01H501U"
 
 
 @pytest.fixture
-def office():
-    tenant = make_tenant("Comune di Capannori")
-    return {
-        "tenant": tenant,
-        "supervisor": make_user(tenant, Role.SUPERVISOR),
-        "supervisor2": make_user(tenant, Role.SUPERVISOR),
-        "admin": make_user(tenant, Role.PROCESS_ADMIN),
-        "registrar": make_user(tenant, Role.REGISTRAR),
-    }
+def office(make_office):
+    return make_office(supervisor2=Role.SUPERVISOR)  # a colleague of the supervisor's own rank
 
 
 _client = second_factor_client

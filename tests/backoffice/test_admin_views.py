@@ -27,18 +27,6 @@ pytestmark = pytest.mark.django_db
 VALID_CF = "RSSMRA80A01H501U"
 
 
-@pytest.fixture
-def office():
-    tenant = make_tenant("Comune di Capannori")
-    return {
-        "tenant": tenant,
-        "supervisor": make_user(tenant, Role.SUPERVISOR),
-        "admin": make_user(tenant, Role.PROCESS_ADMIN),
-        "registrar": make_user(tenant, Role.REGISTRAR),
-        "viewer": make_user(tenant, Role.VIEWER),
-    }
-
-
 _client = second_factor_client
 
 

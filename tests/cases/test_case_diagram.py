@@ -11,15 +11,11 @@ from django.test import Client
 from accounts.roles import Role
 from cases.models import WorkItem
 from cases.services import case_start, work_item_complete
-from tests.factories import make_tenant, make_user
+from tests.factories import declaration_payload, make_tenant, make_user
 
 pytestmark = pytest.mark.django_db
 
-DECLARATION = {
-    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
+DECLARATION = declaration_payload()
 
 
 def _client(user) -> Client:

@@ -4,12 +4,9 @@ declarants, municipality by name; errors in Italian next to the fields; who may 
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
-from accounts.roles import Role
 from cases.models import Case
-from tests.factories import make_tenant, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -19,13 +16,6 @@ VALID = {
     "declarants.0.family_name": "Rossi", "new_address.street": "Via Roma", "new_address.house_number": "12",
     "new_address.municipality_istat": "Capannori (LU)", "declaration_date": "20/11/2026", "origin": "abroad",
 }
-
-
-@pytest.fixture
-def office():
-    call_command("sync_processes", verbosity=0)
-    tenant = make_tenant("Comune di Capannori", istat="046007")
-    return {"tenant": tenant, "registrar": make_user(tenant, Role.REGISTRAR), "viewer": make_user(tenant, Role.VIEWER)}
 
 
 def _client(user) -> Client:

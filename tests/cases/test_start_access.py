@@ -16,29 +16,18 @@ from cases.models import Case, WorkItem
 from cases.services import case_start
 from engine.bundles import read_bundle, validate_bundle
 from engine.models import OutboxMessage
-from tests.factories import api_client, make_tenant, make_user
+from tests.factories import api_client, declaration_payload
 
 pytestmark = pytest.mark.django_db
 PROCESSES = Path(__file__).resolve().parents[2] / "processes"
 CITIZEN_CF = "RSSMRA80A01H501U"
 VICTIM_REQUEST_CODE = "REQ-000123"
-DECLARATION = {
-    "declarants": [{"fiscal_code": CITIZEN_CF, "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "1", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
+DECLARATION = declaration_payload(declarants__0__fiscal_code=CITIZEN_CF, new_address__house_number="1")
 
 
 @pytest.fixture
-def office():
-    call_command("sync_processes", verbosity=0)
-    tenant = make_tenant("Comune di Capannori", istat="046007")
-    return {
-        "tenant": tenant,
-        "citizen": make_user(tenant, Role.CITIZEN, fiscal_code=CITIZEN_CF),
-        "registrar": make_user(tenant, Role.REGISTRAR),
-        "police": make_user(tenant, Role.POLICE),
-    }
+def office(make_office):
+    return make_office(citizen=Role.CITIZEN, fiscal_codes={"citizen": CITIZEN_CF})
 
 
 def test_a_citizen_cannot_open_an_anpr_request_with_a_victims_request_code(office):

@@ -8,24 +8,17 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.test import Client
 from PIL import Image
 
 from accounts.roles import Role
-from cases.models import WorkItem
-from cases.services import case_start
 from documents import storage
 from documents.models import Document
-from tests.factories import make_tenant, make_user
+from tests.factories import declaration_payload, work_item
 
 pytestmark = pytest.mark.django_db
 
-DECLARATION = {
-    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
+DECLARATION = declaration_payload()
 
 
 def _pdf() -> bytes:
@@ -38,15 +31,12 @@ PDF = _pdf()
 
 
 @pytest.fixture
-def task(settings, tmp_path):
+def task(settings, tmp_path, make_office):
     settings.PROCEDO_DOCUMENTS_ROOT = str(tmp_path / "blobs")
-    call_command("sync_processes", verbosity=0)
-    tenant = make_tenant("Comune di Capannori", istat="046007")
-    registrar = make_user(tenant, Role.REGISTRAR)
-    case = case_start(tenant=tenant, user=registrar, process_id="residence_change", data=DECLARATION)
-    item = WorkItem.objects.get(case=case, bpmn_id="registration")
+    office = make_office(people={"registrar": Role.REGISTRAR}, cases=[DECLARATION])
+    case, item = office["case"], work_item(office["case"], "registration")
     client = Client()
-    client.force_login(registrar)
+    client.force_login(office["registrar"])
     return {"client": client, "item": item, "case": case, "url": f"/compiti/{item.pk}/"}
 
 

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from accounts.roles import Role
 from cases.models import WorkItem
-from cases.services import case_start
 from forms.models import Draft
-from tests.factories import make_tenant, make_user
+from tests.factories import declaration_payload, make_tenant, make_user, work_item
 
 pytestmark = pytest.mark.django_db
 
-DECLARATION = {
-    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
-
-
 @pytest.fixture
-def office():
-    call_command("sync_processes", verbosity=0)
-    tenant = make_tenant("Comune di Capannori", istat="046007", belfiore="B648")
-    registrar = make_user(tenant, Role.REGISTRAR)
-    viewer = make_user(tenant, Role.VIEWER)
-    case = case_start(tenant=tenant, user=registrar, process_id="residence_change", data=DECLARATION)
-    item = WorkItem.objects.get(case=case, bpmn_id="registration")
-    return {"tenant": tenant, "registrar": registrar, "viewer": viewer, "case": case, "item": item}
+def office(make_office):
+    office = make_office(cases=[declaration_payload()])
+    office["item"] = work_item(office["case"], "registration")
+    return office
 
 
 def _client(user) -> Client:

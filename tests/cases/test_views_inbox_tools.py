@@ -4,43 +4,25 @@ row), and saved filters, private or shared with colleagues of the same role."""
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import Membership
 from accounts.roles import Role
 from audit.models import AuditEvent
 from cases.models import SavedFilter, WorkItem
-from cases.services import case_start
-from tests.factories import make_tenant, make_user
+from tests.factories import declaration_payload, make_tenant, make_user, work_item
 
 pytestmark = pytest.mark.django_db
 
 CODES = ["RSSMRA80A01H501U", "PRVGNN90R10H501Q", "RSSMRA80A41E715N"]
 
 
-def _declaration(cf: str) -> dict:
-    return {
-        "declarants": [{"fiscal_code": cf, "given_name": "Mario", "family_name": "Rossi"}],
-        "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-        "declaration_date": "2026-03-01",
-    }
-
-
 @pytest.fixture
-def office():
-    call_command("sync_processes", verbosity=0)
-    tenant = make_tenant("Comune di Capannori", istat="046007", belfiore="B648")
-    registrar = make_user(tenant, Role.REGISTRAR)
-    cases = [case_start(tenant=tenant, user=registrar, process_id="residence_change", data=_declaration(cf))
-             for cf in CODES]
-    items = [WorkItem.objects.get(case=c, bpmn_id="registration") for c in cases]
-    return {
-        "tenant": tenant, "registrar": registrar, "cases": cases, "items": items,
-        "supervisor": make_user(tenant, Role.SUPERVISOR),
-        "colleague": make_user(tenant, Role.REGISTRAR),
-        "police": make_user(tenant, Role.POLICE),
-    }
+def office(make_office):
+    office = make_office(colleague=Role.REGISTRAR,
+                         cases=[declaration_payload(declarants__0__fiscal_code=cf) for cf in CODES])
+    office["items"] = [work_item(case, "registration") for case in office["cases"]]
+    return office
 
 
 def _client(user) -> Client:

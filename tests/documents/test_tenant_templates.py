@@ -14,7 +14,7 @@ from accounts.roles import Role
 from audit.models import AuditEvent
 from documents import samples, services
 from documents.models import TenantTemplate
-from tests.factories import login_with_second_factor, make_tenant, make_user
+from tests.factories import make_tenant, make_user, second_factor_client
 
 pytestmark = pytest.mark.django_db
 
@@ -41,12 +41,11 @@ GOOD = _docx("{{ ente.nome }} - Ufficio Anagrafe di Capannori", "Gentile {{ rich
 
 
 @pytest.fixture
-def office(settings, tmp_path):
+def office(settings, tmp_path, make_office):
     settings.PROCEDO_DOCUMENTS_ROOT = str(tmp_path / "blobs")
-    tenant = make_tenant("Comune di Capannori", istat="046007")
-    client = Client()
-    login_with_second_factor(client, make_user(tenant, Role.PROCESS_ADMIN))
-    return {"tenant": tenant, "client": client}
+    office = make_office(people={"admin": Role.PROCESS_ADMIN}, processes=False)
+    office["client"] = second_factor_client(office["admin"])
+    return office
 
 
 def _upload(office, content: bytes, name: str = "comunicazione_avvio"):

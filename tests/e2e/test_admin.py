@@ -7,16 +7,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.management import call_command
 
 from accounts.models import Membership, User
 from accounts.roles import Role
 from cases.models import SavedFilter, WorkItem
-from cases.services import case_start
 from engine.models import Incident
 from tests.e2e.conftest import check_accessibility, screenshot
 from tests.engine_models import publish_bundle
-from tests.factories import make_tenant, make_user
+from tests.factories import CaseFactory, declaration_payload, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -24,28 +22,16 @@ CODES = ["RSSMRA80A01H501U", "PRVGNN90R10H501Q"]
 VIEWPORTS = [{"width": 1280, "height": 900}, {"width": 375, "height": 800}]
 
 
-def _declaration(cf: str) -> dict:
-    return {
-        "declarants": [{"fiscal_code": cf, "given_name": "Mario", "family_name": "Rossi"}],
-        "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-        "declaration_date": "2026-03-01",
-    }
-
-
 @pytest.fixture
-def office():
-    call_command("sync_processes", verbosity=0)
+def office(make_office):
     publish_bundle("broken_script")
-    tenant = make_tenant("Comune di Capannori", istat="046007", belfiore="B648")
-    registrar = make_user(tenant, Role.REGISTRAR, username="anna.e2e")
-    cases = [case_start(tenant=tenant, user=registrar, process_id="residence_change", data=_declaration(cf))
-             for cf in CODES]
-    broken = case_start(tenant=tenant, user=registrar, process_id="broken_script", data={})
-    return {
-        "tenant": tenant, "registrar": registrar, "cases": cases, "broken": broken,
-        "supervisor": make_user(tenant, Role.SUPERVISOR, username="sara.e2e"),
-        "colleague": make_user(tenant, Role.REGISTRAR, username="carlo.e2e"),
-    }
+    office = make_office(
+        people={"registrar": Role.REGISTRAR, "supervisor": Role.SUPERVISOR, "colleague": Role.REGISTRAR},
+        usernames={"registrar": "anna.e2e", "supervisor": "sara.e2e", "colleague": "carlo.e2e"},
+        cases=[declaration_payload(declarants__0__fiscal_code=cf) for cf in CODES])
+    office["broken"] = CaseFactory(tenant=office["tenant"], user=office["registrar"], process_id="broken_script",
+                                   data={})
+    return office
 
 
 def _login(page, base, username):

@@ -10,15 +10,11 @@ from accounts.roles import Role
 from cases.models import WorkItem
 from cases.services import case_start, work_item_complete
 from tests.e2e.conftest import check_accessibility, screenshot
-from tests.factories import make_tenant, make_user
+from tests.factories import declaration_payload, make_tenant, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DECLARATION = {
-    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
+DECLARATION = declaration_payload()
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 375, "height": 812}],

@@ -11,15 +11,11 @@ from django.core.management import call_command
 
 from accounts.roles import Role
 from cases.services import case_start
-from tests.factories import make_tenant, make_user
+from tests.factories import declaration_payload, make_tenant, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-DECLARATION = {
-    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
+DECLARATION = declaration_payload()
 
 
 def test_case_page_and_swagger_ui_run_under_the_policy_with_local_assets_only(browser, live_server):

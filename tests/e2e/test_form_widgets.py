@@ -9,15 +9,11 @@ from accounts.roles import Role
 from cases.models import WorkItem
 from cases.services import case_start
 from tests.e2e.conftest import check_accessibility, screenshot
-from tests.factories import make_tenant, make_user
+from tests.factories import declaration_payload, make_tenant, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DECLARATION = {
-    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-11-20",
-}
+DECLARATION = declaration_payload(declaration_date="2026-11-20")
 
 
 def test_the_municipality_of_origin_is_picked_with_the_keyboard(browser, live_server):

@@ -4,29 +4,17 @@ error and a draft, case page; on a desktop and on a 375 px phone; axe-core on ea
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 
 from accounts.roles import Role
-from cases.services import case_start
 from tests.e2e.conftest import check_accessibility, screenshot
-from tests.factories import make_tenant, make_user
+from tests.factories import declaration_payload, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-DECLARATION = {
-    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
-
-
 @pytest.fixture
-def office():
-    call_command("sync_processes", verbosity=0)
-    tenant = make_tenant("Comune di Capannori", istat="046007", belfiore="B648")
-    registrar = make_user(tenant, Role.REGISTRAR, username="anna.e2e")
-    case = case_start(tenant=tenant, user=registrar, process_id="residence_change", data=DECLARATION)
-    return {"tenant": tenant, "registrar": registrar, "case": case}
+def office(make_office):
+    return make_office(people={"registrar": Role.REGISTRAR}, usernames={"registrar": "anna.e2e"},
+                       cases=[declaration_payload()])
 
 
 def _login(page, base, username):

@@ -29,16 +29,12 @@ from documents import storage
 from documents.models import Document
 from documents.services import attachment_store
 from ops.services import BackupError, backup_create, backup_restore
-from tests.factories import make_tenant, make_user
+from tests.factories import declaration_payload, make_tenant, make_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-DECLARATION = {
-    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
+DECLARATION = declaration_payload()
 
 
 def _png(seed: int) -> bytes:

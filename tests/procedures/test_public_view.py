@@ -8,7 +8,7 @@ from django.test import Client
 
 from accounts.roles import Role
 from cases.models import Case, WorkItem
-from tests.factories import api_client, make_user
+from tests.factories import api_client, declarant, declaration_payload, make_user
 from tests.procedures.test_residence_change import (  # noqa: F401 - fixtures
     NEGATIVE,
     NOTICE,
@@ -25,15 +25,10 @@ pytestmark = pytest.mark.django_db
 CITIZEN_CF = "RSSMRA80A01H501U"
 CO_DECLARANT_CF = "PRVGNN90R10H501Q"
 NOTE = "Nota interna: il vicino dice che la casa è vuota, verificare con il comandante"
-DECLARATION = {
-    "declarants": [
-        {"fiscal_code": CITIZEN_CF, "given_name": "Mario", "family_name": "Rossi"},
-        {"fiscal_code": CO_DECLARANT_CF, "given_name": "Giovanna", "family_name": "Provolone",
-         "birth_date": "1990-10-10"},
-    ],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
+DECLARATION = declaration_payload(declarants=[
+    declarant(CITIZEN_CF),
+    declarant(CO_DECLARANT_CF, given_name="Giovanna", family_name="Provolone", birth_date="1990-10-10"),
+])
 # Keys of raw service results and internal data that must never reach a citizen.
 RAW_KEYS = ["anpr_registration_result", "notice_10bis_sent", "notice_of_start_document", "registration",
             "police_verification", "negative_reason", "_completed_by"]

@@ -9,7 +9,6 @@ import datetime as dt
 import importlib
 
 import pytest
-from django.core.management import call_command
 
 from accounts.roles import Role
 from common import clock
@@ -17,16 +16,12 @@ from documents import storage
 from documents.models import Document, DossierEntry
 from documents.verify import verify_pdf
 from engine import services as engine
-from tests.factories import api_client, make_tenant, make_user
+from tests.factories import api_client, declaration_payload
 
 pytestmark = pytest.mark.django_db
 
 START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 2026, 09:30 in Rome
-DECLARATION = {
-    "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
-    "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-    "declaration_date": "2026-03-01",
-}
+DECLARATION = declaration_payload()
 
 
 @pytest.fixture
@@ -70,17 +65,11 @@ def signer_2026(tmp_path_factory):
 
 
 @pytest.fixture
-def office(simulators, signer_2026, settings):
+def office(simulators, signer_2026, settings, make_office):
     settings.PROCEDO_DOCUMENTS_SIGNERS = signer_2026
     clock.freeze(START)
-    call_command("sync_processes", verbosity=0)
-    tenant = make_tenant("Comune di Capannori", istat="046007", belfiore="B648", patron=(7, 25))
-    return {
-        "tenant": tenant,
-        "registrar": make_user(tenant, Role.REGISTRAR),
-        "police": make_user(tenant, Role.POLICE),
-        "viewer": make_user(tenant, Role.VIEWER),
-    }
+    return make_office(patron=(7, 25), people={"registrar": Role.REGISTRAR, "police": Role.POLICE,
+                                               "viewer": Role.VIEWER})
 
 
 def _client(office, who):
