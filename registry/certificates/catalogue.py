@@ -30,6 +30,12 @@ def _d(value: dt.date | None) -> str:
     return value.strftime("%d/%m/%Y") if value else ""
 
 
+def _period(start: dt.date | None, end: dt.date | None) -> str:
+    if end is None:
+        return _("dal %(start)s ad oggi") % {"start": _d(start)}
+    return _("dal %(start)s al %(end)s") % {"start": _d(start), "end": _d(end)}
+
+
 def _born(p) -> str:
     word = _("nata") if p.sex == "F" else _("nato")
     return _("%(born)s a %(place)s il %(date)s") % {"born": word, "place": p.birth_place or _("luogo non indicato"),
@@ -91,11 +97,8 @@ def residence_history(data: CertificateData) -> list[Line]:
                                    "certificato storico non può essere rilasciato."), code="no_residence_history")
     lines = [*_identity(data), Line(_("ha avuto nel Comune le seguenti residenze:"), space_before=8)]
     for r in data.residences:
-        until = _d(r.end_date) if r.end_date else _("ad oggi")
         closed = f" ({r.closing_event})" if r.closing_event else ""
-        lines.append(Line(_("dal %(start)s al %(end)s: %(address)s%(closed)s")
-                          % {"start": _d(r.start_date), "end": until, "address": r.address, "closed": closed},
-                          indent=12, space_before=4))
+        lines.append(Line(f"{_period(r.start_date, r.end_date)}: {r.address}{closed}", indent=12, space_before=4))
     return lines
 
 
@@ -106,14 +109,12 @@ def household_history(data: CertificateData) -> list[Line]:
     lines = [*_identity(data), Line(_("ha fatto parte delle seguenti famiglie anagrafiche, così composte nel periodo "
                                       "di appartenenza:"), space_before=8)]
     for ms in data.memberships:
-        until = _d(ms.left_on) if ms.left_on else _("ad oggi")
-        lines.append(Line(_("%(household)s, dal %(start)s al %(end)s, in qualità di %(rel)s:")
-                          % {"household": ms.household_label, "start": _d(ms.joined_on), "end": until,
+        lines.append(Line(_("%(household)s, %(period)s, in qualità di %(rel)s:")
+                          % {"household": ms.household_label, "period": _period(ms.joined_on, ms.left_on),
                              "rel": ms.relationship}, bold=True, space_before=6))
         for m in ms.members:
             lines.append(Line(f"{m.family_name} {m.given_name}, {_born(m)} - {m.relationship} "
-                              f"({_('dal')} {_d(m.joined_on)}{' ' + _('al') + ' ' + _d(m.left_on) if m.left_on else ''})",
-                              indent=12, space_before=2))
+                              f"({_period(m.joined_on, m.left_on)})", indent=12, space_before=2))
     return lines
 
 

@@ -15,6 +15,7 @@ corner), which the DOCX reserves with a fixed-height table row.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -41,6 +42,8 @@ BODY_BOTTOM = BODY_TOP - BODY_HEIGHT
 BODY_LEFT, BODY_RIGHT = MARGIN_SIDE + 2 * MM, PAGE_WIDTH - MARGIN_SIDE - 2 * MM
 SEAL_HEIGHT = 34 * MM  # the bottom of the body box: signer, verification code and QR
 QR_SIZE = 28 * MM
+
+logging.getLogger("fontTools.subset").setLevel(logging.WARNING)  # one INFO line per table otherwise
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/liberation2"), Path("/usr/share/fonts/truetype/liberation"),
              Path("/usr/share/fonts/liberation"))
