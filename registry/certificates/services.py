@@ -199,7 +199,7 @@ def certificate_issue(*, tenant: Tenant, user: User, person_id: int, kind: str, 
             _("Verificabile su %(url)s") % {"url": url},
         ]
         try:
-            pdf = fastpdf.fill(base, fastpdf.overlay_ops(lines, seal, url))
+            pdf = fastpdf.fill_writer(base, fastpdf.overlay_ops(lines, seal, url))
         except fastpdf.OverlayError as exc:
             raise CertificateRefused(str(exc), code="too_long") from exc
         signed = signing.sign_pdf(pdf, signer=signer, level=level, tsa_url=tsa or None)
