@@ -329,7 +329,9 @@ def _timestamper(level: Level, tsa_url: str | None) -> RequestsHTTPTimeStamper |
     return RequestsHTTPTimeStamper(tsa_url, timeout=10)
 
 
-def _open(pdf: bytes) -> IncrementalPdfFileWriter:
+def _open(pdf: bytes | IncrementalPdfFileWriter) -> IncrementalPdfFileWriter:
+    if isinstance(pdf, IncrementalPdfFileWriter):  # changes pending: sealed in the same revision
+        return pdf
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     except (PdfReadError, ValueError, KeyError) as exc:
@@ -362,7 +364,7 @@ def _outside_event_loop(fn):  # type: ignore[no-untyped-def]
         return pool.submit(fn).result()
 
 
-def sign_pdf(pdf: bytes, *, signer: signers.Signer, level: Level = Level.B_B, tsa_url: str | None = None,
+def sign_pdf(pdf: bytes | IncrementalPdfFileWriter, *, signer: signers.Signer, level: Level = Level.B_B, tsa_url: str | None = None,
              validation_context: ValidationContext | None = None) -> bytes:
     """Return the PDF with an invisible PAdES signature at `level`."""
     _check_validity(signer.signing_cert)

@@ -330,3 +330,4 @@ class ImportIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity}:{self.line} {self.reason}"
+from .certificates.models import Certificate, CertificateBase, StampMode  # noqa: E402,F401  (issue 13: certificates)

@@ -14,3 +14,13 @@ urlpatterns = [
     path("anagrafe/importazioni/", views.import_run_list, name="registry_imports"),
     path("anagrafe/importazioni/<str:run_id>/", views.import_run_detail, name="registry_import"),
 ]
+
+# Certificates at the counter (issue 13): registry/views_certificates.py
+from . import views_certificates  # noqa: E402
+
+urlpatterns += [
+    path("anagrafe/persone/<str:person_id>/certificati/", views_certificates.certificate_counter,
+         name="registry_certificates"),
+    path("anagrafe/persone/<str:person_id>/certificati/<str:certificate_id>/pdf", views_certificates.certificate_pdf,
+         name="registry_certificate_pdf"),
+]

@@ -58,6 +58,14 @@ def main(source: Path) -> None:
         for r in states:
             writer.writerow([r["CODISTAT"] or "", r["CODAT"] or "", r["DENOMINAZIONEISTAT"] or r["DENOMINAZIONE"],
                              r["CODISO3166_1_ALPHA3"] or "", _iso(r["DATAFINEVALIDITA"])])
+    exemptions = sorted(_rows(source / "tab_Esenzione_bollo.xlsx"), key=lambda r: int(r["ID"]))
+    with open(HERE / "stamp_duty_exemption.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["code", "description", "secretariat_fee_exempt", "valid_to"])
+        for r in exemptions:
+            writer.writerow([int(r["ID"]), " ".join(str(r["DESCRIZIONE"]).split()),
+                             "1" if str(r.get("ESENZIONE DIRITTO DI SEGRETERIA") or "").upper() == "SI" else "",
+                             _iso(r.get("DATAFINEVALIDITA"))])
 
 
 if __name__ == "__main__":

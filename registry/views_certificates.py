@@ -1,0 +1,101 @@
+"""Certificates at the counter: from the person sheet, choose the certificate, the use (stamp-duty
+exemption or the stamps) and the copies; issue; download the sealed PDFs.
+
+Who: the tenant's registrars and supervisors; anybody else, and any id of another municipality,
+gets 404. Issuing is audited by the service; showing and downloading are audited reads.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.selectors import roles_for
+from audit.events import record_read
+from audit.services import client_ip
+from common.errors import ProcedoError, ValidationFailed
+from common.pages import int_or_404, page_tenant
+from documents import storage
+
+from .certificates import selectors, services
+from .certificates.catalogue import CATALOGUE
+from .certificates.models import Certificate, StampMode
+from .models import Person
+
+
+def _issuer(request: HttpRequest):
+    tenant = page_tenant(request)
+    if not roles_for(user=request.user, tenant=tenant) & services.ISSUER_ROLES:
+        raise Http404
+    return tenant
+
+
+def _form(request: HttpRequest) -> dict:
+    post = request.POST
+    return {
+        "kind": (post.get("kind") or "")[:50],
+        "use": (post.get("use") or "")[:10],
+        "use_note": (post.get("use_note") or "")[:200],
+        "copies": (post.get("copies") or "1")[:3],
+        "stamp_ids": "\n".join(s.strip()[:60] for s in (post.get("stamp_ids") or "").splitlines()[:20] if s.strip()),
+        "request_id": (post.get("request_id") or "")[:40],
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def certificate_counter(request: HttpRequest, person_id) -> HttpResponse:
+    tenant = _issuer(request)
+    person = Person.objects.for_tenant(tenant).filter(pk=int_or_404(person_id)).first()
+    if person is None:
+        raise Http404
+    error, status = "", 200
+    form = {"kind": "", "use": "", "use_note": "", "copies": "1", "stamp_ids": "", "request_id": str(uuid.uuid4())}
+    if request.method == "POST":
+        form = _form(request)
+        use = form["use"]
+        try:
+            try:
+                request_id = uuid.UUID(form["request_id"])
+                copies = int(form["copies"])
+            except ValueError:
+                raise ValidationFailed(_("Richiesta non valida: ricarica la pagina.")) from None
+            exempt = use not in ("", StampMode.PHYSICAL, StampMode.VIRTUAL, "pagopa")
+            issued = services.certificate_issue(
+                tenant=tenant, user=request.user, person_id=person.pk, kind=form["kind"], copies=copies,
+                use_code=int(use) if exempt and use.isdigit() else None, use_note=form["use_note"],
+                stamp_mode=StampMode.EXEMPT if exempt else use, stamp_ids=form["stamp_ids"].splitlines(),
+                request_id=request_id, ip=client_ip(request))
+            return redirect(f"{request.path}?rilascio={issued[0].request_id}")
+        except ProcedoError as exc:
+            error, status = exc.message, 400
+    just_issued = (request.GET.get("rilascio") or "")[:40]
+    certificates = list(selectors.certificates_of(tenant=tenant, person_id=person.pk)[:50])
+    record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="registry_person",
+                object_id=str(person.pk), object_repr=f"{person} {person.fiscal_code}".strip())
+    return render(request, "registry/certificates/counter.html", {
+        "nav": "registry", "person": person, "kinds": list(CATALOGUE.values()), "form": form, "error": error,
+        "exemptions": services.exemption_choices(), "certificates": certificates, "just_issued": just_issued,
+        "max_copies": services.MAX_COPIES,
+    }, status=status)
+
+
+@login_required
+@require_GET
+def certificate_pdf(request: HttpRequest, person_id, certificate_id) -> HttpResponse:
+    tenant = _issuer(request)
+    cert = (Certificate.objects.for_tenant(tenant).filter(pk=int_or_404(certificate_id), person_id=int_or_404(person_id))
+            .select_related("document").first())
+    if cert is None:
+        raise Http404
+    record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="certificate",
+                object_id=str(cert.pk), object_repr=cert.document.filename)
+    response = HttpResponse(storage.get(cert.document.sha256), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{cert.document.filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
