@@ -364,6 +364,8 @@ PROCEDO_PDND_TOKEN_URL = env_str("PROCEDO_PDND_TOKEN_URL", "").strip()
 PROCEDO_SIMULATOR_HOST = env_str("PROCEDO_SIMULATOR_HOST", "127.0.0.1").strip()
 PROCEDO_SEND_SIM_SPEED = env_float("PROCEDO_SEND_SIM_SPEED", 60.0)
 PROCEDO_APPIO_SIM_EVERYONE_ON_IO = env_bool("PROCEDO_APPIO_SIM_EVERYONE_ON_IO", True)
+# The register's ANPR alignment check (registry/alignment.py): ANPR lookups per second, at most.
+PROCEDO_ANPR_ALIGN_RATE = env_float("PROCEDO_ANPR_ALIGN_RATE", 5.0)
 
 # --- Engine and clock ------------------------------------------------------------------------------
 # Plug-in operation modules outside the shipped apps (comma-separated dotted paths).

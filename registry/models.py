@@ -330,4 +330,224 @@ class ImportIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity}:{self.line} {self.reason}"
+
+
+# --- civil-status registers (registri di stato civile) ----------------------------------------------
+# Acts are drawn up as drafts, then closed: closing gives the act its number in its register
+# (per kind, year, part and series, gap-free) and makes it immutable. Corrections are annotations.
+# PostgreSQL refuses changes to a closed act's content, to its parties and to any annotation
+# (triggers, migration 0003_civil_status); elsewhere registry.civil_status.services refuses them.
+
+
+class ActKind(models.TextChoices):
+    BIRTH = "birth", _("Nascita")
+    MARRIAGE = "marriage", _("Matrimonio")
+    DEATH = "death", _("Morte")
+    CITIZENSHIP = "citizenship", _("Cittadinanza")
+    CIVIL_UNION = "civil_union", _("Unione civile")
+
+
+# ANSC event types (decodifica ANSC_01, `1_dec_tipo_evento.csv`): see registry/ANSC_MAPPING.md.
+ANSC_EVENT_TYPE = {ActKind.BIRTH: 1, ActKind.DEATH: 2, ActKind.MARRIAGE: 3, ActKind.CIVIL_UNION: 4,
+                   ActKind.CITIZENSHIP: 5}
+
+
+class ActStatus(models.TextChoices):
+    DRAFT = "draft", _("In redazione")
+    CLOSED = "closed", _("Chiuso")
+
+
+class CivilAct(TenantScopedModel):
+    """An act of a civil-status register: its place in the register, who drew it up, when, its
+    structured data (validated per kind, registry.civil_status.schema) and its text."""
+
+    kind = models.CharField(_("registro"), max_length=20, choices=ActKind.choices)
+    year = models.PositiveSmallIntegerField(_("anno"))
+    part = models.CharField(_("parte"), max_length=5, default="1")
+    series = models.CharField(_("serie"), max_length=5, blank=True)
+    number = models.PositiveIntegerField(_("numero"), null=True, blank=True)  # given when the act is closed
+    office = models.CharField(_("ufficio"), max_length=150)
+    officer = models.CharField(_("ufficiale dello stato civile"), max_length=150)
+    act_date = models.DateField(_("data dell'atto"))
+    data = models.JSONField(default=dict, blank=True)
+    text = models.TextField(_("testo"), blank=True)
+    status = models.CharField(max_length=10, choices=ActStatus.choices, default=ActStatus.DRAFT)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.CharField(max_length=150, blank=True)
+    ansc_id = models.CharField(_("identificativo ANSC"), max_length=60, blank=True)  # once ANSC knows the event
+    legacy_id = models.CharField(max_length=30, null=True, blank=True)  # noqa: DJ001 (see Person.legacy_id)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "legacy_id"], name="registry_act_unique_legacy"),
+            models.UniqueConstraint(fields=["tenant", "kind", "year", "part", "series", "number"],
+                                    condition=Q(number__isnull=False), name="registry_act_unique_number"),
+            models.CheckConstraint(condition=Q(status="draft") | Q(number__isnull=False, closed_at__isnull=False),
+                                   name="registry_act_closed_has_number"),
+        ]
+        indexes = [models.Index(fields=["tenant", "kind", "year", "number"])]
+        ordering = ["-year", "kind", "part", "series", "number", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.register_reference}"
+
+    @property
+    def register_reference(self) -> str:
+        number = self.number if self.number is not None else "-"
+        series = f" serie {self.series}" if self.series else ""
+        return f"{self.year} parte {self.part}{series} n. {number}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == ActStatus.CLOSED
+
+    @property
+    def ansc_event_type(self) -> int:
+        return ANSC_EVENT_TYPE[ActKind(self.kind)]
+
+
+class ActRole(models.TextChoices):
+    SUBJECT = "subject", _("Intestatario")  # the newborn, the new citizen
+    SPOUSE = "spouse", _("Coniuge")
+    DECEASED = "deceased", _("Defunto")
+    PARTNER = "partner", _("Parte dell'unione civile")
+    PARENT = "parent", _("Genitore")
+    DECLARANT = "declarant", _("Dichiarante")
+    WITNESS = "witness", _("Testimone")
+
+
+class CivilActParty(TenantScopedModel):
+    """A person of the population register named in an act, with their role in it."""
+
+    act = models.ForeignKey(CivilAct, on_delete=models.CASCADE, related_name="parties")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="act_parties")
+    role = models.CharField(max_length=20, choices=ActRole.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["act", "person", "role"], name="registry_act_party_unique")]
+        ordering = ["act_id", "role", "id"]
+
+
+class ActNumberCounter(TenantScopedModel):
+    """The last number given in one register (kind, year, part, series): locked while closing an act."""
+
+    kind = models.CharField(max_length=20, choices=ActKind.choices)
+    year = models.PositiveSmallIntegerField()
+    part = models.CharField(max_length=5)
+    series = models.CharField(max_length=5, blank=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "kind", "year", "part", "series"],
+                                               name="registry_act_counter_unique")]
+
+
+class AnnotationKind(models.TextChoices):
+    SEPARATION = "separation", _("Separazione personale")
+    DIVORCE = "divorce", _("Scioglimento o cessazione degli effetti civili del matrimonio")
+    ANNULMENT = "annulment", _("Annullamento")
+    RECTIFICATION = "rectification", _("Rettificazione")
+    RECOGNITION = "recognition", _("Riconoscimento di figlio")
+    NAME_CHANGE = "name_change", _("Cambiamento del nome o del cognome")
+    CITIZENSHIP = "citizenship", _("Acquisto o perdita della cittadinanza")
+    UNION_DISSOLUTION = "union_dissolution", _("Scioglimento dell'unione civile")
+    PROPERTY_REGIME = "property_regime", _("Convenzioni patrimoniali")
+    DEATH = "death", _("Morte")
+    OTHER = "other", _("Altro")
+
+
+class ActAnnotation(TenantScopedModel):
+    """An annotation (annotazione) in the margin of a closed act: the only way to correct or
+    complete it. Never changed or removed once written (PostgreSQL refuses it too)."""
+
+    act = models.ForeignKey(CivilAct, on_delete=models.PROTECT, related_name="annotations")
+    kind = models.CharField(_("tipo"), max_length=30, choices=AnnotationKind.choices)
+    date = models.DateField(_("data"))
+    authority = models.CharField(_("autorità"), max_length=200, blank=True)  # court, officer, prefect
+    reference = models.CharField(_("riferimento dell'atto"), max_length=200, blank=True)  # decree, judgment, act
+    text = models.TextField(_("testo"), blank=True)
+    data = models.JSONField(default=dict, blank=True)  # rectification: {"field": ..., "value": ...}
+    recorded_by = models.CharField(max_length=150, blank=True)
+    legacy_id = models.CharField(max_length=30, null=True, blank=True)  # noqa: DJ001 (see Person.legacy_id)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "legacy_id"], name="registry_annotation_unique_legacy")]
+        ordering = ["date", "id"]
+
+
+class AnprNotificationStatus(models.TextChoices):
+    PENDING = "pending", _("Da comunicare")
+    SENT = "sent", _("Comunicata")
+    FAILED = "failed", _("Non riuscita")
+
+
+class AnprNotification(TenantScopedModel):
+    """A communication to ANPR that a civil-status act makes due (today: death), recorded in the
+    same transaction as the act. The ANPR call itself is the job of a later sender that picks the
+    pending rows (outbox): nothing is lost if ANPR is down when the act is closed."""
+
+    event = models.CharField(max_length=20)  # "death"
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="anpr_notifications")
+    act = models.ForeignKey(CivilAct, null=True, blank=True, on_delete=models.PROTECT, related_name="anpr_notifications")
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=AnprNotificationStatus.choices,
+                              default=AnprNotificationStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    anpr_operation_ref = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["act", "event"], name="registry_anpr_notification_once")]
+        indexes = [models.Index(fields=["tenant", "status"])]
+        ordering = ["created_at", "id"]
+
+
+# --- ANPR alignment check ------------------------------------------------------------------------------
+
+
+class AlignmentRun(TenantScopedModel):
+    """One comparison of the local register with ANPR (C020/C021 lookups, rate-limited)."""
+
+    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.RUNNING)
+    limit = models.PositiveIntegerField(null=True, blank=True)
+    checked = models.PositiveIntegerField(default=0)
+    lookups = models.PositiveIntegerField(default=0)
+    started_by = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+
+class DifferenceStatus(models.TextChoices):
+    OPEN = "open", _("Da esaminare")
+    APPLIED = "applied", _("Correzione applicata")
+    DISMISSED = "dismissed", _("Archiviata")
+
+
+class AlignmentDifference(TenantScopedModel):
+    """A difference between the local register and ANPR, with the fix proposed. Nothing is
+    corrected by the check itself: a supervisor applies (or dismisses) each fix, audited."""
+
+    run = models.ForeignKey(AlignmentRun, on_delete=models.CASCADE, related_name="differences")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="alignment_differences")
+    field = models.CharField(max_length=40)  # machine name: anpr_id, family_name, residence, ...
+    local_value = models.CharField(max_length=300, blank=True)
+    anpr_value = models.CharField(max_length=300, blank=True)
+    fix = models.CharField(max_length=40)  # machine code of the proposed fix (registry.alignment.FIXES)
+    message = models.CharField(max_length=400)  # Italian, for the supervisor
+    status = models.CharField(max_length=10, choices=DifferenceStatus.choices, default=DifferenceStatus.OPEN)
+    decided_by = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "person_id", "id"]
+        indexes = [models.Index(fields=["tenant", "status"])]
+
+
 from .certificates.models import Certificate, CertificateBase, StampMode  # noqa: E402,F401  (issue 13: certificates)

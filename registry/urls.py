@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_civil
 
 urlpatterns = [
     path("anagrafe/", views.person_search, name="registry_search"),
@@ -13,6 +13,12 @@ urlpatterns = [
     path("anagrafe/civici/<str:house_number_id>/", views.house_number_detail, name="registry_house_number"),
     path("anagrafe/importazioni/", views.import_run_list, name="registry_imports"),
     path("anagrafe/importazioni/<str:run_id>/", views.import_run_detail, name="registry_import"),
+    # Civil-status registers and the ANPR alignment check (registry/views_civil.py).
+    path("anagrafe/atti/", views_civil.act_search, name="registry_acts"),
+    path("anagrafe/atti/<str:act_id>/", views_civil.act_detail, name="registry_act"),
+    path("anagrafe/allineamento/", views_civil.alignment_page, name="registry_alignment"),
+    path("anagrafe/allineamento/differenze/<str:difference_id>/", views_civil.alignment_decide,
+         name="registry_alignment_decide"),
 ]
 
 # Certificates at the counter (issue 13): registry/views_certificates.py

@@ -19,16 +19,16 @@ FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "members": ("componenti.csv", ("id_famiglia", "id_persona", "relazione", "dal", "al")),
     "residences": ("residenze.csv", ("id", "id_persona", "codice_civico", "id_famiglia", "scala_interno", "dal", "al",
                                      "evento_apertura", "evento_chiusura", "rif_anpr")),
-    # Civil-status acts and their annotations: the format is fixed now; their import comes with the
-    # civil-status registers (issue 13, second part). The importer counts them as "not yet imported".
+    # Civil-status acts and their annotations (registry.civil_status): imported as closed acts.
     "acts": ("atti.csv", ("id", "tipo", "anno", "parte", "serie", "numero", "ufficio", "ufficiale", "data",
                           "id_persone", "dati", "testo")),
     "annotations": ("annotazioni.csv", ("id", "id_atto", "tipo", "data", "autorita", "riferimento_atto", "testo")),
 }
 
 # Import order: what a row refers to is committed before it.
-ORDER = ("streets", "house_numbers", "people", "households", "members", "residences")
-NOT_YET_IMPORTED = ("acts", "annotations")
+ORDER = ("streets", "house_numbers", "people", "households", "members", "residences", "acts", "annotations")
+NOT_YET_IMPORTED: tuple[str, ...] = ()
+OPTIONAL = ("acts", "annotations")  # an export without civil-status files is still an export
 
 ENTITY_LABELS = {
     "streets": "Stradario", "house_numbers": "Civici", "people": "Persone", "households": "Famiglie e convivenze",
@@ -42,3 +42,20 @@ DOCUMENT_KINDS = {"CIE": "cie", "CI": "paper_id", "PASSAPORTO": "passport", "PAT
 EVENTS = {"NASCITA": "birth", "IMMIGRAZIONE": "registration", "ESTERO": "from_abroad", "CAMBIO_ABITAZIONE": "internal_move",
           "EMIGRAZIONE": "departure", "AIRE": "aire", "MORTE": "death", "IRREPERIBILITA": "untraceable",
           "ALTRO": "other"}
+
+# Legacy act types of atti.csv -> the register's act kinds.
+ACT_KINDS = {"NASCITA": "birth", "MATRIMONIO": "marriage", "MORTE": "death", "CITTADINANZA": "citizenship",
+             "UNIONE_CIVILE": "civil_union"}
+# Legacy annotation types of annotazioni.csv -> the register's annotation kinds.
+ANNOTATION_KINDS = {"SEPARAZIONE": "separation", "DIVORZIO": "divorce", "CESSAZIONE_EFFETTI_CIVILI": "divorce",
+                    "ANNULLAMENTO": "annulment", "RETTIFICA": "rectification", "RETTIFICAZIONE": "rectification",
+                    "RICONOSCIMENTO": "recognition", "CAMBIO_NOME": "name_change", "CAMBIO_COGNOME": "name_change",
+                    "CITTADINANZA": "citizenship", "SCIOGLIMENTO_UNIONE": "union_dissolution",
+                    "CONVENZIONI_PATRIMONIALI": "property_regime", "MORTE": "death", "ALTRO": "other"}
+# Keys of the legacy `dati` JSON -> the act data keys (registry.civil_status.schema).
+ACT_DATA_KEYS = {"ora": "birth_time", "ora_nascita": "birth_time", "luogo": "place", "ora_morte": "death_time",
+                 "rito": "rite", "regime_patrimoniale": "property_regime", "testimoni": "witnesses",
+                 "padre": "father", "madre": "mother", "dichiarante": "declarant"}
+# The parties an act names, in the order of `id_persone`.
+ACT_ROLES = {"birth": ("subject",), "marriage": ("spouse", "spouse"), "death": ("deceased",),
+             "citizenship": ("subject",), "civil_union": ("partner", "partner")}

@@ -273,7 +273,7 @@ def generate(out: Path, *, people: int = 10_000, households: int = 4_000, seed: 
         touched.add(row["id_persona"])
         overlaps += 1
 
-    acts, annotations = _acts(rng, person_rows, today)
+    acts, annotations = _acts(rng, person_rows, today, defects)
     _write(out, "streets", streets)
     _write(out, "house_numbers", civici)
     _write(out, "people", person_rows)
@@ -299,8 +299,10 @@ def _residence(seq: int, pid: str, civico: str, hid: str, start: dt.date, end: d
             "rif_anpr": f"{rng.randrange(10**11, 10**12)}" if start.year >= 2018 else ""}
 
 
-def _acts(rng: random.Random, people: list[dict], today: dt.date) -> tuple[list[dict], list[dict]]:
-    """Thirty years of civil-status acts (births of people born here, marriages, deaths)."""
+def _acts(rng: random.Random, people: list[dict], today: dt.date, defects: Defects | None = None
+          ) -> tuple[list[dict], list[dict]]:
+    """Thirty years of civil-status acts (births of people born here, marriages), with the defects
+    of real registers (see _act_defects)."""
     acts, annotations = [], []
     numbers: dict[tuple[int, str], int] = {}
     for row in people:
@@ -329,7 +331,48 @@ def _acts(rng: random.Random, people: list[dict], today: dt.date) -> tuple[list[
                 annotations.append({"id": f"N{len(annotations) + 1:06d}", "id_atto": acts[-1]["id"], "tipo": "DIVORZIO",
                                     "data": f"{min(year + 5, today.year)}-06-01", "autorita": "Tribunale di Lucca",
                                     "riferimento_atto": "", "testo": ""})
+    if defects is not None:
+        _act_defects(rng, acts, annotations, defects)
     return acts, annotations
+
+
+def _act_defects(rng: random.Random, acts: list[dict], annotations: list[dict], defects: Defects) -> None:
+    """A few of each: unknown act type, number used twice in a register, unreadable date or data,
+    a party that is not in the register, annotations of a missing act or dated before their act."""
+    marriages = [a for a in acts if a["tipo"] == "MATRIMONIO"]
+    if len(marriages) < 12:
+        return
+    rate = max(2, len(acts) // 200)
+    picks = rng.sample(marriages, min(len(marriages), 4 * rate))
+    for row in picks[:rate]:  # somebody not in the people file
+        row["id_persone"] = row["id_persone"].split("|")[0] + "|P9999999"
+        defects.add("acts", row["id"], "act_person_unknown")
+    for row in picks[rate:2 * rate]:  # the structured data is not JSON
+        row["dati"] = "{ora: 10"
+        defects.add("acts", row["id"], "act_data_unreadable")
+    for row in picks[2 * rate:3 * rate]:  # an impossible date
+        row["data"] = "31/02/" + row["anno"]
+        defects.add("acts", row["id"], "invalid_date")
+    for row in picks[3 * rate:4 * rate]:
+        row["tipo"] = "ADOZIONE"
+        defects.add("acts", row["id"], "act_kind_unknown")
+    touched = {r["id"] for r in picks}
+    clean = [a for a in marriages if a["id"] not in touched]
+    for original in clean[:rate]:  # the same number again in the same register
+        copy = {**original, "id": f"A{len(acts) + 1:07d}"}
+        acts.append(copy)
+        defects.add("acts", copy["id"], "duplicate_act_number")
+    for n in range(rate):
+        nid = f"N{len(annotations) + 1:06d}"
+        annotations.append({"id": nid, "id_atto": f"A{9_000_000 + n}", "tipo": "SEPARAZIONE", "data": "2010-01-01",
+                            "autorita": "Tribunale di Lucca", "riferimento_atto": "", "testo": ""})
+        defects.add("annotations", nid, "orphan_annotation")
+    for original in clean[rate:2 * rate]:
+        nid = f"N{len(annotations) + 1:06d}"
+        annotations.append({"id": nid, "id_atto": original["id"], "tipo": "SEPARAZIONE",
+                            "data": f"{int(original['anno']) - 1}-01-01", "autorita": "Tribunale di Lucca",
+                            "riferimento_atto": "", "testo": ""})
+        defects.add("annotations", nid, "dates_out_of_order")
 
 
 def _write(out: Path, entity: str, rows: list[dict]) -> None:

@@ -28,6 +28,10 @@ from common import clock
 from common.errors import Conflict, ValidationFailed
 
 from ..models import (
+    ActAnnotation,
+    ActStatus,
+    CivilAct,
+    CivilActParty,
     Household,
     HouseholdMember,
     HouseNumber,
@@ -194,8 +198,34 @@ def _write_residences(tenant, rows, plan) -> None:
                        "closing_event", "anpr_operation_ref"])
 
 
+def _write_acts(tenant, rows, plan) -> None:
+    """Acts are immutable: new ones are written (as drafts, their parties, then closed in the same
+    transaction, as the database allows parties only on open acts); existing ones are left alone."""
+    CivilAct.objects.bulk_create(
+        [CivilAct(tenant=tenant, status=ActStatus.DRAFT, **{k: v for k, v in r.items() if k != "parties"}) for r in rows],
+        ignore_conflicts=True)
+    fresh = dict(CivilAct.objects.for_tenant(tenant).filter(legacy_id__in=[r["legacy_id"] for r in rows],
+                                                            status=ActStatus.DRAFT).values_list("legacy_id", "pk"))
+    people = _ids(Person, tenant, "legacy_id", (pid for r in rows for pid, _role in r["parties"]))
+    CivilActParty.objects.bulk_create(
+        [CivilActParty(tenant=tenant, act_id=fresh[r["legacy_id"]], person_id=people[pid], role=role)
+         for r in rows if r["legacy_id"] in fresh for pid, role in r["parties"] if pid in people],
+        ignore_conflicts=True)
+    CivilAct.objects.filter(pk__in=fresh.values()).update(status=ActStatus.CLOSED, closed_at=clock.now(),
+                                                          closed_by="registry_import")
+
+
+def _write_annotations(tenant, rows, plan) -> None:
+    acts = _ids(CivilAct, tenant, "legacy_id", (r["act"] for r in rows))
+    ActAnnotation.objects.bulk_create(
+        [ActAnnotation(tenant=tenant, act_id=acts[r["act"]], recorded_by="registry_import",
+                       **{k: v for k, v in r.items() if k != "act"}) for r in rows],
+        ignore_conflicts=True)
+
+
 WRITERS = {"streets": _write_streets, "house_numbers": _write_house_numbers, "people": _write_people,
-           "households": _write_households, "members": _write_members, "residences": _write_residences}
+           "households": _write_households, "members": _write_members, "residences": _write_residences,
+           "acts": _write_acts, "annotations": _write_annotations}
 
 
 def _finish(*, run: ImportRun, plan: Plan, report_dir: Path | None) -> None:

@@ -13,7 +13,13 @@ Rules, in import order (registry/README.md lists them for the municipality):
 - households, members: orphans (unknown person or household) are rejected; one current household
   per person;
 - residences: at a civico of the street register, closed after they open, never before birth;
-  overlapping periods of one person are trimmed (the earlier one ends when the next starts).
+  overlapping periods of one person are trimmed (the earlier one ends when the next starts);
+- acts: a known type, a number unique in its register (kind, year, part, series), a valid date, data
+  that the act kind's schema accepts (legacy keys mapped, unknown ones dropped, the event date taken
+  from the act when missing); people not in the register are not linked (flagged); imported acts
+  are closed (immutable), and their effects on civil status are not replayed (the people file
+  already carries the civil status);
+- annotations: of an imported act, not dated before it, of a kind the act admits (else "other").
 """
 
 from __future__ import annotations
@@ -27,12 +33,33 @@ from pathlib import Path
 from django.utils.translation import gettext as _
 
 from .. import codes
+from ..civil_status.schema import SCHEMAS, validate_data
+from ..civil_status.services import ANNOTATION_KINDS_BY_ACT
 from ..fiscal_code import normalise as cf_normalise
 from ..fiscal_code import problem as cf_problem
-from ..models import Household, HouseholdMember, HouseNumber, Person, Residence, Street
+from ..models import (
+    ActAnnotation,
+    CivilAct,
+    Household,
+    HouseholdMember,
+    HouseNumber,
+    Person,
+    Residence,
+    Street,
+)
 from ..services import street_register_parse
 from ..text import normalise, parse_date
-from .format import DOCUMENT_KINDS, EVENTS, FILES, NOT_YET_IMPORTED, ORDER
+from .format import (
+    ACT_DATA_KEYS,
+    ACT_KINDS,
+    ACT_ROLES,
+    ANNOTATION_KINDS,
+    DOCUMENT_KINDS,
+    EVENTS,
+    FILES,
+    NOT_YET_IMPORTED,
+    ORDER,
+)
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 REJECTED, CORRECTED, WARNING = "rejected", "corrected", "warning"
@@ -129,6 +156,8 @@ def reconcile(folder: Path, *, tenant, municipality_codes: set[str] | None = Non
     _households(plan, folder, tenant)
     _members(plan, folder, tenant, merged)
     _residences(plan, folder, tenant, merged)
+    _acts(plan, folder, tenant, merged)
+    _annotations(plan, folder, tenant)
     for entity in NOT_YET_IMPORTED:
         rows = _read(folder, entity, required=False)
         plan.counts[entity] = {"read": len(rows), "not_imported": len(rows)}
@@ -149,6 +178,10 @@ def _existing(plan: Plan, tenant) -> None:
         "people": (Person.objects.for_tenant(tenant).values_list("legacy_id", flat=True), "legacy_id"),
         "households": (Household.objects.for_tenant(tenant).values_list("legacy_id", flat=True), "legacy_id"),
         "residences": (Residence.objects.for_tenant(tenant).values_list("legacy_id", flat=True), "legacy_id"),
+        "acts": (CivilAct.objects.for_tenant(tenant).exclude(legacy_id=None).values_list("legacy_id", flat=True),
+                 "legacy_id"),
+        "annotations": (ActAnnotation.objects.for_tenant(tenant).exclude(legacy_id=None)
+                        .values_list("legacy_id", flat=True), "legacy_id"),
     }
     for entity, (qs, key) in lookups.items():
         known = set(qs)
@@ -551,3 +584,154 @@ def _residences(plan: Plan, folder: Path, tenant, merged: dict[str, str]) -> Non
                 plan.issue("residences", line, last["legacy_id"], CORRECTED, "closed_at_death",
                            _("Persona deceduta con residenza aperta: chiusa alla data di morte."))
                 last["end_date"], last["closing_event"] = died, "death"
+
+
+def _act_data(kind: str, raw: str, act_date: dt.date, person: dict | None) -> tuple[dict, list[tuple[str, str, str]]]:
+    """The legacy `dati` JSON as the act kind's data, with the notes (severity, reason, message)."""
+    import json
+
+    notes: list[tuple[str, str, str]] = []
+    try:
+        loaded = json.loads(raw) if raw else {}
+        if not isinstance(loaded, dict):
+            raise ValueError
+    except ValueError:
+        notes.append((CORRECTED, "act_data_unreadable", _("Dati strutturati dell'atto illeggibili: ignorati.")))
+        loaded = {}
+    schema = SCHEMAS[kind]
+    place_key = {"birth": "birth_place", "death": "death_place", "marriage": "marriage_place",
+                 "civil_union": "union_place"}.get(kind)
+    data: dict = {}
+    dropped = []
+    for key, value in loaded.items():
+        target = place_key if key == "luogo" else ACT_DATA_KEYS.get(key, key)
+        if target in schema:
+            data[target] = value
+        else:
+            dropped.append(str(key)[:30])
+    if dropped:
+        notes.append((CORRECTED, "act_data_field_dropped",
+                      _("Campi dei dati dell'atto non previsti, tolti: %(k)s.") % {"k": ", ".join(dropped)}))
+    from ..civil_status.schema import EVENT_DATE
+
+    if not data.get(EVENT_DATE[kind]):
+        event = person["birth_date"] if kind == "birth" and person else act_date
+        data[EVENT_DATE[kind]] = event.isoformat()
+    if kind == "birth" and person:
+        data.setdefault("family_name", person["family_name"])
+        data.setdefault("given_name", person["given_name"])
+        data.setdefault("sex", person["sex"])
+    return data, notes
+
+
+def _acts(plan: Plan, folder: Path, tenant, merged: dict[str, str]) -> None:
+    from common.errors import ValidationFailed
+
+    rows = _read(folder, "acts", required=False)
+    _count(plan, "acts", len(rows))
+    people = {r["legacy_id"]: r for r in plan.rows["people"]}
+    db_people = set(Person.objects.for_tenant(tenant).exclude(legacy_id=None).values_list("legacy_id", flat=True))
+    numbers = {(k, y, p, s, n): legacy for k, y, p, s, n, legacy in CivilAct.objects.for_tenant(tenant)
+               .exclude(number=None).values_list("kind", "year", "part", "series", "number", "legacy_id")}
+    seen: set[str] = set()
+    for line, row in rows:
+        aid = row["id"]
+        if not aid or len(aid) > 30:
+            plan.issue("acts", line, aid, REJECTED, "missing_field", _("Identificativo dell'atto mancante."))
+            continue
+        if aid in seen:
+            plan.issue("acts", line, aid, REJECTED, "duplicate_row", _("Identificativo ripetuto: riga scartata."))
+            continue
+        seen.add(aid)
+        kind = ACT_KINDS.get(row["tipo"].upper())
+        if kind is None:
+            plan.issue("acts", line, aid, REJECTED, "act_kind_unknown",
+                       _("Tipo di atto \"%(t)s\" sconosciuto.") % {"t": row["tipo"][:30]})
+            continue
+        act_date = parse_date(row["data"])
+        if act_date is None:
+            plan.issue("acts", line, aid, REJECTED, "invalid_date",
+                       _("Data dell'atto mancante o non valida: \"%(d)s\".") % {"d": row["data"][:20]})
+            continue
+        if not row["numero"].isdigit() or not 0 < int(row["numero"]) < 10_000_000 or \
+                (row["anno"] and not (row["anno"].isdigit() and 1800 <= int(row["anno"]) <= 9999)):
+            plan.issue("acts", line, aid, REJECTED, "invalid_number", _("Numero o anno dell'atto non validi."))
+            continue
+        year = int(row["anno"]) if row["anno"] else act_date.year
+        part = row["parte"].strip()[:5] or "1"
+        series = row["serie"].strip().upper()[:5]
+        identity = (kind, year, part, series, int(row["numero"]))
+        if identity in numbers and numbers[identity] != aid:
+            plan.issue("acts", line, aid, REJECTED, "duplicate_act_number",
+                       _("Numero già usato nello stesso registro dall'atto %(a)s.") % {"a": numbers[identity] or "-"})
+            continue
+        parties, roles = [], ACT_ROLES[kind]
+        ids = [p.strip() for p in row["id_persone"].split("|") if p.strip()]
+        for index, pid in enumerate(ids[:len(roles)]):
+            if pid in merged:
+                plan.issue("acts", line, aid, CORRECTED, "person_merged",
+                           _("Riferito a un doppione: attribuito alla persona %(k)s.") % {"k": merged[pid]})
+                pid = merged[pid]
+            if pid not in people and pid not in db_people:
+                plan.issue("acts", line, aid, WARNING, "act_person_unknown",
+                           _("La persona %(p)s non è nell'anagrafe: atto importato senza collegarla.") % {"p": pid[:30]})
+                continue
+            if any(pid == p for p, _role in parties):
+                continue
+            parties.append((pid, roles[index]))
+        first = people.get(parties[0][0]) if parties and kind == "birth" else None
+        data, notes = _act_data(kind, row["dati"], act_date, first)
+        for severity, reason, message in notes:
+            plan.issue("acts", line, aid, severity, reason, message)
+        try:
+            data = validate_data(kind, data)
+        except ValidationFailed as exc:
+            plan.issue("acts", line, aid, REJECTED, "act_data_invalid",
+                       _("Dati dell'atto non validi: %(f)s.") % {"f": ", ".join(sorted(exc.details or {}))[:200]})
+            continue
+        numbers[identity] = aid
+        plan.rows["acts"].append({"legacy_id": aid, "kind": kind, "year": year, "part": part, "series": series,
+                                  "number": int(row["numero"]), "office": row["ufficio"][:150] or "-",
+                                  "officer": row["ufficiale"][:150] or "-", "act_date": act_date, "data": data,
+                                  "text": row["testo"][:20_000], "parties": parties})
+
+
+def _annotations(plan: Plan, folder: Path, tenant) -> None:
+    rows = _read(folder, "annotations", required=False)
+    _count(plan, "annotations", len(rows))
+    acts = {r["legacy_id"]: (r["kind"], r["act_date"]) for r in plan.rows["acts"]}
+    acts.update({legacy: (kind, day) for legacy, kind, day in CivilAct.objects.for_tenant(tenant)
+                 .exclude(legacy_id=None).values_list("legacy_id", "kind", "act_date") if legacy not in acts})
+    seen: set[str] = set()
+    for line, row in rows:
+        nid = row["id"]
+        if not nid or len(nid) > 30:
+            plan.issue("annotations", line, nid, REJECTED, "missing_field", _("Identificativo dell'annotazione mancante."))
+            continue
+        if nid in seen:
+            plan.issue("annotations", line, nid, REJECTED, "duplicate_row", _("Identificativo ripetuto: riga scartata."))
+            continue
+        seen.add(nid)
+        act = acts.get(row["id_atto"])
+        if act is None:
+            plan.issue("annotations", line, nid, REJECTED, "orphan_annotation",
+                       _("L'atto %(a)s non esiste o è stato scartato.") % {"a": row["id_atto"][:30]})
+            continue
+        day = parse_date(row["data"])
+        if day is None:
+            plan.issue("annotations", line, nid, REJECTED, "invalid_date", _("Data dell'annotazione non valida."))
+            continue
+        if day < act[1]:
+            plan.issue("annotations", line, nid, REJECTED, "dates_out_of_order",
+                       _("Annotazione datata %(d)s, prima dell'atto (%(a)s).")
+                       % {"d": f"{day:%d/%m/%Y}", "a": f"{act[1]:%d/%m/%Y}"})
+            continue
+        kind = ANNOTATION_KINDS.get(row["tipo"].upper())
+        if kind is None or kind not in ANNOTATION_KINDS_BY_ACT[act[0]]:
+            plan.issue("annotations", line, nid, CORRECTED, "annotation_kind_unknown",
+                       _("Tipo di annotazione \"%(t)s\" sconosciuto o non ammesso per l'atto: impostato ad \"Altro\".")
+                       % {"t": row["tipo"][:30]})
+            kind = "other"
+        plan.rows["annotations"].append({"legacy_id": nid, "act": row["id_atto"], "kind": kind, "date": day,
+                                         "authority": row["autorita"][:200], "reference": row["riferimento_atto"][:200],
+                                         "text": row["testo"][:20_000]})

@@ -48,7 +48,11 @@ def test_every_injected_defect_is_reported_with_its_reason(tenant, export, tmp_p
                          "civil_status_unknown": "corrected", "invalid_birth_date": "rejected",
                          "duplicate_person": "rejected", "orphan_member": "rejected",
                          "street_not_in_register": "rejected", "address_not_in_register": "rejected",
-                         "dates_out_of_order": "rejected", "overlap_trimmed": "corrected"}
+                         "dates_out_of_order": "rejected", "overlap_trimmed": "corrected",
+                         # civil-status acts and annotations
+                         "act_person_unknown": "warning", "act_data_unreadable": "corrected",
+                         "invalid_date": "rejected", "act_kind_unknown": "rejected",
+                         "duplicate_act_number": "rejected", "orphan_annotation": "rejected"}
     assert {d["reason"] for d in manifest["defects"]} == set(expected_severity)
     for defect in manifest["defects"]:
         if defect["entity"] == "members":  # key is household/person: match on either part
@@ -64,7 +68,10 @@ def test_every_injected_defect_is_reported_with_its_reason(tenant, export, tmp_p
     counts = run.counts
     assert counts["people"]["read"] == manifest["counts"]["people"]
     assert counts["people"]["accepted"] + counts["people"]["rejected"] == counts["people"]["read"]
-    assert counts["acts"] == {"read": manifest["counts"]["acts"], "not_imported": manifest["counts"]["acts"]}
+    for entity in ("acts", "annotations"):  # imported now (civil-status registers)
+        assert counts[entity]["read"] == manifest["counts"][entity]
+        assert counts[entity]["accepted"] + counts[entity]["rejected"] == counts[entity]["read"]
+        assert counts[entity]["rejected"] > 0
 
 
 def test_the_dry_run_writes_nothing_to_the_register_and_writes_the_report(tenant, export, tmp_path):
