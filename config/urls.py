@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("cases.urls")),
     path("", include("documents.urls")),
     path("", include("forms.urls")),
+    path("", include("noticeboard.urls")),
 ]
