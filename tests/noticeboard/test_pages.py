@@ -172,3 +172,20 @@ def test_office_publishes_a_signed_document_of_a_case(board, signed_document):
         "days": "8", "office": "Stato civile", "responsible": "Laura Verdi"})
     assert done.status_code == 302
     assert Publication.objects.get().case == case
+
+
+def test_the_demo_municipalities_have_a_current_an_ended_and_a_scheduled_publication(nb_settings):
+    from django.core.management import call_command
+
+    from accounts.demo import load_demo_accounts
+    from noticeboard import selectors
+
+    tenants = load_demo_accounts()
+    call_command("load_demo_noticeboard")
+    call_command("load_demo_noticeboard")  # safe to run twice
+    tenant = tenants["capannori"]
+    assert Publication.objects.filter(tenant=tenant).count() == 3
+    assert [p.category for p in selectors.publication_public_current(tenant=tenant)] == ["pubblicazioni_matrimonio"]
+    assert [p.category for p in selectors.publication_public_archive(tenant=tenant)] == ["ordinanza"]
+    html = Client().get("/albo/capannori/").content.decode()
+    assert "Luca Neri e Giulia Conti" in html and "scrutatori" not in html
