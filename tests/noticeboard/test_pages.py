@@ -189,3 +189,12 @@ def test_the_demo_municipalities_have_a_current_an_ended_and_a_scheduled_publica
     assert [p.category for p in selectors.publication_public_archive(tenant=tenant)] == ["ordinanza"]
     html = Client().get("/albo/capannori/").content.decode()
     assert "Luca Neri e Giulia Conti" in html and "scrutatori" not in html
+
+
+def test_the_menu_leads_registry_staff_to_the_office_page(board):
+    staff = Client()
+    staff.force_login(board["registrar"])
+    assert 'href="/gestione-albo/"' in staff.get("/gestione-albo/").content.decode()
+    viewer = Client()
+    viewer.force_login(board["viewer"])
+    assert 'href="/gestione-albo/"' not in viewer.get("/fascicoli/").content.decode()
