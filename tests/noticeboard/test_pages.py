@@ -49,6 +49,8 @@ def test_an_unknown_board_or_a_publication_of_another_tenant_is_a_404(board, pos
     other = posted["other"]
     assert Client().get(f"/albo/{board['a'].slug}/{other.year}/{other.number + 5}/").status_code == 404
     assert Client().get(f"/albo/{board['a'].slug}/{other.year}/abc/").status_code == 404
+    assert Client().get(f"/albo/{board['a'].slug}/{'9' * 30}/1/").status_code == 404
+    assert Client().get(f"/albo/{board['a'].slug}/2026/-1/documento.pdf").status_code == 404
 
 
 def test_search_by_text_category_and_dates(board, posted):

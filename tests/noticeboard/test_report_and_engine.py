@@ -126,3 +126,11 @@ def test_at_the_end_a_signed_report_is_attached_to_the_publication_and_the_case(
     assert "REFERTO DI PUBBLICAZIONE" in text and "1/2026" in text and "dal 07/12/2026 al 14/12/2026" in text
     assert publication.document.sha256 in text.replace(" ", "")
     assert AuditEvent.objects.filter(object_type="publication", object_id=str(publication.pk), action="sign").exists()
+
+
+def test_the_closing_job_is_on_the_beat_schedule_and_found_by_the_worker(settings):
+    from config.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["noticeboard-close-ended"]
+    app.loader.import_default_modules()  # what a worker does at start
+    assert entry["task"] in app.tasks and app.tasks[entry["task"]].apply().get() == {"closed": 0, "failed": 0}
