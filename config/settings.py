@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "documents",
     "backoffice",  # tenant administration pages, above accounts, cases and documents
     "registry",
+    "noticeboard",  # the public online notice board (albo pretorio), above cases and documents
     "ops",
 ]
 
@@ -328,6 +329,14 @@ PROCEDO_TEMPLATE_RENDER_CPU_SECONDS = env_int("PROCEDO_TEMPLATE_RENDER_CPU_SECON
 PROCEDO_TEMPLATE_RENDER_MEMORY_MB = env_int("PROCEDO_TEMPLATE_RENDER_MEMORY_MB", 768)
 # Deepest JSON nesting accepted in a request body or a JSON form field (refused with 400 beyond).
 PROCEDO_JSON_MAX_DEPTH = env_int("PROCEDO_JSON_MAX_DEPTH", 64)
+# Online notice board: days after its end date that a publication stays in the public archive (a
+# tenant may set its own), and how often the job that signs the publication reports runs (s).
+PROCEDO_NOTICEBOARD_ARCHIVE_DAYS = env_int("PROCEDO_NOTICEBOARD_ARCHIVE_DAYS", 365)
+if not 0 <= PROCEDO_NOTICEBOARD_ARCHIVE_DAYS <= 3650:
+    raise ImproperlyConfigured("PROCEDO_NOTICEBOARD_ARCHIVE_DAYS must be between 0 and 3650")
+CELERY_BEAT_SCHEDULE["noticeboard-close-ended"] = {
+    "task": "noticeboard.tasks.close_ended_publications_task", "schedule": 15 * 60.0,
+}
 
 LOGGING = {
     "version": 1,

@@ -23,4 +23,5 @@ urlpatterns = [
     path("", include("documents.urls")),
     path("", include("forms.urls")),
     path("", include("registry.urls")),
+    path("", include("noticeboard.urls")),
 ]
