@@ -13,7 +13,7 @@ import logging
 import re
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -343,3 +343,80 @@ def render_docx(data: bytes, *, context: Mapping[str, Any], images: Mapping[str,
         message, code = _refusal_message(exc)
         logger.warning("template rendering stopped: %s", exc)
         raise RenderFailed(message, code=code) from exc
+
+
+# ---------------------------------------------------------------- shipped templates
+# A procedure ships its deeds in its folder (processes/<id>/deeds/, declared under `deeds:` in its
+# manifest): the DOCX, the field list it may use and the data mapping. Older versions kept a
+# template as processes/<id>/templates/<name>.docx, without a field list.
+
+
+@dataclass(frozen=True)
+class ShippedTemplate:
+    name: str
+    title: str
+    process_id: str
+    fields: Mapping[str, Any]
+    data: bytes = field(repr=False, default=b"")
+
+
+def _stored_bytes(stored: Any) -> bytes | None:
+    import base64
+
+    if isinstance(stored, str) and stored.startswith("base64:"):
+        return base64.b64decode(stored.removeprefix("base64:"))
+    return None
+
+
+def version_template(version: Any, name: str) -> bytes | None:
+    """The template `name` of a published process version (a running case keeps the wording it
+    started with): the deed the manifest declares, else the older templates/<name>.docx."""
+    from engine.bundles import version_files
+    from engine.manifest import manifest_of
+
+    files = version_files(version)
+    deed = manifest_of(version).deeds.get(name)
+    if deed is not None:
+        data = _stored_bytes(files.get(deed.template))
+        if data is not None:
+            return data
+    return _stored_bytes(files.get(f"templates/{name}.docx"))
+
+
+def _processes_dir() -> Any:
+    from pathlib import Path
+
+    return Path(settings.PROCEDO_PROCESSES_DIR)
+
+
+def shipped_templates() -> dict[str, ShippedTemplate]:
+    """Every deed the procedures on disk declare, by name (the first procedure declaring a name wins)."""
+    from engine.bundles import read_bundle
+    from engine.manifest import Manifest
+
+    found: dict[str, ShippedTemplate] = {}
+    root = _processes_dir()
+    if not root.is_dir():
+        return found
+    for folder in sorted(p for p in root.iterdir() if (p / "manifest.yaml").is_file()):
+        bundle = read_bundle(folder)
+        if not isinstance(bundle.manifest, dict) or not bundle.manifest.get("deeds"):
+            continue
+        # Only the deeds are read here: the model is not parsed (sync_processes checks the rest).
+        files = {k: v for k, v in bundle.files.items() if not k.endswith((".bpmn", ".dmn"))}
+        for deed in Manifest.parse(folder.name, bundle.manifest, files).deeds.values():
+            found.setdefault(deed.name, ShippedTemplate(name=deed.name, title=deed.title, process_id=folder.name,
+                                                        fields=deed.fields,
+                                                        data=_stored_bytes(bundle.files[deed.template]) or b""))
+    return found
+
+
+def shipped_template(name: str, process_id: str | None = None) -> bytes | None:
+    """The DOCX of deed `name` as shipped in the procedure folder on disk (`process_id`'s, else
+    any procedure's). `name` is a plain name (the caller refuses paths)."""
+    shipped = shipped_templates().get(name)
+    if process_id and (shipped is None or shipped.process_id != process_id):
+        legacy = _processes_dir() / process_id / "templates" / f"{name}.docx"
+        if legacy.is_file():
+            return legacy.read_bytes()
+    return shipped.data if shipped is not None else None
