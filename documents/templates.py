@@ -324,10 +324,11 @@ def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateRepo
     return TemplateReport(variables=frozenset(used))
 
 
-# A 1x1 transparent PNG: the images of the sample rendering.
+# A 1x1 transparent PNG: the images of the sample rendering (its IDAT chunk's length must match
+# its data, or python-docx cannot read it and the sample rendering never reaches the end).
 _SAMPLE_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
 )
 
 

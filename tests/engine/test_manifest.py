@@ -229,3 +229,17 @@ def test_the_committed_deed_is_what_the_build_script_makes():
     spec.loader.exec_module(module)
     for target, build in module.DEEDS.items():
         assert target.read_bytes() == build(), target
+
+
+def test_the_sample_rendering_of_the_shipped_deed_runs_to_its_end(caplog):
+    """The bundle check renders each deed with sample data in the sandbox (the seal's images
+    included), not only parses it."""
+    import logging
+
+    from documents import templates
+
+    data = (PROCESSES / "residence_change" / "deeds" / "comunicazione_avvio.docx").read_bytes()
+    fields = yaml.safe_load((PROCESSES / "residence_change" / "deeds" / "comunicazione_avvio.fields.yaml").read_text())
+    with caplog.at_level(logging.INFO, logger="documents.templates"):
+        templates.validate_template(data, schema=fields)
+    assert "sample rendering failed" not in caplog.text
