@@ -254,10 +254,8 @@ class _Parser:
         if specs is None:
             if not any(name.endswith(".bpmn") for name in self.files):
                 return None, None
-            from .bundles import _parse  # bundles imports this module
-
             try:
-                specs = _parse(dict(self.files), self.pid)
+                specs = model_specs(self.pid, self.files)
             except Exception:  # noqa: BLE001 - the parser raises assorted errors for broken models
                 return None, None
         return model_elements(specs), model_messages(specs)
@@ -429,6 +427,18 @@ def _mapping_ast(mapping: Mapping[str, Any]) -> ast.expr:
 
 
 # ---------------------------------------------------------------- parsed specs
+
+
+def model_specs(process_id: str, files: Mapping[str, str]) -> Any:
+    """(spec, subprocess_specs) of a procedure's files, as the engine parses them (deeds attached)."""
+    from .bundles import _parse  # bundles imports this module
+
+    return _parse(dict(files), process_id)
+
+
+def user_task_ids(specs: Any) -> frozenset[str]:
+    return frozenset(t.bpmn_id for t in _task_specs(specs)
+                     if type(t).__name__ == "UserTask" and getattr(t, "bpmn_id", None))
 
 
 def _task_specs(specs: Any) -> Iterable[Any]:

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from docx import Document as Docx
 
-from engine.bundles import _parse, read_bundle, validate_bundle
-from engine.manifest import LegalDeadline, Manifest, manifest_of
+from engine.bundles import read_bundle, validate_bundle
+from engine.manifest import LegalDeadline, Manifest, manifest_of, model_specs
 from engine.sandbox import RestrictedEnvironment
 from engine.script_helpers import build_helpers
 
@@ -103,7 +103,7 @@ def _publish_residence():
 
 def test_the_deed_mapping_becomes_the_data_of_the_service_task_that_issues_it():
     bundle = read_bundle(PROCESSES / "residence_change")
-    spec, subprocess_specs = _parse(bundle.files, "residence_change")
+    spec, subprocess_specs = model_specs("residence_change", bundle.files)
     notice = spec.task_specs["notice_of_start"]
     expression = notice.operation_params["data"]["value"]
     case_data = {
@@ -178,7 +178,7 @@ def test_a_mapping_with_an_unknown_field_or_a_refused_expression_is_reported(bun
     assert any(p.startswith("residence_change/deeds/comunicazione_avvio.mapping.yaml:") and expected in p
                for p in problems), problems
     # A deed with a broken mapping gives its service task nothing to evaluate.
-    spec, _subs = _parse(read_bundle(bundle).files, "residence_change")
+    spec, _subs = model_specs("residence_change", read_bundle(bundle).files)
     assert "data" not in spec.task_specs["notice_of_start"].operation_params
 
 

@@ -107,18 +107,14 @@ class _Checker:
 
 
 def load_model(folder: Path) -> Model:
-    from engine.bundles import _parse, read_bundle
-    from engine.manifest import Manifest
+    from engine.bundles import read_bundle
+    from engine.manifest import Manifest, model_messages, model_specs, user_task_ids
 
     bundle = read_bundle(folder)
-    spec, subprocess_specs = _parse(bundle.files, folder.name)
-    manifest = Manifest.parse(folder.name, bundle.manifest, bundle.files, specs=(spec, subprocess_specs))
-    user_tasks = {t.bpmn_id for process in (spec, *subprocess_specs.values()) for t in process.task_specs.values()
-                  if type(t).__name__ == "UserTask" and getattr(t, "bpmn_id", None)}
-    from engine.manifest import model_messages
-
-    return Model(process_id=folder.name, user_tasks=frozenset(user_tasks),
-                 messages=frozenset(model_messages((spec, subprocess_specs))),
+    specs = model_specs(folder.name, bundle.files)
+    manifest = Manifest.parse(folder.name, bundle.manifest, bundle.files, specs=specs)
+    return Model(process_id=folder.name, user_tasks=user_task_ids(specs),
+                 messages=frozenset(model_messages(specs)),
                  outcomes=frozenset(manifest.outcomes),
                  milestone_labels=frozenset(label for _e, label in manifest.public_milestones),
                  starts_from_platform=manifest.channels == {"platform"})
