@@ -30,7 +30,6 @@ import re
 import resource
 import secrets
 import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -422,27 +421,6 @@ def _mp_context() -> multiprocessing.context.BaseContext:
         ctx.set_forkserver_preload([*current, *(m for m in wanted if m not in current)])
         _context = ctx
     return _context
-
-
-def _forget_parents_fork_server() -> None:
-    """In a forked process (Celery's prefork pool), the fork server belongs to the parent, which
-    may have rendered before forking (Django's system checks at worker start validate the deed
-    templates of the procedures): the child cannot wait on it, so it starts its own when it
-    first renders. CPython 3.11 ForkServer state."""
-    server = forkserver._forkserver
-    alive_fd = getattr(server, "_forkserver_alive_fd", None)
-    if getattr(server, "_forkserver_pid", None) is None:
-        return
-    if alive_fd is not None:
-        try:
-            os.close(alive_fd)  # our copy: the parent keeps its server alive with its own
-        except OSError:
-            pass
-    server._forkserver_address = server._forkserver_alive_fd = server._forkserver_pid = None
-    server._lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_parents_fork_server)
 
 
 class _RenderPopen(popen_forkserver.Popen):

@@ -257,10 +257,13 @@ def _refusal_message(exc: sandbox.Refused) -> tuple[str, str]:
             % {"where": where, "fragment": fragment, "detail": exc.detail}, "template_error")
 
 
-def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateReport:
+def validate_template(data: bytes, *, schema: Mapping[str, Any], render_sample: bool = True) -> TemplateReport:
     """Check a DOCX template at upload: syntax, names, filters and statements of every part
     docxtpl renders, then a rendering of the whole document with sample data in the same
-    sandbox and limits as a real deed. Raises TemplateRejected naming the part and fragment."""
+    sandbox and limits as a real deed. Raises TemplateRejected naming the part and fragment.
+
+    `render_sample=False` keeps to the checks done in this process (Django's system checks,
+    which run at every start of a web or worker process, must not start render processes)."""
     check_docx_archive(data)
     try:
         tpl = DocxTemplate(io.BytesIO(data))
@@ -309,6 +312,8 @@ def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateRepo
                 details={"unknown": unknown, "part": label},
             )
         used |= part_used
+    if not render_sample:
+        return TemplateReport(variables=frozenset(used))
     context = {**_sample_data(schema), **_sample_seal()}
     images = {"sigillo_qr": (_SAMPLE_PNG, 20), "stemma": (_SAMPLE_PNG, 10)}
     try:

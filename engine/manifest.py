@@ -544,13 +544,31 @@ def forget_cached_manifests() -> None:
 
 def manifest_problems(process_id: str, manifest: Any, files: Mapping[str, str], *, specs: Any = None) -> list[str]:
     """Every problem of the manifest, each naming the file; with its deeds' templates checked
-    against their field lists in the documents sandbox."""
+    against their field lists (syntax, names, filters: in this process, no sample rendering;
+    `deed_render_problems` adds that when a version is published)."""
     parsed = Manifest.parse(process_id, manifest, files, specs=specs)
-    return [*parsed.problems, *deed_template_problems(parsed, files)]
+    return [*parsed.problems, *deed_template_problems(parsed, files, render_sample=False)]
 
 
-def deed_template_problems(manifest: Manifest, files: Mapping[str, str]) -> list[str]:
-    """Each deed's DOCX renders under the template checks of an upload, against its field list."""
+# (template sha256, fields) of deeds whose sample rendering passed in this process: sync_processes
+# runs at every demo start and in many tests, and an unchanged deed need not be rendered again.
+_rendered: set[tuple[str, str]] = set()
+
+
+def deed_render_problems(process_id: str, manifest: Any, files: Mapping[str, str]) -> list[str]:
+    """At publication: each deed also renders with sample data in the documents sandbox (child
+    process, CPU/memory/time limits), as an upload does; a template that loops forever is refused."""
+    if not isinstance(manifest, dict) or not manifest.get("deeds"):
+        return []
+    parsed = Manifest.parse(process_id, manifest, files)
+    return deed_template_problems(parsed, files, render_sample=True)
+
+
+def deed_template_problems(manifest: Manifest, files: Mapping[str, str], *, render_sample: bool) -> list[str]:
+    """Each deed's DOCX passes the template checks of an upload, against its field list."""
+    import hashlib
+    import json
+
     from documents.errors import TemplateRejected  # the template language belongs to documents
     from documents.templates import validate_template
 
@@ -561,8 +579,15 @@ def deed_template_problems(manifest: Manifest, files: Mapping[str, str]) -> list
         if not stored.startswith("base64:"):
             problems.append(f"{where}: non è un documento DOCX")
             continue
+        key = (hashlib.sha256(stored.encode()).hexdigest(), json.dumps(deed.fields, sort_keys=True, default=str))
+        if render_sample and key in _rendered:
+            continue
         try:
-            validate_template(base64.b64decode(stored.removeprefix("base64:")), schema=deed.fields)
+            validate_template(base64.b64decode(stored.removeprefix("base64:")), schema=deed.fields,
+                              render_sample=render_sample)
         except TemplateRejected as exc:
             problems.append(f"{where}: {exc.message}")
+        else:
+            if render_sample:
+                _rendered.add(key)
     return problems

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .bundles import Bundle, BundleError, read_bundle, validate_bundle
-from .manifest import Manifest
+from .manifest import Manifest, deed_render_problems
 from .models import ProcessDefinition, ProcessVersion
 
 
@@ -34,7 +34,7 @@ def validate_all(root: Path | None = None) -> dict[str, list[str]]:
 @transaction.atomic
 def process_version_publish(*, bundle: Bundle) -> SyncOutcome:
     """Create a new version when the bundle's content changed; refuse an invalid bundle."""
-    problems = validate_bundle(bundle)
+    problems = validate_bundle(bundle) or deed_render_problems(bundle.process_id, bundle.manifest, bundle.files)
     if problems:
         raise BundleError(problems)
     manifest = Manifest.parse(bundle.process_id, bundle.manifest, bundle.files)

@@ -243,3 +243,23 @@ def test_the_sample_rendering_of_the_shipped_deed_runs_to_its_end(caplog):
     with caplog.at_level(logging.INFO, logger="documents.templates"):
         templates.validate_template(data, schema=fields)
     assert "sample rendering failed" not in caplog.text
+
+
+@pytest.mark.django_db
+def test_publication_renders_the_deed_and_refuses_one_that_never_ends(bundle, settings):
+    """The checks at every start stay in-process; publishing a version renders each deed with
+    sample data in the documents sandbox, so a template that runs away is refused there."""
+    from engine.bundles import BundleError
+    from engine.models import ProcessDefinition
+    from engine.registry import process_version_publish
+
+    settings.PROCEDO_TEMPLATE_RENDER_SECONDS = 3
+    runaway = ("{% for a in '" + "x" * 3000 + "' %}{% for b in '" + "x" * 3000 + "' %}{% for c in '"
+               + "x" * 3000 + "' %}{% endfor %}{% endfor %}{% endfor %}")
+    (bundle / "deeds" / "comunicazione_avvio.docx").write_bytes(_docx(runaway, "{{ sigillo_qr }}"))
+    assert validate_bundle(read_bundle(bundle)) == []
+    with pytest.raises(BundleError) as err:
+        process_version_publish(bundle=read_bundle(bundle))
+    assert any(p.startswith("residence_change/deeds/comunicazione_avvio.docx:") and "troppo tempo" in p
+               for p in err.value.problems), err.value.problems
+    assert not ProcessDefinition.objects.filter(process_id="residence_change").exists()
