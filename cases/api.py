@@ -29,6 +29,7 @@ from audit.services import audit_record, client_ip
 from common.errors import ValidationFailed
 from documents.exports import export_rows
 from engine.bundles import version_by_id, version_form
+from engine.manifest import manifest_of
 from engine.selectors import incident_list
 
 from . import selectors, services
@@ -165,7 +166,7 @@ def _payload_for(case: Case, user: User, *, detail: bool = False) -> dict[str, A
 
 def _case_payload(case: Case, *, detail: bool = False) -> dict[str, Any]:
     body = CaseSerializer(case).data
-    outcomes = version_by_id(case.process_version_id).manifest.get("outcomes") or {}
+    outcomes = manifest_of(version_by_id(case.process_version_id)).outcomes
     body["outcome_label"] = outcomes.get(case.outcome, case.outcome)
     open_items = case.work_items.filter(status="open").select_related("assignee", "case").order_by("due_at", "id")
     body["tasks"] = WorkItemSerializer(open_items, many=True).data

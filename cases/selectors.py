@@ -425,21 +425,21 @@ def case_public_view(*, case: Case, user: User) -> dict[str, Any]:
     names and birth dates out of this view, and non-declarant subjects never appear in it.
     """
     from documents.selectors import document_list_for_case
-    from engine.bundles import version_by_id, version_files, version_form
-    from engine.manifest import manifest_public_milestones
+    from engine.bundles import version_by_id, version_form
+    from engine.manifest import manifest_of
     from engine.models import OutboxMessage, OutboxStatus
 
     own = (user.fiscal_code or "").upper()
     version = version_by_id(case.process_version_id)
-    manifest = version.manifest
+    manifest = manifest_of(version)
     progress = case_progress(case=case)
     reached = set(progress["done"]) | set(progress["current"])
     milestones = [
         {"label": label, "current": element in progress["current"]}
-        for element, label in manifest_public_milestones(manifest, version_files(version))
+        for element, label in manifest.public_milestones
         if element in reached
     ]
-    start_form = manifest.get("start_form")
+    start_form = manifest.start_form
     fields = (version_form(version, start_form).get("properties") or {}) if start_form else {}
     submitted = {k: _only_own_people(v, own) for k, v in case.data.items() if k in fields}
     documents = [
@@ -464,7 +464,7 @@ def case_public_view(*, case: Case, user: User) -> dict[str, Any]:
         "status": case.status,
         "status_label": case.get_status_display(),
         "outcome": case.outcome,
-        "outcome_label": (manifest.get("outcomes") or {}).get(case.outcome, case.outcome),
+        "outcome_label": manifest.outcome_label(case.outcome),
         "opened_at": case.opened_at,
         "closed_at": case.closed_at,
         "legal_due_date": case.legal_due_date,

@@ -29,7 +29,7 @@ from common.errors import Conflict, NotFound, PermissionRefused, ValidationFaile
 from engine import services as engine
 from engine.bundles import version_by_id, version_form
 from engine.locks import lock_instance, run_in_transaction
-from engine.manifest import manifest_channels, manifest_message_roles, manifest_starters
+from engine.manifest import manifest_of
 from engine.models import IncidentStatus, ProcessVersion
 from engine.selectors import process_latest_version
 from forms.validation import validate_data
@@ -66,7 +66,7 @@ def _extract(data: Any, path: str) -> list[Any]:
 
 
 def _subjects(version: ProcessVersion, data: dict[str, Any]) -> list[dict[str, str]]:
-    path = version.manifest.get("subjects_path")
+    path = manifest_of(version).subjects_path
     if not path:
         return []
     parent_path, _sep, leaf = path.rpartition(".")
@@ -85,11 +85,11 @@ def _subjects(version: ProcessVersion, data: dict[str, Any]) -> list[dict[str, s
 
 
 def _legal_due_date(version: ProcessVersion, tenant: Tenant, opened: dt.date) -> dt.date | None:
-    deadline = version.manifest.get("legal_deadline") or {}
-    days = deadline.get("days")
+    deadline = manifest_of(version).legal_deadline
+    days = deadline.days if deadline else None
     if not days:
         return None
-    if deadline.get("kind") == "working":
+    if deadline.kind == "working":  # type: ignore[union-attr]
         from engine.script_helpers import add_working_days_date
 
         return add_working_days_date(opened, int(days), tenant.patron_day_tuple)
@@ -134,8 +134,8 @@ def _start_channel(version: ProcessVersion, user: User, roles: frozenset[str]) -
     a national platform (`channel: platform`, e.g. ANPR portal requests) is never started by a
     person: its start data (a request code) would name someone else's request.
     """
-    channels = manifest_channels(version.manifest)
-    starters = manifest_starters(version.manifest)
+    channels = manifest_of(version).channels
+    starters = manifest_of(version).starters
     if not channels & {"counter", "portal"}:
         raise PermissionRefused(
             _("Questo procedimento viene avviato solo dal sistema, non da una persona."), code="start_not_allowed"
@@ -181,7 +181,7 @@ def case_start(
 
 
 def _validate_start_data(version: ProcessVersion, data: Any) -> None:
-    start_form = version.manifest.get("start_form")
+    start_form = manifest_of(version).start_form
     if not isinstance(data, dict):
         raise ValidationFailed(_("I dati devono essere un oggetto JSON."), details={"data": ["invalid"]})
     if not start_form:  # a version stored before every procedure had one: nothing to check against
@@ -257,7 +257,7 @@ def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str,
     serialised on the tenant row.
     """
     version = process_latest_version(process_id=process_id)
-    if "platform" not in manifest_channels(version.manifest):
+    if "platform" not in manifest_of(version).channels:
         raise PermissionRefused(
             _("Il procedimento %(p)s non si apre da una piattaforma.") % {"p": process_id}, code="start_not_allowed"
         )
@@ -492,7 +492,7 @@ def case_message_deliver(
     """
     tenant = case.tenant
     roles = roles_for(user=user, tenant=tenant)
-    allowed = manifest_message_roles(version_by_id(case.process_version_id).manifest, message)
+    allowed = manifest_of(version_by_id(case.process_version_id)).message_roles(message)
     held = roles & allowed
     if held == {Role.CITIZEN} and not CaseSubject.objects.filter(
         case=case, fiscal_code=(user.fiscal_code or "").upper()

@@ -30,6 +30,7 @@ from common.errors import Conflict, NotFound, PermissionRefused, ValidationFaile
 from common.pages import int_or_404 as _int
 from common.pages import page_tenant as _tenant
 from engine.bundles import version_by_id, version_element_index, version_files, version_form
+from engine.manifest import manifest_of
 from forms.rendering import build_fields, file_fields, parse_post, set_path
 from forms.services import draft_discard, draft_get, draft_save
 
@@ -377,7 +378,7 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     days_left = presenters.days_left_for(case)
     open_items = list(case.work_items.filter(status="open").select_related("assignee").order_by("due_at"))
     presenters.mark_sla(open_items, tenant)
-    outcome_label = (version.manifest.get("outcomes") or {}).get(case.outcome, case.outcome)
+    outcome_label = manifest_of(version).outcome_label(case.outcome)
     steps = selectors.case_progress(case=case) if case.instance_id is not None else None
     progress = presenters.progress(steps, _bpmn_names(version) if steps is not None else {})
     from documents.selectors import document_list_for_case
@@ -499,7 +500,7 @@ def _openable_versions(tenant, user) -> list:
     """Procedures this user may open from the "Nuova pratica" page: the counter channel only.
 
     Citizens file on the portal; platform procedures (ANPR requests) are opened by the system."""
-    from engine.manifest import manifest_channels
+    from engine.manifest import manifest_of
     from engine.models import ProcessDefinition
     from engine.selectors import process_latest_version
 
@@ -511,7 +512,7 @@ def _openable_versions(tenant, user) -> list:
             version = process_latest_version(process_id=definition.process_id)
         except NotFound:
             continue
-        if ("counter" in manifest_channels(version.manifest) and version.manifest.get("start_form")
+        if ("counter" in manifest_of(version).channels and manifest_of(version).start_form
                 and services.case_startable(tenant=tenant, user=user, version=version)):
             found.append(version)
     return found
@@ -535,7 +536,7 @@ def case_new_form(request: HttpRequest, process_id: str) -> HttpResponse:
                     if v.definition.process_id == process_id), None)
     if version is None:
         raise Http404
-    start_form = version.manifest["start_form"]
+    start_form = manifest_of(version).start_form
     schema = version_form(version, start_form)
     ui_name = start_form.replace(".schema.json", ".uischema.json")
     ui = version_form(version, ui_name) if f"forms/{ui_name}" in version_files(version) else {}

@@ -1,30 +1,26 @@
-"""Sample DOCX templates built from code, so no binary is committed.
+"""Sample templates and data for tests and benchmarks.
 
-`comunicazione_avvio_docx()` is the residence-change notice of start of
-proceedings (art. 7-8 L. 241/1990; DOMAIN §1); `certificato_docx()` a two-page
-certificate used by the benchmark. Both end with the seal block (signer, role,
-date, verification code and QR) drawn as content before signing.
+`certificato_docx()` is a two-page certificate used by the benchmark, built from code; it ends
+with the seal block (signer, role, date, verification code and QR) drawn as content before
+signing. The residence-change notice of start of proceedings is the procedure's own deed
+(processes/residence_change/deeds/): `comunicazione_avvio_docx()`, `comunicazione_avvio_fields()`
+and `COMUNICAZIONE_AVVIO_SCHEMA` read it from there, `comunicazione_avvio_data()` is sample data.
 """
 
 from __future__ import annotations
 
 import io
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
+import yaml
 from docx import Document
 from docx.enum.text import WD_BREAK
 from docx.shared import Pt
 
 FONT = "Liberation Serif"
-
-COMUNICAZIONE_AVVIO_SCHEMA = {
-    "ente": {"nome": None, "indirizzo": None},
-    "pratica": {"numero": None, "data_dichiarazione": None},
-    "richiedente": {"nome": None, "cognome": None, "codice_fiscale": None},
-    "indirizzo": {"via": None, "civico": None, "comune": None},
-    "componenti": [{"nome": None, "cognome": None, "codice_fiscale": None}],
-    "responsabile": None,
-    "provenienza_estero": None,
-}
+RESIDENCE_DEEDS = Path(__file__).resolve().parent.parent / "processes" / "residence_change" / "deeds"
 
 CERTIFICATO_SCHEMA = {
     "ente": {"nome": None, "indirizzo": None},
@@ -56,29 +52,20 @@ def _bytes(doc: Document) -> bytes:
 
 
 def comunicazione_avvio_docx() -> bytes:
-    doc = _document()
-    doc.add_paragraph("{{ stemma }}")
-    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
-    doc.add_paragraph("{{ ente.indirizzo }}")
-    doc.add_paragraph("Ufficio Anagrafe")
-    doc.add_paragraph("")
-    doc.add_paragraph("Gentile {{ richiedente.nome }} {{ richiedente.cognome }} (C.F. {{ richiedente.codice_fiscale }})")
-    doc.add_paragraph("Oggetto: comunicazione di avvio del procedimento - pratica n. {{ pratica.numero }}").runs[0].bold = True
-    doc.add_paragraph(
-        "Ai sensi degli articoli 7 e 8 della legge 7 agosto 1990, n. 241, si comunica che la dichiarazione "
-        "di residenza resa il {{ pratica.data_dichiarazione }} per l'indirizzo {{ indirizzo.via }} "
-        "{{ indirizzo.civico }}, {{ indirizzo.comune }}, è stata registrata e che il procedimento si concluderà "
-        "entro 45 giorni; trascorso tale termine senza comunicazioni la dichiarazione si intende confermata "
-        "(art. 18 D.P.R. 223/1989)."
-    )
-    doc.add_paragraph("{% if provenienza_estero %}La dichiarazione riguarda un trasferimento dall'estero.{% endif %}")
-    doc.add_paragraph("Componenti della famiglia che si trasferiscono:")
-    doc.add_paragraph("{% for c in componenti %}")
-    doc.add_paragraph("- {{ c.cognome }} {{ c.nome }} ({{ c.codice_fiscale }})")
-    doc.add_paragraph("{% endfor %}")
-    doc.add_paragraph("Responsabile del procedimento: {{ responsabile }}.")
-    _seal(doc)
-    return _bytes(doc)
+    """The shipped DOCX of the residence-change notice of start of proceedings."""
+    return (RESIDENCE_DEEDS / "comunicazione_avvio.docx").read_bytes()
+
+
+@lru_cache(maxsize=1)
+def comunicazione_avvio_fields() -> dict[str, Any]:
+    """The data that notice may use (its field list in the procedure folder)."""
+    return yaml.safe_load((RESIDENCE_DEEDS / "comunicazione_avvio.fields.yaml").read_text(encoding="utf-8"))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "COMUNICAZIONE_AVVIO_SCHEMA":
+        return comunicazione_avvio_fields()
+    raise AttributeError(name)
 
 
 def certificato_docx() -> bytes:

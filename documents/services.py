@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -31,17 +30,17 @@ from .models import Document, DocumentType, DossierEntry, Origin, TenantTemplate
 
 logger = logging.getLogger(__name__)
 
+# Templates that belong to no procedure (the benchmark's certificate): built from code.
 BUILTIN_TEMPLATES = {
-    "comunicazione_avvio": samples.comunicazione_avvio_docx,
     "certificato": samples.certificato_docx,
 }
 
 
 def template_load(*, name: str, process_id: str | None = None, tenant: Tenant | None = None,
                   version=None) -> bytes:
-    """The municipality's active version of the template when it uploaded one; else
-    `templates/<name>.docx` of the case's published process version (a running case keeps the
-    wording it started with); else the procedure folder on disk; else a built-in sample."""
+    """The municipality's active version of the template when it uploaded one; else the deed of
+    the case's published process version (a running case keeps the wording it started with);
+    else the procedure folder on disk (`processes/<id>/deeds/`); else a built-in sample."""
     if "/" in name or "\\" in name or name.startswith("."):
         raise NotFound(_("Modello %(name)s non trovato.") % {"name": name})
     if tenant is not None:
@@ -49,18 +48,12 @@ def template_load(*, name: str, process_id: str | None = None, tenant: Tenant | 
         if own is not None:
             return storage.get(own.sha256)
     if version is not None:
-        import base64
-
-        from engine.bundles import version_files
-
-        stored = version_files(version).get(f"templates/{name}.docx")
-        if isinstance(stored, str) and stored.startswith("base64:"):
-            return base64.b64decode(stored.removeprefix("base64:"))
-    if process_id:
-        base = Path(getattr(settings, "PROCEDO_PROCESSES_DIR", Path(settings.BASE_DIR) / "processes"))
-        path = base / process_id / "templates" / f"{name}.docx"
-        if path.is_file():
-            return path.read_bytes()
+        stored = templates.version_template(version, name)
+        if stored is not None:
+            return stored
+    shipped = templates.shipped_template(name, process_id)
+    if shipped is not None:
+        return shipped
     builder = BUILTIN_TEMPLATES.get(name)
     if builder is None:
         raise NotFound(_("Modello %(name)s non trovato.") % {"name": name}, code="template_not_found")
@@ -184,15 +177,31 @@ def attachment_store(*, tenant: Tenant, user: User, case, data: bytes, filename:
     return doc
 
 
+class _ShippedMapping(Mapping[str, Any]):
+    """name -> one attribute of every shipped template: the procedures' deeds as declared in their
+    folders (read when asked, so a changed folder is seen), then the built-in ones."""
+
+    def __init__(self, attribute: str, builtin: Mapping[str, Any]) -> None:
+        self._attribute, self._builtin = attribute, builtin
+
+    def _current(self) -> dict[str, Any]:
+        shipped = {name: getattr(t, self._attribute) for name, t in templates.shipped_templates().items()}
+        return {**shipped, **{k: v for k, v in self._builtin.items() if k not in shipped}}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._current()[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
 # The data each shipped template may use: an uploaded version of it may use the same, no more.
-TEMPLATE_FIELDS = {
-    "comunicazione_avvio": samples.COMUNICAZIONE_AVVIO_SCHEMA,
-    "certificato": samples.CERTIFICATO_SCHEMA,
-}
-TEMPLATE_TITLES = {
-    "comunicazione_avvio": "Comunicazione di avvio del procedimento",
-    "certificato": "Certificato di stato di famiglia e di residenza",
-}
+TEMPLATE_FIELDS: Mapping[str, Any] = _ShippedMapping("fields", {"certificato": samples.CERTIFICATO_SCHEMA})
+TEMPLATE_TITLES: Mapping[str, Any] = _ShippedMapping(
+    "title", {"certificato": "Certificato di stato di famiglia e di residenza"})
 
 
 def _require_template_admin(user: User, tenant: Tenant) -> None:

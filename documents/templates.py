@@ -13,7 +13,7 @@ import logging
 import re
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -257,10 +257,13 @@ def _refusal_message(exc: sandbox.Refused) -> tuple[str, str]:
             % {"where": where, "fragment": fragment, "detail": exc.detail}, "template_error")
 
 
-def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateReport:
+def validate_template(data: bytes, *, schema: Mapping[str, Any], render_sample: bool = True) -> TemplateReport:
     """Check a DOCX template at upload: syntax, names, filters and statements of every part
     docxtpl renders, then a rendering of the whole document with sample data in the same
-    sandbox and limits as a real deed. Raises TemplateRejected naming the part and fragment."""
+    sandbox and limits as a real deed. Raises TemplateRejected naming the part and fragment.
+
+    `render_sample=False` keeps to the checks done in this process (Django's system checks,
+    which run at every start of a web or worker process, must not start render processes)."""
     check_docx_archive(data)
     try:
         tpl = DocxTemplate(io.BytesIO(data))
@@ -309,6 +312,8 @@ def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateRepo
                 details={"unknown": unknown, "part": label},
             )
         used |= part_used
+    if not render_sample:
+        return TemplateReport(variables=frozenset(used))
     context = {**_sample_data(schema), **_sample_seal()}
     images = {"sigillo_qr": (_SAMPLE_PNG, 20), "stemma": (_SAMPLE_PNG, 10)}
     try:
@@ -324,10 +329,11 @@ def validate_template(data: bytes, *, schema: Mapping[str, Any]) -> TemplateRepo
     return TemplateReport(variables=frozenset(used))
 
 
-# A 1x1 transparent PNG: the images of the sample rendering.
+# A 1x1 transparent PNG: the images of the sample rendering (its IDAT chunk's length must match
+# its data, or python-docx cannot read it and the sample rendering never reaches the end).
 _SAMPLE_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
 )
 
 
@@ -343,3 +349,80 @@ def render_docx(data: bytes, *, context: Mapping[str, Any], images: Mapping[str,
         message, code = _refusal_message(exc)
         logger.warning("template rendering stopped: %s", exc)
         raise RenderFailed(message, code=code) from exc
+
+
+# ---------------------------------------------------------------- shipped templates
+# A procedure ships its deeds in its folder (processes/<id>/deeds/, declared under `deeds:` in its
+# manifest): the DOCX, the field list it may use and the data mapping. Older versions kept a
+# template as processes/<id>/templates/<name>.docx, without a field list.
+
+
+@dataclass(frozen=True)
+class ShippedTemplate:
+    name: str
+    title: str
+    process_id: str
+    fields: Mapping[str, Any]
+    data: bytes = field(repr=False, default=b"")
+
+
+def _stored_bytes(stored: Any) -> bytes | None:
+    import base64
+
+    if isinstance(stored, str) and stored.startswith("base64:"):
+        return base64.b64decode(stored.removeprefix("base64:"))
+    return None
+
+
+def version_template(version: Any, name: str) -> bytes | None:
+    """The template `name` of a published process version (a running case keeps the wording it
+    started with): the deed the manifest declares, else the older templates/<name>.docx."""
+    from engine.bundles import version_files
+    from engine.manifest import manifest_of
+
+    files = version_files(version)
+    deed = manifest_of(version).deeds.get(name)
+    if deed is not None:
+        data = _stored_bytes(files.get(deed.template))
+        if data is not None:
+            return data
+    return _stored_bytes(files.get(f"templates/{name}.docx"))
+
+
+def _processes_dir() -> Any:
+    from pathlib import Path
+
+    return Path(settings.PROCEDO_PROCESSES_DIR)
+
+
+def shipped_templates() -> dict[str, ShippedTemplate]:
+    """Every deed the procedures on disk declare, by name (the first procedure declaring a name wins)."""
+    from engine.bundles import read_bundle
+    from engine.manifest import Manifest
+
+    found: dict[str, ShippedTemplate] = {}
+    root = _processes_dir()
+    if not root.is_dir():
+        return found
+    for folder in sorted(p for p in root.iterdir() if (p / "manifest.yaml").is_file()):
+        bundle = read_bundle(folder)
+        if not isinstance(bundle.manifest, dict) or not bundle.manifest.get("deeds"):
+            continue
+        # Only the deeds are read here: the model is not parsed (sync_processes checks the rest).
+        files = {k: v for k, v in bundle.files.items() if not k.endswith((".bpmn", ".dmn"))}
+        for deed in Manifest.parse(folder.name, bundle.manifest, files).deeds.values():
+            found.setdefault(deed.name, ShippedTemplate(name=deed.name, title=deed.title, process_id=folder.name,
+                                                        fields=deed.fields,
+                                                        data=_stored_bytes(bundle.files[deed.template]) or b""))
+    return found
+
+
+def shipped_template(name: str, process_id: str | None = None) -> bytes | None:
+    """The DOCX of deed `name` as shipped in the procedure folder on disk (`process_id`'s, else
+    any procedure's). `name` is a plain name (the caller refuses paths)."""
+    shipped = shipped_templates().get(name)
+    if process_id and (shipped is None or shipped.process_id != process_id):
+        legacy = _processes_dir() / process_id / "templates" / f"{name}.docx"
+        if legacy.is_file():
+            return legacy.read_bytes()
+    return shipped.data if shipped is not None else None

@@ -23,7 +23,7 @@ from lxml import etree
 from accounts.roles import ROLE_CODES
 from common.operations import get_operation
 
-from .manifest import manifest_problems
+from .manifest import attach_deed_mappings, manifest_problems
 from .sandbox import SandboxViolation, check_expression
 from .spiff import OutboxServiceTask, ProcedoParser, UserTaskMixin, ValidationException, prepare_specs
 
@@ -92,6 +92,7 @@ def _parse(files: dict[str, str], process_id: str):
     spec = parser.get_spec(process_id)
     subprocess_specs = parser.get_subprocess_specs(process_id)
     prepare_specs(spec, subprocess_specs)
+    attach_deed_mappings((spec, subprocess_specs), files, process_id)  # deeds: data from processes/<id>/deeds/
     return spec, subprocess_specs
 
 
@@ -192,7 +193,7 @@ def validate_bundle(bundle: Bundle) -> list[str]:
     start_form = bundle.manifest.get("start_form")
     if start_form:
         problems += _check_schema(bundle, start_form, pid, "manifest start_form")
-    problems += manifest_problems(pid, bundle.manifest, bundle.files)
+    problems += manifest_problems(pid, bundle.manifest, bundle.files, specs=(spec, subprocess_specs))
     for meta in user_task_metas(spec, subprocess_specs).values():
         where = f"{pid}/{main}: user task '{meta.bpmn_id}'"
         if not meta.lane:

@@ -1,20 +1,31 @@
-"""What a procedure's manifest.yaml declares about access: who may open a case and through which
-channel, which messages a person may deliver, which steps a citizen sees.
+"""A procedure's manifest.yaml, loaded in one place into a typed, validated `Manifest`.
 
-Kept apart from the BPMN/expression checks of `bundles.py`: these rules are about people, and
-`cases` reads them on every start, message delivery and public view. Every accessor fails
-closed: a manifest (or a version stored before these keys existed) that declares nothing lets
-nobody start it, and lets no person deliver any message.
+What it declares: its name and category, who may open a case and through which channel, which
+messages a person may deliver, which steps a citizen sees, the legal deadline, the outcomes'
+labels and the deeds it issues (template, field list, data mapping, all in the procedure folder).
+
+`Manifest.parse` builds the object and collects every problem (in Italian, naming the file);
+`manifest_of(version)` gives the manifest of a stored, immutable version, cached. Every accessor
+fails closed: a manifest (or a version stored before these keys existed) that declares nothing
+lets nobody start it, and lets no person deliver any message.
+
+The BPMN is not re-read here: element ids, message names and the order of the elements come from
+the specs SpiffWorkflow parsed (`engine.bundles`).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+import ast
+import base64
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from lxml import etree
+import yaml
 
 from accounts.roles import Role
+
+from .sandbox import SandboxViolation, check_expression
 
 # platform: only the system opens it (a national platform's request, e.g. the ANPR poller);
 # counter: staff record a request received at the desk, by PEC or on paper;
@@ -24,7 +35,80 @@ CHANNELS = frozenset({"platform", "counter", "portal"})
 STARTER_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.SUPERVISOR, Role.CITIZEN})
 # Who may be named as a deliverer of a message (`messages`).
 DELIVERER_ROLES = STARTER_ROLES
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+DEADLINE_KINDS = ("calendar", "working")
+# The operation that issues a deed; its service tasks get their `data` from the deed's mapping.
+DEED_OPERATION = "documents.render_and_sign"
+KNOWN_KEYS = ("name", "description", "category", "channel", "starters", "start_form", "subjects_path",
+              "business_key", "legal_deadline", "outcomes", "messages", "public_milestones", "deeds")
+DEED_KEYS = ("title", "template", "fields", "mapping")
+
+
+@dataclass(frozen=True)
+class LegalDeadline:
+    """The term within which the procedure must end (e.g. 45 calendar days, art. 2 L. 241/1990)."""
+
+    days: int
+    kind: Literal["calendar", "working"] = "calendar"
+
+
+@dataclass(frozen=True)
+class Deed:
+    """A deed the procedure issues: a DOCX template in the folder, the data it may use (`fields`,
+    a nested mapping as `documents.templates.validate_template` reads it) and how that data is
+    computed from the case (`mapping`: the same shape, each leaf an expression of the engine's
+    sandbox evaluated on the case data when the service task that issues the deed is reached)."""
+
+    name: str
+    title: str
+    template: str  # path inside the procedure folder
+    fields_file: str
+    mapping_file: str | None
+    fields: Mapping[str, Any]
+    mapping: Mapping[str, Any] | None
+
+    def data_expression(self) -> str | None:
+        """The mapping as one sandbox expression building the deed's data (a dict literal).
+
+        Built from the parsed leaves, so a leaf can only ever be one whole expression."""
+        if self.mapping is None:
+            return None
+        return ast.unparse(_mapping_ast(self.mapping))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    process_id: str
+    name: str
+    description: str = ""
+    category: str = ""
+    channels: frozenset[str] = frozenset()
+    starters: frozenset[str] = frozenset()
+    start_form: str | None = None
+    subjects_path: str | None = None
+    business_key: str | None = None
+    legal_deadline: LegalDeadline | None = None
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    messages: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # (BPMN element id, the Italian label a citizen sees once the case reaches it), in the order
+    # of the parsed model (the stored manifest is JSONB, whose keys lose their order).
+    public_milestones: tuple[tuple[str, str], ...] = ()
+    deeds: Mapping[str, Deed] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    def message_roles(self, message: str) -> frozenset[str]:
+        """Roles whose holders may deliver `message` to a case; empty: only the system delivers it."""
+        return self.messages.get(message, frozenset())
+
+    def outcome_label(self, outcome: str) -> str:
+        return self.outcomes.get(outcome, outcome)
+
+    @classmethod
+    def parse(cls, process_id: str, mapping: Any, files: Mapping[str, str], *, specs: Any = None) -> Manifest:
+        """The typed manifest of a procedure, with the problems of its declarations.
+
+        `specs` is the (spec, subprocess_specs) pair of the parsed model; without it the model is
+        parsed here. A model that does not parse gets no BPMN checks (its own check reports it)."""
+        return _Parser(process_id, mapping, files, specs).parse()
 
 
 def _as_list(value: Any) -> list[Any] | None:
@@ -35,124 +119,475 @@ def _as_list(value: Any) -> list[Any] | None:
     return None
 
 
-def manifest_channels(manifest: dict[str, Any]) -> frozenset[str]:
-    return frozenset(c for c in (_as_list(manifest.get("channel")) or []) if c in CHANNELS)
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
-def manifest_starters(manifest: dict[str, Any]) -> frozenset[str]:
-    return frozenset(r for r in (_as_list(manifest.get("starters")) or []) if r in STARTER_ROLES)
+class _Parser:
+    def __init__(self, process_id: str, mapping: Any, files: Mapping[str, str], specs: Any) -> None:
+        self.pid = process_id
+        self.mapping = mapping
+        self.raw: dict[str, Any] = mapping if isinstance(mapping, dict) else {}
+        self.files = files
+        self.specs = specs
+        self.where = f"{process_id}/manifest.yaml"
+        self.problems: list[str] = []
+
+    def problem(self, text: str) -> None:
+        self.problems.append(f"{self.where}: {text}")
+
+    def parse(self) -> Manifest:
+        raw = self.raw
+        if self.mapping is not None and not isinstance(self.mapping, dict):
+            self.problem("il manifest deve essere una mappa di chiavi")
+        for key in raw:
+            if key not in KNOWN_KEYS:
+                # A typo (`starter:`) must not silently deny or allow: name it.
+                self.problem(f"chiave sconosciuta '{key}' (ammesse: {', '.join(KNOWN_KEYS)})")
+        channels, starters = self._access()
+        start_form = raw.get("start_form") or None
+        if not start_form:
+            self.problem("manca 'start_form' (ogni procedimento ha lo schema dei dati di avvio)")
+        elements, message_names = self._model()
+        messages = self._messages(message_names)
+        milestones = self._milestones(elements)
+        deeds = self._deeds()
+        if deeds:
+            self._deed_service_tasks(deeds)
+        return Manifest(
+            process_id=self.pid,
+            name=_text(raw.get("name")) or self.pid,
+            description=_text(raw.get("description")),
+            category=_text(raw.get("category")),
+            channels=frozenset(c for c in channels if c in CHANNELS),
+            starters=frozenset(r for r in starters if r in STARTER_ROLES),
+            start_form=start_form if isinstance(start_form, str) else None,
+            subjects_path=_text(raw.get("subjects_path")) or None,
+            business_key=_text(raw.get("business_key")) or None,
+            legal_deadline=self._deadline(),
+            outcomes=self._outcomes(),
+            messages=messages,
+            public_milestones=milestones,
+            deeds=deeds,
+            problems=tuple(self.problems),
+        )
+
+    # ---------------------------------------------------------------- access
+
+    def _access(self) -> tuple[list[Any], list[Any]]:
+        raw = self.raw
+        channels = _as_list(raw.get("channel"))
+        starters = _as_list(raw.get("starters"))
+        known_channels = ", ".join(sorted(CHANNELS))
+        known_roles = ", ".join(sorted(STARTER_ROLES))
+        if not channels:
+            self.problem(f"manca 'channel' (come si apre una pratica: {known_channels})")
+            channels = []
+        for channel in channels:
+            if channel not in CHANNELS:
+                self.problem(f"canale sconosciuto '{channel}' in 'channel' (ammessi: {known_channels})")
+        if starters is None:
+            self.problem(f"manca 'starters' (i ruoli che possono aprire una pratica: {known_roles}; "
+                         f"[] se la apre solo il sistema)")
+            starters = []
+        for role in starters:
+            if role not in STARTER_ROLES:
+                self.problem(f"ruolo sconosciuto o non ammesso '{role}' in 'starters' (ammessi: {known_roles})")
+        if channels and set(channels) <= {"platform"} and starters:
+            self.problem("un procedimento con channel 'platform' lo apre solo il sistema: 'starters' deve essere []")
+        if Role.CITIZEN in starters and "portal" not in channels:
+            self.problem("'citizen' in 'starters' richiede il canale 'portal'")
+        if "portal" in channels and Role.CITIZEN not in starters:
+            self.problem("il canale 'portal' richiede 'citizen' in 'starters'")
+        if "portal" in channels and not raw.get("subjects_path"):
+            # A citizen files only as one of the subjects: without them nobody could ever file it.
+            self.problem("il canale 'portal' richiede 'subjects_path' (chi presenta la domanda)")
+        staff = [r for r in starters if r in STARTER_ROLES and r != Role.CITIZEN]
+        if staff and "counter" not in channels:
+            self.problem(f"i ruoli {', '.join(staff)} in 'starters' richiedono il canale 'counter'")
+        if "counter" in channels and not staff:
+            self.problem("il canale 'counter' richiede almeno un ruolo d'ufficio in 'starters'")
+        return channels, starters
+
+    def _deadline(self) -> LegalDeadline | None:
+        declared = self.raw.get("legal_deadline")
+        if declared is None:
+            return None
+        if not isinstance(declared, dict):
+            self.problem("'legal_deadline' deve indicare 'days' e 'kind' (calendar o working)")
+            return None
+        days, kind = declared.get("days"), declared.get("kind", "calendar")
+        for key in declared:
+            if key not in ("days", "kind"):
+                self.problem(f"chiave sconosciuta '{key}' in 'legal_deadline' (ammesse: days, kind)")
+        if days is None:
+            return None  # declared without a term: no legal due date
+        if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+            self.problem("'legal_deadline.days' deve essere un numero di giorni positivo")
+            return None
+        if kind not in DEADLINE_KINDS:
+            self.problem(f"'legal_deadline.kind' deve essere {' o '.join(DEADLINE_KINDS)}, non '{kind}'")
+            return None
+        return LegalDeadline(days=days, kind=kind)
+
+    def _outcomes(self) -> dict[str, str]:
+        declared = self.raw.get("outcomes")
+        if declared is None:
+            return {}
+        if not isinstance(declared, dict):
+            self.problem("'outcomes' deve associare a ogni esito la sua etichetta")
+            return {}
+        outcomes = {}
+        for key, label in declared.items():
+            if not isinstance(label, str) or not label.strip():
+                self.problem(f"l'esito '{key}' in 'outcomes' non ha un'etichetta")
+                continue
+            outcomes[str(key)] = label
+        return outcomes
+
+    # ---------------------------------------------------------------- the model
+
+    def _model(self) -> tuple[list[str] | None, set[str] | None]:
+        """Element ids of the parsed model in the parser's order, and the message names it uses;
+        (None, None) when the model does not parse (reported by the model's own check)."""
+        specs = self.specs
+        if specs is None:
+            if not any(name.endswith(".bpmn") for name in self.files):
+                return None, None
+            try:
+                specs = model_specs(self.pid, self.files)
+            except Exception:  # noqa: BLE001 - the parser raises assorted errors for broken models
+                return None, None
+        return model_elements(specs), model_messages(specs)
+
+    def _messages(self, message_names: set[str] | None) -> dict[str, frozenset[str]]:
+        declared = self.raw.get("messages") or {}
+        if not isinstance(declared, dict):
+            self.problem("'messages' deve associare a ogni messaggio i ruoli che possono consegnarlo")
+            return {}
+        known_roles = ", ".join(sorted(STARTER_ROLES))
+        messages: dict[str, frozenset[str]] = {}
+        for name, roles in declared.items():
+            if message_names is not None and name not in message_names:
+                self.problem(f"il messaggio '{name}' in 'messages' non esiste nel modello "
+                             f"(messaggi del BPMN: {', '.join(sorted(message_names)) or 'nessuno'})")
+            role_list = _as_list(roles)
+            if not role_list:
+                self.problem(f"il messaggio '{name}' in 'messages' non indica i ruoli che possono consegnarlo")
+                continue
+            for role in role_list:
+                if role not in DELIVERER_ROLES:
+                    self.problem(f"ruolo sconosciuto o non ammesso '{role}' per il messaggio '{name}' "
+                                 f"(ammessi: {known_roles})")
+            messages[str(name)] = frozenset(r for r in role_list if r in DELIVERER_ROLES)
+        return messages
+
+    def _milestones(self, elements: list[str] | None) -> tuple[tuple[str, str], ...]:
+        declared = self.raw.get("public_milestones") or {}
+        if not isinstance(declared, dict):
+            self.problem("'public_milestones' deve associare a un elemento del BPMN un'etichetta")
+            return ()
+        order = {element: i for i, element in enumerate(elements or [])}
+        pairs = []
+        for element, label in declared.items():
+            if elements is not None and element not in order:
+                self.problem(f"l'elemento '{element}' in 'public_milestones' non esiste nel modello")
+            if not isinstance(label, str) or not label.strip():
+                self.problem(f"l'elemento '{element}' in 'public_milestones' non ha un'etichetta")
+                continue
+            pairs.append((str(element), label))
+        return tuple(sorted(pairs, key=lambda pair: order.get(pair[0], len(order))))
+
+    # ---------------------------------------------------------------- deeds
+
+    def _deeds(self) -> dict[str, Deed]:
+        declared = self.raw.get("deeds")
+        if declared is None:
+            return {}
+        if not isinstance(declared, dict):
+            self.problem("'deeds' deve associare a ogni atto il suo modello, i suoi campi e la mappatura dei dati")
+            return {}
+        deeds: dict[str, Deed] = {}
+        for name, spec in declared.items():
+            deed = self._deed(str(name), spec)
+            if deed is not None:
+                deeds[deed.name] = deed
+        return deeds
+
+    def _deed(self, name: str, spec: Any) -> Deed | None:
+        label = f"l'atto '{name}' in 'deeds'"
+        if not name.isidentifier():
+            self.problem(f"{label}: il nome deve essere un identificatore (lettere, cifre, _)")
+            return None
+        if not isinstance(spec, dict):
+            self.problem(f"{label} deve indicare 'template', 'fields' e 'mapping'")
+            return None
+        for key in spec:
+            if key not in DEED_KEYS:
+                self.problem(f"{label}: chiave sconosciuta '{key}' (ammesse: {', '.join(DEED_KEYS)})")
+        template, fields_file, mapping_file = spec.get("template"), spec.get("fields"), spec.get("mapping")
+        ok = True
+        for key, path, suffixes in (("template", template, (".docx",)), ("fields", fields_file, (".yaml", ".yml")),
+                                    ("mapping", mapping_file, (".yaml", ".yml"))):
+            if path is None and key == "mapping":
+                continue
+            if not isinstance(path, str) or not path.endswith(suffixes):
+                self.problem(f"{label}: '{key}' deve indicare un file {' o '.join(suffixes)} della cartella")
+                ok = False
+            elif path not in self.files:
+                self.problem(f"{label}: il file {path} indicato in '{key}' non esiste")
+                ok = False
+        if not ok:
+            return None
+        fields = self._yaml(fields_file, "campi dell'atto")
+        if not isinstance(fields, dict) or not fields:
+            if fields is not None:
+                self.problem(f"{label}: {fields_file} deve elencare i campi dell'atto (una mappa)")
+            return None
+        mapping = None
+        if mapping_file is not None:
+            loaded = self._yaml(mapping_file, "mappatura dei dati")
+            if loaded is None:
+                return None
+            if not isinstance(loaded, dict):
+                self.problem(f"{label}: {mapping_file} deve associare a ogni campo un'espressione")
+                return None
+            before = len(self.problems)
+            self._check_mapping(loaded, fields, f"{self.pid}/{mapping_file}", "")
+            if len(self.problems) > before:
+                return None
+            mapping = loaded
+        title = spec.get("title")
+        return Deed(name=name, title=title if isinstance(title, str) and title.strip() else name,
+                    template=template, fields_file=fields_file, mapping_file=mapping_file,
+                    fields=fields, mapping=mapping)
+
+    def _yaml(self, path: str, what: str) -> Any:
+        text = self.files.get(path, "")
+        if text.startswith("base64:"):
+            text = base64.b64decode(text.removeprefix("base64:")).decode("utf-8", "replace")
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" alla riga {mark.line + 1}" if mark is not None else ""
+            self.problems.append(f"{self.pid}/{path}: YAML non valido{line} ({what})")
+            return None
+
+    def _check_mapping(self, mapping: dict[str, Any], fields: Any, where: str, prefix: str) -> None:
+        """Every key a field of the deed, every leaf one expression the engine's sandbox accepts."""
+        for key, value in mapping.items():
+            path = f"{prefix}{key}"
+            if not isinstance(fields, dict) or key not in fields:
+                self.problems.append(f"{where}: il campo '{path}' non è tra i campi dell'atto")
+                continue
+            if isinstance(value, dict):
+                self._check_mapping(value, fields[key], where, f"{path}.")
+                continue
+            if not isinstance(value, str) or not value.strip():
+                self.problems.append(f"{where}: il campo '{path}' deve indicare un'espressione (testo)")
+                continue
+            try:
+                check_expression(value, "eval")
+            except SandboxViolation as exc:
+                self.problems.append(f"{where}: campo '{path}': espressione non ammessa: {exc}")
+            except SyntaxError as exc:
+                self.problems.append(f"{where}: campo '{path}': errore di sintassi: {exc.msg}")
+            except (ValueError, TypeError) as exc:
+                self.problems.append(f"{where}: campo '{path}': espressione non ammessa: {exc}")
+
+    def _deed_service_tasks(self, deeds: dict[str, Deed]) -> None:
+        """Each deed is issued by at least one service task; one that takes its data from the
+        mapping does not also declare its own `data` parameter."""
+        if self.specs is None:
+            return
+        used: set[str] = set()
+        for task_spec in _task_specs(self.specs):
+            name = deed_of_task(task_spec)
+            if name is None or name not in deeds:
+                continue
+            used.add(name)
+            params = getattr(task_spec, "operation_params", None) or {}
+            if deeds[name].mapping is not None and "data" in params and not params["data"].get(_INJECTED):
+                self.problem(f"il service task '{task_spec.bpmn_id}' indica il parametro 'data' ma l'atto "
+                             f"'{name}' ha già la mappatura {deeds[name].mapping_file}: tenere una sola delle due")
+        for name in sorted(set(deeds) - used):
+            self.problem(f"l'atto '{name}' in 'deeds' non è emesso da nessun service task "
+                         f"({DEED_OPERATION} con template \"{name}\")")
 
 
-def manifest_message_roles(manifest: dict[str, Any], message: str) -> frozenset[str]:
-    """Roles whose holders may deliver `message` to a case; empty: only the system delivers it."""
-    declared = manifest.get("messages")
-    if not isinstance(declared, dict):
-        return frozenset()
-    return frozenset(r for r in (_as_list(declared.get(message)) or []) if r in DELIVERER_ROLES)
+def _mapping_ast(mapping: Mapping[str, Any]) -> ast.expr:
+    keys: list[ast.expr | None] = []
+    values: list[ast.expr] = []
+    for key, value in mapping.items():
+        keys.append(ast.Constant(str(key)))
+        values.append(_mapping_ast(value) if isinstance(value, Mapping)
+                      else ast.parse(str(value).strip(), mode="eval").body)
+    return ast.Dict(keys=keys, values=values)
 
 
-def manifest_public_milestones(manifest: dict[str, Any], files: dict[str, str]) -> list[tuple[str, str]]:
-    """(BPMN element id, the Italian label a citizen sees once the case reaches it), in the order
-    the elements appear in the model: the stored manifest is JSONB, whose keys lose their order."""
-    declared = manifest.get("public_milestones")
-    if not isinstance(declared, dict):
-        return []
-    bpmn = tuple(text for name, text in sorted(files.items()) if name.endswith(".bpmn"))
-    order = _element_order(bpmn)
-    pairs = [(str(k), str(v)) for k, v in declared.items() if isinstance(v, str)]
-    return sorted(pairs, key=lambda pair: order.get(pair[0], len(order)))
+# ---------------------------------------------------------------- parsed specs
 
 
-@lru_cache(maxsize=64)
-def _element_order(bpmn: tuple[str, ...]) -> dict[str, int]:
-    """Element id -> position in the models' XML (versions are immutable: cached on their text)."""
-    order: dict[str, int] = {}
-    for text in bpmn:
-        root = etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
-        for element in root.iter():
-            if isinstance(element.tag, str) and element.get("id"):
-                order.setdefault(element.get("id"), len(order))
-    return order
+def model_specs(process_id: str, files: Mapping[str, str]) -> Any:
+    """(spec, subprocess_specs) of a procedure's files, as the engine parses them (deeds attached)."""
+    from .bundles import _parse  # bundles imports this module
+
+    return _parse(dict(files), process_id)
 
 
-def _bpmn_ids_and_messages(files: dict[str, str]) -> tuple[set[str], set[str]]:
-    ids: set[str] = set()
-    messages: set[str] = set()
-    for name, text in files.items():
-        if not name.endswith(".bpmn"):
-            continue
-        root = etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
-        ids.update(e.get("id") for e in root.iter() if isinstance(e.tag, str) and e.get("id"))
-        messages.update(m.get("name") or m.get("id") for m in root.iter(f"{{{BPMN_NS}}}message"))
-    return ids, messages
+def user_task_ids(specs: Any) -> frozenset[str]:
+    return frozenset(t.bpmn_id for t in _task_specs(specs)
+                     if type(t).__name__ == "UserTask" and getattr(t, "bpmn_id", None))
 
 
-def manifest_problems(process_id: str, manifest: dict[str, Any], files: dict[str, str]) -> list[str]:
-    """Access declarations of the manifest that are missing or wrong, each naming the file."""
-    where = f"{process_id}/manifest.yaml"
-    problems: list[str] = []
-    channels = _as_list(manifest.get("channel"))
-    starters = _as_list(manifest.get("starters"))
-    known_channels = ", ".join(sorted(CHANNELS))
-    known_roles = ", ".join(sorted(STARTER_ROLES))
-    if not channels:
-        problems.append(f"{where}: manca 'channel' (come si apre una pratica: {known_channels})")
-        channels = []
-    for channel in channels:
-        if channel not in CHANNELS:
-            problems.append(f"{where}: canale sconosciuto '{channel}' in 'channel' (ammessi: {known_channels})")
-    if starters is None:
-        problems.append(f"{where}: manca 'starters' (i ruoli che possono aprire una pratica: {known_roles}; "
-                        f"[] se la apre solo il sistema)")
-        starters = []
-    for role in starters:
-        if role not in STARTER_ROLES:
-            problems.append(f"{where}: ruolo sconosciuto o non ammesso '{role}' in 'starters' (ammessi: {known_roles})")
-    if channels and set(channels) <= {"platform"} and starters:
-        problems.append(f"{where}: un procedimento con channel 'platform' lo apre solo il sistema: "
-                        f"'starters' deve essere []")
-    if Role.CITIZEN in starters and "portal" not in channels:
-        problems.append(f"{where}: 'citizen' in 'starters' richiede il canale 'portal'")
-    if "portal" in channels and Role.CITIZEN not in starters:
-        problems.append(f"{where}: il canale 'portal' richiede 'citizen' in 'starters'")
-    if "portal" in channels and not manifest.get("subjects_path"):
-        # A citizen files only as one of the subjects: without them nobody could ever file it.
-        problems.append(f"{where}: il canale 'portal' richiede 'subjects_path' (chi presenta la domanda)")
-    staff = [r for r in starters if r in STARTER_ROLES and r != Role.CITIZEN]
-    if staff and "counter" not in channels:
-        problems.append(f"{where}: i ruoli {', '.join(staff)} in 'starters' richiedono il canale 'counter'")
-    if "counter" in channels and not staff:
-        problems.append(f"{where}: il canale 'counter' richiede almeno un ruolo d'ufficio in 'starters'")
-    if not manifest.get("start_form"):
-        problems.append(f"{where}: manca 'start_form' (ogni procedimento ha lo schema dei dati di avvio)")
+def _task_specs(specs: Any) -> Iterable[Any]:
+    spec, subprocess_specs = specs
+    for process in (spec, *(subprocess_specs or {}).values()):
+        yield from process.task_specs.values()
 
+
+def model_elements(specs: Any) -> list[str]:
+    """BPMN ids of the model's flow elements, in the order the parser met them (from the start
+    event along the flows, main process first)."""
+    ids: list[str] = []
+    seen: set[str] = set()
+    for task_spec in _task_specs(specs):
+        bpmn_id = getattr(task_spec, "bpmn_id", None)
+        if bpmn_id and bpmn_id not in seen:
+            seen.add(bpmn_id)
+            ids.append(bpmn_id)
+    return ids
+
+
+def model_messages(specs: Any) -> set[str]:
+    """Names of the messages the model catches or throws."""
+    names: set[str] = set()
+
+    def visit(definition: Any) -> None:
+        for inner in getattr(definition, "event_definitions", None) or []:
+            visit(inner)
+        if type(definition).__name__.endswith("MessageEventDefinition") and getattr(definition, "name", None):
+            names.add(definition.name)
+
+    for task_spec in _task_specs(specs):
+        definition = getattr(task_spec, "event_definition", None)
+        if definition is not None:
+            visit(definition)
+    return names
+
+
+def deed_of_task(task_spec: Any) -> str | None:
+    """The deed a service task issues: `documents.render_and_sign` with a literal `template`."""
+    if getattr(task_spec, "operation_name", None) != DEED_OPERATION:
+        return None
+    param = (getattr(task_spec, "operation_params", None) or {}).get("template") or {}
     try:
-        ids, message_names = _bpmn_ids_and_messages(files)
-    except etree.XMLSyntaxError:
-        return problems  # reported by the XML check of the bundle
-    messages = manifest.get("messages") or {}
-    if not isinstance(messages, dict):
-        problems.append(f"{where}: 'messages' deve associare a ogni messaggio i ruoli che possono consegnarlo")
-        messages = {}
-    for name, roles in messages.items():
-        if name not in message_names:
-            problems.append(f"{where}: il messaggio '{name}' in 'messages' non esiste nel modello "
-                            f"(messaggi del BPMN: {', '.join(sorted(message_names)) or 'nessuno'})")
-        role_list = _as_list(roles)
-        if not role_list:
-            problems.append(f"{where}: il messaggio '{name}' in 'messages' non indica i ruoli che possono consegnarlo")
+        value = ast.literal_eval(str(param.get("value", "")).strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+_INJECTED = "procedo_deed_mapping"
+
+
+def attach_deed_mappings(specs: Any, files: Mapping[str, str], process_id: str) -> None:
+    """Give each service task that issues a declared deed the deed's mapping as its `data`
+    parameter, so the engine evaluates it in the sandbox like any other parameter (and the
+    bundle check sees it). Called by the parser's owner on freshly parsed specs of a version,
+    whose files (mapping included) are immutable. A deed with problems gets nothing."""
+    if "deeds" not in files.get("manifest.yaml", ""):
+        return
+    try:
+        manifest = yaml.safe_load(files["manifest.yaml"])
+    except yaml.YAMLError:
+        return  # reported by the manifest check
+    if not isinstance(manifest, dict) or not manifest.get("deeds"):
+        return
+    parsed = Manifest.parse(process_id, manifest, files, specs=specs)
+    for task_spec in _task_specs(specs):
+        name = deed_of_task(task_spec)
+        deed = parsed.deeds.get(name) if name else None
+        if deed is None or deed.mapping is None or "data" in task_spec.operation_params:
             continue
-        for role in role_list:
-            if role not in DELIVERER_ROLES:
-                problems.append(f"{where}: ruolo sconosciuto o non ammesso '{role}' per il messaggio '{name}' "
-                                f"(ammessi: {known_roles})")
-    milestones = manifest.get("public_milestones") or {}
-    if not isinstance(milestones, dict):
-        problems.append(f"{where}: 'public_milestones' deve associare a un elemento del BPMN un'etichetta")
-        milestones = {}
-    for element, label in milestones.items():
-        if element not in ids:
-            problems.append(f"{where}: l'elemento '{element}' in 'public_milestones' non esiste nel modello")
-        if not isinstance(label, str) or not label.strip():
-            problems.append(f"{where}: l'elemento '{element}' in 'public_milestones' non ha un'etichetta")
+        task_spec.operation_params["data"] = {"name": "data", "type": "any", "value": deed.data_expression(),
+                                              _INJECTED: True}
+
+
+# ---------------------------------------------------------------- stored versions
+
+_by_version: dict[tuple[int, str], Manifest] = {}
+
+
+def manifest_of(version: Any) -> Manifest:
+    """The manifest of a stored process version (immutable: cached per id and content hash)."""
+    key = (version.pk, version.content_hash)
+    cached = _by_version.get(key)
+    if cached is None:
+        from .bundles import parsed_specs, version_files
+
+        try:
+            specs = parsed_specs(version)
+        except Exception:  # noqa: BLE001 - a stored version always parsed once; never fail a reader on it
+            specs = None
+        cached = Manifest.parse(version.definition.process_id, version.manifest, version_files(version), specs=specs)
+        if len(_by_version) > 256:
+            _by_version.clear()
+        _by_version[key] = cached
+    return cached
+
+
+def forget_cached_manifests() -> None:
+    _by_version.clear()
+
+
+def manifest_problems(process_id: str, manifest: Any, files: Mapping[str, str], *, specs: Any = None) -> list[str]:
+    """Every problem of the manifest, each naming the file; with its deeds' templates checked
+    against their field lists (syntax, names, filters: in this process, no sample rendering;
+    `deed_render_problems` adds that when a version is published)."""
+    parsed = Manifest.parse(process_id, manifest, files, specs=specs)
+    return [*parsed.problems, *deed_template_problems(parsed, files, render_sample=False)]
+
+
+# (template sha256, fields) of deeds whose sample rendering passed in this process: sync_processes
+# runs at every demo start and in many tests, and an unchanged deed need not be rendered again.
+_rendered: set[tuple[str, str]] = set()
+
+
+def deed_render_problems(process_id: str, manifest: Any, files: Mapping[str, str]) -> list[str]:
+    """At publication: each deed also renders with sample data in the documents sandbox (child
+    process, CPU/memory/time limits), as an upload does; a template that loops forever is refused."""
+    if not isinstance(manifest, dict) or not manifest.get("deeds"):
+        return []
+    parsed = Manifest.parse(process_id, manifest, files)
+    return deed_template_problems(parsed, files, render_sample=True)
+
+
+def deed_template_problems(manifest: Manifest, files: Mapping[str, str], *, render_sample: bool) -> list[str]:
+    """Each deed's DOCX passes the template checks of an upload, against its field list."""
+    import hashlib
+    import json
+
+    from documents.errors import TemplateRejected  # the template language belongs to documents
+    from documents.templates import validate_template
+
+    problems = []
+    for deed in manifest.deeds.values():
+        stored = files.get(deed.template, "")
+        where = f"{manifest.process_id}/{deed.template}"
+        if not stored.startswith("base64:"):
+            problems.append(f"{where}: non è un documento DOCX")
+            continue
+        key = (hashlib.sha256(stored.encode()).hexdigest(), json.dumps(deed.fields, sort_keys=True, default=str))
+        if render_sample and key in _rendered:
+            continue
+        try:
+            validate_template(base64.b64decode(stored.removeprefix("base64:")), schema=deed.fields,
+                              render_sample=render_sample)
+        except TemplateRejected as exc:
+            problems.append(f"{where}: {exc.message}")
+        else:
+            if render_sample:
+                _rendered.add(key)
     return problems

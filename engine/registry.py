@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .bundles import Bundle, BundleError, read_bundle, validate_bundle
+from .manifest import Manifest, deed_render_problems
 from .models import ProcessDefinition, ProcessVersion
 
 
@@ -33,18 +34,18 @@ def validate_all(root: Path | None = None) -> dict[str, list[str]]:
 @transaction.atomic
 def process_version_publish(*, bundle: Bundle) -> SyncOutcome:
     """Create a new version when the bundle's content changed; refuse an invalid bundle."""
-    problems = validate_bundle(bundle)
+    problems = validate_bundle(bundle) or deed_render_problems(bundle.process_id, bundle.manifest, bundle.files)
     if problems:
         raise BundleError(problems)
-    manifest = bundle.manifest
+    manifest = Manifest.parse(bundle.process_id, bundle.manifest, bundle.files)
     definition, _ = ProcessDefinition.objects.select_for_update().get_or_create(
         process_id=bundle.process_id,
-        defaults={"name": manifest.get("name", bundle.process_id)},
+        defaults={"name": manifest.name},
     )
     fields = {
-        "name": manifest.get("name", bundle.process_id),
-        "category": manifest.get("category", ""),
-        "description": manifest.get("description", ""),
+        "name": manifest.name,
+        "category": manifest.category,
+        "description": manifest.description,
     }
     if any(getattr(definition, k) != v for k, v in fields.items()):
         ProcessDefinition.objects.filter(pk=definition.pk).update(**fields)
@@ -59,7 +60,7 @@ def process_version_publish(*, bundle: Bundle) -> SyncOutcome:
         version=number,
         content_hash=content_hash,
         files=bundle.files,
-        manifest=manifest,
+        manifest=bundle.manifest,
     )
     return SyncOutcome(bundle.process_id, number, created=True)
 

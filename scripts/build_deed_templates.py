@@ -1,0 +1,109 @@
+"""Build the DOCX deed templates shipped in processes/<id>/deeds/ (run once after editing the text).
+
+    .venv/bin/python scripts/build_deed_templates.py
+
+The DOCX files are committed: a municipality edits its own copy in Word or LibreOffice and
+uploads it (tenant templates); this script only keeps the shipped wording reviewable as text.
+Placeholders are the deed's field list (`deeds/<name>.fields.yaml`) and the seal block names.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+from docx import Document
+from docx.shared import Pt
+
+ROOT = Path(__file__).resolve().parent.parent
+FONT = "Liberation Serif"
+# A fixed date in the ZIP entries: rebuilding an unchanged text gives the same bytes, so the
+# procedure's content hash (and its published version) does not change for nothing.
+ZIP_DATE = (2026, 1, 1, 0, 0, 0)
+
+
+def _document() -> Document:
+    doc = Document()
+    style = doc.styles["Normal"]
+    style.font.name = FONT
+    style.font.size = Pt(11)
+    props = doc.core_properties
+    props.author = props.last_modified_by = "Procedo"
+    props.revision = 1
+    return doc
+
+
+def _seal(doc: Document) -> None:
+    doc.add_paragraph("")
+    doc.add_paragraph("Documento firmato digitalmente da {{ firmatario }} ({{ ruolo_firmatario }}) il {{ data_emissione }}.")
+    doc.add_paragraph("Codice di verifica: {{ codice_verifica }} - verificabile su {{ url_verifica }}")
+    doc.add_paragraph("{{ sigillo_qr }}")
+
+
+def _stable_bytes(doc: Document) -> bytes:
+    raw = io.BytesIO()
+    doc.save(raw)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # python-docx stamps the current time
+                data = _strip_dates(data)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=ZIP_DATE), data, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def _strip_dates(core: bytes) -> bytes:
+    import re
+
+    return re.sub(rb"<dcterms:(created|modified)[^>]*>[^<]*</dcterms:\1>", b"", core)
+
+
+def comunicazione_avvio() -> bytes:
+    """Residence change: notice of start of proceedings (art. 7-8 L. 241/1990; DOMAIN §1)."""
+    doc = _document()
+    doc.add_paragraph("{{ stemma }}")
+    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
+    doc.add_paragraph("{{ ente.indirizzo }}")
+    doc.add_paragraph("Ufficio Anagrafe")
+    doc.add_paragraph("")
+    doc.add_paragraph("Gentile {{ richiedente.nome }} {{ richiedente.cognome }} (C.F. {{ richiedente.codice_fiscale }})")
+    doc.add_paragraph("Oggetto: comunicazione di avvio del procedimento - pratica n. {{ pratica.numero }}").runs[0].bold = True
+    doc.add_paragraph(
+        "Ai sensi degli articoli 7 e 8 della legge 7 agosto 1990, n. 241, si comunica che la dichiarazione "
+        "di residenza resa il {{ pratica.data_dichiarazione }} per l'indirizzo {{ indirizzo.via }} "
+        "{{ indirizzo.civico }}, {{ indirizzo.comune }}, è stata registrata e che il procedimento si concluderà "
+        "entro 45 giorni; trascorso tale termine senza comunicazioni la dichiarazione si intende confermata "
+        "(art. 18 D.P.R. 223/1989)."
+    )
+    doc.add_paragraph("{% if provenienza_estero %}La dichiarazione riguarda un trasferimento dall'estero.{% endif %}")
+    doc.add_paragraph("Componenti della famiglia che si trasferiscono:")
+    doc.add_paragraph("{% for c in componenti %}")
+    doc.add_paragraph("- {{ c.cognome }} {{ c.nome }} ({{ c.codice_fiscale }})")
+    doc.add_paragraph("{% endfor %}")
+    doc.add_paragraph("Responsabile del procedimento: {{ responsabile }}.")
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
+DEEDS = {
+    ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_avvio.docx": comunicazione_avvio,
+}
+
+
+def main() -> int:
+    for path, build in DEEDS.items():
+        data = build()
+        if path.exists() and path.read_bytes() == data:
+            print(f"unchanged {path.relative_to(ROOT)}")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        print(f"wrote {path.relative_to(ROOT)} ({len(data)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,467 @@
+"""Scenarios as data: `processes/<id>/tests.yaml`, checked against the procedure and run through the
+real services (cases.services, the engine, PostgreSQL, the connector simulators over HTTP).
+
+File format (every key is checked; a typo fails the file with a message naming it):
+
+    scenarios:
+      - name: accepted                       # unique in the file; the pytest id is <process>:<name>
+        at: "2026-03-02T08:30:00Z"           # the clock when the case opens (default: this Monday)
+        citizen: RSSMRA80A01H501U            # fiscal code of the `citizen` user (default: first subject)
+        simulators:                          # set up a simulator through its admin API, over HTTP
+          - {platform: anpr, post: /__sim__/citizen-requests, json: {...}}
+        start:                               # a person opens it (counter or portal) ...
+          as: registrar
+          data: {...}
+        # ... or a national platform does:   start: {platform: ANPR, business_key: ..., data: {...}}
+        steps:
+          - complete: registration           # a user task by BPMN id: claimed and completed
+            as: registrar                    # default: the role of the task's lane
+            data: {...}
+            refused: validation_failed       # optional: the service must refuse with this code
+          - deliver_outbox: true             # the worker delivers every pending service call
+          - message: citizen_reply           # a person delivers a message (manifest `messages`)
+            as: citizen
+            payload: {...}
+          - advance_days: 46                 # the clock moves on; due timers fire
+          - expect: {...}                    # expectations at this point
+        expect: {...}                        # expectations at the end
+
+Expectations: `ready` (BPMN ids of the open tasks, any order), `status` (open, closed, cancelled),
+`outcome` (a key of the manifest's `outcomes`), `documents` (kind -> how many the case has),
+`milestones` (the labels the citizen sees, in order), `data` (keys of the case data and their
+values), `open_incidents` (default at the end: 0).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from accounts.roles import ROLE_CODES
+
+PROCESSES = Path(__file__).resolve().parents[2] / "processes"
+DEFAULT_START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 2026, 09:30 in Rome
+
+SCENARIO_KEYS = {"name", "at", "citizen", "simulators", "start", "steps", "expect"}
+START_KEYS = {"as", "data", "platform", "business_key"}
+STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "expect"}
+STEP_KEYS = {"complete": {"complete", "as", "data", "refused"}, "deliver_outbox": {"deliver_outbox"},
+             "message": {"message", "as", "payload", "refused"}, "advance_days": {"advance_days"},
+             "expect": {"expect"}}
+EXPECT_KEYS = {"ready", "status", "outcome", "documents", "milestones", "data", "open_incidents"}
+STATUSES = {"open", "closed", "cancelled"}
+SIMULATOR_KEYS = {"platform", "post", "json"}
+
+
+class ScenarioFileError(Exception):
+    """A tests.yaml that does not fit the procedure; the message names file, scenario and step."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """What a scenario file is checked against: the procedure as its folder declares it."""
+
+    process_id: str
+    user_tasks: frozenset[str]
+    messages: frozenset[str]
+    outcomes: frozenset[str]
+    milestone_labels: frozenset[str]
+    starts_from_platform: bool
+
+
+@dataclass(frozen=True)
+class Scenario:
+    process_id: str
+    name: str
+    spec: dict[str, Any]
+    error: str | None = None
+    source: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.process_id}:{self.name}"
+
+
+@dataclass
+class _Checker:
+    where: str
+    model: Model
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, text: str) -> None:
+        self.problems.append(f"{self.where}: {text}")
+
+    def keys(self, mapping: dict[str, Any], allowed: set[str], what: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                self.problem(f"{what}: chiave sconosciuta '{key}' (ammesse: {', '.join(sorted(allowed))})")
+
+    def role(self, role: Any, what: str) -> None:
+        if role is not None and not _known(role, ROLE_CODES):
+            self.problem(f"{what}: ruolo sconosciuto '{role}' (ammessi: {', '.join(sorted(ROLE_CODES))})")
+
+
+def load_model(folder: Path) -> Model:
+    from engine.bundles import read_bundle
+    from engine.manifest import Manifest, model_messages, model_specs, user_task_ids
+
+    bundle = read_bundle(folder)
+    specs = model_specs(folder.name, bundle.files)
+    manifest = Manifest.parse(folder.name, bundle.manifest, bundle.files, specs=specs)
+    return Model(process_id=folder.name, user_tasks=user_task_ids(specs),
+                 messages=frozenset(model_messages(specs)),
+                 outcomes=frozenset(manifest.outcomes),
+                 milestone_labels=frozenset(label for _e, label in manifest.public_milestones),
+                 starts_from_platform=manifest.channels == {"platform"})
+
+
+def load_scenarios(folder: Path) -> list[Scenario]:
+    """Every scenario of `folder`/tests.yaml; a file that cannot run gives one Scenario carrying the
+    problems (as `error`), so the runner fails it with that message instead of skipping it."""
+    path = folder / "tests.yaml"
+    pid = folder.name
+    where = f"processes/{pid}/tests.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        return [Scenario(pid, "<file>", {}, error=f"{where}: YAML non valido: {exc}")]
+    if not isinstance(raw, dict) or set(raw) != {"scenarios"} or not isinstance(raw["scenarios"], list) \
+            or not raw["scenarios"]:
+        return [Scenario(pid, "<file>", {}, error=f"{where}: il file deve avere solo 'scenarios:', una lista non vuota")]
+    try:
+        model = load_model(folder)
+    except Exception as exc:  # noqa: BLE001 - the bundle check names it; here: why no scenario runs
+        return [Scenario(pid, "<file>", {}, error=f"{where}: la procedura non si carica: {exc}")]
+    scenarios: list[Scenario] = []
+    seen: set[str] = set()
+    for index, spec in enumerate(raw["scenarios"], start=1):
+        name = spec.get("name") if isinstance(spec, dict) else None
+        label = str(name) if isinstance(name, str) and name else f"#{index}"
+        checker = _Checker(f"{where}: scenario '{label}'", model)
+        if not isinstance(spec, dict):
+            checker.problem("deve essere una mappa")
+        else:
+            if not isinstance(name, str) or not name:
+                checker.problem("manca 'name'")
+            elif name in seen:
+                checker.problem("nome ripetuto")
+            seen.add(label)
+            _check_scenario(spec, checker)
+        error = "\n".join(checker.problems) or None
+        scenarios.append(Scenario(pid, label, spec if isinstance(spec, dict) else {}, error=error, source=where))
+    return scenarios
+
+
+def _check_scenario(spec: dict[str, Any], c: _Checker) -> None:
+    c.keys(spec, SCENARIO_KEYS, "scenario")
+    if "at" in spec:
+        try:
+            _parse_at(spec["at"])
+        except ValueError:
+            c.problem(f"'at' non è una data e ora ISO 8601 con fuso: {spec['at']!r}")
+    start = spec.get("start")
+    if not isinstance(start, dict):
+        c.problem("manca 'start' (chi apre la pratica e con quali dati)")
+    else:
+        c.keys(start, START_KEYS, "start")
+        if not isinstance(start.get("data"), dict):
+            c.problem("start: manca 'data' (i dati di avvio)")
+        if "platform" in start:
+            if "as" in start:
+                c.problem("start: 'platform' e 'as' insieme (la apre una piattaforma o una persona)")
+            if not start.get("business_key"):
+                c.problem("start: una pratica aperta da una piattaforma ha un 'business_key'")
+        else:
+            if c.model.starts_from_platform:
+                c.problem("start: questo procedimento lo apre solo una piattaforma ('platform')")
+            if "as" not in start:
+                c.problem("start: manca 'as' (il ruolo di chi apre la pratica)")
+            c.role(start.get("as"), "start")
+    for n, sim in enumerate(spec.get("simulators") or [], start=1):
+        if not isinstance(sim, dict) or not isinstance(sim.get("platform"), str) or \
+                not str(sim.get("post", "")).startswith("/__sim__/"):
+            c.problem(f"simulators #{n}: serve {{platform, post: /__sim__/..., json}}")
+        else:
+            c.keys(sim, SIMULATOR_KEYS, f"simulators #{n}")
+    steps = spec.get("steps") or []
+    if not isinstance(steps, list):
+        c.problem("'steps' deve essere una lista")
+        steps = []
+    for n, step in enumerate(steps, start=1):
+        _check_step(step, n, c)
+    if "expect" in spec:
+        _check_expect(spec["expect"], c, "expect")
+
+
+def _check_step(step: Any, n: int, c: _Checker) -> None:
+    kinds = [k for k in (step if isinstance(step, dict) else {}) if k in STEP_KINDS]
+    if len(kinds) != 1:
+        c.problem(f"passo {n}: deve avere una sola tra {', '.join(sorted(STEP_KINDS))}")
+        return
+    kind = kinds[0]
+    what = f"passo {n} ({kind}: {step[kind]})"
+    c.keys(step, STEP_KEYS[kind], what)
+    if kind == "complete":
+        if not _known(step["complete"], c.model.user_tasks):
+            c.problem(f"{what}: '{step['complete']}' non è un compito (user task) del modello "
+                      f"(compiti: {', '.join(sorted(c.model.user_tasks))})")
+        if not isinstance(step.get("data", {}), dict):
+            c.problem(f"{what}: 'data' deve essere una mappa")
+        c.role(step.get("as"), what)
+    elif kind == "message":
+        if not _known(step["message"], c.model.messages):
+            c.problem(f"{what}: il messaggio '{step['message']}' non esiste nel modello "
+                      f"(messaggi: {', '.join(sorted(c.model.messages)) or 'nessuno'})")
+        if "as" not in step:
+            c.problem(f"{what}: manca 'as' (chi consegna il messaggio)")
+        c.role(step.get("as"), what)
+    elif kind == "advance_days":
+        days = step["advance_days"]
+        if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+            c.problem(f"{what}: 'advance_days' è un numero di giorni positivo")
+    elif kind == "deliver_outbox":
+        if step["deliver_outbox"] is not True:
+            c.problem(f"{what}: scrivere 'deliver_outbox: true'")
+    elif kind == "expect":
+        _check_expect(step["expect"], c, what)
+
+
+def _check_expect(expect: Any, c: _Checker, what: str) -> None:
+    if not isinstance(expect, dict) or not expect:
+        c.problem(f"{what}: 'expect' deve essere una mappa non vuota")
+        return
+    c.keys(expect, EXPECT_KEYS, what)
+    ready = expect.get("ready")
+    if ready is not None:
+        if not isinstance(ready, list):
+            c.problem(f"{what}: 'ready' è la lista dei compiti aperti ([] se nessuno)")
+        else:
+            for bpmn_id in ready:
+                if not _known(bpmn_id, c.model.user_tasks):
+                    c.problem(f"{what}: 'ready' nomina '{bpmn_id}', che non è un compito del modello")
+    if "status" in expect and not _known(expect["status"], STATUSES):
+        c.problem(f"{what}: 'status' deve essere {', '.join(sorted(STATUSES))}")
+    if "outcome" in expect and not _known(expect["outcome"], c.model.outcomes | {""}):
+        c.problem(f"{what}: l'esito '{expect['outcome']}' non è tra gli 'outcomes' del manifest "
+                  f"({', '.join(sorted(c.model.outcomes))})")
+    documents = expect.get("documents")
+    if documents is not None and (not isinstance(documents, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in documents.values())):
+        c.problem(f"{what}: 'documents' associa a un tipo di documento quanti ne ha la pratica")
+    milestones = expect.get("milestones")
+    if milestones is not None:
+        if not isinstance(milestones, list):
+            c.problem(f"{what}: 'milestones' è la lista delle tappe che il cittadino vede")
+        else:
+            for label in milestones:
+                if not _known(label, c.model.milestone_labels):
+                    c.problem(f"{what}: la tappa '{label}' non è tra le 'public_milestones' del manifest")
+    if "data" in expect and not isinstance(expect["data"], dict):
+        c.problem(f"{what}: 'data' associa a una chiave dei dati della pratica il valore atteso")
+    incidents = expect.get("open_incidents")
+    if incidents is not None and (not isinstance(incidents, int) or isinstance(incidents, bool) or incidents < 0):
+        c.problem(f"{what}: 'open_incidents' è un numero")
+
+
+def _known(value: Any, names: Any) -> bool:
+    return isinstance(value, str) and value in names
+
+
+def _parse_at(value: Any) -> dt.datetime:
+    when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError("naive")
+    return when
+
+
+def discover(root: Path = PROCESSES) -> list[Scenario]:
+    return [scenario for folder in sorted(p for p in root.iterdir() if (p / "tests.yaml").is_file())
+            for scenario in load_scenarios(folder)]
+
+
+# ---------------------------------------------------------------- running
+
+
+class Runner:
+    """Runs one checked scenario; every failure names the scenario and the step."""
+
+    def __init__(self, scenario: Scenario, *, tenant, simulator_urls: dict[str, str]) -> None:
+        self.scenario = scenario
+        self.tenant = tenant
+        self.simulator_urls = simulator_urls
+        self.users: dict[str, Any] = {}
+        self.case = None
+
+    def fail(self, where: str, text: str) -> None:
+        raise AssertionError(f"{self.scenario.source}: scenario '{self.scenario.name}', {where}: {text}")
+
+    def user(self, role: str):
+        from tests.factories import make_user
+
+        if role not in self.users:
+            fiscal_code = ""
+            if role == "citizen":
+                fiscal_code = self.scenario.spec.get("citizen") or self._first_subject()
+            self.users[role] = make_user(self.tenant, role, fiscal_code=fiscal_code)
+        return self.users[role]
+
+    def _first_subject(self) -> str:
+        if self.case is not None and self.case.subjects:
+            return self.case.subjects[0]["fiscal_code"]
+        self.fail("citizen", "nessun soggetto: indicare 'citizen' (il codice fiscale del cittadino)")
+        return ""
+
+    def run(self) -> None:
+        from common import clock
+
+        spec = self.scenario.spec
+        clock.freeze(_parse_at(spec["at"]) if "at" in spec else DEFAULT_START)
+        for n, sim in enumerate(spec.get("simulators") or [], start=1):
+            self._simulator(n, sim)
+        self._start(spec["start"])
+        for n, step in enumerate(spec.get("steps") or [], start=1):
+            kind = next(k for k in step if k in STEP_KINDS)
+            where = f"passo {n} ({kind}: {step[kind]})"
+            getattr(self, f"_step_{kind}")(step, where)
+        self._expect({"open_incidents": 0, **(spec.get("expect") or {})}, "expect finale")
+
+    def _simulator(self, n: int, sim: dict[str, Any]) -> None:
+        import requests
+
+        base = self.simulator_urls.get(sim["platform"])
+        if base is None:
+            self.fail(f"simulators #{n}", f"nessun simulatore '{sim['platform']}' "
+                                           f"(disponibili: {', '.join(sorted(self.simulator_urls))})")
+        response = requests.post(base + sim["post"], json=sim.get("json") or {}, timeout=10)
+        if response.status_code >= 400:
+            self.fail(f"simulators #{n}", f"il simulatore ha risposto {response.status_code}: {response.text[:300]}")
+
+    def _start(self, start: dict[str, Any]) -> None:
+        from cases import services
+
+        data = start["data"]
+        try:
+            if "platform" in start:
+                self.case, _created = services.case_start_from_platform(
+                    tenant=self.tenant, process_id=self.scenario.process_id, data=data,
+                    business_key=str(start["business_key"]), source=str(start["platform"]))
+            else:
+                self.case = services.case_start(tenant=self.tenant, user=self.user(start["as"]),
+                                                process_id=self.scenario.process_id, data=data)
+        except Exception as exc:  # noqa: BLE001 - reported with the scenario's name
+            self.fail("start", f"la pratica non si apre: {_describe(exc)}")
+
+    def _step_complete(self, step: dict[str, Any], where: str) -> None:
+        from cases import services
+        from cases.models import WorkItem, WorkItemStatus
+
+        item = WorkItem.objects.filter(case=self.case, bpmn_id=step["complete"], status=WorkItemStatus.OPEN).first()
+        if item is None:
+            self.fail(where, f"il compito non è aperto (aperti: {self._ready() or 'nessuno'})")
+        user = self.user(step.get("as") or item.role)
+        try:
+            services.work_item_claim(work_item_id=item.pk, tenant=self.tenant, user=user)
+            services.work_item_complete(work_item_id=item.pk, tenant=self.tenant, user=user,
+                                        data=step.get("data") or {})
+        except Exception as exc:  # noqa: BLE001
+            self._refused(step, where, exc)
+            return
+        if "refused" in step:
+            self.fail(where, f"doveva essere rifiutato ({step['refused']}), invece è stato completato")
+
+    def _step_message(self, step: dict[str, Any], where: str) -> None:
+        from cases import services
+
+        self.case.refresh_from_db()
+        try:
+            services.case_message_deliver(case=self.case, user=self.user(step["as"]), message=step["message"],
+                                          payload=step.get("payload"))
+        except Exception as exc:  # noqa: BLE001
+            self._refused(step, where, exc)
+            return
+        if "refused" in step:
+            self.fail(where, f"doveva essere rifiutato ({step['refused']}), invece è stato consegnato")
+
+    def _refused(self, step: dict[str, Any], where: str, exc: Exception) -> None:
+        code = getattr(exc, "code", None)
+        if "refused" not in step:
+            self.fail(where, f"rifiutato: {_describe(exc)}")
+        if code != step["refused"]:
+            self.fail(where, f"rifiutato con '{code}' invece di '{step['refused']}': {_describe(exc)}")
+
+    def _step_deliver_outbox(self, step: dict[str, Any], where: str) -> None:
+        from engine import services as engine
+
+        for _round in range(10):
+            if not engine.outbox_deliver_due():
+                return
+        self.fail(where, "le chiamate ai servizi non si esauriscono dopo 10 giri")
+
+    def _step_advance_days(self, step: dict[str, Any], where: str) -> None:
+        from common import clock
+        from engine import services as engine
+
+        clock.advance(dt.timedelta(days=step["advance_days"]))
+        engine.fire_due_timers()
+
+    def _step_expect(self, step: dict[str, Any], where: str) -> None:
+        self._expect(step["expect"], where)
+
+    def _ready(self) -> list[str]:
+        from cases.models import WorkItem, WorkItemStatus
+
+        return sorted(WorkItem.objects.filter(case=self.case, status=WorkItemStatus.OPEN)
+                      .values_list("bpmn_id", flat=True))
+
+    def _expect(self, expect: dict[str, Any], where: str) -> None:
+        from cases import selectors
+        from documents.models import Document
+        from engine.models import Incident, IncidentStatus
+
+        self.case.refresh_from_db()
+        case = self.case
+        if "ready" in expect and self._ready() != sorted(expect["ready"]):
+            self.fail(where, f"compiti aperti {self._ready()}, attesi {sorted(expect['ready'])}")
+        if "status" in expect and case.status != expect["status"]:
+            self.fail(where, f"stato '{case.status}', atteso '{expect['status']}'")
+        if "outcome" in expect and case.outcome != expect["outcome"]:
+            self.fail(where, f"esito '{case.outcome}', atteso '{expect['outcome']}'")
+        if "documents" in expect:
+            kinds = Counter(Document.objects.filter(case=case).values_list("kind", flat=True))
+            wanted = {kind: count for kind, count in expect["documents"].items()}
+            got = {kind: kinds.get(kind, 0) for kind in wanted}
+            if got != wanted:
+                self.fail(where, f"documenti {dict(kinds)}, attesi {wanted}")
+        if "milestones" in expect:
+            view = selectors.case_public_view(case=case, user=self.user("citizen"))
+            labels = [m["label"] for m in view["milestones"]]
+            if labels != expect["milestones"]:
+                self.fail(where, f"tappe visibili al cittadino {labels}, attese {expect['milestones']}")
+        for key, value in (expect.get("data") or {}).items():
+            if key not in case.data:
+                self.fail(where, f"i dati della pratica non hanno '{key}' (chiavi: {sorted(case.data)})")
+            if not _matches(case.data[key], value):
+                self.fail(where, f"dati['{key}'] = {case.data[key]!r}, atteso {value!r}")
+        if "open_incidents" in expect:
+            incidents = list(Incident.objects.filter(instance__case_id=case.pk, status=IncidentStatus.OPEN)
+                             .values_list("kind", "message"))
+            if len(incidents) != expect["open_incidents"]:
+                self.fail(where, f"incidenti aperti {incidents}, attesi {expect['open_incidents']}")
+
+
+def _matches(actual: Any, expected: Any) -> bool:
+    """Equal, or for a mapping: the expected keys have the expected values (a subset)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return all(k in actual and _matches(actual[k], v) for k, v in expected.items())
+    return actual == expected
+
+
+def _describe(exc: Exception) -> str:
+    details = getattr(exc, "details", None)
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{type(exc).__name__}({getattr(exc, 'code', '')}): {message}" + (f" {details}" if details else "")
