@@ -1,7 +1,26 @@
 """Writing and verifying the audit trail.
 
-`audit_record` appends inside the caller's transaction: it locks the chain head row
-(one chain per tenant), so call it late in the transaction to keep that lock short.
+Sharded chains (issue 9): each tenant has PROCEDO_AUDIT_CHAIN_SHARDS hash chains instead of one,
+because a chain's head row is locked from the append until the transaction commits, and one head
+per tenant made every audited write *and read* of a tenant queue behind the others.
+
+- Chain keys: shard 0 keeps the historic key (the tenant id), so chains written
+  before sharding simply continue as shard 0; shard k > 0 is ``<tenant id>.<k>``. No data
+  migration is needed, and changing the number of shards later leaves every chain valid (a chain
+  that is no longer chosen just stops growing; verification walks every chain it finds).
+- Which chain: the first event of a transaction picks it, and every later event of the same
+  transaction goes to the same chain. So a transaction holds at most one head lock and two
+  transactions can never deadlock on heads. An event about a case (``case_id``, or
+  ``object_type="case"``) picks the case's shard (case id modulo the shard count), so the events
+  of one case stay in order in one chain (the case services write case events first, under the
+  case lock). Any other event takes a head that no other transaction holds (``FOR UPDATE SKIP
+  LOCKED``): an audited read never waits for a writer of its tenant.
+- Every chain is hashed, sealed (`audit_seal_chains`) and verified (`verify_chain`,
+  ``manage.py verify_audit``) exactly as one chain per tenant was; `verify_chain(tenant=...)`
+  walks all the shards of a tenant. Events without a tenant keep one ``system`` chain (they are few).
+
+`audit_record` appends inside the caller's transaction; call it late in the transaction to keep
+the head lock short.
 """
 
 from __future__ import annotations
@@ -10,12 +29,15 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, connections, transaction
+from django.db.models import Q
 
 from common import clock
 
@@ -45,31 +67,156 @@ def compute_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _chain_key(tenant) -> str:
-    return str(tenant.pk) if tenant is not None else "system"
+def shard_count() -> int:
+    return max(1, int(getattr(settings, "PROCEDO_AUDIT_CHAIN_SHARDS", 1)))
 
 
-def _advance_head(chain_key: str) -> tuple[int, str]:
-    """Take the next sequence number of a chain, locking its head row until commit.
+def chain_key_for(tenant, shard: int = 0) -> str:
+    """The key of one chain of a tenant; shard 0 is the historic key. Events without a tenant (failed
+    logins of unknown names, platform administration) are few: one ``system`` chain."""
+    if tenant is None:
+        return "system"
+    return str(tenant.pk) if shard == 0 else f"{tenant.pk}.{shard}"
+
+
+def tenant_chain_filter(tenant) -> Q:
+    """Every chain of a tenant, whatever the shard count was when it was written."""
+    base = chain_key_for(tenant)
+    return Q(chain_key=base) | Q(chain_key__startswith=f"{base}.")
+
+
+def _case_id(case_id: Any, object_type: str, object_id: Any) -> int | None:
+    if case_id is None and object_type == "case":
+        case_id = object_id
+    try:
+        return int(case_id) if case_id is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+# --- the chain a transaction holds ------------------------------------------------------------
+# A head taken in a transaction stays locked until that transaction ends. The connection remembers
+# which one, marked by an on-commit callback: Django drops that callback when the transaction (or
+# the savepoint that took the head) commits or rolls back, which is exactly when the lock goes.
+
+
+def _held_chains() -> dict[str, str] | None:
+    """The chains this transaction holds, by tenant (chain_key_for(tenant)); None outside a transaction
+    or before its first event."""
+    state = getattr(connection, "procedo_audit_chains", None)
+    if state is None or not connection.in_atomic_block:
+        return None
+    marker, held = state
+    return held if any(entry[1] is marker for entry in connection.run_on_commit) else None
+
+
+def _remember_chain(tenant, key: str) -> None:
+    held = _held_chains()
+    if held is None:
+        def marker() -> None:  # does nothing: its presence in run_on_commit is the information
+            return None
+
+        held = {}
+        transaction.on_commit(marker)
+        connection.procedo_audit_chains = (marker, held)
+    held[chain_key_for(tenant)] = key
+
+
+def _advance(chain_key: str) -> tuple[int, str] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditchainhead SET last_seq = last_seq + 1 WHERE chain_key = %s RETURNING last_seq, last_hash",
+            [chain_key],
+        )
+        row = cursor.fetchone()
+    return (int(row[0]), row[1]) if row is not None else None
+
+
+def _tenant_keys(tenant) -> list[str]:
+    return [chain_key_for(tenant, shard) for shard in range(shard_count() if tenant is not None else 1)]
+
+
+def _create_heads(keys: list[str]) -> None:
+    """Create missing chain heads, committed at once in a short transaction of their own (PostgreSQL:
+    a second connection). A head inserted inside a caller's long transaction would make every other
+    transaction that wants it wait on the unique index until that caller commits."""
+    if connection.vendor != "postgresql":  # SQLite: one writer at a time anyway
+        AuditChainHead.objects.bulk_create([AuditChainHead(chain_key=k) for k in keys], ignore_conflicts=True)
+        return
+    side = connections.create_connection(connection.alias)
+    try:
+        with side.cursor() as cursor:
+            cursor.execute(
+                # NOT EXISTS first: a conflict check against a head that some open transaction has
+                # just advanced would wait for that transaction to end.
+                "INSERT INTO audit_auditchainhead (chain_key, last_seq, last_hash) "
+                "SELECT k, 0, %s FROM unnest(%s::text[]) AS k "
+                "WHERE NOT EXISTS (SELECT 1 FROM audit_auditchainhead h WHERE h.chain_key = k) "
+                "ON CONFLICT (chain_key) DO NOTHING",
+                [GENESIS, keys],
+            )
+    finally:
+        side.close()
+
+
+def _advance_head(chain_key: str, tenant) -> tuple[int, str]:
+    """Take the next sequence number of a chain, locking its head row until commit (waits for a
+    transaction that holds it).
 
     One UPDATE ... RETURNING both locks the row and hands back the new number and the
     previous hash (the hash column is rewritten once the event is written).
     """
-    with connection.cursor() as cursor:
-        for _attempt in range(2):
+    taken = _advance(chain_key)
+    if taken is None:  # the tenant's first event (or more shards than before): create its heads
+        _create_heads(sorted({chain_key, *_tenant_keys(tenant)}))
+        taken = _advance(chain_key)
+    if taken is None:  # not visible from outside this transaction (it deleted the head): create it here
+        AuditChainHead.objects.bulk_create([AuditChainHead(chain_key=chain_key)], ignore_conflicts=True)
+        taken = _advance(chain_key)
+    if taken is None:
+        raise RuntimeError(f"audit chain head {chain_key!r} could not be created")
+    return taken
+
+
+def _advance_free_head(tenant) -> tuple[str, int, str]:
+    """Take the head of one of the tenant's chains that no other transaction holds, without waiting
+    (PostgreSQL ``SKIP LOCKED``). All of them busy: wait for the one this connection prefers."""
+    keys = _tenant_keys(tenant)
+    for attempt in range(2):
+        with connection.cursor() as cursor:
             cursor.execute(
-                "UPDATE audit_auditchainhead SET last_seq = last_seq + 1 WHERE chain_key = %s RETURNING last_seq, last_hash",
-                [chain_key],
+                "UPDATE audit_auditchainhead h SET last_seq = h.last_seq + 1 FROM ("
+                " SELECT id FROM audit_auditchainhead WHERE chain_key = ANY(%s)"
+                " ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) free"
+                " WHERE h.id = free.id RETURNING h.chain_key, h.last_seq, h.last_hash",
+                [keys],
             )
             row = cursor.fetchone()
-            if row is not None:
-                return int(row[0]), row[1]
-            try:
-                with transaction.atomic():
-                    AuditChainHead.objects.create(chain_key=chain_key)
-            except IntegrityError:
-                pass  # another transaction created it first
-    raise RuntimeError(f"audit chain head {chain_key!r} could not be created")
+        if row is not None:
+            return row[0], int(row[1]), row[2]
+        if attempt == 0:  # perhaps the tenant's heads do not all exist yet
+            _create_heads(keys)
+    key = keys[os.getpid() % len(keys)]
+    seq, prev_hash = _advance_head(key, tenant)
+    return key, seq, prev_hash
+
+
+def _take_chain(tenant, case_id: int | None) -> tuple[str, int, str]:
+    held = (_held_chains() or {}).get(chain_key_for(tenant))
+    if held is not None:
+        seq, prev_hash = _advance_head(held, tenant)  # already ours: no wait
+        return held, seq, prev_hash
+    shards = shard_count() if tenant is not None else 1
+    if case_id is not None or shards == 1:
+        key = chain_key_for(tenant, (case_id or 0) % shards)
+        seq, prev_hash = _advance_head(key, tenant)
+    elif connection.vendor == "postgresql":
+        key, seq, prev_hash = _advance_free_head(tenant)
+    else:  # SQLite writes one transaction at a time anyway
+        key = chain_key_for(tenant, random.randrange(shards))  # noqa: S311 - load spreading, not security
+        seq, prev_hash = _advance_head(key, tenant)
+    _remember_chain(tenant, key)
+    return key, seq, prev_hash
 
 
 def audit_record(
@@ -85,12 +232,14 @@ def audit_record(
     after: Any = None,
     extra: Any = None,
     ip: str | None = None,
+    case_id: int | str | None = None,
 ) -> AuditEvent:
+    """Append one event. `case_id`: the case the event belongs to (implied for object_type "case"),
+    so that it goes to that case's chain."""
     # No savepoint when the caller already holds a transaction: an error here must
     # roll the whole change back anyway (an unaudited change is not allowed).
     with transaction.atomic(savepoint=False):
-        chain_key = _chain_key(tenant)
-        seq, prev_hash = _advance_head(chain_key)
+        chain_key, seq, prev_hash = _take_chain(tenant, _case_id(case_id, object_type, object_id))
         is_user = actor is not None and getattr(actor, "is_authenticated", False)
         event = AuditEvent(
             tenant=tenant,
@@ -165,15 +314,22 @@ def audit_seal_chains() -> list[AuditSeal]:
         key: AuditSeal.objects.filter(chain_key=key).order_by("-seq").values_list("seq", flat=True).first()
         for key in AuditSeal.objects.values_list("chain_key", flat=True).distinct()
     }
+    keys: dict[int | None, Any] = {}  # one key (and one tenant load) per tenant, for all its shards
     for head in AuditChainHead.objects.order_by("chain_key"):
+        if head.last_seq == 0 or last_sealed.get(head.chain_key) == head.last_seq:
+            continue  # a shard never used, or nothing new since its last seal
         last = AuditEvent.objects.filter(chain_key=head.chain_key).order_by("-seq").first()
         if last is None or last_sealed.get(head.chain_key) == last.seq:
             continue
-        tenant = Tenant.objects.filter(pk=last.tenant_id).first() if last.tenant_id else None
-        try:
-            key = seal_key_for(tenant)
-        except Exception:  # a tenant's broken seal configuration must not stop the others' seals
-            logger.exception("audit seal: no usable key for chain %s", head.chain_key)
+        if last.tenant_id not in keys:
+            tenant = Tenant.objects.filter(pk=last.tenant_id).first() if last.tenant_id else None
+            try:
+                keys[last.tenant_id] = (tenant, seal_key_for(tenant))
+            except Exception:  # a tenant's broken seal configuration must not stop the others' seals
+                logger.exception("audit seal: no usable key for chain %s", head.chain_key)
+                keys[last.tenant_id] = (tenant, None)
+        tenant, key = keys[last.tenant_id]
+        if key is None:
             continue
         sealed_at = clock.now()
         payload = seal_payload(chain_key=last.chain_key, seq=last.seq, hash=last.hash,
@@ -285,14 +441,17 @@ def _trusted_fingerprints(tenant_id: int | None) -> set[str]:
     return trusted
 
 
-def verify_chain(*, chain_key: str | None = None) -> VerifyReport:
+def verify_chain(*, chain_key: str | None = None, tenant=None) -> VerifyReport:
     """Recompute every hash in order and check every seal; name each problem found (one per kind
-    and chain), the first one as `first_broken` / `reason`."""
+    and chain), the first one as `first_broken` / `reason`. `chain_key`: that chain only;
+    `tenant`: every chain (shard) of that tenant; neither: every chain."""
     keys: set[str] = set()
     for model in (AuditChainHead, AuditEvent, AuditSeal):
         qs = model.objects.all()
         if chain_key is not None:
             qs = qs.filter(chain_key=chain_key)
+        if tenant is not None:
+            qs = qs.filter(tenant_chain_filter(tenant))
         keys |= set(qs.values_list("chain_key", flat=True).distinct())
     checked, seals_checked, problems = 0, 0, []
     trusted: dict[int | None, set[str]] = {}
