@@ -7,6 +7,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from . import security
+from .tenancy import second_factor_state_for_request
 
 
 class TokenExpired(exceptions.AuthenticationFailed):
@@ -22,12 +23,19 @@ class ExpiringTokenAuthentication(TokenAuthentication):
     and refused for a user who must have a second factor and has none (a process administrator
     whose token predates enrolment)."""
 
+    def authenticate(self, request):
+        self._request = request  # the second-factor check shares the request's membership query
+        try:
+            return super().authenticate(request)
+        finally:
+            self._request = None
+
     def authenticate_credentials(self, key):
         user, token = super().authenticate_credentials(key)
         if security.token_expired(token.created):
             token.delete()
             raise TokenExpired(_("Token scaduto: richiedine uno nuovo."))
-        has_device, required = security.second_factor_state(user)
+        has_device, required = second_factor_state_for_request(getattr(self, "_request", None), user)
         if required and not has_device:
             raise SecondFactorRequired(
                 _("Il tuo ruolo richiede l'autenticazione a due fattori: attivala dalla pagina «Sicurezza»."))
