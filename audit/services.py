@@ -56,15 +56,18 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder)) if value is not None else None
 
 
-def compute_hash(event: AuditEvent) -> str:
+def _canonical(event: AuditEvent, overrides: dict[str, Any] | None = None) -> str:
     payload = {}
     for name in HASHED_FIELDS:
-        value = getattr(event, name)
+        value = overrides[name] if overrides and name in overrides else getattr(event, name)
         if isinstance(value, dt.datetime):
             value = value.astimezone(dt.UTC).isoformat(timespec="microseconds")
         payload[name] = value
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(_canonical(event).encode("utf-8")).hexdigest()
 
 
 def shard_count() -> int:
@@ -178,30 +181,8 @@ def _advance_head(chain_key: str, tenant) -> tuple[int, str]:
     return taken
 
 
-def _advance_free_head(tenant) -> tuple[str, int, str]:
-    """Take the head of one of the tenant's chains that no other transaction holds, without waiting
-    (PostgreSQL ``SKIP LOCKED``). All of them busy: wait for the one this connection prefers."""
-    keys = _tenant_keys(tenant)
-    for attempt in range(2):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE audit_auditchainhead h SET last_seq = h.last_seq + 1 FROM ("
-                " SELECT id FROM audit_auditchainhead WHERE chain_key = ANY(%s)"
-                " ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) free"
-                " WHERE h.id = free.id RETURNING h.chain_key, h.last_seq, h.last_hash",
-                [keys],
-            )
-            row = cursor.fetchone()
-        if row is not None:
-            return row[0], int(row[1]), row[2]
-        if attempt == 0:  # perhaps the tenant's heads do not all exist yet
-            _create_heads(keys)
-    key = keys[os.getpid() % len(keys)]
-    seq, prev_hash = _advance_head(key, tenant)
-    return key, seq, prev_hash
-
-
 def _take_chain(tenant, case_id: int | None) -> tuple[str, int, str]:
+    """SQLite: take the next link of the chain chosen as on PostgreSQL (see _append_postgresql)."""
     held = (_held_chains() or {}).get(chain_key_for(tenant))
     if held is not None:
         seq, prev_hash = _advance_head(held, tenant)  # already ours: no wait
@@ -209,12 +190,9 @@ def _take_chain(tenant, case_id: int | None) -> tuple[str, int, str]:
     shards = shard_count() if tenant is not None else 1
     if case_id is not None or shards == 1:
         key = chain_key_for(tenant, (case_id or 0) % shards)
-        seq, prev_hash = _advance_head(key, tenant)
-    elif connection.vendor == "postgresql":
-        key, seq, prev_hash = _advance_free_head(tenant)
-    else:  # SQLite writes one transaction at a time anyway
+    else:  # SQLite writes one transaction at a time anyway: any shard
         key = chain_key_for(tenant, random.randrange(shards))  # noqa: S311 - load spreading, not security
-        seq, prev_hash = _advance_head(key, tenant)
+    seq, prev_hash = _advance_head(key, tenant)
     _remember_chain(tenant, key)
     return key, seq, prev_hash
 
@@ -239,12 +217,9 @@ def audit_record(
     # No savepoint when the caller already holds a transaction: an error here must
     # roll the whole change back anyway (an unaudited change is not allowed).
     with transaction.atomic(savepoint=False):
-        chain_key, seq, prev_hash = _take_chain(tenant, _case_id(case_id, object_type, object_id))
         is_user = actor is not None and getattr(actor, "is_authenticated", False)
         event = AuditEvent(
             tenant=tenant,
-            chain_key=chain_key,
-            seq=seq,
             created_at=clock.now(),
             actor=actor if is_user else None,
             actor_username=actor.get_username() if is_user else "",
@@ -257,34 +232,127 @@ def audit_record(
             before=_jsonable(before),
             after=_jsonable(after),
             extra=_jsonable(extra),
-            prev_hash=prev_hash,
         )
-        event.hash = compute_hash(event)
+        shard_case = _case_id(case_id, object_type, object_id)
         if connection.vendor == "postgresql":
-            _insert_and_advance(event, chain_key)
+            _append_postgresql(event, tenant, shard_case)
         else:
+            event.chain_key, event.seq, event.prev_hash = _take_chain(tenant, shard_case)
+            event.hash = compute_hash(event)
             event.save(force_insert=True)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s", [event.hash, chain_key]
+                    "UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s", [event.hash, event.chain_key]
                 )
     return event
 
 
-def _insert_and_advance(event: AuditEvent, chain_key: str) -> None:
-    """Write the event and move the chain head's hash in one round trip (a data-modifying CTE)."""
-    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+# --- PostgreSQL: the whole append in one statement ------------------------------------------------
+# Lock a head, advance it, hash the event over the head's sequence number and hash (SHA-256 computed by
+# PostgreSQL over the same canonical JSON as compute_hash, whose chain_key, seq and prev_hash are only
+# known there), move the head's hash and insert the event: one round trip instead of two. The hash is
+# checked again in Python before commit, so a difference between the two computations can never
+# write a broken chain; it fails the transaction instead.
+
+_LINKS = {  # the values only the database knows, as SQL over the locked head row `old`
+    "chain_key": "'\"' || old.chain_key || '\"'",
+    "seq": "(old.last_seq + 1)::text",
+    "prev_hash": "'\"' || old.last_hash || '\"'",
+}
+
+
+def _hash_sql(event: AuditEvent) -> tuple[str, list[str]]:
+    """SQL for SHA-256 of the event's canonical JSON with the chain links filled in by the database."""
+    import secrets
+
+    tokens = {name: f"@@{name}-{secrets.token_hex(16)}@@" for name in _LINKS}
+    canonical = _canonical(event, tokens)
+    pieces: list[str] = []
+    exprs: list[str] = []
+    rest = canonical
+    while True:
+        found = [(rest.find(json.dumps(tok)), name, tok) for name, tok in tokens.items() if json.dumps(tok) in rest]
+        if not found:
+            break
+        at, name, tok = min(found)
+        pieces.append(rest[:at])
+        exprs.append(_LINKS[name])
+        rest = rest[at + len(json.dumps(tok)):]
+    pieces.append(rest)
+    if len(exprs) != len(_LINKS):
+        raise RuntimeError("audit: canonical form without its chain links")
+    concat = ", ".join(part for expr in exprs for part in ("%s::text", expr)) + ", %s::text"
+    return f"encode(sha256(convert_to(concat({concat}), 'UTF8')), 'hex')", pieces
+
+
+def _append_statement(event: AuditEvent, head_sql: str, head_params: list[Any]) -> tuple[str, list[Any]]:
+    hash_sql, hash_params = _hash_sql(event)
+    links = {"chain_key", "seq", "prev_hash", "hash"}
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key and f.attname not in links]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    table = AuditEvent._meta.db_table
+    sql = (
+        f"WITH old AS ({head_sql}), "
+        f"head AS (UPDATE audit_auditchainhead h SET last_seq = old.last_seq + 1, last_hash = {hash_sql} "
+        "FROM old WHERE h.id = old.id RETURNING h.chain_key, h.last_seq, old.last_hash AS prev_hash, h.last_hash), "
+        f"ev AS (INSERT INTO {table} ({columns}, chain_key, seq, prev_hash, hash) "
+        f"SELECT {casts}, head.chain_key, head.last_seq, head.prev_hash, head.last_hash FROM head "
+        "RETURNING id, chain_key, seq, prev_hash, hash) "
+        "SELECT id, chain_key, seq, prev_hash, hash FROM ev"
+    )
+    return sql, [*head_params, *hash_params, *values]
+
+
+def _try_append(event: AuditEvent, head_sql: str, head_params: list[Any]) -> bool:
+    sql, params = _append_statement(event, head_sql, head_params)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH ev AS (INSERT INTO {AuditEvent._meta.db_table} ({columns}) VALUES ({placeholders}) RETURNING id), "
-            "head AS (UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s) SELECT id FROM ev",
-            [*values, event.hash, chain_key],
-        )
-        event.pk = cursor.fetchone()[0]
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    event.pk, event.chain_key, event.seq, event.prev_hash, event.hash = row
+    event.seq = int(event.seq)
     event._state.adding = False
+    if compute_hash(event) != event.hash:
+        raise RuntimeError(f"audit: the database hashed event {event.pk} differently; nothing written")
+    return True
+
+
+_ONE_HEAD = "SELECT id, chain_key, last_seq, last_hash FROM audit_auditchainhead WHERE chain_key = %s::text FOR UPDATE"
+_FREE_HEAD = ("SELECT id, chain_key, last_seq, last_hash FROM audit_auditchainhead WHERE chain_key = ANY(%s::text[]) "
+              "ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED")
+
+
+def _append_to(event: AuditEvent, tenant, key: str) -> None:
+    """Append to one chain, waiting for its head if another transaction holds it."""
+    if _try_append(event, _ONE_HEAD, [key]):
+        return
+    _create_heads(sorted({key, *_tenant_keys(tenant)}))  # the tenant's first event, or more shards
+    if _try_append(event, _ONE_HEAD, [key]):
+        return
+    # not visible from outside this transaction (it deleted the head itself): create it here
+    AuditChainHead.objects.bulk_create([AuditChainHead(chain_key=key)], ignore_conflicts=True)
+    if not _try_append(event, _ONE_HEAD, [key]):
+        raise RuntimeError(f"audit chain head {key!r} could not be created")
+
+
+def _append_postgresql(event: AuditEvent, tenant, case_id: int | None) -> None:
+    held = (_held_chains() or {}).get(chain_key_for(tenant))
+    if held is not None:
+        _append_to(event, tenant, held)  # already ours: no wait
+        return
+    shards = shard_count() if tenant is not None else 1
+    if case_id is not None or shards == 1:
+        _append_to(event, tenant, chain_key_for(tenant, (case_id or 0) % shards))
+    else:
+        keys = _tenant_keys(tenant)
+        if not _try_append(event, _FREE_HEAD, [keys]):
+            _create_heads(keys)  # perhaps the tenant's heads do not all exist yet
+            if not _try_append(event, _FREE_HEAD, [keys]):  # all busy: wait for this connection's one
+                _append_to(event, tenant, keys[os.getpid() % len(keys)])
+    _remember_chain(tenant, event.chain_key)
 
 
 def client_ip(request) -> str | None:

@@ -181,3 +181,19 @@ def test_chains_written_before_sharding_continue_as_shard_zero(settings):
     after = _case_event(tenant, 4)  # case 4: shard 0, the old chain
     assert after.chain_key == str(tenant.pk) and after.seq == 4 and after.prev_hash == before[-1].hash
     assert verify_chain(tenant=tenant).ok
+
+
+def test_the_database_hashes_any_content_exactly_as_verify_does():
+    """PostgreSQL computes the hash of each appended event (one round trip per append); whatever the
+    content (quotes, backslashes, accents, emoji, text that looks like the statement's own markers),
+    verify_chain recomputes the same hash in Python."""
+    tenant = make_tenant()
+    tricky = ['"; DROP TABLE x; --', "C:\\percorso\\file", "Perché è già così — città 🏛️", '@@seq-0000@@ "@@prev_hash@@"',
+              "%s %(name)s {0}", "riga\nnuova\ttab"]
+    events = [audit_record(tenant=tenant, actor=None, action="update", object_type="case", object_id=str(i),
+                           summary=text, object_repr=text[:50], after={"v": text, "n": [1, 2.5, None, True]},
+                           extra={text: text}) for i, text in enumerate(tricky)]
+    stored = AuditEvent.objects.filter(pk__in=[e.pk for e in events])
+    assert {e.summary for e in stored} == set(tricky)
+    report = verify_chain(tenant=tenant)
+    assert report.ok and report.checked == len(tricky)
