@@ -44,6 +44,26 @@ def memberships_for_request(request: Any, user: User) -> list[Membership]:
     return rows
 
 
+def memberships_for_token(request: Any, key: str) -> list[Membership]:
+    """As memberships_for_request, found by API token key, with each row's user and the user's token
+    loaded too: one query authenticates the request, answers the second-factor rule and gives the
+    tenants. Empty when the key is unknown or its user has no active membership (the caller then
+    authenticates the ordinary way)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    rows = list(
+        Membership.objects.filter(user__auth_token__key=key, is_active=True)
+        .select_related("tenant", "user", "user__auth_token").defer("tenant__coat_of_arms")
+        .annotate(user_has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("user_id"), confirmed=True)))
+    )
+    if rows and request is not None:
+        user = rows[0].user
+        for row in rows:
+            row.user = user  # one user object for the request (its role cache included)
+        setattr(_request_of(request), _REQUEST_CACHE, (user.pk, rows))
+    return rows
+
+
 def second_factor_state_for_request(request: Any, user: User) -> tuple[bool, bool]:
     """(has a confirmed device, must have one), as accounts.security.second_factor_state, from the
     request's memberships when the user has any (no query of its own)."""
