@@ -65,9 +65,9 @@ class SecondFactorMiddleware:
         if (user is None or not user.is_authenticated or request.path.startswith(self.ALLOWED_PREFIXES)
                 or user.is_verified()):
             return self.get_response(request)
-        from . import security
+        from .tenancy import second_factor_state_for_request
 
-        has_device, required = security.second_factor_state(user)
+        has_device, required = second_factor_state_for_request(request, user)
         if not has_device and not required:
             return self.get_response(request)
         if request.path.startswith("/api/"):

@@ -8,12 +8,72 @@ belong to gets no tenant at all, so everything tenant-scoped is then empty/404.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 
 from .models import Membership, Tenant, User
+from .roles import Role
 
 SESSION_KEY = "procedo_tenant_id"
 HEADER = "HTTP_X_PROCEDO_TENANT"
+_REQUEST_CACHE = "_procedo_memberships"
+
+
+def _request_of(request: Any) -> Any:
+    return getattr(request, "_request", request)  # DRF's Request wraps Django's
+
+
+def memberships_for_request(request: Any, user: User) -> list[Membership]:
+    """The user's active memberships with their tenants, each row also telling whether the user has
+    a confirmed second factor: one query per request, shared by the second-factor check and the
+    tenant resolution (which used to ask one query each), cached on the request."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    holder = _request_of(request) if request is not None else None
+    cached = getattr(holder, _REQUEST_CACHE, None)
+    if cached is not None and cached[0] == user.pk:
+        return cached[1]
+    rows = list(
+        Membership.objects.filter(user=user, is_active=True).select_related("tenant").defer("tenant__coat_of_arms")
+        .annotate(user_has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("user_id"), confirmed=True)))
+    )
+    if holder is not None:
+        setattr(holder, _REQUEST_CACHE, (user.pk, rows))
+    return rows
+
+
+def memberships_for_token(request: Any, key: str) -> list[Membership]:
+    """As memberships_for_request, found by API token key, with each row's user and the user's token
+    loaded too: one query authenticates the request, answers the second-factor rule and gives the
+    tenants. Empty when the key is unknown or its user has no active membership (the caller then
+    authenticates the ordinary way)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    rows = list(
+        Membership.objects.filter(user__auth_token__key=key, is_active=True)
+        .select_related("tenant", "user", "user__auth_token").defer("tenant__coat_of_arms")
+        .annotate(user_has_device=Exists(TOTPDevice.objects.filter(user=OuterRef("user_id"), confirmed=True)))
+    )
+    if rows and request is not None:
+        user = rows[0].user
+        for row in rows:
+            row.user = user  # one user object for the request (its role cache included)
+        setattr(_request_of(request), _REQUEST_CACHE, (user.pk, rows))
+    return rows
+
+
+def second_factor_state_for_request(request: Any, user: User) -> tuple[bool, bool]:
+    """(has a confirmed device, must have one), as accounts.security.second_factor_state, from the
+    request's memberships when the user has any (no query of its own)."""
+    from . import security
+
+    rows = memberships_for_request(request, user)
+    if not rows:  # no membership to carry the answer (a platform superuser): ask directly
+        return security.second_factor_state(user)
+    required = bool(user.is_superuser) or any(m.role == Role.PROCESS_ADMIN for m in rows)
+    return bool(rows[0].user_has_device), required
 
 
 def resolve_tenant(request: HttpRequest, user: User | None) -> Tenant | None:
@@ -22,7 +82,9 @@ def resolve_tenant(request: HttpRequest, user: User | None) -> Tenant | None:
     # One query gives the user's tenants and roles; the roles are cached on the user
     # object for this request (accounts.selectors.roles_for reads that cache).
     by_tenant: dict[int, tuple[Tenant, set[str]]] = {}
-    for membership in Membership.objects.filter(user=user, is_active=True, tenant__is_active=True).select_related("tenant").defer("tenant__coat_of_arms"):
+    for membership in memberships_for_request(request, user):
+        if not membership.tenant.is_active:
+            continue
         entry = by_tenant.setdefault(membership.tenant_id, (membership.tenant, set()))
         entry[1].add(membership.role)
     cache = user.__dict__.setdefault("_procedo_roles", {})

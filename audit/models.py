@@ -1,4 +1,4 @@
-"""Append-only audit trail, one SHA-256 hash chain per tenant."""
+"""Append-only audit trail: SHA-256 hash chains, several per tenant (audit/services.py explains the shards)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class AuditAction(models.TextChoices):
 class AuditChainHead(models.Model):
     """The last link of a chain; locked FOR UPDATE while an event is appended."""
 
-    chain_key = models.CharField(max_length=32, unique=True)  # tenant id, or "system"
+    chain_key = models.CharField(max_length=32, unique=True)  # "<tenant id>[.<shard>]", or "system"
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
 

@@ -1,7 +1,26 @@
 """Writing and verifying the audit trail.
 
-`audit_record` appends inside the caller's transaction: it locks the chain head row
-(one chain per tenant), so call it late in the transaction to keep that lock short.
+Sharded chains (issue 9): each tenant has PROCEDO_AUDIT_CHAIN_SHARDS hash chains instead of one,
+because a chain's head row is locked from the append until the transaction commits, and one head
+per tenant made every audited write *and read* of a tenant queue behind the others.
+
+- Chain keys: shard 0 keeps the historic key (the tenant id), so chains written
+  before sharding simply continue as shard 0; shard k > 0 is ``<tenant id>.<k>``. No data
+  migration is needed, and changing the number of shards later leaves every chain valid (a chain
+  that is no longer chosen just stops growing; verification walks every chain it finds).
+- Which chain: the first event of a transaction picks it, and every later event of the same
+  transaction goes to the same chain. So a transaction holds at most one head lock and two
+  transactions can never deadlock on heads. An event about a case (``case_id``, or
+  ``object_type="case"``) picks the case's shard (case id modulo the shard count), so the events
+  of one case stay in order in one chain (the case services write case events first, under the
+  case lock). Any other event takes a head that no other transaction holds (``FOR UPDATE SKIP
+  LOCKED``): an audited read never waits for a writer of its tenant.
+- Every chain is hashed, sealed (`audit_seal_chains`) and verified (`verify_chain`,
+  ``manage.py verify_audit``) exactly as one chain per tenant was; `verify_chain(tenant=...)`
+  walks all the shards of a tenant. Events without a tenant keep one ``system`` chain (they are few).
+
+`audit_record` appends inside the caller's transaction; call it late in the transaction to keep
+the head lock short.
 """
 
 from __future__ import annotations
@@ -10,12 +29,15 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, connections, transaction
+from django.db.models import Q
 
 from common import clock
 
@@ -34,42 +56,145 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder)) if value is not None else None
 
 
-def compute_hash(event: AuditEvent) -> str:
+def _canonical(event: AuditEvent, overrides: dict[str, Any] | None = None) -> str:
     payload = {}
     for name in HASHED_FIELDS:
-        value = getattr(event, name)
+        value = overrides[name] if overrides and name in overrides else getattr(event, name)
         if isinstance(value, dt.datetime):
             value = value.astimezone(dt.UTC).isoformat(timespec="microseconds")
         payload[name] = value
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
 
 
-def _chain_key(tenant) -> str:
-    return str(tenant.pk) if tenant is not None else "system"
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(_canonical(event).encode("utf-8")).hexdigest()
 
 
-def _advance_head(chain_key: str) -> tuple[int, str]:
-    """Take the next sequence number of a chain, locking its head row until commit.
+def shard_count() -> int:
+    return max(1, int(getattr(settings, "PROCEDO_AUDIT_CHAIN_SHARDS", 1)))
+
+
+def chain_key_for(tenant, shard: int = 0) -> str:
+    """The key of one chain of a tenant; shard 0 is the historic key. Events without a tenant (failed
+    logins of unknown names, platform administration) are few: one ``system`` chain."""
+    if tenant is None:
+        return "system"
+    return str(tenant.pk) if shard == 0 else f"{tenant.pk}.{shard}"
+
+
+def tenant_chain_filter(tenant) -> Q:
+    """Every chain of a tenant, whatever the shard count was when it was written."""
+    base = chain_key_for(tenant)
+    return Q(chain_key=base) | Q(chain_key__startswith=f"{base}.")
+
+
+def _case_id(case_id: Any, object_type: str, object_id: Any) -> int | None:
+    if case_id is None and object_type == "case":
+        case_id = object_id
+    try:
+        return int(case_id) if case_id is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+# --- the chain a transaction holds ------------------------------------------------------------
+# A head taken in a transaction stays locked until that transaction ends. The connection remembers
+# which one, marked by an on-commit callback: Django drops that callback when the transaction (or
+# the savepoint that took the head) commits or rolls back, which is exactly when the lock goes.
+
+
+def _held_chains() -> dict[str, str] | None:
+    """The chains this transaction holds, by tenant (chain_key_for(tenant)); None outside a transaction
+    or before its first event."""
+    state = getattr(connection, "procedo_audit_chains", None)
+    if state is None or not connection.in_atomic_block:
+        return None
+    marker, held = state
+    return held if any(entry[1] is marker for entry in connection.run_on_commit) else None
+
+
+def _remember_chain(tenant, key: str) -> None:
+    held = _held_chains()
+    if held is None:
+        def marker() -> None:  # does nothing: its presence in run_on_commit is the information
+            return None
+
+        held = {}
+        transaction.on_commit(marker)
+        connection.procedo_audit_chains = (marker, held)
+    held[chain_key_for(tenant)] = key
+
+
+def _advance(chain_key: str) -> tuple[int, str] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditchainhead SET last_seq = last_seq + 1 WHERE chain_key = %s RETURNING last_seq, last_hash",
+            [chain_key],
+        )
+        row = cursor.fetchone()
+    return (int(row[0]), row[1]) if row is not None else None
+
+
+def _tenant_keys(tenant) -> list[str]:
+    return [chain_key_for(tenant, shard) for shard in range(shard_count() if tenant is not None else 1)]
+
+
+def _create_heads(keys: list[str]) -> None:
+    """Create missing chain heads, committed at once in a short transaction of their own (PostgreSQL:
+    a second connection). A head inserted inside a caller's long transaction would make every other
+    transaction that wants it wait on the unique index until that caller commits."""
+    if connection.vendor != "postgresql":  # SQLite: one writer at a time anyway
+        AuditChainHead.objects.bulk_create([AuditChainHead(chain_key=k) for k in keys], ignore_conflicts=True)
+        return
+    side = connections.create_connection(connection.alias)
+    try:
+        with side.cursor() as cursor:
+            cursor.execute(
+                # NOT EXISTS first: a conflict check against a head that some open transaction has
+                # just advanced would wait for that transaction to end.
+                "INSERT INTO audit_auditchainhead (chain_key, last_seq, last_hash) "
+                "SELECT k, 0, %s FROM unnest(%s::text[]) AS k "
+                "WHERE NOT EXISTS (SELECT 1 FROM audit_auditchainhead h WHERE h.chain_key = k) "
+                "ON CONFLICT (chain_key) DO NOTHING",
+                [GENESIS, keys],
+            )
+    finally:
+        side.close()
+
+
+def _advance_head(chain_key: str, tenant) -> tuple[int, str]:
+    """Take the next sequence number of a chain, locking its head row until commit (waits for a
+    transaction that holds it).
 
     One UPDATE ... RETURNING both locks the row and hands back the new number and the
     previous hash (the hash column is rewritten once the event is written).
     """
-    with connection.cursor() as cursor:
-        for _attempt in range(2):
-            cursor.execute(
-                "UPDATE audit_auditchainhead SET last_seq = last_seq + 1 WHERE chain_key = %s RETURNING last_seq, last_hash",
-                [chain_key],
-            )
-            row = cursor.fetchone()
-            if row is not None:
-                return int(row[0]), row[1]
-            try:
-                with transaction.atomic():
-                    AuditChainHead.objects.create(chain_key=chain_key)
-            except IntegrityError:
-                pass  # another transaction created it first
-    raise RuntimeError(f"audit chain head {chain_key!r} could not be created")
+    taken = _advance(chain_key)
+    if taken is None:  # the tenant's first event (or more shards than before): create its heads
+        _create_heads(sorted({chain_key, *_tenant_keys(tenant)}))
+        taken = _advance(chain_key)
+    if taken is None:  # not visible from outside this transaction (it deleted the head): create it here
+        AuditChainHead.objects.bulk_create([AuditChainHead(chain_key=chain_key)], ignore_conflicts=True)
+        taken = _advance(chain_key)
+    if taken is None:
+        raise RuntimeError(f"audit chain head {chain_key!r} could not be created")
+    return taken
+
+
+def _take_chain(tenant, case_id: int | None) -> tuple[str, int, str]:
+    """SQLite: take the next link of the chain chosen as on PostgreSQL (see _append_postgresql)."""
+    held = (_held_chains() or {}).get(chain_key_for(tenant))
+    if held is not None:
+        seq, prev_hash = _advance_head(held, tenant)  # already ours: no wait
+        return held, seq, prev_hash
+    shards = shard_count() if tenant is not None else 1
+    if case_id is not None or shards == 1:
+        key = chain_key_for(tenant, (case_id or 0) % shards)
+    else:  # SQLite writes one transaction at a time anyway: any shard
+        key = chain_key_for(tenant, random.randrange(shards))  # noqa: S311 - load spreading, not security
+    seq, prev_hash = _advance_head(key, tenant)
+    _remember_chain(tenant, key)
+    return key, seq, prev_hash
 
 
 def audit_record(
@@ -85,17 +210,16 @@ def audit_record(
     after: Any = None,
     extra: Any = None,
     ip: str | None = None,
+    case_id: int | str | None = None,
 ) -> AuditEvent:
+    """Append one event. `case_id`: the case the event belongs to (implied for object_type "case"),
+    so that it goes to that case's chain."""
     # No savepoint when the caller already holds a transaction: an error here must
     # roll the whole change back anyway (an unaudited change is not allowed).
     with transaction.atomic(savepoint=False):
-        chain_key = _chain_key(tenant)
-        seq, prev_hash = _advance_head(chain_key)
         is_user = actor is not None and getattr(actor, "is_authenticated", False)
         event = AuditEvent(
             tenant=tenant,
-            chain_key=chain_key,
-            seq=seq,
             created_at=clock.now(),
             actor=actor if is_user else None,
             actor_username=actor.get_username() if is_user else "",
@@ -108,34 +232,127 @@ def audit_record(
             before=_jsonable(before),
             after=_jsonable(after),
             extra=_jsonable(extra),
-            prev_hash=prev_hash,
         )
-        event.hash = compute_hash(event)
+        shard_case = _case_id(case_id, object_type, object_id)
         if connection.vendor == "postgresql":
-            _insert_and_advance(event, chain_key)
+            _append_postgresql(event, tenant, shard_case)
         else:
+            event.chain_key, event.seq, event.prev_hash = _take_chain(tenant, shard_case)
+            event.hash = compute_hash(event)
             event.save(force_insert=True)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s", [event.hash, chain_key]
+                    "UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s", [event.hash, event.chain_key]
                 )
     return event
 
 
-def _insert_and_advance(event: AuditEvent, chain_key: str) -> None:
-    """Write the event and move the chain head's hash in one round trip (a data-modifying CTE)."""
-    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+# --- PostgreSQL: the whole append in one statement ------------------------------------------------
+# Lock a head, advance it, hash the event over the head's sequence number and hash (SHA-256 computed by
+# PostgreSQL over the same canonical JSON as compute_hash, whose chain_key, seq and prev_hash are only
+# known there), move the head's hash and insert the event: one round trip instead of two. The hash is
+# checked again in Python before commit, so a difference between the two computations can never
+# write a broken chain; it fails the transaction instead.
+
+_LINKS = {  # the values only the database knows, as SQL over the locked head row `old`
+    "chain_key": "'\"' || old.chain_key || '\"'",
+    "seq": "(old.last_seq + 1)::text",
+    "prev_hash": "'\"' || old.last_hash || '\"'",
+}
+
+
+def _hash_sql(event: AuditEvent) -> tuple[str, list[str]]:
+    """SQL for SHA-256 of the event's canonical JSON with the chain links filled in by the database."""
+    import secrets
+
+    tokens = {name: f"@@{name}-{secrets.token_hex(16)}@@" for name in _LINKS}
+    canonical = _canonical(event, tokens)
+    pieces: list[str] = []
+    exprs: list[str] = []
+    rest = canonical
+    while True:
+        found = [(rest.find(json.dumps(tok)), name, tok) for name, tok in tokens.items() if json.dumps(tok) in rest]
+        if not found:
+            break
+        at, name, tok = min(found)
+        pieces.append(rest[:at])
+        exprs.append(_LINKS[name])
+        rest = rest[at + len(json.dumps(tok)):]
+    pieces.append(rest)
+    if len(exprs) != len(_LINKS):
+        raise RuntimeError("audit: canonical form without its chain links")
+    concat = ", ".join(part for expr in exprs for part in ("%s::text", expr)) + ", %s::text"
+    return f"encode(sha256(convert_to(concat({concat}), 'UTF8')), 'hex')", pieces
+
+
+def _append_statement(event: AuditEvent, head_sql: str, head_params: list[Any]) -> tuple[str, list[Any]]:
+    hash_sql, hash_params = _hash_sql(event)
+    links = {"chain_key", "seq", "prev_hash", "hash"}
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key and f.attname not in links]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    table = AuditEvent._meta.db_table
+    sql = (
+        f"WITH old AS ({head_sql}), "
+        f"head AS (UPDATE audit_auditchainhead h SET last_seq = old.last_seq + 1, last_hash = {hash_sql} "
+        "FROM old WHERE h.id = old.id RETURNING h.chain_key, h.last_seq, old.last_hash AS prev_hash, h.last_hash), "
+        f"ev AS (INSERT INTO {table} ({columns}, chain_key, seq, prev_hash, hash) "
+        f"SELECT {casts}, head.chain_key, head.last_seq, head.prev_hash, head.last_hash FROM head "
+        "RETURNING id, chain_key, seq, prev_hash, hash) "
+        "SELECT id, chain_key, seq, prev_hash, hash FROM ev"
+    )
+    return sql, [*head_params, *hash_params, *values]
+
+
+def _try_append(event: AuditEvent, head_sql: str, head_params: list[Any]) -> bool:
+    sql, params = _append_statement(event, head_sql, head_params)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH ev AS (INSERT INTO {AuditEvent._meta.db_table} ({columns}) VALUES ({placeholders}) RETURNING id), "
-            "head AS (UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s) SELECT id FROM ev",
-            [*values, event.hash, chain_key],
-        )
-        event.pk = cursor.fetchone()[0]
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    event.pk, event.chain_key, event.seq, event.prev_hash, event.hash = row
+    event.seq = int(event.seq)
     event._state.adding = False
+    if compute_hash(event) != event.hash:
+        raise RuntimeError(f"audit: the database hashed event {event.pk} differently; nothing written")
+    return True
+
+
+_ONE_HEAD = "SELECT id, chain_key, last_seq, last_hash FROM audit_auditchainhead WHERE chain_key = %s::text FOR UPDATE"
+_FREE_HEAD = ("SELECT id, chain_key, last_seq, last_hash FROM audit_auditchainhead WHERE chain_key = ANY(%s::text[]) "
+              "ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED")
+
+
+def _append_to(event: AuditEvent, tenant, key: str) -> None:
+    """Append to one chain, waiting for its head if another transaction holds it."""
+    if _try_append(event, _ONE_HEAD, [key]):
+        return
+    _create_heads(sorted({key, *_tenant_keys(tenant)}))  # the tenant's first event, or more shards
+    if _try_append(event, _ONE_HEAD, [key]):
+        return
+    # not visible from outside this transaction (it deleted the head itself): create it here
+    AuditChainHead.objects.bulk_create([AuditChainHead(chain_key=key)], ignore_conflicts=True)
+    if not _try_append(event, _ONE_HEAD, [key]):
+        raise RuntimeError(f"audit chain head {key!r} could not be created")
+
+
+def _append_postgresql(event: AuditEvent, tenant, case_id: int | None) -> None:
+    held = (_held_chains() or {}).get(chain_key_for(tenant))
+    if held is not None:
+        _append_to(event, tenant, held)  # already ours: no wait
+        return
+    shards = shard_count() if tenant is not None else 1
+    if case_id is not None or shards == 1:
+        _append_to(event, tenant, chain_key_for(tenant, (case_id or 0) % shards))
+    else:
+        keys = _tenant_keys(tenant)
+        if not _try_append(event, _FREE_HEAD, [keys]):
+            _create_heads(keys)  # perhaps the tenant's heads do not all exist yet
+            if not _try_append(event, _FREE_HEAD, [keys]):  # all busy: wait for this connection's one
+                _append_to(event, tenant, keys[os.getpid() % len(keys)])
+    _remember_chain(tenant, event.chain_key)
 
 
 def client_ip(request) -> str | None:
@@ -165,15 +382,22 @@ def audit_seal_chains() -> list[AuditSeal]:
         key: AuditSeal.objects.filter(chain_key=key).order_by("-seq").values_list("seq", flat=True).first()
         for key in AuditSeal.objects.values_list("chain_key", flat=True).distinct()
     }
+    keys: dict[int | None, Any] = {}  # one key (and one tenant load) per tenant, for all its shards
     for head in AuditChainHead.objects.order_by("chain_key"):
+        if head.last_seq == 0 or last_sealed.get(head.chain_key) == head.last_seq:
+            continue  # a shard never used, or nothing new since its last seal
         last = AuditEvent.objects.filter(chain_key=head.chain_key).order_by("-seq").first()
         if last is None or last_sealed.get(head.chain_key) == last.seq:
             continue
-        tenant = Tenant.objects.filter(pk=last.tenant_id).first() if last.tenant_id else None
-        try:
-            key = seal_key_for(tenant)
-        except Exception:  # a tenant's broken seal configuration must not stop the others' seals
-            logger.exception("audit seal: no usable key for chain %s", head.chain_key)
+        if last.tenant_id not in keys:
+            tenant = Tenant.objects.filter(pk=last.tenant_id).first() if last.tenant_id else None
+            try:
+                keys[last.tenant_id] = (tenant, seal_key_for(tenant))
+            except Exception:  # a tenant's broken seal configuration must not stop the others' seals
+                logger.exception("audit seal: no usable key for chain %s", head.chain_key)
+                keys[last.tenant_id] = (tenant, None)
+        tenant, key = keys[last.tenant_id]
+        if key is None:
             continue
         sealed_at = clock.now()
         payload = seal_payload(chain_key=last.chain_key, seq=last.seq, hash=last.hash,
@@ -285,14 +509,17 @@ def _trusted_fingerprints(tenant_id: int | None) -> set[str]:
     return trusted
 
 
-def verify_chain(*, chain_key: str | None = None) -> VerifyReport:
+def verify_chain(*, chain_key: str | None = None, tenant=None) -> VerifyReport:
     """Recompute every hash in order and check every seal; name each problem found (one per kind
-    and chain), the first one as `first_broken` / `reason`."""
+    and chain), the first one as `first_broken` / `reason`. `chain_key`: that chain only;
+    `tenant`: every chain (shard) of that tenant; neither: every chain."""
     keys: set[str] = set()
     for model in (AuditChainHead, AuditEvent, AuditSeal):
         qs = model.objects.all()
         if chain_key is not None:
             qs = qs.filter(chain_key=chain_key)
+        if tenant is not None:
+            qs = qs.filter(tenant_chain_filter(tenant))
         keys |= set(qs.values_list("chain_key", flat=True).distinct())
     checked, seals_checked, problems = 0, 0, []
     trusted: dict[int | None, set[str]] = {}

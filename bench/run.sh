@@ -9,6 +9,10 @@ createdb -h 127.0.0.1 -U postgres procedo_bench
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python bench/engine_cost.py
 .venv/bin/python bench/http_completions.py
+# Viewflow side by side (scratch venv for the peer, vfbench role/db created if missing) and the audit chains
+# under 8 concurrent clients; the peer folder defaults to ../shared/peers/viewflow (PROCEDO_VIEWFLOW_PEER)
+.venv/bin/python bench/viewflow_side_by_side.py
+.venv/bin/python bench/audit_contention.py
 .venv/bin/python bench/inbox_query.py
 .venv/bin/python bench/inbox_page.py
 .venv/bin/python bench/exports.py

@@ -313,6 +313,11 @@ PROCEDO_ENGINE_PROJECTOR = "cases.projection.project"
 PROCEDO_AUDIT_SEAL_INTERVAL = env_int("PROCEDO_AUDIT_SEAL_INTERVAL", 15)
 if not 1 <= PROCEDO_AUDIT_SEAL_INTERVAL <= 24 * 60:
     raise ImproperlyConfigured("PROCEDO_AUDIT_SEAL_INTERVAL must be between 1 and 1440 minutes")
+# Hash chains per tenant (audit/services.py): concurrent transactions of one tenant append to
+# different chains instead of queueing on one head row. Changing it later keeps old chains valid.
+PROCEDO_AUDIT_CHAIN_SHARDS = env_int("PROCEDO_AUDIT_CHAIN_SHARDS", 16)
+if not 1 <= PROCEDO_AUDIT_CHAIN_SHARDS <= 256:
+    raise ImproperlyConfigured("PROCEDO_AUDIT_CHAIN_SHARDS must be between 1 and 256")
 # After a seal key changes: PEM files of the earlier seal certificates, whose seals stay valid.
 PROCEDO_AUDIT_SEAL_RETIRED_CERTS = env_list("PROCEDO_AUDIT_SEAL_RETIRED_CERTS", [])
 for _path in PROCEDO_AUDIT_SEAL_RETIRED_CERTS:

@@ -106,7 +106,7 @@ def test_concurrent_appends_keep_one_contiguous_chain():
         t.start()
     for t in threads:
         t.join(60)
-    report = verify_chain(chain_key=str(tenant.pk))
+    report = verify_chain(tenant=tenant)
     assert report.ok and report.checked == 100
 
 

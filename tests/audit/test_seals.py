@@ -27,7 +27,8 @@ SEALED_AT = dt.datetime(2026, 11, 30, 18, 0, tzinfo=dt.UTC)
 
 
 def _events(tenant, n):
-    return [audit_record(tenant=tenant, actor=None, action="create", object_type="case", object_id=str(i))
+    """n events of case 0, whose chain is the tenant's shard 0 (the historic key, the tenant id)."""
+    return [audit_record(tenant=tenant, actor=None, action="create", object_type="case", object_id="0", summary=str(i))
             for i in range(n)]
 
 

@@ -11,17 +11,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--tenant", help="ISTAT code: verify only that tenant's chain")
+        parser.add_argument("--tenant", help="ISTAT code: verify only that tenant's chains")
 
     def handle(self, *args, **options):
-        key = None
+        tenant = None
         if options["tenant"]:
             tenant = Tenant.objects.filter(istat_code=options["tenant"]).first()
             if tenant is None:
                 self.stderr.write(f"Ente sconosciuto: {options['tenant']}")
                 raise SystemExit(2)
-            key = str(tenant.pk)
-        report = verify_chain(chain_key=key)
+        report = verify_chain(tenant=tenant)
         if report.ok:
             self.stdout.write(self.style.SUCCESS(
                 f"OK: {report.checked} eventi verificati, {report.seals_checked} sigilli verificati"))
