@@ -274,3 +274,28 @@ def test_issued_from_the_act_sheet(cert_settings, tenant, person, acts, registra
     page = civil.get(url).content.decode()
     assert "1. Matrimonio" in page and "Stato di famiglia storico" not in page
     assert client.get(f"{url}?atto=999999").status_code == 404
+
+
+def test_the_demo_register_has_an_act_for_every_certificate(cert_settings, tenant, registrar, tmp_path):
+    from django.core.management import call_command
+
+    from registry.models import CivilAct
+
+    call_command("registry_load_demo", people=80, households=30)
+    demo = CivilAct.objects.filter(tenant=tenant, text__startswith="Atto di esempio")
+    assert sorted(demo.values_list("kind", flat=True)) == ["birth", "civil_union", "death", "marriage"]
+    call_command("registry_load_demo", people=80, households=30)  # a second run adds nothing
+    assert demo.count() == 4
+    issued = set()
+    for act in demo:
+        principal = act.parties.exclude(role="witness").first().person
+        for kind in (k.code for k in CATALOGUE.values() if k.act_kind == act.kind):
+            try:
+                _issue(tenant, registrar, principal, kind, act_id=act.pk)
+            except CertificateRefused as exc:
+                assert (kind, exc.code) == ("matrimonio", "bond_ended")  # the demo marriage is divorced
+            else:
+                issued.add(kind)
+    assert issued == {k.code for k in CATALOGUE.values() if k.act_kind} - {"matrimonio"}
+    extract = Certificate.objects.get(tenant=tenant, kind="estratto_matrimonio")
+    assert "Estratto con annotazioni" in _text(extract, tmp_path)
