@@ -36,6 +36,10 @@ def _issuer(request: HttpRequest):
     return tenant
 
 
+def _issuable(roles) -> list[str]:
+    return [k.code for k in CATALOGUE.values() if roles & k.issuers]
+
+
 def _form(request: HttpRequest) -> dict:
     post = request.POST
     return {
@@ -87,7 +91,9 @@ def certificate_counter(request: HttpRequest, person_id) -> HttpResponse:
         except ProcedoError as exc:
             error, status = exc.message, 400
     just_issued = (request.GET.get("rilascio") or "")[:40]
-    certificates = list(selectors.certificates_of(tenant=tenant, person_id=person.pk)[:50])
+    # a civil registrar sees (and downloads) only the certificates their role issues
+    certificates = list(selectors.certificates_of(tenant=tenant, person_id=person.pk)
+                        .filter(kind__in=_issuable(roles))[:50])
     record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="registry_person",
                 object_id=str(person.pk), object_repr=f"{person} {person.fiscal_code}".strip())
     return render(request, "registry/certificates/counter.html", {
@@ -101,7 +107,9 @@ def certificate_counter(request: HttpRequest, person_id) -> HttpResponse:
 @require_GET
 def certificate_pdf(request: HttpRequest, person_id, certificate_id) -> HttpResponse:
     tenant = _issuer(request)
-    cert = (Certificate.objects.for_tenant(tenant).filter(pk=int_or_404(certificate_id), person_id=int_or_404(person_id))
+    roles = roles_for(user=request.user, tenant=tenant)
+    cert = (Certificate.objects.for_tenant(tenant).filter(pk=int_or_404(certificate_id), person_id=int_or_404(person_id),
+                                                          kind__in=_issuable(roles))
             .select_related("document").first())
     if cert is None:
         raise Http404

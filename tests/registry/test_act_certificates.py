@@ -19,6 +19,7 @@ from registry.certificates import fastpdf, services
 from registry.certificates.catalogue import CATALOGUE, CertificateRefused
 from registry.civil_status.services import act_draft_create, act_register, annotation_add
 from registry.models import Certificate, CertificateBase, Person
+from registry.services import residence_move
 from tests.documents.conftest import converter, signer_p12, trust  # noqa: F401  (session fixtures)
 from tests.factories import make_user, second_factor_client
 
@@ -253,7 +254,7 @@ def test_sealed_pdfa_with_qr_filed_and_audited(cert_settings, tenant, person, ac
     assert event.actor == registrar and event.after["act"] == acts["marriage"].pk
 
 
-def test_issued_from_the_act_sheet(cert_settings, tenant, person, acts, registrar):
+def test_issued_from_the_act_sheet(cert_settings, tenant, person, acts, registrar, civico):
     client = second_factor_client(registrar)
     sheet = client.get(f"/anagrafe/atti/{acts['marriage'].pk}/").content.decode()
     url = f"/anagrafe/persone/{acts['anna'].pk}/certificati/"
@@ -273,6 +274,14 @@ def test_issued_from_the_act_sheet(cert_settings, tenant, person, acts, registra
     civil = second_factor_client(make_user(tenant, "civil_registrar"))
     page = civil.get(url).content.decode()
     assert "1. Matrimonio" in page and "Stato di famiglia storico" not in page
+    assert f"{url}{cert.pk}/pdf" in page and civil.get(f"{url}{cert.pk}/pdf").status_code == 200
+    # ... but not the population-register certificates, which their role does not issue
+    residence_move(tenant=tenant, actor=None, person_id=acts["anna"].pk, house_number_id=civico.pk,
+                   start_date=dt.date(2005, 1, 1), opening_event="registration")
+    [residence] = _issue(tenant, registrar, acts["anna"], "residenza", use_code=10)
+    page = civil.get(url).content.decode()
+    assert f"{url}{residence.pk}/pdf" not in page and civil.get(f"{url}{residence.pk}/pdf").status_code == 404
+    assert f"{url}{residence.pk}/pdf" in client.get(url).content.decode()
     assert client.get(f"{url}?atto=999999").status_code == 404
 
 
