@@ -35,8 +35,9 @@ BATCH = int(os.environ.get("BENCH_CERT_BATCH", "600"))
 WORKERS = int(os.environ.get("BENCH_CERT_WORKERS", str(2 * (os.cpu_count() or 2))))
 SINGLE = int(os.environ.get("BENCH_CERT_SINGLE", "40"))
 PEOPLE = 200
+# the population-register certificates and one civil-status one (from a marriage act with its annotations)
 KINDS = ["residenza", "stato_famiglia", "residenza_storico", "stato_famiglia_storico", "cittadinanza",
-         "esistenza_in_vita", "nascita"]
+         "esistenza_in_vita", "nascita", "estratto_matrimonio"]
 TARGET_RATE, TARGET_LATENCY_MS = 20.0, 300.0
 
 
@@ -66,7 +67,25 @@ def _setup():
                                                joined_on=dt.date(2001, 1, 1))
                 Residence.objects.create(tenant=tenant, person=p, house_number=civico, household=household,
                                          start_date=dt.date(2001, 1, 1), opening_event="registration")
+    _marriages(tenant)
     return tenant, user
+
+
+def _marriages(tenant) -> None:
+    """Each household's two people married (one act each, with a separation annotated), once."""
+    from registry.civil_status.services import act_register, annotation_add
+    from registry.models import CivilAct, Person
+
+    if CivilAct.objects.for_tenant(tenant).filter(kind="marriage").exists():
+        return
+    people = list(Person.objects.for_tenant(tenant).order_by("pk").values_list("pk", flat=True))
+    for a, b in zip(people[::2], people[1::2], strict=False):
+        act = act_register(tenant=tenant, actor=None, kind="marriage", act_date=dt.date(2000, 9, 9), office="Bench",
+                           officer="Sindaco", data={"marriage_date": "2000-09-09", "marriage_place": "LUCCA",
+                                                    "rite": "civil", "property_regime": "community"},
+                           parties=[(a, "spouse"), (b, "spouse")])
+        annotation_add(tenant=tenant, actor=None, act_id=act.pk, kind="separation", date=dt.date(2015, 1, 1),
+                       authority="Tribunale di Lucca", reference="decreto n. 1/2015")
 
 
 def _issue(tenant, user, person_id: int, kind: str) -> None:
@@ -132,7 +151,8 @@ def main() -> None:
     rate = counted / slowest
     body = f"""
 Population-register certificates (residence, household status, both historical ones, citizenship,
-alive, birth) issued through `registry.certificates.services.certificate_issue`: data rules, the
+alive, birth) and one civil-status extract (marriage act with an annotation) issued through
+`registry.certificates.services.certificate_issue`: data rules, the
 layout converted once per tenant and template version (LibreOffice), then per certificate an
 overlay (embedded font subset, vector QR), the PAdES seal (B-B, PKCS#12), storage, dossier entry,
 certificate row and audit event. PostgreSQL, {WORKERS} worker processes.

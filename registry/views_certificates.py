@@ -1,8 +1,9 @@
 """Certificates at the counter: from the person sheet, choose the certificate, the use (stamp-duty
 exemption or the stamps) and the copies; issue; download the sealed PDFs.
 
-Who: the tenant's registrars and supervisors; anybody else, and any id of another municipality,
-gets 404. Issuing is audited by the service; showing and downloading are audited reads.
+Who: the tenant's registrars, civil registrars and supervisors, each offered the certificates
+their role may issue (civil registrars: the civil-status ones); anybody else, and any id of another
+municipality, gets 404. From an act sheet (`?atto=<id>`) the page offers that act's certificates. Issuing is audited by the service; showing and downloading are audited reads.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def _issuer(request: HttpRequest):
     return tenant
 
 
+def _issuable(roles) -> list[str]:
+    return [k.code for k in CATALOGUE.values() if roles & k.issuers]
+
+
 def _form(request: HttpRequest) -> dict:
     post = request.POST
     return {
@@ -44,6 +49,7 @@ def _form(request: HttpRequest) -> dict:
         "copies": (post.get("copies") or "1")[:3],
         "stamp_ids": "\n".join(s.strip()[:60] for s in (post.get("stamp_ids") or "").splitlines()[:20] if s.strip()),
         "request_id": (post.get("request_id") or "")[:40],
+        "act": (post.get("act") or "")[:20],
     }
 
 
@@ -55,9 +61,19 @@ def certificate_counter(request: HttpRequest, person_id) -> HttpResponse:
     if person is None:
         raise Http404
     error, status = "", 200
-    form = {"kind": "", "use": "", "use_note": "", "copies": "1", "stamp_ids": "", "request_id": str(uuid.uuid4())}
+    form = {"kind": "", "use": "", "use_note": "", "copies": "1", "stamp_ids": "", "request_id": str(uuid.uuid4()),
+            "act": (request.GET.get("atto") or "")[:20]}
+    if form["act"]:
+        form["use"] = "statutory"  # an act's certificates are exempt by law
     if request.method == "POST":
         form = _form(request)
+    act_id = int_or_404(form["act"]) if form["act"] else None
+    act_kind = selectors.act_kind_of(tenant=tenant, act_id=act_id) if act_id else None
+    if act_id and act_kind is None:
+        raise Http404
+    roles = roles_for(user=request.user, tenant=tenant)
+    kinds = [k for k in CATALOGUE.values() if roles & k.issuers and (act_kind is None or k.act_kind == act_kind)]
+    if request.method == "POST":
         use = form["use"]
         try:
             try:
@@ -65,21 +81,23 @@ def certificate_counter(request: HttpRequest, person_id) -> HttpResponse:
                 copies = int(form["copies"])
             except ValueError:
                 raise ValidationFailed(_("Richiesta non valida: ricarica la pagina.")) from None
-            exempt = use not in ("", StampMode.PHYSICAL, StampMode.VIRTUAL, "pagopa")
+            exempt = use not in ("", "statutory", StampMode.PHYSICAL, StampMode.VIRTUAL, "pagopa")
             issued = services.certificate_issue(
                 tenant=tenant, user=request.user, person_id=person.pk, kind=form["kind"], copies=copies,
                 use_code=int(use) if exempt and use.isdigit() else None, use_note=form["use_note"],
-                stamp_mode=StampMode.EXEMPT if exempt else use, stamp_ids=form["stamp_ids"].splitlines(),
-                request_id=request_id, ip=client_ip(request))
+                stamp_mode=StampMode.EXEMPT if exempt else ("" if use == "statutory" else use),
+                stamp_ids=form["stamp_ids"].splitlines(), request_id=request_id, ip=client_ip(request), act_id=act_id)
             return redirect(f"{request.path}?rilascio={issued[0].request_id}")
         except ProcedoError as exc:
             error, status = exc.message, 400
     just_issued = (request.GET.get("rilascio") or "")[:40]
-    certificates = list(selectors.certificates_of(tenant=tenant, person_id=person.pk)[:50])
+    # a civil registrar sees (and downloads) only the certificates their role issues
+    certificates = list(selectors.certificates_of(tenant=tenant, person_id=person.pk)
+                        .filter(kind__in=_issuable(roles))[:50])
     record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="registry_person",
                 object_id=str(person.pk), object_repr=f"{person} {person.fiscal_code}".strip())
     return render(request, "registry/certificates/counter.html", {
-        "nav": "registry", "person": person, "kinds": list(CATALOGUE.values()), "form": form, "error": error,
+        "nav": "registry", "person": person, "kinds": kinds, "form": form, "error": error, "act_id": act_id,
         "exemptions": services.exemption_choices(), "certificates": certificates, "just_issued": just_issued,
         "max_copies": services.MAX_COPIES,
     }, status=status)
@@ -89,7 +107,9 @@ def certificate_counter(request: HttpRequest, person_id) -> HttpResponse:
 @require_GET
 def certificate_pdf(request: HttpRequest, person_id, certificate_id) -> HttpResponse:
     tenant = _issuer(request)
-    cert = (Certificate.objects.for_tenant(tenant).filter(pk=int_or_404(certificate_id), person_id=int_or_404(person_id))
+    roles = roles_for(user=request.user, tenant=tenant)
+    cert = (Certificate.objects.for_tenant(tenant).filter(pk=int_or_404(certificate_id), person_id=int_or_404(person_id),
+                                                          kind__in=_issuable(roles))
             .select_related("document").first())
     if cert is None:
         raise Http404

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
+import zipfile
 from functools import cache
 from pathlib import Path
 
@@ -25,12 +26,17 @@ from . import fastpdf
 FONT = "Liberation Serif"
 LAYOUT_VERSION = "1"  # bump when the geometry changes: every cached base is rebuilt
 
-FOOTER = (
+SIX_MONTHS = "Validità: sei mesi dalla data di rilascio (art. 41 D.P.R. 445/2000)."
+UNLIMITED = "Attesta un fatto non soggetto a modificazioni: validità illimitata (art. 41 D.P.R. 445/2000)."
+_FOOTER = (
     "Il presente certificato non può essere prodotto agli organi della pubblica amministrazione o ai privati "
-    "gestori di pubblici servizi (art. 40 D.P.R. 445/2000). Validità: sei mesi dalla data di rilascio "
-    "(art. 41 D.P.R. 445/2000). Documento informatico sigillato elettronicamente ai sensi dell'art. 20 "
-    "D.Lgs. 82/2005 (CAD); la copia cartacea è verificabile con il codice e il QR riportati."
+    "gestori di pubblici servizi (art. 40 D.P.R. 445/2000). {validity} Documento informatico sigillato "
+    "elettronicamente ai sensi dell'art. 20 D.Lgs. 82/2005 (CAD); la copia cartacea è verificabile con il codice e "
+    "il QR riportati."
 )
+FOOTER = _FOOTER.format(validity=SIX_MONTHS)
+REGISTRY_OFFICE = "Servizi demografici - Ufficio anagrafe"
+CIVIL_OFFICE = "Servizi demografici - Ufficio dello stato civile"
 
 
 def _mm(points: float) -> Mm:
@@ -38,7 +44,10 @@ def _mm(points: float) -> Mm:
 
 
 @cache
-def layout_docx(title: str) -> bytes:
+def layout_docx(title: str, office: str = REGISTRY_OFFICE, validity: str = SIX_MONTHS) -> bytes:
+    """The layout of one certificate type. The defaults are the population-register certificates'
+    (their bytes, hence their cached bases, do not change); the civil-status ones name their office
+    and, for a fact that cannot change (a death), an unlimited validity."""
     doc = Document()
     style = doc.styles["Normal"]
     style.font.name = FONT
@@ -62,23 +71,29 @@ def layout_docx(title: str) -> bytes:
     name.alignment = WD_ALIGN_PARAGRAPH.CENTER
     run = name.add_run("{{ ente_nome }}")
     run.bold, run.font.size = True, Pt(14)
-    office = header.add_paragraph("Servizi demografici - Ufficio anagrafe")
-    office.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    office_par = header.add_paragraph(office)
+    office_par.alignment = WD_ALIGN_PARAGRAPH.CENTER
     title_par = table.rows[1].cells[0].paragraphs[0]
     title_par.alignment = WD_ALIGN_PARAGRAPH.CENTER
     run = title_par.add_run(title.upper())
     run.bold, run.font.size = True, Pt(15)
     footer = table.rows[3].cells[0].paragraphs[0]
     footer.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
-    run = footer.add_run(FOOTER)
+    run = footer.add_run(_FOOTER.format(validity=validity))
     run.font.size = Pt(8)
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
 
 
-def layout_sha256(title: str) -> str:
-    return hashlib.sha256(layout_docx(title)).hexdigest()
+def layout_sha256(*args: str) -> str:
+    """The layout's content hash: over the names and contents of the DOCX parts, not the zip's
+    entry timestamps (which change with the second the file was built, in each process)."""
+    h = hashlib.sha256()
+    with zipfile.ZipFile(io.BytesIO(layout_docx(*args))) as docx:
+        for name in sorted(docx.namelist()):
+            h.update(name.encode() + b"\0" + hashlib.sha256(docx.read(name)).digest())
+    return h.hexdigest()
 
 
 def main(folder: str) -> None:
@@ -87,7 +102,7 @@ def main(folder: str) -> None:
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
     for kind in CATALOGUE.values():
-        (target / f"{kind.code}.docx").write_bytes(layout_docx(kind.title))
+        (target / f"{kind.code}.docx").write_bytes(layout_docx(*kind.layout_args))
 
 
 if __name__ == "__main__":  # pragma: no cover - developer tool

@@ -137,3 +137,111 @@ def certificates_of(*, tenant, person_id: int) -> QuerySet[Certificate]:
 def stamp_already_used(*, tenant, stamp_ids: list[str]) -> list[str]:
     return list(Certificate.objects.for_tenant(tenant).filter(Q(stamp_mode="physical") & Q(stamp_id__in=stamp_ids))
                 .values_list("stamp_id", flat=True))
+
+
+# --- civil-status acts ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AnnotationView:
+    kind: str
+    label: str
+    date: dt.date
+    authority: str
+    reference: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ActView:
+    pk: int
+    kind: str
+    closed: bool
+    reference: str  # "2020 parte 1 serie A n. 3"
+    office: str
+    officer: str
+    act_date: dt.date
+    data: dict  # the act's data with the rectifications annotated since applied
+
+
+@dataclass(frozen=True)
+class ActCertificateData:
+    """One act of the civil-status registers as a certificate sees it, with the requesting person."""
+
+    person: PersonView  # the person the certificate is issued for (filed in their dossier)
+    person_id: int
+    act: ActView | None  # None: no act (or several) found for the person
+    candidates: int  # closed acts of the kind naming the person in the principal role
+    person_in_act: bool  # the person is a principal of the act (spouse, deceased, newborn, partner)
+    principals: list[PersonView] = field(default_factory=list)
+    witnesses: list[str] = field(default_factory=list)
+    annotations: list[AnnotationView] = field(default_factory=list)
+
+
+def _rectified(kind: str, data: dict, annotations: list) -> dict:
+    """The act's data with each rectification annotation (data {"field", "value"}) applied in date
+    order; a rectification naming a field the act kind has not, or a value of the wrong type, is
+    ignored here (it is still printed among the annotations of an extract)."""
+    from ..civil_status.schema import SCHEMAS, _check
+    from ..models import AnnotationKind
+
+    out = dict(data)
+    schema = SCHEMAS.get(kind, {})
+    for a in annotations:
+        if a.kind != AnnotationKind.RECTIFICATION or not isinstance(a.data, dict):
+            continue
+        key, value = a.data.get("field"), a.data.get("value")
+        spec = schema.get(key) if isinstance(key, str) else None
+        if spec is None or value in (None, "", []):
+            continue
+        problem, clean = _check(spec, value)
+        if not problem:
+            out[key] = clean
+    return out
+
+
+def act_certificate_data(*, tenant, person_id: int, act_kind: str, principal_role: str,
+                         act_id: int | None = None) -> ActCertificateData | None:
+    """The act for a civil-status certificate: the act chosen (act sheet), else the only closed act
+    of `act_kind` naming the person in `principal_role` (person sheet). None: no such person, or
+    the chosen act is not of this tenant."""
+    from ..models import ActAnnotation, ActRole, ActStatus, CivilAct, CivilActParty
+
+    person = Person.objects.for_tenant(tenant).filter(pk=person_id).first()
+    if person is None:
+        return None
+    own = (CivilAct.objects.for_tenant(tenant)
+           .filter(kind=act_kind, status=ActStatus.CLOSED, parties__person_id=person_id, parties__role=principal_role)
+           .distinct())
+    candidates = own.count()
+    if act_id is not None:
+        act = CivilAct.objects.for_tenant(tenant).filter(pk=act_id).first()
+        if act is None:
+            return None
+    else:
+        act = own.first() if candidates == 1 else None
+    if act is None:
+        return ActCertificateData(person=_person_view(person), person_id=person.pk, act=None, candidates=candidates,
+                                  person_in_act=False)
+    parties = list(CivilActParty.objects.filter(act=act).select_related("person").order_by("id"))
+    annotations = list(ActAnnotation.objects.filter(act=act).order_by("date", "id"))
+    principals = [p for p in parties if p.role == principal_role]
+    witnesses = [f"{p.person.family_name} {p.person.given_name}" for p in parties if p.role == ActRole.WITNESS]
+    for name in (act.data or {}).get("witnesses") or []:
+        if name not in witnesses:
+            witnesses.append(name)
+    labels = {a.kind: a.get_kind_display() for a in annotations}
+    return ActCertificateData(
+        person=_person_view(person), person_id=person.pk,
+        act=ActView(pk=act.pk, kind=act.kind, closed=act.status == ActStatus.CLOSED, reference=act.register_reference,
+                    office=act.office, officer=act.officer, act_date=act.act_date,
+                    data=_rectified(act.kind, act.data or {}, annotations)),
+        candidates=candidates, person_in_act=any(p.person_id == person.pk for p in principals),
+        principals=[_person_view(p.person) for p in principals], witnesses=witnesses,
+        annotations=[AnnotationView(a.kind, str(labels[a.kind]), a.date, a.authority, a.reference,
+                                    " ".join((a.text or "").split())) for a in annotations])
+
+
+def act_kind_of(*, tenant, act_id: int) -> str | None:
+    from ..models import CivilAct
+
+    return CivilAct.objects.for_tenant(tenant).filter(pk=act_id).values_list("kind", flat=True).first()

@@ -36,7 +36,10 @@ from .models import Certificate, CertificateBase, StampMode
 
 logger = logging.getLogger(__name__)
 
-ISSUER_ROLES = frozenset({Role.REGISTRAR, Role.SUPERVISOR})
+# who may open the counter at all; each certificate kind narrows it (Kind.issuers: the
+# population-register certificates are the registrars' and supervisors', the civil-status ones
+# also the civil registrars')
+ISSUER_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.SUPERVISOR})
 SIGNER_ROLE = "sigillo_ente"  # PROCEDO_DOCUMENTS_SIGNERS entry; falls back to "default"
 MAX_COPIES = 10
 OTHER_EXEMPTION = 99  # "ALTRO MOTIVO DI ESENZIONE": the operator writes the reason
@@ -56,8 +59,11 @@ class Use:
     note: str
     mode: str
     stamp_ids: list[str]  # one per copy
+    statutory: str = ""  # exempt by law whatever the use (civil-status certificates): what is printed
 
     def printed(self, copy_index: int) -> str:
+        if self.statutory:
+            return _("Esente dall'imposta di bollo: %(reason)s.") % {"reason": self.statutory}
         if self.mode == StampMode.EXEMPT:
             text = codes.label("stamp_duty_exemption", self.code)
             if self.code == OTHER_EXEMPTION:
@@ -115,11 +121,24 @@ def check_use(*, tenant: Tenant, copies: int, use_code: int | None, use_note: st
                            details={"stamp_mode": [_("Scelta obbligatoria.")]})
 
 
+def check_statutory_use(*, copies: int, stamp_mode: str, stamp_ids: list[str], exemption: str) -> Use:
+    """A certificate exempt by law: no stamp may be applied (nobody pays a duty that is not due),
+    whatever exemption use was chosen; recorded as "other reason" with the law as its note."""
+    if not 1 <= copies <= MAX_COPIES:
+        raise ValidationFailed(_("Il numero di copie deve essere tra 1 e %(max)s.") % {"max": MAX_COPIES},
+                               details={"copies": [_("Numero di copie non valido.")]})
+    if stamp_mode in (StampMode.PHYSICAL, StampMode.VIRTUAL, "pagopa") or any(s and s.strip() for s in stamp_ids):
+        raise ValidationFailed(_("Certificati ed estratti di stato civile sono esenti dall'imposta di bollo: non va "
+                                 "applicato né pagato alcun bollo."), code="stamp_not_due",
+                               details={"stamp_mode": [_("Bollo non dovuto.")]})
+    return Use(OTHER_EXEMPTION, exemption[:200], StampMode.EXEMPT, [""] * copies, statutory=exemption)
+
+
 # --- the converted layouts ------------------------------------------------------------------------
 
 def _base_key(tenant_name: str, coat_of_arms: bytes, kind: Kind) -> str:
     h = hashlib.sha256()
-    for part in (layout.LAYOUT_VERSION, layout.layout_sha256(kind.title), tenant_name,
+    for part in (layout.LAYOUT_VERSION, layout.layout_sha256(*kind.layout_args), tenant_name,
                  hashlib.sha256(coat_of_arms).hexdigest()):
         h.update(part.encode() + b"\0")
     return h.hexdigest()
@@ -139,7 +158,7 @@ def base_for(tenant: Tenant, kind: Kind) -> bytes:
         base = storage.get(row.sha256)
     else:
         images = {"stemma": (coat, 18)} if coat else None
-        docx = templates.render_docx(layout.layout_docx(kind.title), context={"ente_nome": name, "stemma": ""},
+        docx = templates.render_docx(layout.layout_docx(*kind.layout_args), context={"ente_nome": name, "stemma": ""},
                                      images=images)
         base = fastpdf.prepare_base(render.docx_to_pdfa(docx))
         sha = storage.put(base)
@@ -158,24 +177,36 @@ def base_for(tenant: Tenant, kind: Kind) -> bytes:
 def certificate_issue(*, tenant: Tenant, user: User, person_id: int, kind: str, copies: int = 1,
                       use_code: int | None = None, use_note: str = "", stamp_mode: str = "",
                       stamp_ids: list[str] | None = None, request_id: uuid.UUID | None = None,
-                      ip: str | None = None) -> list[Certificate]:
+                      ip: str | None = None, act_id: int | None = None) -> list[Certificate]:
     """Issue `copies` copies of a certificate for a person of the register; each copy is its own
     sealed PDF with its own verification code (and stamp). Re-sending the same `request_id` returns
-    the copies already issued."""
-    if not roles_for(user=user, tenant=tenant) & ISSUER_ROLES:
+    the copies already issued. A civil-status certificate certifies `act_id` (from the act sheet)
+    or, without it, the person's only closed act of its register."""
+    roles = roles_for(user=user, tenant=tenant)
+    if not roles & ISSUER_ROLES:
         raise PermissionRefused(_("Il tuo ruolo non consente di rilasciare certificati."))
     spec = CATALOGUE.get(kind)
     if spec is None:
         raise ValidationFailed(_("Certificato non previsto."), details={"kind": [str(kind)[:50]]})
+    if not roles & spec.issuers:
+        raise PermissionRefused(_("Il tuo ruolo non consente di rilasciare questo certificato."))
     request_id = request_id or uuid.uuid4()
     done = list(Certificate.objects.for_tenant(tenant).filter(request_id=request_id).order_by("copy_number"))
     if done:
         return done
-    use = check_use(tenant=tenant, copies=copies, use_code=use_code, use_note=use_note, stamp_mode=stamp_mode,
-                    stamp_ids=stamp_ids or [])
-    data = selectors.certificate_data(tenant=tenant, person_id=person_id)
+    if spec.stamp_exemption:
+        use = check_statutory_use(copies=copies, stamp_mode=stamp_mode, stamp_ids=stamp_ids or [],
+                                  exemption=spec.stamp_exemption)
+    else:
+        use = check_use(tenant=tenant, copies=copies, use_code=use_code, use_note=use_note, stamp_mode=stamp_mode,
+                        stamp_ids=stamp_ids or [])
+    if spec.is_civil_status:
+        data = selectors.act_certificate_data(tenant=tenant, person_id=person_id, act_kind=spec.act_kind,
+                                              principal_role=spec.principal_role, act_id=act_id)
+    else:
+        data = selectors.certificate_data(tenant=tenant, person_id=person_id)
     if data is None:
-        raise NotFound(_("Persona non trovata."))
+        raise NotFound(_("Persona o atto non trovati."))
     body = spec.rules(data)  # CertificateRefused: the register cannot support it
     base = base_for(tenant, spec)
     signer, signer_name = signer_for_role(SIGNER_ROLE)
@@ -216,6 +247,7 @@ def certificate_issue(*, tenant: Tenant, user: User, person_id: int, kind: str, 
 
 
 def _record(*, tenant, user, person_id, spec, data, use, produced, copies, request_id, level, signer_name, now, ip):
+    act = getattr(data, "act", None)  # civil-status certificates: the act certified
     fiscal_code = (data.person.fiscal_code or "").strip().upper()
     issued = []
     with transaction.atomic():
@@ -238,6 +270,7 @@ def _record(*, tenant, user, person_id, spec, data, use, produced, copies, reque
                          object_repr=f"{spec.title} {data.person.family_name} {data.person.given_name}"[:200],
                          summary=f"Rilasciato {spec.title} (copia {i + 1} di {copies})", ip=ip,
                          after={"person": person_id, "kind": spec.code, "document": doc.pk, "sha256": sha,
-                                "stamp_mode": use.mode, "use_code": use.code, "stamp_id": cert.stamp_id})
+                                "stamp_mode": use.mode, "use_code": use.code, "stamp_id": cert.stamp_id,
+                                "act": act.pk if act else None})
             issued.append(cert)
     return issued

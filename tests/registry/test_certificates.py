@@ -66,7 +66,9 @@ def _text(pdf: bytes, tmp_path) -> str:
 
 def test_every_certificate_is_issued_for_a_resident_with_a_household(cert_settings, tenant, person, family, registrar,
                                                                     tmp_path):
-    for kind in CATALOGUE:
+    register_kinds = [k for k, spec in CATALOGUE.items() if not spec.is_civil_status]  # acts: test_act_certificates
+    assert len(register_kinds) == 7
+    for kind in register_kinds:
         [cert] = _issue(tenant, registrar, person, kind)
         text = " ".join(_text(storage.get(cert.document.sha256), tmp_path).split())
         assert CATALOGUE[kind].title.upper() in text, kind
@@ -84,7 +86,7 @@ def test_every_certificate_is_issued_for_a_resident_with_a_household(cert_settin
     assert "in qualità di Intestatario Scheda" in texts["stato_famiglia_storico"]
     assert "BIANCHI ANNA, nata a LUCCA il 01/02/1982 - Marito / Moglie (dal 01/06/2005 ad oggi)" in texts["stato_famiglia_storico"]
     # one layout conversion per certificate type, reused afterwards
-    assert CertificateBase.objects.filter(tenant=tenant).count() == len(CATALOGUE)
+    assert CertificateBase.objects.filter(tenant=tenant).count() == len(register_kinds)
 
 
 def test_refusals_say_why_in_italian(cert_settings, tenant, person, civico, registrar):
