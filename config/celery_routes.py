@@ -2,9 +2,9 @@
 
 - `documents`: LibreOffice-heavy work (an outbox delivery of a `documents.*` operation: render,
   convert to PDF/A, sign), run by workers sized for it;
-- `connectors`: outbox deliveries to the national platforms and the periodic polls of them, which
-  wait on other people's servers;
-- `engine`: timers and the outbox sweep, short database work that must never queue behind a slow
+- `connectors`: outbox deliveries to the national platforms, the outbox sweep and the periodic
+  polls of the platforms, all of which wait on other people's servers;
+- `engine`: timers and engine steps, short database work that must never queue behind a slow
   platform;
 - `default`: everything else (audit seals, ...).
 
@@ -25,7 +25,9 @@ OUTBOX_DELIVERY_TASK = "engine.tasks.deliver_outbox_task"
 
 _BY_NAME = {
     "engine.tasks.fire_due_timers_task": ENGINE,
-    "engine.tasks.deliver_due_outbox_task": ENGINE,
+    # The sweep performs the due calls itself (engine.outbox.outbox_deliver_due), so it waits on the
+    # platforms like any delivery: it belongs with them, not in front of the timers.
+    "engine.tasks.deliver_due_outbox_task": CONNECTORS,
     "cases.tasks.deliver_payments_task": CONNECTORS,
     "cases.tasks.poll_anpr_citizen_requests_task": CONNECTORS,
     "audit.tasks.seal_audit_chains_task": DEFAULT,
