@@ -149,12 +149,13 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 
 # What sits between Procedo and PostgreSQL: "" (direct connections) or "pgbouncer" in transaction
 # pooling mode, where consecutive transactions of one Django connection may run on different server
-# sessions. Then nothing may outlive a transaction on the server: no prepared statements (psycopg
-# prepares a query after 5 uses; prepare_threshold=None never does), no server-side cursors
-# (.iterator() outside a transaction would open a WITH HOLD cursor on one session and fetch on
-# another), no session-level SET or advisory lock (the code uses neither: SET LOCAL / SET
-# TRANSACTION and row locks only). Migrations and `backup` (pg_dump --snapshot) must connect
-# directly: run them with DATABASE_URL pointing at PostgreSQL, not at the pooler (deploy/README.md).
+# sessions. Then nothing may outlive a transaction on the server: no server-side cursors
+# (.iterator() outside a transaction declares a WITH HOLD cursor on one session and fetches on
+# another: "cursor does not exist"), no named prepared statements (prepare_threshold=None, Django's
+# default, pinned here), client-side parameter binding, no session-level SET or advisory lock (the
+# code uses neither: SET LOCAL / SET TRANSACTION and row locks only). Migrations and `backup`
+# (pg_dump --snapshot) need a session of their own: run them with DATABASE_URL pointing at
+# PostgreSQL, not at the pooler (deploy/README.md). tests/deploy/test_pgbouncer.py runs through one.
 PROCEDO_DB_POOLER = env_str("PROCEDO_DB_POOLER", "").strip().lower()
 if PROCEDO_DB_POOLER not in ("", "pgbouncer"):
     raise ImproperlyConfigured(f"PROCEDO_DB_POOLER must be empty or 'pgbouncer', got {PROCEDO_DB_POOLER!r}")
