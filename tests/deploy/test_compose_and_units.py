@@ -88,7 +88,7 @@ def test_systemd_units_start_existing_commands():
         assert "/srv/procedo/app/.venv/bin/" in start
         assert "gunicorn config.wsgi" in start or "celery -A config" in start or "manage.py" in start, unit.name
     migrate = (DEPLOY / "systemd" / "procedo-migrate.service").read_text()
-    assert re.findall(r"manage\.py (\w+)", migrate) == ["migrate", "sync_processes", "collectstatic"]
+    assert re.findall(r"^ExecStart=.*manage\.py (\w+)", migrate, re.M) == ["migrate", "sync_processes", "collectstatic"]
     worker = (DEPLOY / "systemd" / "procedo-worker@.service").read_text()
     for queue in settings.PROCEDO_CELERY_QUEUES:
         assert f"procedo-worker@{queue}" in worker
