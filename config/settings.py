@@ -15,6 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange, Queue
 
 from .env import env_bool, env_float, env_int, env_json, env_list, env_str
 from .production import DEMO_SECRET_KEY, ENVIRONMENTS, production_problems, secrets_keys_problems
@@ -84,6 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Per-request read-replica routing state (config/db_router.py); a no-op without DATABASE_REPLICA_URL.
+    "config.db_router.ReplicaReadsMiddleware",
     "common.middleware.RequestSizeLimitMiddleware",
     "common.middleware.RejectNulBytesMiddleware",
     "common.middleware.JsonDepthLimitMiddleware",
@@ -144,6 +147,47 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Server-side binding lets psycopg prepare the hot statements (inbox, locks, audit).
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool("DATABASE_SERVER_SIDE_BINDING", True)
+
+# What sits between Procedo and PostgreSQL: "" (direct connections) or "pgbouncer" in transaction
+# pooling mode, where consecutive transactions of one Django connection may run on different server
+# sessions. Then nothing may outlive a transaction on the server: no server-side cursors
+# (.iterator() outside a transaction declares a WITH HOLD cursor on one session and fetches on
+# another: "cursor does not exist"), no named prepared statements (prepare_threshold=None, Django's
+# default, pinned here), client-side parameter binding, no session-level SET or advisory lock (the
+# code uses neither: SET LOCAL / SET TRANSACTION and row locks only). Migrations and `backup`
+# (pg_dump --snapshot) need a session of their own: run them with DATABASE_URL pointing at
+# PostgreSQL, not at the pooler (deploy/README.md). tests/deploy/test_pgbouncer.py runs through one.
+PROCEDO_DB_POOLER = env_str("PROCEDO_DB_POOLER", "").strip().lower()
+if PROCEDO_DB_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f"PROCEDO_DB_POOLER must be empty or 'pgbouncer', got {PROCEDO_DB_POOLER!r}")
+# A read-only replica of the primary (streaming replication): reports, exports and inbox counts
+# read from it (config/db_router.py); unset = everything on the primary.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+    if not DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a PostgreSQL URL")
+    DATABASES["replica"].setdefault("OPTIONS", {})["server_side_binding"] = (
+        DATABASES["default"].get("OPTIONS", {}).get("server_side_binding", True)
+    )
+    # Tests point the replica at the primary's own test database (a mirror, not a second copy).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+for _alias, _db in DATABASES.items():
+    if PROCEDO_DB_POOLER == "pgbouncer" and _db["ENGINE"].endswith("postgresql"):
+        _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+        _db.setdefault("OPTIONS", {})["prepare_threshold"] = None
+        _db["OPTIONS"]["server_side_binding"] = False
+        # The pooler keeps the server connections; a Django connection per request is cheap.
+        _db["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0)
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+# URL names whose GET reads may go to the replica: reports, exports, inbox and its counts.
+PROCEDO_REPLICA_READ_VIEWS = frozenset(
+    env_list("PROCEDO_REPLICA_READ_VIEWS", ["case-export", "audit-list", "inbox", "task-list", "case-list"])
+)
+# After a client writes, its requests read the primary for this long (replication lag budget).
+PROCEDO_REPLICA_PIN_SECONDS = env_int("PROCEDO_REPLICA_PIN_SECONDS", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -250,8 +294,20 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery -----------------------------------------------------------------
-# Demo: a filesystem broker needs no server. Production: redis:// or amqp://.
+# Demo: a filesystem broker needs no server. Production: RabbitMQ (amqp://), where every queue is a
+# quorum queue (replicated, survives a broker node) and the producer waits for publisher confirms.
+# Tasks are routed by kind to four queues (config/celery_routes.py), each with its own workers
+# (deploy/README.md), so a slow platform fills `connectors` without delaying timers or renders.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+PROCEDO_CELERY_QUEUES = ("default", "engine", "connectors", "documents")
+PROCEDO_CELERY_QUORUM_QUEUES = env_bool("PROCEDO_CELERY_QUORUM_QUEUES", CELERY_BROKER_URL.startswith(("amqp", "pyamqp")))
+# Quorum queues only: a message redelivered this many times (its task keeps killing the worker,
+# e.g. a document that makes LibreOffice run out of memory) is dropped instead of looping forever;
+# the outbox sweep still owns the outcome of every service call.
+PROCEDO_CELERY_DELIVERY_LIMIT = env_int("PROCEDO_CELERY_DELIVERY_LIMIT", 5)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = ["config.celery_routes.route_task"]
+CELERY_TASK_CREATE_MISSING_QUEUES = False
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("processed", "control"):
@@ -263,9 +319,28 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("amqp", "pyamqp")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_QUEUES = [
+    Queue(
+        _name, Exchange(_name, type="direct"), routing_key=_name,
+        queue_arguments=(
+            {"x-queue-type": "quorum", "x-delivery-limit": PROCEDO_CELERY_DELIVERY_LIMIT}
+            if PROCEDO_CELERY_QUORUM_QUEUES else None
+        ),
+    )
+    for _name in PROCEDO_CELERY_QUEUES
+]
+# A quorum queue has no global QoS; Celery then applies prefetch per consumer.
+CELERY_WORKER_DETECT_QUORUM_QUEUES = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged when it ends, and a worker that dies mid-task (OOM, kill -9) puts it back
+# on the queue: every task may run twice (STYLE.md habit 3), none is lost. One message in hand per
+# worker process: long renders and slow platforms do not hoard messages another process could run.
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 # Every task runs under a time budget: past the soft limit the task gets SoftTimeLimitExceeded

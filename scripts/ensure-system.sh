@@ -53,6 +53,16 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   fi
 fi
 
+# RabbitMQ (tests/deploy run the production queues on it)
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v rabbitmq-server >/dev/null 2>&1; then
+    rabbitmq-server -detached
+    for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
+  else
+    echo "RabbitMQ is not running on 127.0.0.1:5672" >&2; exit 1
+  fi
+fi
+
 # Extra per-area setup hooks (e.g. fonts, SoftHSM2 tokens), if any.
 for hook in scripts/setup.d/*.sh; do
   [ -e "$hook" ] && bash "$hook"

@@ -41,7 +41,7 @@ def worker(settings):
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=WARNING",
-         "-Q", "celery", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+         "-Q", "connectors", "--without-heartbeat", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     settings.CELERY_BROKER_URL = _redis_url()
