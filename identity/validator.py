@@ -120,7 +120,8 @@ def _check_signature_structure(element: etree._Element, code: str) -> etree._Ele
 def _check_key_info(sig: etree._Element, idp: IdentityProvider, code: str) -> None:
     trusted = {pem_body(c) for c in idp.certs}
     for cert in sig.iterfind(".//ds:X509Certificate", NS):
-        if "".join((cert.text or "").split()) not in trusted:
+        body = "".join((cert.text or "").split())
+        if body and body not in trusted:
             raise ResponseRefused(code, "signed with a certificate the IdP has not registered")
 
 
