@@ -13,3 +13,6 @@ class SeenAssertion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["idp_entity_id", "assertion_id"], name="seen_assertion_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.idp_entity_id} {self.assertion_id}"

@@ -142,15 +142,18 @@ def insert_signature(element: etree._Element, *, cert_pem: str) -> None:
         element.insert(0, sig)
 
 
-def sign_document(root: etree._Element, *, key_file: Path, cert_file: Path, id_nodes: list[str]) -> bytes:
-    """Fill every signature template in `root` (innermost first, as xmlsec1 does), returns the XML."""
-    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+def sign_document(root: etree._Element | bytes, *, key_file: Path, cert_file: Path, id_nodes: list[str],
+                  node_xpath: str | None = None) -> bytes:
+    """Fill the signature template `node_xpath` selects (default: the first one), returns the XML."""
+    data = root if isinstance(root, bytes) else etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     with tempfile.NamedTemporaryFile(suffix=".xml") as src:
         src.write(data)
         src.flush()
         cmd = [xmlsec_binary(), "--sign", "--privkey-pem", f"{key_file},{cert_file}"]
         for node in id_nodes:
             cmd += ["--id-attr:ID", node]
+        if node_xpath:
+            cmd += ["--node-xpath", node_xpath]
         cmd += ["--output", "/dev/stdout", src.name]
         done = subprocess.run(cmd, capture_output=True, timeout=30, check=False)
     if done.returncode != 0:

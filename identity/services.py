@@ -73,8 +73,10 @@ def citizen_sign_in(*, request: HttpRequest, tenant: Tenant, assertion: Validate
             user.email = attrs["email"][:254]
         user.save()
         Membership.objects.get_or_create(user=user, tenant=tenant, role=Role.CITIZEN)
+        # The session's own login event comes from accounts.receivers (Django's user_logged_in); this one
+        # records what only we know: the scheme, the identity provider and the level of assurance.
         audit_record(
-            tenant=tenant, actor=user, action="login", object_type="user", object_id=str(user.pk),
+            tenant=tenant, actor=user, action="login", object_type="identity", object_id=str(user.pk),
             object_repr=fiscal_code or username, summary=f"Accesso con {scheme.upper()} ({assertion.level})",
             extra={"scheme": scheme, "level": assertion.level, "idp": assertion.idp_entity_id,
                    "assertion_id": assertion.assertion_id},

@@ -19,8 +19,19 @@ from common import clock
 from .certs import sp_certificate_create
 from .idps import IdentityProvider
 from .levels import LEVELS
-from .saml import (BINDING_POST, BINDING_REDIRECT, NAMEID_ENTITY, NAMEID_TRANSIENT, NS, RSA_SHA256, format_instant,
-                   insert_signature, pem_body, q, redirect_encode, sign_document)
+from .saml import (
+    BINDING_POST,
+    BINDING_REDIRECT,
+    NAMEID_ENTITY,
+    NAMEID_TRANSIENT,
+    NS,
+    RSA_SHA256,
+    format_instant,
+    pem_body,
+    q,
+    redirect_encode,
+    sign_document,
+)
 
 # AttributeConsumingService indexes: 0 for SPID/CIE citizens; 99 and 100 for eIDAS through the
 # Italian node (FICEP): 99 the minimum data set, 100 the minimum plus the extended one.

@@ -32,9 +32,23 @@ from lxml import etree
 
 from .idps import IdentityProvider
 from .levels import BY_URI, level_number
-from .saml import (ALLOWED_C14N, ALLOWED_DIGEST_ALGS, ALLOWED_SIGNATURE_ALGS, ALLOWED_TRANSFORMS, CM_BEARER,
-                   NAMEID_ENTITY, NAMEID_TRANSIENT, NS, STATUS_SUCCESS, XmlError, parse_instant, parse_xml, pem_body,
-                   q, verify_signature)
+from .saml import (
+    ALLOWED_C14N,
+    ALLOWED_DIGEST_ALGS,
+    ALLOWED_SIGNATURE_ALGS,
+    ALLOWED_TRANSFORMS,
+    CM_BEARER,
+    NAMEID_ENTITY,
+    NAMEID_TRANSIENT,
+    NS,
+    STATUS_SUCCESS,
+    XmlError,
+    parse_instant,
+    parse_xml,
+    pem_body,
+    q,
+    verify_signature,
+)
 
 MAX_RESPONSE_BYTES = 256 * 1024
 RESPONSE_NODE = "urn:oasis:names:tc:SAML:2.0:protocol:Response"

@@ -166,9 +166,5 @@ def welcome(request: HttpRequest) -> HttpResponse:
 def slo(request: HttpRequest) -> HttpResponse:
     """Local logout (the IdP's LogoutRequest/LogoutResponse land here too)."""
     if request.user.is_authenticated:
-        tenant = getattr(request, "tenant", None)
-        if tenant:
-            audit_record(tenant=tenant, actor=request.user, action="logout", object_type="user",
-                         object_id=str(request.user.pk), summary="Uscita", ip=client_ip(request))
-        logout(request)
+        logout(request)  # audited by accounts.receivers
     return redirect(settings.LOGOUT_REDIRECT_URL)

@@ -25,9 +25,24 @@ from common import clock
 from ..certs import plain_certificate_create
 from ..idps import IdentityProvider
 from ..levels import LEVELS
-from ..saml import (BINDING_POST, BINDING_REDIRECT, CM_BEARER, NAMEID_ENTITY, NAMEID_TRANSIENT, NS, RSA_SHA256,
-                    STATUS_SUCCESS, XmlError, format_instant, insert_signature, parse_xml, pem_body, q, redirect_decode,
-                    sign_document)
+from ..saml import (
+    BINDING_POST,
+    BINDING_REDIRECT,
+    CM_BEARER,
+    NAMEID_ENTITY,
+    NAMEID_TRANSIENT,
+    NS,
+    RSA_SHA256,
+    STATUS_SUCCESS,
+    XmlError,
+    format_instant,
+    insert_signature,
+    parse_xml,
+    pem_body,
+    q,
+    redirect_decode,
+    sign_document,
+)
 
 
 @dataclass(frozen=True)
@@ -138,8 +153,11 @@ def authn_request_read(*, saml_request: str, relay_state: str | None, sig_alg: s
 
 
 def response_build(*, request: IncomingRequest, identity: DemoIdentity, level: str) -> bytes:
-    key_file, cert_file = demo_credentials_ensure()
-    cert_pem = cert_file.read_text()
+    return response_sign(response_tree(request=request, identity=identity, level=level))
+
+
+def response_tree(*, request: IncomingRequest, identity: DemoIdentity, level: str) -> etree._Element:
+    """The unsigned Response (a tree, so that tests can craft bad ones before signing)."""
     now = clock.now()
     instant = format_instant(now)
     expires = format_instant(now + dt.timedelta(minutes=5))
@@ -172,8 +190,24 @@ def response_build(*, request: IncomingRequest, identity: DemoIdentity, level: s
                         ("email", identity.email)):
         attribute = etree.SubElement(attributes, q("saml", "Attribute"), Name=name)
         etree.SubElement(attribute, q("saml", "AttributeValue")).text = value
-    insert_signature(assertion, cert_pem=cert_pem)
-    insert_signature(response, cert_pem=cert_pem)
-    return sign_document(response, key_file=key_file, cert_file=cert_file,
-                         id_nodes=["urn:oasis:names:tc:SAML:2.0:protocol:Response",
-                                   "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"])
+    return response
+
+
+def response_sign(response: etree._Element, *, sign_response: bool = True, sign_assertion: bool = True,
+                  key_file: Path | None = None, cert_file: Path | None = None) -> bytes:
+    if key_file is None or cert_file is None:
+        key_file, cert_file = demo_credentials_ensure()
+    cert_pem = cert_file.read_text()
+    id_nodes = ["urn:oasis:names:tc:SAML:2.0:protocol:Response", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"]
+    # The Assertion first: the Response's signature then covers the signed Assertion.
+    data: bytes = etree.tostring(response, xml_declaration=True, encoding="UTF-8")
+    if sign_assertion and response.find(q("saml", "Assertion")) is not None:
+        insert_signature(response.find(q("saml", "Assertion")), cert_pem=cert_pem)
+        data = sign_document(response, key_file=key_file, cert_file=cert_file, id_nodes=id_nodes,
+                             node_xpath="/*[local-name()='Response']/*[local-name()='Assertion']/*[local-name()='Signature']")
+    if sign_response:
+        response = parse_xml(data)
+        insert_signature(response, cert_pem=cert_pem)
+        data = sign_document(response, key_file=key_file, cert_file=cert_file, id_nodes=id_nodes,
+                             node_xpath="/*[local-name()='Response']/*[local-name()='Signature']")
+    return data
