@@ -50,6 +50,17 @@ def fiscal_code_from_attribute(value: str) -> str:
     return code
 
 
+def _citizen_only_account(fiscal_code: str) -> User | None:
+    """An existing account of this person that is a citizen's and nothing more (e.g. made by the office
+    before SPID): reuse it. Never an operator's, a staff or a superuser account: a digital identity
+    signs in the citizen, it does not grant the powers of an office."""
+    candidates = list(User.objects.filter(fiscal_code=fiscal_code, is_staff=False, is_superuser=False)[:2])
+    if len(candidates) != 1:
+        return None
+    roles = set(Membership.objects.filter(user=candidates[0]).values_list("role", flat=True))
+    return candidates[0] if roles <= {Role.CITIZEN} else None
+
+
 def citizen_sign_in(*, request: HttpRequest, tenant: Tenant, assertion: ValidatedAssertion, scheme: str) -> User:
     """Sign the citizen in: their account is keyed by fiscal code (eIDAS: by the node's identifier),
     separate from any operator account; it gets the citizen role in the tenant; the level of
@@ -64,8 +75,10 @@ def citizen_sign_in(*, request: HttpRequest, tenant: Tenant, assertion: Validate
         fiscal_code = fiscal_code_from_attribute(attrs.get("fiscalNumber", ""))
         username = f"{CITIZEN_USERNAME_PREFIX}{fiscal_code}"
     with transaction.atomic():
-        user, created = User.objects.get_or_create(username=username, defaults={"fiscal_code": fiscal_code})
-        if created:
+        user = User.objects.filter(username=username).first() or (
+            _citizen_only_account(fiscal_code) if fiscal_code else None)
+        if user is None:
+            user = User(username=username, fiscal_code=fiscal_code)
             user.set_unusable_password()
         user.first_name = (attrs.get("name") or user.first_name)[:150]
         user.last_name = (attrs.get("familyName") or user.last_name)[:150]

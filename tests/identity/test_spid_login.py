@@ -71,6 +71,18 @@ def test_an_operator_with_the_same_fiscal_code_is_not_signed_in_as_the_operator(
     assert int(client.session["_auth_user_id"]) != operator.pk
 
 
+def test_an_existing_citizen_only_account_with_that_fiscal_code_is_the_one_signed_in(client, municipality):
+    from tests.factories import make_user
+
+    citizen = make_user(municipality, Role.CITIZEN, username="citizen.roma", fiscal_code="PRVGNN90R10H501Q")
+    started = start_login(client)
+    form = client.post("/demo-idp/sso/", {**started.sso_query, "identity": "PRVGNN90R10H501Q", "level": "SpidL2"})
+    client.post("/spid/acs/", {"SAMLResponse": re.search(r'name="SAMLResponse" value="([^"]+)"',
+                                                         form.content.decode()).group(1)})
+    assert int(client.session["_auth_user_id"]) == citizen.pk
+    assert not User.objects.filter(username="cf:PRVGNN90R10H501Q").exists()
+
+
 def test_the_authn_request_is_signed_and_shaped_as_spid_wants(client, municipality, settings):
     started = start_login(client, level="SpidL2")
     query = started.sso_query
