@@ -193,6 +193,7 @@ PROCEDO_SPID_IPA_CODE = env_str("PROCEDO_SPID_IPA_CODE", "c_h501")
 PROCEDO_SPID_ORG_NAME = env_str("PROCEDO_SPID_ORG_NAME", "Comune di Esempio")
 PROCEDO_SPID_ORG_URL = env_str("PROCEDO_SPID_ORG_URL", "https://www.comune.esempio.it")
 PROCEDO_SPID_ORG_LOCALITY = env_str("PROCEDO_SPID_ORG_LOCALITY", "Roma")
+PROCEDO_SPID_ORG_MUNICIPALITY = env_str("PROCEDO_SPID_ORG_MUNICIPALITY", "058091")  # ISTAT code (CIE metadata)
 PROCEDO_SPID_CONTACT_EMAIL = env_str("PROCEDO_SPID_CONTACT_EMAIL", "protocollo@comune.esempio.it")
 PROCEDO_SPID_CONTACT_PHONE = env_str("PROCEDO_SPID_CONTACT_PHONE", "+390612345678")
 # Trusted identity providers: files of their SAML metadata (the AgID registry's, CIE's, the eIDAS node's).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 import urllib.parse
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from .saml import (
     q,
     redirect_encode,
     sign_document,
+    signature_template,
 )
 
 # AttributeConsumingService indexes: 0 for SPID/CIE citizens; 99 and 100 for eIDAS through the
@@ -46,6 +48,9 @@ SERVICE_NAMES = {
     100: "eIDAS Natural Person Full Attribute Set",
 }
 EIDAS_INDEXES = (99, 100)
+# CIE ID accepts only these attributes, one AttributeConsumingService, and a UUID as ServiceName
+# (CIE metadata profile, saml-schema-metadata-sp-cie.xsd).
+CIE_ATTRIBUTES = ("fiscalNumber", "name", "familyName", "dateOfBirth")
 
 
 @dataclass(frozen=True)
@@ -89,11 +94,21 @@ def _new_id() -> str:
     return "_" + secrets.token_hex(20)
 
 
-def metadata_xml() -> bytes:
-    """The signed SP metadata with the AgID extensions for a public administration."""
+def _lang(parent: etree._Element, tag: str, text: str, prefix: str = "md") -> etree._Element:
+    el = etree.SubElement(parent, q(prefix, tag))
+    el.set("{http://www.w3.org/XML/1998/namespace}lang", "it")
+    el.text = text
+    return el
+
+
+def metadata_xml(profile: str = "spid") -> bytes:
+    """The signed SP metadata: `spid` with the AgID extensions for a public administration (and the
+    eIDAS AttributeConsumingServices 99 and 100), or `cie` with the CIE ID extensions."""
+    if profile not in ("spid", "cie"):
+        raise ValueError(profile)
     sp = sp_credentials_ensure()
-    md = NS["md"]
-    root = etree.Element(q("md", "EntityDescriptor"), nsmap={"md": md, "ds": NS["ds"], "spid": NS["spid"]},
+    ext_ns = "cie" if profile == "cie" else "spid"
+    root = etree.Element(q("md", "EntityDescriptor"), nsmap={"md": NS["md"], "ds": NS["ds"], ext_ns: NS[ext_ns]},
                          entityID=sp.entity_id, ID=_new_id())
     descriptor = etree.SubElement(root, q("md", "SPSSODescriptor"),
                                   protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol",
@@ -106,31 +121,34 @@ def metadata_xml() -> bytes:
     etree.SubElement(descriptor, q("md", "NameIDFormat")).text = NAMEID_TRANSIENT
     etree.SubElement(descriptor, q("md", "AssertionConsumerService"), index="0", isDefault="true",
                      Binding=BINDING_POST, Location=sp.acs_url)
-    for index, attributes in ATTRIBUTE_SETS.items():
+    sets = {0: CIE_ATTRIBUTES} if profile == "cie" else ATTRIBUTE_SETS
+    for index, attributes in sets.items():
         acs = etree.SubElement(descriptor, q("md", "AttributeConsumingService"), index=str(index))
-        name = etree.SubElement(acs, q("md", "ServiceName"))
-        name.set("{http://www.w3.org/XML/1998/namespace}lang", "it")
-        name.text = SERVICE_NAMES[index]
+        name = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sp.entity_id}#cie-{index}")) if profile == "cie"
+                else SERVICE_NAMES[index])
+        _lang(acs, "ServiceName", name)
         for attribute in attributes:
             etree.SubElement(acs, q("md", "RequestedAttribute"), Name=attribute)
     org = etree.SubElement(root, q("md", "Organization"))
-    for tag, value in (("OrganizationName", settings.PROCEDO_SPID_ORG_NAME),
-                       ("OrganizationDisplayName", settings.PROCEDO_SPID_ORG_NAME),
-                       ("OrganizationURL", settings.PROCEDO_SPID_ORG_URL)):
-        el = etree.SubElement(org, q("md", tag))
-        el.set("{http://www.w3.org/XML/1998/namespace}lang", "it")
-        el.text = value
-    contact = etree.SubElement(root, q("md", "ContactPerson"), contactType="other")
-    ext = etree.SubElement(contact, q("md", "Extensions"))
-    etree.SubElement(ext, q("spid", "IPACode")).text = settings.PROCEDO_SPID_IPA_CODE
-    etree.SubElement(ext, q("spid", "Public"))
+    _lang(org, "OrganizationName", settings.PROCEDO_SPID_ORG_NAME)
+    _lang(org, "OrganizationDisplayName", settings.PROCEDO_SPID_ORG_NAME)
+    _lang(org, "OrganizationURL", settings.PROCEDO_SPID_ORG_URL)
+    if profile == "cie":
+        contact = etree.SubElement(root, q("md", "ContactPerson"), contactType="administrative")
+        ext = etree.SubElement(contact, q("md", "Extensions"))
+        etree.SubElement(ext, q("cie", "Public"))
+        etree.SubElement(ext, q("cie", "IPACode")).text = settings.PROCEDO_SPID_IPA_CODE
+        etree.SubElement(ext, q("cie", "Municipality")).text = settings.PROCEDO_SPID_ORG_MUNICIPALITY
+        etree.SubElement(ext, q("cie", "Country")).text = "IT"
+        etree.SubElement(contact, q("md", "Company")).text = settings.PROCEDO_SPID_ORG_NAME
+    else:
+        contact = etree.SubElement(root, q("md", "ContactPerson"), contactType="other")
+        ext = etree.SubElement(contact, q("md", "Extensions"))
+        etree.SubElement(ext, q("spid", "IPACode")).text = settings.PROCEDO_SPID_IPA_CODE
+        etree.SubElement(ext, q("spid", "Public"))
     etree.SubElement(contact, q("md", "EmailAddress")).text = settings.PROCEDO_SPID_CONTACT_EMAIL
     etree.SubElement(contact, q("md", "TelephoneNumber")).text = settings.PROCEDO_SPID_CONTACT_PHONE
-    sig = etree.Element("placeholder")
-    root.insert(0, sig)
-    from .saml import signature_template
-
-    root.replace(sig, signature_template(reference_id=root.get("ID"), cert_pem=sp.cert_pem()))
+    root.insert(0, signature_template(reference_id=root.get("ID"), cert_pem=sp.cert_pem()))
     return sign_document(root, key_file=sp.key_file, cert_file=sp.cert_file,
                          id_nodes=["urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor"])
 

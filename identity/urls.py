@@ -6,6 +6,7 @@ app_name = "identity"
 
 urlpatterns = [
     path("spid/metadata/", views.metadata, name="metadata"),
+    path("cie/metadata/", views.metadata_cie, name="metadata_cie"),
     path("spid/accedi/", views.choose, name="choose"),
     path("spid/accedi/avvia/", views.login_start, name="login"),
     path("spid/acs/", views.acs, name="acs"),

@@ -152,7 +152,7 @@ def _check_document_shape(root: etree._Element) -> None:
 
 def response_validate(*, saml_response: str, pending: PendingRequest | None, idp: IdentityProvider | None, acs_url: str,
                       sp_entity_id: str, now: dt.datetime, skew: dt.timedelta,
-                      check_assertion_issuer_format: bool = True) -> ValidatedAssertion:
+                      assertion_issuer_format_required: bool = True) -> ValidatedAssertion:
     """Validate a POSTed SAMLResponse against the request this session sent (`pending`). Does not
     record the assertion ID: the caller does that (identity.services.assertion_id_consume)."""
     if not saml_response or len(saml_response) > MAX_RESPONSE_BYTES * 4 // 3 + 4:
@@ -235,7 +235,9 @@ def response_validate(*, saml_response: str, pending: PendingRequest | None, idp
     a_issuer = _required(assertion, "saml:Issuer", "assertion_issuer")
     if _text(a_issuer) != idp.entity_id:
         raise ResponseRefused("assertion_issuer", "not the IdP the request went to")
-    if check_assertion_issuer_format and a_issuer.get("Format") != NAMEID_ENTITY:
+    # SPID requires Format=entity on the Assertion's Issuer; CIE lets it be omitted, never be another value.
+    issuer_format = a_issuer.get("Format")
+    if issuer_format != NAMEID_ENTITY and (assertion_issuer_format_required or issuer_format is not None):
         raise ResponseRefused("assertion_issuer_format")
 
     subject = _required(assertion, "saml:Subject", "subject")

@@ -67,7 +67,12 @@ def _safe_next(request: HttpRequest, value: str | None) -> str:
 
 @require_GET
 def metadata(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(metadata_xml(), content_type="application/samlmetadata+xml")
+    return HttpResponse(metadata_xml("spid"), content_type="application/samlmetadata+xml")
+
+
+@require_GET
+def metadata_cie(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(metadata_xml("cie"), content_type="application/samlmetadata+xml")
 
 
 @require_GET
@@ -142,7 +147,7 @@ def acs(request: HttpRequest) -> HttpResponse:
         assertion = response_validate(
             saml_response=request.POST.get("SAMLResponse", ""), pending=pending, idp=idp, acs_url=sp.acs_url,
             sp_entity_id=sp.entity_id, now=clock.now(), skew=skew,
-            check_assertion_issuer_format=idp is None or idp.scheme != "cie",
+            assertion_issuer_format_required=idp is None or idp.scheme != "cie",
         )
         if tenant is None:
             raise ResponseRefused("tenant", "no municipality to sign in to")

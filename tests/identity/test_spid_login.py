@@ -178,3 +178,33 @@ def test_production_does_not_mount_or_serve_the_demo_idp(client, settings, munic
     done = subprocess.run([sys.executable, "-c", "import django; django.setup(); " + code], env=env,
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+
+
+def test_eidas_goes_through_the_italian_node_with_attribute_set_99_and_its_own_button(client, municipality, settings,
+                                                                                       tmp_path):
+    from identity.demo_idp import idp as demo
+
+    node = tmp_path / "ficep.xml"
+    node.write_bytes(demo.metadata_xml().replace(demo.entity_id().encode(), b"https://eidas.example/node")
+                     .replace(b"Demo IdP (Procedo)", b"Nodo eIDAS italiano"))
+    settings.PROCEDO_SPID_IDP_METADATA = [f"eidas={node}"]
+    page = client.get("/accedi/").content.decode()
+    assert "Login with eIDAS" in page
+    response = client.get("/spid/accedi/avvia/", {"idp": "https://eidas.example/node"})
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(response["Location"]).query))
+    request = parse_xml(redirect_decode(query["SAMLRequest"]))
+    assert request.get("AttributeConsumingServiceIndex") == "99"
+    full = client.get("/spid/accedi/avvia/", {"idp": "https://eidas.example/node", "attributi": "100"})
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(full["Location"]).query))
+    assert parse_xml(redirect_decode(query["SAMLRequest"])).get("AttributeConsumingServiceIndex") == "100"
+
+
+def test_the_cie_metadata_carries_the_cie_extensions(client):
+    root = etree.fromstring(client.get("/cie/metadata/").content)
+    ns = {"md": NS["md"], "cie": NS["cie"]}
+    contact = root.find("md:ContactPerson[@contactType='administrative']", ns)
+    assert contact.find("md:Extensions/cie:Public", ns) is not None
+    assert contact.findtext("md:Extensions/cie:IPACode", namespaces=ns) == "c_h501"
+    assert contact.findtext("md:Extensions/cie:Municipality", namespaces=ns) == "058091"
+    names = [e.get("Name") for e in root.iterfind(".//md:RequestedAttribute", ns)]
+    assert sorted(names) == ["dateOfBirth", "familyName", "fiscalNumber", "name"]

@@ -51,7 +51,8 @@ def _sections(report: dict) -> dict[str, list[dict]]:
     return out
 
 
-def test_spid_sp_test_passes_metadata_request_and_every_response(live_server, settings, tmp_path):
+def _serve(live_server, settings, tmp_path, scheme: str) -> tuple[str, str]:
+    """Point the SP at the live server and trust spid-sp-test's IdP as a `scheme` IdP."""
     from tests.factories import make_tenant
 
     make_tenant("Comune di Roma", istat="058091", belfiore="H501")
@@ -61,8 +62,12 @@ def test_spid_sp_test_passes_metadata_request_and_every_response(live_server, se
     base = live_server.url
     settings.PROCEDO_SPID_BASE_URL = base
     settings.PROCEDO_SPID_ENTITY_ID = f"{base}/spid/metadata/"
-    settings.PROCEDO_SPID_IDP_METADATA = [str(idp_metadata)]
-    authn_url = f"{base}/spid/accedi/avvia/?" + urllib.parse.urlencode({"idp": "https://localhost:8443"})
+    settings.PROCEDO_SPID_IDP_METADATA = [f"{scheme}={idp_metadata}"]
+    return base, f"{base}/spid/accedi/avvia/?" + urllib.parse.urlencode({"idp": "https://localhost:8443"})
+
+
+def test_spid_sp_test_passes_metadata_request_and_every_response(live_server, settings, tmp_path):
+    base, authn_url = _serve(live_server, settings, tmp_path, "spid")
 
     report = _run(["--metadata-url", f"{base}/spid/metadata/", "--authn-url", authn_url, "--profile",
                    "spid-sp-public", "--extra", "-tr"], tmp_path, "spid")
@@ -72,3 +77,20 @@ def test_spid_sp_test_passes_metadata_request_and_every_response(live_server, se
     assert len(responses) >= 100  # 111 in spid-sp-test 1.2.18
     assert all(r["result"] == "success" for r in responses)
     assert len(sections["metadata_extra"]) >= 100 and len(sections["authnrequest_extra"]) >= 40
+
+
+def test_the_eidas_metadata_passes_the_ficep_profile(live_server, settings, tmp_path):
+    base, _authn_url = _serve(live_server, settings, tmp_path, "eidas")
+    report = _run(["--metadata-url", f"{base}/spid/metadata/", "--profile", "ficep-eidas-sp"], tmp_path, "eidas")
+    assert sum(len(v) for v in _sections(report).values()) >= 50
+
+
+def test_spid_sp_test_passes_the_cie_profile_with_every_response(live_server, settings, tmp_path):
+    base, authn_url = _serve(live_server, settings, tmp_path, "cie")
+
+    report = _run(["--metadata-url", f"{base}/cie/metadata/", "--authn-url", authn_url, "--profile",
+                   "cie-sp-public", "--extra", "-tr"], tmp_path, "cie")
+
+    responses = _sections(report)["response"]
+    assert len(responses) >= 100  # 109: the SPID set without the two tests on the Assertion Issuer's Format
+    assert all(r["result"] == "success" for r in responses)
