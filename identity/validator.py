@@ -17,6 +17,7 @@ A response is refused unless, at the same time:
   NotOnOrAfter in the future; Conditions with NotBefore/NotOnOrAfter around now and Audience = our
   entity ID; AuthnStatement/AuthnContext/AuthnContextClassRef a SPID level not lower than requested
   (Comparison minimum; exact: equal); an AttributeStatement, when present, has attributes;
+- it carries no XML comment or processing instruction (they hide inside signed values);
 - its Assertion ID has not been seen before (stored until the assertion expires): no replay.
 Clock skew: PROCEDO_SPID_CLOCK_SKEW_SECONDS on each side.
 """
@@ -167,6 +168,10 @@ def response_validate(*, saml_response: str, pending: PendingRequest | None, idp
         raise ResponseRefused("malformed", str(exc)) from exc
     if root.tag != q("samlp", "Response"):
         raise ResponseRefused("malformed", "not a samlp:Response")
+    # Exclusive c14n drops comments, so a comment can be slipped into a signed value without breaking the
+    # signature and cut what a parser reads (`TINIT-AAA<!---->BBB`). IdPs never send any: refuse them.
+    if any(isinstance(node, (etree._Comment, etree._ProcessingInstruction)) for node in root.iter()):
+        raise ResponseRefused("malformed", "comments or processing instructions")
     if pending is None or idp is None or idp.entity_id != pending.idp_entity_id:
         raise ResponseRefused("no_request", "no authentication request pending in this session")
 

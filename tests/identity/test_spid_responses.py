@@ -150,3 +150,17 @@ def test_an_idp_anomaly_shows_the_spid_message_to_the_citizen(client, municipali
     response = post_to_acs(client, idp.response_sign(root, sign_assertion=False))
     assert response.status_code == 403
     assert "Hai negato il consenso" in response.content.decode()
+
+
+def test_a_comment_slipped_into_a_signed_value_is_refused(client, municipality):
+    """Exclusive c14n ignores comments: the signature still verifies, the value a parser reads is cut."""
+    started = start_login(client)
+    root = idp.response_tree(request=started.incoming, identity=demo_identity(), level="SpidL2")
+    signed = etree.fromstring(idp.response_sign(root))
+    value = signed.find(".//saml:Attribute[@Name='fiscalNumber']/saml:AttributeValue", NS)
+    value.text = "TINIT-PRVGNN90R10H501Q"
+    value.append(etree.Comment(""))
+    value[-1].tail = "X"
+    assert post_to_acs(client, etree.tostring(signed)).status_code == 403
+    assert AuditEvent.objects.filter(extra__code="malformed").exists()
+    assert "_auth_user_id" not in client.session
