@@ -202,6 +202,12 @@ PROCEDO_SPID_IDP_METADATA = env_list("PROCEDO_SPID_IDP_METADATA", [])
 PROCEDO_SPID_TENANT = env_str("PROCEDO_SPID_TENANT", "")
 # Tolerated clock difference with the identity providers, in seconds.
 PROCEDO_SPID_CLOCK_SKEW_SECONDS = env_int("PROCEDO_SPID_CLOCK_SKEW_SECONDS", 60)
+# CNS (smart card): the reverse proxy verifies the TLS client certificate against the CNS CAs and passes it
+# (URL-encoded PEM) with its verdict in these headers; the app believes them only from these addresses.
+# Empty list: CNS login is off.
+PROCEDO_CNS_PROXY_ADDRESSES = env_list("PROCEDO_CNS_PROXY_ADDRESSES", [])
+PROCEDO_CNS_CERT_HEADER = env_str("PROCEDO_CNS_CERT_HEADER", "X-SSL-Client-Cert")
+PROCEDO_CNS_VERIFY_HEADER = env_str("PROCEDO_CNS_VERIFY_HEADER", "X-SSL-Client-Verify")
 # The local demo identity provider (fictitious identities): never in production, whatever the flag says.
 PROCEDO_SPID_DEMO_IDP = env_bool("PROCEDO_SPID_DEMO_IDP", PROCEDO_ENV != "production") and PROCEDO_ENV != "production"
 

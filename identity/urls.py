@@ -11,5 +11,6 @@ urlpatterns = [
     path("spid/accedi/avvia/", views.login_start, name="login"),
     path("spid/acs/", views.acs, name="acs"),
     path("spid/slo/", views.slo, name="slo"),
+    path("cns/accedi/", views.cns_login, name="cns"),
     path("spid/benvenuto/", views.welcome, name="welcome"),
 ]

@@ -23,6 +23,7 @@ from accounts.models import Tenant
 from audit.services import audit_record, client_ip
 from common import clock
 
+from .cns import cns_enabled
 from .idps import identity_provider, identity_providers
 from .levels import LEVELS
 from .services import SESSION_LOA, assertion_id_consume, citizen_sign_in
@@ -85,6 +86,7 @@ def choose(request: HttpRequest) -> HttpResponse:
         "spid_idps": [i for i in idps if i.scheme == "spid"],
         "cie_idps": [i for i in idps if i.scheme == "cie"],
         "eidas_idps": [i for i in idps if i.scheme == "eidas"],
+        "cns": cns_enabled(),
         "level": level, "next": request.GET.get("next", ""), "ente": request.GET.get("ente", ""),
     })
 
@@ -158,6 +160,24 @@ def acs(request: HttpRequest) -> HttpResponse:
     response = redirect(_safe_next(request, raw.get("next")))
     response.delete_cookie(PENDING_COOKIE, path=reverse("identity:acs"))
     return response
+
+
+@require_GET
+def cns_login(request: HttpRequest) -> HttpResponse:
+    """CNS: the client certificate the trusted reverse proxy verified (identity.cns)."""
+    from .cns import cns_identity
+
+    if not cns_enabled():
+        raise Http404
+    tenant = _tenant_for(request.GET.get("ente"))
+    try:
+        identity = cns_identity(request)
+        if tenant is None:
+            raise ResponseRefused("tenant", "no municipality to sign in to")
+        citizen_sign_in(request=request, tenant=tenant, assertion=identity, scheme="cns")
+    except ResponseRefused as exc:
+        return _refuse(request, exc, tenant)
+    return redirect(_safe_next(request, request.GET.get("next")))
 
 
 @login_required

@@ -1,5 +1,6 @@
 from django import template
 
+from ..cns import cns_enabled
 from ..idps import identity_providers
 
 register = template.Library()
@@ -15,5 +16,6 @@ def identity_buttons(context, level: str = "SpidL2"):
         "spid_idps": [i for i in idps if i.scheme == "spid"],
         "cie_idps": [i for i in idps if i.scheme == "cie"],
         "eidas_idps": [i for i in idps if i.scheme == "eidas"],
+        "cns": cns_enabled(),
         "level": level, "next": context.get("next", ""), "ente": "",
     }
