@@ -9,3 +9,6 @@ class IdentityConfig(AppConfig):
     name = "identity"
     verbose_name = "Identità digitali"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system check)

@@ -208,3 +208,19 @@ def test_the_cie_metadata_carries_the_cie_extensions(client):
     assert contact.findtext("md:Extensions/cie:Municipality", namespaces=ns) == "058091"
     names = [e.get("Name") for e in root.iterfind(".//md:RequestedAttribute", ns)]
     assert sorted(names) == ["dateOfBirth", "familyName", "fiscalNumber", "name"]
+
+
+def test_unreadable_idp_metadata_or_a_missing_sp_key_in_production_fail_the_system_check(settings, tmp_path):
+    from identity.checks import identity_configuration
+
+    settings.PROCEDO_SPID_IDP_METADATA = [str(tmp_path / "missing.xml")]
+    assert [e.id for e in identity_configuration()] == ["identity.E001"]
+    good = tmp_path / "idp.xml"
+    from identity.demo_idp import idp as demo
+
+    good.write_bytes(demo.metadata_xml())
+    settings.PROCEDO_SPID_IDP_METADATA = [str(good)]
+    assert identity_configuration() == []
+    settings.PROCEDO_ENV = "production"
+    settings.PROCEDO_SPID_KEY_FILE = str(tmp_path / "none.key")
+    assert [e.id for e in identity_configuration()] == ["identity.E002"]
