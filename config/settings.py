@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "registry",
     "noticeboard",  # the public online notice board (albo pretorio), above cases and documents
     "ops",
+    "identity",  # SPID / CIE / eIDAS login (SAML2 service provider) and the demo identity provider
 ]
 
 MIDDLEWARE = [
@@ -223,6 +224,37 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accedi/"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)  # idle timeout, renewed on every request
 SESSION_SAVE_EVERY_REQUEST = True
+
+# --- SPID / CIE / eIDAS: Procedo as a SAML2 service provider (identity/) ----------------------------
+# Public base URL of the service provider (ACS, SLO and metadata hang from it); the entity ID is its
+# metadata URL unless set.
+PROCEDO_SPID_BASE_URL = env_str("PROCEDO_SPID_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+PROCEDO_SPID_ENTITY_ID = env_str("PROCEDO_SPID_ENTITY_ID", "") or f"{PROCEDO_SPID_BASE_URL}/spid/metadata/"
+# The SP key and certificate (Avviso SPID n. 29 v3). `manage.py spid_setup` makes a demo pair under var/.
+PROCEDO_SPID_KEY_FILE = env_str("PROCEDO_SPID_KEY_FILE", str(VAR_DIR / "identity" / "sp.key"))
+PROCEDO_SPID_CERT_FILE = env_str("PROCEDO_SPID_CERT_FILE", str(VAR_DIR / "identity" / "sp.crt"))
+# The public administration running the SP (metadata Organization and ContactPerson, certificate subject).
+PROCEDO_SPID_IPA_CODE = env_str("PROCEDO_SPID_IPA_CODE", "c_h501")
+PROCEDO_SPID_ORG_NAME = env_str("PROCEDO_SPID_ORG_NAME", "Comune di Esempio")
+PROCEDO_SPID_ORG_URL = env_str("PROCEDO_SPID_ORG_URL", "https://www.comune.esempio.it")
+PROCEDO_SPID_ORG_LOCALITY = env_str("PROCEDO_SPID_ORG_LOCALITY", "Roma")
+PROCEDO_SPID_ORG_MUNICIPALITY = env_str("PROCEDO_SPID_ORG_MUNICIPALITY", "058091")  # ISTAT code (CIE metadata)
+PROCEDO_SPID_CONTACT_EMAIL = env_str("PROCEDO_SPID_CONTACT_EMAIL", "protocollo@comune.esempio.it")
+PROCEDO_SPID_CONTACT_PHONE = env_str("PROCEDO_SPID_CONTACT_PHONE", "+390612345678")
+# Trusted identity providers: files of their SAML metadata (the AgID registry's, CIE's, the eIDAS node's).
+PROCEDO_SPID_IDP_METADATA = env_list("PROCEDO_SPID_IDP_METADATA", [])
+# Tenant (slug) citizens sign in to; empty: the only active tenant.
+PROCEDO_SPID_TENANT = env_str("PROCEDO_SPID_TENANT", "")
+# Tolerated clock difference with the identity providers, in seconds.
+PROCEDO_SPID_CLOCK_SKEW_SECONDS = env_int("PROCEDO_SPID_CLOCK_SKEW_SECONDS", 60)
+# CNS (smart card): the reverse proxy verifies the TLS client certificate against the CNS CAs and passes it
+# (URL-encoded PEM) with its verdict in these headers; the app believes them only from these addresses.
+# Empty list: CNS login is off.
+PROCEDO_CNS_PROXY_ADDRESSES = env_list("PROCEDO_CNS_PROXY_ADDRESSES", [])
+PROCEDO_CNS_CERT_HEADER = env_str("PROCEDO_CNS_CERT_HEADER", "X-SSL-Client-Cert")
+PROCEDO_CNS_VERIFY_HEADER = env_str("PROCEDO_CNS_VERIFY_HEADER", "X-SSL-Client-Verify")
+# The local demo identity provider (fictitious identities): never in production, whatever the flag says.
+PROCEDO_SPID_DEMO_IDP = env_bool("PROCEDO_SPID_DEMO_IDP", PROCEDO_ENV != "production") and PROCEDO_ENV != "production"
 
 LANGUAGE_CODE = "it"
 LANGUAGES = [("it", _("Italiano")), ("en", _("English"))]

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views_security
+from identity.idps import demo_idp_enabled
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -24,4 +25,8 @@ urlpatterns = [
     path("", include("forms.urls")),
     path("", include("registry.urls")),
     path("", include("noticeboard.urls")),
+    path("", include("identity.urls")),
 ]
+# The demo identity provider is not even mounted in production (its views also answer 404 when disabled).
+if demo_idp_enabled():
+    urlpatterns.append(path("", include("identity.demo_idp.urls")))

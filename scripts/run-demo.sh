@@ -16,6 +16,11 @@ if ! command -v soffice >/dev/null 2>&1; then
 fi
 $BIN/python manage.py migrate --noinput
 $BIN/python manage.py documents_setup  # demo signing certificates under var/ (idempotent)
+# SPID: the SP's public URL is this server's; citizens sign in to the first demo municipality through
+# the demo identity provider (/demo-idp/, fictitious identities).
+export PROCEDO_SPID_BASE_URL="${PROCEDO_SPID_BASE_URL:-http://127.0.0.1:${PROCEDO_DEMO_PORT:-8000}}"
+export PROCEDO_SPID_TENANT="${PROCEDO_SPID_TENANT:-capannori}"
+$BIN/python manage.py spid_setup  # demo SP and IdP certificates under var/identity/ (idempotent)
 $BIN/python manage.py sync_processes
 $BIN/python manage.py load_demo
 

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "demo_idp"
+
+urlpatterns = [
+    path("demo-idp/metadata/", views.metadata, name="metadata"),
+    path("demo-idp/sso/", views.sso, name="sso"),
+]
