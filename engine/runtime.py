@@ -205,12 +205,17 @@ def dispatch_outbox(ids: list[int]) -> None:
             logger.exception("could not queue outbox message %s; the sweep will pick it up", pk)
 
 
-def _enqueue_service_tasks(instance: WorkflowInstance, workflow: BpmnWorkflow) -> list[OutboxMessage]:
+def _service_tasks_to_enqueue(workflow: BpmnWorkflow) -> list:
+    return [
+        task for task in workflow.get_tasks(state=TaskState.READY)
+        if isinstance(task.task_spec, OutboxServiceTask) and not task.internal_data.get("procedo_outbox")
+    ]
+
+
+def _enqueue_service_tasks(instance: WorkflowInstance, tasks: list) -> list[OutboxMessage]:
     created = []
     now = clock.now()
-    for task in workflow.get_tasks(state=TaskState.READY):
-        if not isinstance(task.task_spec, OutboxServiceTask) or task.internal_data.get("procedo_outbox"):
-            continue
+    for task in tasks:
         spec = task.task_spec
         params = {name: p["value"] for name, p in spec.evaluate_params(task).items()}
         message = OutboxMessage.objects.create(
@@ -304,7 +309,8 @@ class InstanceRuntime:
             created_at=now,
             updated_at=now,
         )
-        instance.save()
+        # Not inserted yet: the first save inserts it with its state (one statement, not an
+        # INSERT and an UPDATE), unless an incident or an outbox row needs its key before.
         return cls(mark_locked(instance), workflow, projector=projector)
 
     # ------------------------------------------------------------------ reading
@@ -323,10 +329,21 @@ class InstanceRuntime:
 
     # ------------------------------------------------------------------ writing
 
+    def insert_row(self) -> None:
+        """Insert a row created in this transaction now, when something needs its key."""
+        if self.instance.pk is None:
+            self.instance.save(force_insert=True)
+
     def save(self, **fields: Any) -> None:
         """Write the state and `fields` if nobody wrote the row since we read it."""
         instance = self.instance
         fields = {"state": dump_workflow(self.workflow), "updated_at": clock.now(), **fields}
+        if instance.pk is None:  # created in this transaction (InstanceRuntime.create)
+            for name, value in fields.items():
+                setattr(instance, name, value)
+            instance.revision += 1
+            instance.save(force_insert=True)
+            return
         updated = WorkflowInstance.objects.filter(pk=instance.pk, revision=instance.revision).update(
             revision=instance.revision + 1, **fields
         )
@@ -356,6 +373,7 @@ class InstanceRuntime:
         try:
             workflow.do_engine_steps()
         except Exception as exc:
+            self.insert_row()
             failed = workflow.get_tasks(state=TaskState.ERROR)
             task = failed[0] if failed else None
             step = (task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else "?"
@@ -369,7 +387,10 @@ class InstanceRuntime:
             )
             if incident:
                 new_incidents.append(incident)
-        new_outbox = _enqueue_service_tasks(instance, workflow)
+        service_tasks = _service_tasks_to_enqueue(workflow)
+        if service_tasks:
+            self.insert_row()
+        new_outbox = _enqueue_service_tasks(instance, service_tasks)
 
         now = clock.now()
         fields: dict[str, Any] = {
