@@ -127,10 +127,11 @@ def main() -> None:
 
     batch(10, count=False)  # warm-up: parser cache, connection, audit chain head
     counted = batch(20, count=True)
-    runs = []
+    runs, cpu = [], []
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         runs.append((batch(args.n, count=False), time.perf_counter() - t0))
+        cpu.append((time.process_time() - c0) / args.n * 1000)
 
     print(f"database: {connection.vendor}; {args.n} cases x 3 user tasks, median of {args.repeat} runs\n")
     print("| action | data stmts | tx stmts | mean ms (median of runs) | runs |")
@@ -150,6 +151,7 @@ def main() -> None:
         f"\nper case (start + 3 x lookup/claim/complete): {data:.1f} data + {tx:.1f} tx statements, "
         f"{statistics.median(per_case):.2f} ms wall (runs: {', '.join(f'{m:.2f}' for m in per_case)})"
     )
+    print(f"Python CPU in this process per case: {statistics.median(cpu):.2f} ms (the rest: database and waiting)")
     print(f"per task: {statistics.median(per_case) / 3:.2f} ms; claim+complete {task_data:.1f} data + {task_tx:.1f} tx")
     start = statistics.median([statistics.mean(r.times["start"]) for r, _w in runs])
     done = statistics.median([statistics.mean(r.times["complete"]) for r, _w in runs])

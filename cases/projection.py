@@ -57,8 +57,15 @@ def project(result: StepResult) -> None:
         fields["closed_at"] = DbCase(When(status=CaseStatus.OPEN, then=Value(now)), default=F("closed_at"))
     elif instance.status == InstanceStatus.CANCELLED:
         fields.update(status=CaseStatus.CANCELLED, closed_at=now)
-    # Work items and the case row: different rows, one round trip on PostgreSQL.
+    # The instance's save, the work items and the case row: different rows, one round trip on
+    # PostgreSQL. The save goes first (on other databases too, as when the runtime sent it).
+    pending = result.pending_save
+    if pending is not None:
+        writes.insert(0, (pending.sql, pending.params))
+        completed_write = completed_write + 1 if completed_write is not None else None
     counts = statements.execute_together([*writes, statements.update_sql(case_qs, **fields)])
+    if pending is not None:
+        pending.confirm(counts[0])
     if completed_write is not None and counts[completed_write] == 0:
         _refuse_if_claimed_by_other(instance.case_id, result)
     if not counts[-1]:

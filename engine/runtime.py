@@ -26,7 +26,8 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.sql import UpdateQuery
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -58,7 +59,7 @@ from .spiff import (
     script_engine_for,
 )
 from .state_migrations import UnsupportedStateVersion
-from .types import Projector, ReadyTask, StaleInstance, StepResult
+from .types import PendingSave, Projector, ReadyTask, StepResult
 
 logger = logging.getLogger(__name__)
 
@@ -336,6 +337,13 @@ class InstanceRuntime:
 
     def save(self, **fields: Any) -> None:
         """Write the state and `fields` if nobody wrote the row since we read it."""
+        pending = self._prepare_save(fields)
+        if pending is not None:
+            self._send(pending)
+
+    def _prepare_save(self, fields: dict[str, Any]) -> PendingSave | None:
+        """The UPDATE of the state and `fields` under the revision check, not sent; None when the
+        row was created in this transaction (then it is inserted here, with its state)."""
         instance = self.instance
         fields = {"state": dump_workflow(self.workflow), "updated_at": clock.now(), **fields}
         if instance.pk is None:  # created in this transaction (InstanceRuntime.create)
@@ -343,15 +351,21 @@ class InstanceRuntime:
                 setattr(instance, name, value)
             instance.revision += 1
             instance.save(force_insert=True)
-            return
-        updated = WorkflowInstance.objects.filter(pk=instance.pk, revision=instance.revision).update(
-            revision=instance.revision + 1, **fields
-        )
-        if updated != 1:
-            raise StaleInstance(_("La pratica è stata modificata nel frattempo: riprova."))
+            return None
+        query = WorkflowInstance.objects.filter(pk=instance.pk, revision=instance.revision).query.chain(UpdateQuery)
+        query.add_update_values({"revision": instance.revision + 1, **fields})
+        sql, params = query.get_compiler(connection=connection).as_sql()
+        # The projector reads the new status; a refused save rolls the whole transaction back.
         instance.revision += 1
         for name, value in fields.items():
             setattr(instance, name, value)
+        return PendingSave(sql=sql, params=tuple(params))
+
+    @staticmethod
+    def _send(pending: PendingSave) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(pending.sql, pending.params)
+            pending.confirm(cursor.rowcount)
 
     def project(self, result: StepResult) -> StepResult:
         self.projector(result)
@@ -404,7 +418,7 @@ class InstanceRuntime:
             fields["status"] = InstanceStatus.ERROR
         else:
             fields["status"] = InstanceStatus.RUNNING
-        self.save(**fields)
+        pending = self._prepare_save(fields)
 
         result = StepResult(
             instance=instance,
@@ -418,8 +432,11 @@ class InstanceRuntime:
             new_incidents=new_incidents,
             detail=detail or {},
             previous_ready_ids=previous_ready_ids,
+            pending_save=pending,
         )
         self.project(result)
+        if pending is not None and not pending.done:  # the projector did not send it
+            self._send(pending)
         if new_outbox:
             ids = [m.pk for m in new_outbox]
             transaction.on_commit(lambda: dispatch_outbox(ids))

@@ -132,3 +132,35 @@ def test_a_completed_case_is_closed_by_the_projection_in_one_update(office):
     assert (case.status, case.closed_at) == ("closed", T0)
     assert case.data["third"] == {"ok": True}
     assert set(WorkItem.objects.filter(case=case).values_list("status", "completed_by")) == {("completed", alice.pk)}
+
+
+def test_the_instance_save_sent_with_the_projection_still_refuses_a_stale_revision(office):
+    """The runtime hands its UPDATE to the projection (one round trip); the revision check holds."""
+    from engine.models import WorkflowInstance
+    from engine.types import StaleInstance
+
+    tenant, alice, _bruno, case, item = office
+    with pytest.raises(StaleInstance), transaction.atomic():
+        instance = lock_instance(case.instance_id)
+        # A writer that did not take the lock moves the revision under us.
+        WorkflowInstance.objects.filter(pk=instance.pk).update(revision=instance.revision + 5)
+        engine.instance_complete_task(
+            instance=instance, task_id=item.task_id, data={"ok": True}, actor_username=alice.username,
+            projector=project,
+        )
+    assert WorkItem.objects.get(pk=item.pk).status == WorkItemStatus.OPEN
+
+
+def test_a_projector_that_does_not_send_the_save_leaves_it_to_the_runtime(office):
+    tenant, alice, _bruno, case, item = office
+    seen = []
+    with transaction.atomic():
+        instance = lock_instance(case.instance_id)
+        before = instance.revision
+        engine.instance_complete_task(
+            instance=instance, task_id=item.task_id, data={"ok": True}, actor_username=alice.username,
+            projector=seen.append,
+        )
+    case.instance.refresh_from_db()
+    assert case.instance.revision == before + 1 and seen[0].pending_save.done
+    assert "first_completed_by" in case.instance.state  # the state was written
