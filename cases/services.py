@@ -438,17 +438,10 @@ def work_item_complete(
         # only a claim or an assignment can still change it (its assignee), and the projection's
         # conditional UPDATE of the completed item re-checks that (exactly one winner); its status
         # and the task's readiness are re-checked by the engine on the state just locked.
-        item = (
-            WorkItem.objects.select_for_update(of=("case__instance",))
-            .select_related("case", "case__instance")
-            .defer("case__data", "case__subjects")
-            .filter(pk=work_item_id, tenant=tenant, case__instance__isnull=False)  # inner joins
-            .first()
-        )
+        item = statements.work_item_for_completion(work_item_id=work_item_id, tenant=tenant)
         if item is None:
             raise NotFound(_("Compito non trovato."))
         instance = mark_locked(item.case.instance)
-        instance.tenant = tenant  # the item's tenant, already loaded: no join for it
         _ensure_open(item)
         _ensure_can_work(item, user, roles)
         if item.assignee_id is not None and item.assignee_id != user.pk:

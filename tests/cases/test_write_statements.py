@@ -164,3 +164,18 @@ def test_a_projector_that_does_not_send_the_save_leaves_it_to_the_runtime(office
     case.instance.refresh_from_db()
     assert case.instance.revision == before + 1 and seen[0].pending_save.done
     assert "first_completed_by" in case.instance.state  # the state was written
+
+
+def test_the_completion_read_brings_item_case_and_instance_and_nothing_of_another_tenant(office):
+    tenant, _alice, _bruno, case, item = office
+    with transaction.atomic():
+        read = statements.work_item_for_completion(work_item_id=item.pk, tenant=tenant)
+        assert (read.pk, read.task_id, read.created_at, read.due_at) == (item.pk, item.task_id, item.created_at, item.due_at)
+        assert (read.case.number, read.case.opened_at, read.case.process_version_id) == (
+            case.number, case.opened_at, case.process_version_id)
+        assert {"data", "subjects"} <= read.case.get_deferred_fields()
+        instance = read.case.instance
+        assert (instance.pk, instance.revision, instance.state) == (
+            case.instance_id, case.instance.revision, case.instance.state)
+        assert instance.tenant is tenant
+        assert statements.work_item_for_completion(work_item_id=item.pk, tenant=make_tenant("Altro")) is None
