@@ -138,18 +138,27 @@ def ready_task(instance: WorkflowInstance, workflow: BpmnWorkflow, task, meta: U
     )
 
 
-def ready_tasks(instance: WorkflowInstance, workflow: BpmnWorkflow) -> list[ReadyTask]:
+def ready_tasks(instance: WorkflowInstance, workflow: BpmnWorkflow, *, ready: list | None = None) -> list[ReadyTask]:
+    """Every READY user task; `ready`: the READY tasks when the caller walked the tree already."""
     metas = version_user_tasks(version_by_id(instance.process_version_id))
     return [
         ready_task(instance, workflow, t, metas.get(t.task_spec.bpmn_id))
-        for t in workflow.get_tasks(state=TaskState.READY)
+        for t in (ready if ready is not None else workflow.get_tasks(state=TaskState.READY))
         if isinstance(t.task_spec, UserTaskMixin)
     ]
 
 
-def snapshot_data(workflow: BpmnWorkflow) -> dict[str, Any]:
-    """The case data as it stands: the data of the latest task that changed."""
-    tasks = list(workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.COMPLETED))
+_SNAPSHOT_STATES = TaskState.READY | TaskState.WAITING | TaskState.COMPLETED
+
+
+def snapshot_data(workflow: BpmnWorkflow, *, all_tasks: list | None = None) -> dict[str, Any]:
+    """The case data as it stands: the data of the latest task that changed.
+
+    `all_tasks`: every task of the workflow, when the caller walked the tree already."""
+    if all_tasks is not None:
+        tasks = [t for t in all_tasks if t.state & _SNAPSHOT_STATES]
+    else:
+        tasks = list(workflow.get_tasks(state=_SNAPSHOT_STATES))
     if not tasks:
         return dict(workflow.data)
     latest = max(tasks, key=lambda t: t.last_state_change)
@@ -206,9 +215,9 @@ def dispatch_outbox(ids: list[int]) -> None:
             logger.exception("could not queue outbox message %s; the sweep will pick it up", pk)
 
 
-def _service_tasks_to_enqueue(workflow: BpmnWorkflow) -> list:
+def _service_tasks_to_enqueue(ready: list) -> list:
     return [
-        task for task in workflow.get_tasks(state=TaskState.READY)
+        task for task in ready
         if isinstance(task.task_spec, OutboxServiceTask) and not task.internal_data.get("procedo_outbox")
     ]
 
@@ -401,7 +410,10 @@ class InstanceRuntime:
             )
             if incident:
                 new_incidents.append(incident)
-        service_tasks = _service_tasks_to_enqueue(workflow)
+        # One walk of the task tree for everything below (each get_tasks walks all of it).
+        all_tasks = list(workflow.get_tasks(state=TaskState.DEFINITE_MASK | TaskState.FINISHED_MASK))
+        ready = [t for t in all_tasks if t.state == TaskState.READY]
+        service_tasks = _service_tasks_to_enqueue(ready)
         if service_tasks:
             self.insert_row()
         new_outbox = _enqueue_service_tasks(instance, service_tasks)
@@ -414,7 +426,7 @@ class InstanceRuntime:
         }
         if workflow.is_completed():
             fields.update(status=InstanceStatus.COMPLETED, completed_at=now, next_timer_at=None)
-        elif workflow.get_tasks(state=TaskState.ERROR):
+        elif any(t.state == TaskState.ERROR for t in all_tasks):
             fields["status"] = InstanceStatus.ERROR
         else:
             fields["status"] = InstanceStatus.RUNNING
@@ -423,8 +435,8 @@ class InstanceRuntime:
         result = StepResult(
             instance=instance,
             event=event,
-            ready_tasks=ready_tasks(instance, workflow),
-            data=snapshot_data(workflow),
+            ready_tasks=ready_tasks(instance, workflow, ready=ready),
+            data=snapshot_data(workflow, all_tasks=all_tasks),
             actor_username=actor_username,
             completed_task=completed_task,
             completed_data=completed_data,
