@@ -108,6 +108,37 @@ def one_case(tenant: Any, user: Any, rec: Recorder) -> None:
     assert case.status == "closed", case.status
 
 
+# Where the time of the actions goes: (label, module, class or "", function) wrapped by --breakdown.
+BREAKDOWN = (
+    ("audit_record (hash chain: 2 statements)", "cases.services", "", "audit_record"),
+    ("engine: load the state", "engine.runtime", "", "load_for_read"),
+    ("engine: dump the state", "engine.runtime", "", "dump_workflow"),
+    ("projection (with the instance save on PostgreSQL)", "engine.runtime", "InstanceRuntime", "project"),
+    ("form validation", "cases.services", "", "validate_data"),
+)
+
+
+def install_breakdown() -> dict[str, list[float]]:
+    import importlib
+
+    spent: dict[str, list[float]] = {label: [] for label, *_rest in BREAKDOWN}
+    for label, module, class_name, function in BREAKDOWN:
+        owner: Any = importlib.import_module(module)
+        if class_name:
+            owner = getattr(owner, class_name)
+        original = getattr(owner, function)
+
+        def timed(*a: Any, _original: Any = original, _label: str = label, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return _original(*a, **kw)
+            finally:
+                spent[_label].append(time.perf_counter() - t0)
+
+        setattr(owner, function, timed)
+    return spent
+
+
 def batch(n: int, *, count: bool) -> Recorder:
     tenant, user = setup()
     rec = Recorder(count=count)
@@ -123,6 +154,7 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=50, help="cases in the cProfile batch (0: none)")
     parser.add_argument("--top", type=int, default=25, help="cProfile entries to print")
     parser.add_argument("--sql", action="store_true", help="print the SQL of one case, action by action")
+    parser.add_argument("--breakdown", action="store_true", help="time spent inside a few parts, per case")
     args = parser.parse_args()
 
     batch(10, count=False)  # warm-up: parser cache, connection, audit chain head
@@ -162,6 +194,15 @@ def main() -> None:
             print(f"\n--- SQL of one {action}")
             for sql in counted.sql[action]:
                 print("  " + (sql if len(sql) < 400 else sql[:400] + " ..."))
+
+    if args.breakdown:
+        spent = install_breakdown()
+        t0 = time.perf_counter()
+        batch(args.n, count=False)
+        wall = (time.perf_counter() - t0) / args.n * 1000
+        print(f"\n--- inside the actions, ms per case (one more run of {args.n}; wall {wall:.2f} ms per case)")
+        for label, values in spent.items():
+            print(f"  {label}: {sum(values) / args.n * 1000:.2f} ms ({len(values) / args.n:.0f} calls)")
 
     if args.profile:
         profiler = cProfile.Profile()
