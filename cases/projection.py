@@ -16,10 +16,9 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Case as DbCase
-from django.db.models import Exists, F, Q, Subquery, Value, When
+from django.db.models import Exists, F, Value, When
 from django.utils.translation import gettext as _
 
-from accounts.models import User
 from audit.services import audit_record
 from common import clock
 from common.errors import Conflict
@@ -111,17 +110,11 @@ def _work_item_writes(
     completed_id = result.completed_task.task_id if result.completed_task else None
     if completed_id in gone:
         gone.discard(completed_id)
-        actor_pk = User.objects.filter(username=result.actor_username).values("pk")[:1]
         # Conditional: the item is completed only if it is still open and nobody else claimed it
         # meanwhile (a claim locks the work item alone, not the instance).
         completed_write = len(writes)
-        writes.append(statements.update_sql(
-            WorkItem.objects.filter(case_id=case_id, task_id=completed_id, status=WorkItemStatus.OPEN).filter(
-                Q(assignee_id__isnull=True) | Q(assignee_id=Subquery(actor_pk))
-            ),
-            status=WorkItemStatus.COMPLETED,
-            completed_at=now,
-            completed_by=Subquery(actor_pk),
+        writes.append(statements.work_item_complete_sql(
+            case_id=case_id, task_id=completed_id, username=result.actor_username or "", now=now
         ))
     if gone:
         writes.append(statements.update_sql(

@@ -11,6 +11,7 @@ always parameters.
 - `work_item_for_completion`: a work item, its case and its instance, the instance row locked,
   read by one prebuilt statement (building its ORM twin cost more CPU than the rest of the read);
 - `case_number_next`: the next case number of a tenant and year as one ``UPDATE ... RETURNING``;
+- `work_item_complete_sql`, `insert_sql`: the projection's statements, their text built once;
 - `execute_together`: on PostgreSQL, several data-modifying statements built by the ORM run as
   one statement (data-modifying CTEs); elsewhere one after the other.
 """
@@ -160,6 +161,46 @@ def case_number_next(*, tenant_id: int, year: int) -> int | None:
     return int(row[0]) if row is not None else None
 
 
+@functools.cache
+def _complete_item_sql() -> str:
+    from accounts.models import User
+
+    q = connection.ops.quote_name
+    actor = f"(SELECT u.{q('id')} FROM {q(User._meta.db_table)} u WHERE u.{q('username')} = %s LIMIT 1)"
+    return (
+        f"UPDATE {q(WorkItem._meta.db_table)} SET {q('status')} = %s, {q('completed_at')} = %s, "
+        f"{q('completed_by_id')} = {actor} "
+        f"WHERE {q('case_id')} = %s AND {q('task_id')} = %s AND {q('status')} = %s "
+        f"AND ({q('assignee_id')} IS NULL OR {q('assignee_id')} = {actor})"
+    )
+
+
+def work_item_complete_sql(*, case_id: int, task_id: str, username: str, now: dt.datetime) -> tuple[str, tuple[Any, ...]]:
+    """Mark the person's work item completed, only if it is still open and unassigned or theirs
+    (a claim locks the work item alone, so one may land while the completion runs): not executed.
+
+    The ORM twin: ``WorkItem.objects.filter(case_id=..., task_id=..., status="open").filter(
+    Q(assignee_id__isnull=True) | Q(assignee_id=<user by username>)).update(...)``.
+    """
+    from .models import WorkItemStatus
+
+    completed_at = WorkItem._meta.get_field("completed_at").get_db_prep_save(now, connection)
+    return _complete_item_sql(), (
+        WorkItemStatus.COMPLETED, completed_at, username, case_id, task_id, WorkItemStatus.OPEN, username,
+    )
+
+
+@functools.cache
+def _insert_sql(model: Any, rows: int) -> str:
+    q = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    return (
+        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * rows)}"
+    )
+
+
 def update_sql(qs: QuerySet, **values: Any) -> tuple[str, tuple[Any, ...]]:
     """The SQL of `qs.update(**values)`, not executed."""
     from django.db.models import sql
@@ -170,15 +211,15 @@ def update_sql(qs: QuerySet, **values: Any) -> tuple[str, tuple[Any, ...]]:
 
 
 def insert_sql(objs: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
-    """The SQL of inserting `objs` (one model, no primary keys wanted back), not executed."""
-    from django.db.models import sql
+    """The SQL of inserting `objs` (one model, no primary keys wanted back), not executed.
 
+    The statement text is built once per model and row count; the values are prepared by each
+    field, as the ORM's INSERT prepares them.
+    """
     model = type(objs[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    query = sql.InsertQuery(model)
-    query.insert_values(fields, objs, raw=False)
-    ((statement, params),) = query.get_compiler(connection=connection).as_sql()
-    return statement, tuple(params)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    return _insert_sql(model, len(objs)), tuple(params)
 
 
 def execute_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
