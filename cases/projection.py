@@ -15,14 +15,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db.models import Case as DbCase
+from django.db.models import Exists, F, Value, When
 from django.utils.translation import gettext as _
 
-from accounts.models import User
 from audit.services import audit_record
 from common import clock
-from engine.models import IncidentStatus, InstanceStatus
+from common.errors import Conflict
+from engine.models import Incident, IncidentStatus, InstanceStatus
 from engine.types import ReadyTask, StepResult
 
+from . import statements
 from .models import Case, CaseStatus, WorkItem, WorkItemStatus
 
 
@@ -32,22 +35,40 @@ def project(result: StepResult) -> None:
         return
     now = clock.now()
     case_qs = Case.objects.filter(pk=instance.case_id)
+    writes: list[tuple[str, Any]] = []
+    completed_write = None
     if result.project_tasks:
-        _project_work_items(instance.case_id, instance.tenant_id, result, now)
+        writes, completed_write = _work_item_writes(instance.case_id, instance.tenant_id, result, now)
     fields: dict[str, Any] = {"updated_at": now}
+    if result.event == "started":  # the case row was inserted just before: link it to its instance
+        fields.update(instance_id=instance.pk, business_key=instance.business_key)
     if result.project_tasks:
         fields["data"] = result.data
         fields["outcome"] = str(result.data.get("final_outcome") or "")[:100]
     if result.new_incidents:
         fields["has_open_incident"] = True
     elif result.event in ("retry", "service_result"):
-        fields["has_open_incident"] = instance.incidents.filter(status=IncidentStatus.OPEN).exists()
-    if not case_qs.update(**fields):
-        return  # the case row is being created in this same transaction
+        fields["has_open_incident"] = Exists(
+            Incident.objects.filter(instance_id=instance.pk, status=IncidentStatus.OPEN)
+        )
     if instance.status == InstanceStatus.COMPLETED:
-        case_qs.filter(status=CaseStatus.OPEN).update(status=CaseStatus.CLOSED, closed_at=now)
+        fields["status"] = DbCase(When(status=CaseStatus.OPEN, then=Value(CaseStatus.CLOSED)), default=F("status"))
+        fields["closed_at"] = DbCase(When(status=CaseStatus.OPEN, then=Value(now)), default=F("closed_at"))
     elif instance.status == InstanceStatus.CANCELLED:
-        case_qs.update(status=CaseStatus.CANCELLED, closed_at=now)
+        fields.update(status=CaseStatus.CANCELLED, closed_at=now)
+    # The instance's save, the work items and the case row: different rows, one round trip on
+    # PostgreSQL. The save goes first (on other databases too, as when the runtime sent it).
+    pending = result.pending_save
+    if pending is not None:
+        writes.insert(0, (pending.sql, pending.params))
+        completed_write = completed_write + 1 if completed_write is not None else None
+    counts = statements.execute_together([*writes, statements.update_sql(case_qs, **fields)])
+    if pending is not None:
+        pending.confirm(counts[0])
+    if completed_write is not None and counts[completed_write] == 0:
+        _refuse_if_claimed_by_other(instance.case_id, result)
+    if not counts[-1]:
+        return  # the case row is being created in this same transaction
     if result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks:
         _system_event(instance, SYSTEM_EVENT_SUMMARIES[result.event](result.detail), result.detail)
     for incident in result.new_incidents:
@@ -71,7 +92,11 @@ def _system_event(instance, summary: str, extra: dict[str, Any]) -> None:
     )
 
 
-def _project_work_items(case_id: int, tenant_id: int, result: StepResult, now: dt.datetime) -> None:
+def _work_item_writes(
+    case_id: int, tenant_id: int, result: StepResult, now: dt.datetime
+) -> tuple[list[tuple[str, Any]], int | None]:
+    """The statements that bring the case's open work items in line with the READY user tasks,
+    and the index of the one that completes the person's item (None: no person completed one)."""
     ready: dict[str, ReadyTask] = {t.task_id: t for t in result.ready_tasks}
     if result.previous_ready_ids is not None:
         existing = set(result.previous_ready_ids)
@@ -79,19 +104,23 @@ def _project_work_items(case_id: int, tenant_id: int, result: StepResult, now: d
         existing = set(
             WorkItem.objects.filter(case_id=case_id, status=WorkItemStatus.OPEN).values_list("task_id", flat=True)
         )
+    writes: list[tuple[str, Any]] = []
+    completed_write = None
     gone = existing - ready.keys()
     completed_id = result.completed_task.task_id if result.completed_task else None
     if completed_id in gone:
         gone.discard(completed_id)
-        WorkItem.objects.filter(case_id=case_id, task_id=completed_id).update(
-            status=WorkItemStatus.COMPLETED,
-            completed_at=now,
-            completed_by=User.objects.filter(username=result.actor_username).values("pk")[:1],
-        )
+        # Conditional: the item is completed only if it is still open and nobody else claimed it
+        # meanwhile (a claim locks the work item alone, not the instance).
+        completed_write = len(writes)
+        writes.append(statements.work_item_complete_sql(
+            case_id=case_id, task_id=completed_id, username=result.actor_username or "", now=now
+        ))
     if gone:
-        WorkItem.objects.filter(case_id=case_id, task_id__in=gone).update(
-            status=WorkItemStatus.CANCELLED, completed_at=now
-        )
+        writes.append(statements.update_sql(
+            WorkItem.objects.filter(case_id=case_id, task_id__in=sorted(gone)),
+            status=WorkItemStatus.CANCELLED, completed_at=now,
+        ))
     new_items = [
         WorkItem(
             tenant_id=tenant_id,
@@ -112,5 +141,21 @@ def _project_work_items(case_id: int, tenant_id: int, result: StepResult, now: d
         if task_id not in existing
     ]
     if new_items:
-        WorkItem.objects.bulk_create(new_items)
+        writes.append(statements.insert_sql(new_items))
+    return writes, completed_write
 
+
+def _refuse_if_claimed_by_other(case_id: int, result: StepResult) -> None:
+    """The completed item was not updated: refuse if someone else claimed it meanwhile."""
+    assert result.completed_task is not None
+    holder = (
+        WorkItem.objects.filter(case_id=case_id, task_id=result.completed_task.task_id, assignee__isnull=False)
+        .exclude(assignee__username=result.actor_username)
+        .select_related("assignee")
+        .first()
+    )
+    if holder is not None:
+        raise Conflict(
+            _("Il compito è in carico a %(u)s.") % {"u": holder.assignee.get_full_name() or holder.assignee.username},
+            code="claimed_by_other",
+        )

@@ -28,13 +28,14 @@ from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
 from engine import services as engine
 from engine.bundles import version_by_id, version_form
-from engine.locks import lock_instance, run_in_transaction
+from engine.locks import lock_instance, mark_locked, run_in_transaction
 from engine.manifest import manifest_of
-from engine.models import IncidentStatus, ProcessVersion
+from engine.models import IncidentStatus, InstanceStatus, ProcessVersion
 from engine.selectors import process_latest_version
 from forms.validation import validate_data
 
-from .models import Case, CaseNumberSequence, CaseSubject, Comment, WorkItem, WorkItemStatus
+from . import statements
+from .models import Case, CaseNumberSequence, CaseStatus, CaseSubject, Comment, WorkItem, WorkItemStatus
 from .projection import project
 
 logger = logging.getLogger(__name__)
@@ -98,17 +99,16 @@ def _legal_due_date(version: ProcessVersion, tenant: Tenant, opened: dt.date) ->
 
 def _next_number(tenant: Tenant, year: int) -> str:
     for _attempt in range(3):
-        seq = CaseNumberSequence.objects.select_for_update().filter(tenant=tenant, year=year).first()
-        if seq is None:
+        # One UPDATE ... RETURNING advances the sequence and locks its row (lock level 0).
+        last = statements.case_number_next(tenant_id=tenant.pk, year=year)
+        if last is None:  # the first case of the year
             try:
                 with transaction.atomic():
-                    seq = CaseNumberSequence.objects.create(tenant=tenant, year=year, last=0)
+                    CaseNumberSequence.objects.create(tenant=tenant, year=year, last=0)
             except IntegrityError:
-                continue
-            seq = CaseNumberSequence.objects.select_for_update().get(pk=seq.pk)
-        seq.last += 1
-        seq.save(update_fields=["last"])
-        return f"{year}/{seq.last:06d}"
+                pass  # another transaction created it first
+            continue
+        return f"{year}/{last:06d}"
     raise Conflict(_("Impossibile assegnare il numero di pratica, riprova."))
 
 
@@ -163,7 +163,7 @@ def case_start(
 ) -> Case:
     roles = _require_roles(user, tenant, CASE_OPENER_ROLES, _("Il tuo ruolo non consente di aprire pratiche."))
     try:
-        version = process_latest_version(process_id=process_id)
+        version = _latest_version(process_id)
     except NotFound as exc:
         raise ValidationFailed(
             _("Procedimento sconosciuto: %(p)s") % {"p": process_id},
@@ -178,6 +178,19 @@ def case_start(
         if not own or own not in {s["fiscal_code"] for s in subjects}:
             raise PermissionRefused(_("Puoi presentare una domanda solo se sei tra i dichiaranti."))
     return _open_case(tenant=tenant, version=version, data=data, subjects=subjects, user=user, ip=ip)
+
+
+def _latest_version(process_id: str) -> ProcessVersion:
+    """The newest version of a process: its id read fresh, the immutable version from the cache."""
+    version_id = (
+        ProcessVersion.objects.filter(definition__process_id=process_id)
+        .order_by("-version")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if version_id is None:
+        raise NotFound(f"unknown process {process_id!r}", code="unknown_process")
+    return version_by_id(version_id)
 
 
 def _validate_start_data(version: ProcessVersion, data: Any) -> None:
@@ -227,9 +240,12 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
             actor_username=user.username if user is not None else None,
             projector=project,
         )
+        # The projection of the start wrote the case's link to its instance, data and status.
         case.instance = result.instance
         case.business_key = result.instance.business_key
-        case.save(update_fields=["instance", "business_key"])
+        case.data = result.data
+        case.outcome = str(result.data.get("final_outcome") or "")[:100]
+        case.has_open_incident = bool(result.new_incidents)
         audit_record(
             tenant=tenant,
             actor=user,
@@ -244,7 +260,8 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
         return case
 
     case = run_in_transaction(open_it, what="case start")
-    case.refresh_from_db()
+    if case.status == CaseStatus.OPEN and case.instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+        case.refresh_from_db()  # a process that ended at its start: the projection closed the case
     return case
 
 
@@ -312,33 +329,48 @@ def _ensure_can_work(item: WorkItem, user: User, roles: frozenset[str]) -> None:
 
 def work_item_claim(*, work_item_id: int, tenant: Tenant, user: User, ip: str | None = None) -> WorkItem:
     roles = roles_for(user=user, tenant=tenant)
+
     def write() -> WorkItem:
-        item = _lock_work_item(work_item_id, tenant)
-        _ensure_open(item)
-        _ensure_can_work(item, user, roles)
-        if item.assignee_id == user.pk:
-            return item
-        if item.assignee_id is not None:
-            raise Conflict(
-                _("Il compito è già stato preso in carico da %(u)s.") % {"u": item.assignee.get_full_name() or item.assignee.username},
-                code="claimed_by_other",
-            )
         now = clock.now()
-        # Conditional update: exactly one claimant wins even without the row lock (SQLite).
-        won = WorkItem.objects.filter(pk=item.pk, assignee__isnull=True, status=WorkItemStatus.OPEN).update(
-            assignee=user, claimed_at=now
+        # Fast path: one conditional UPDATE ... RETURNING holds every rule of a claim (open,
+        # unassigned, the user's role, four-eyes) and takes the row lock; exactly one claimant
+        # wins. When it matches nothing, the checks below say why, under the row lock.
+        claimed = statements.work_item_claim_row(
+            work_item_id=work_item_id, tenant_id=tenant.pk, user_id=user.pk, username=user.username,
+            roles=None if Role.SUPERVISOR in roles else roles, now=now,
         )
-        if won != 1:
-            raise Conflict(_("Il compito è già stato preso in carico da un'altra persona."), code="claimed_by_other")
+        if claimed is not None:
+            item, case_number, process_id = claimed
+            item.assignee = user
+            item.case = Case.from_db(
+                None, ["id", "tenant_id", "number", "process_id"], [item.case_id, tenant.pk, case_number, process_id]
+            )
+        else:
+            item = _lock_work_item(work_item_id, tenant)
+            _ensure_open(item)
+            _ensure_can_work(item, user, roles)
+            if item.assignee_id == user.pk:
+                return item
+            if item.assignee_id is not None:
+                raise Conflict(
+                    _("Il compito è già stato preso in carico da %(u)s.") % {"u": item.assignee.get_full_name() or item.assignee.username},
+                    code="claimed_by_other",
+                )
+            # Conditional update: exactly one claimant wins even without the row lock (SQLite).
+            won = WorkItem.objects.filter(pk=item.pk, assignee__isnull=True, status=WorkItemStatus.OPEN).update(
+                assignee=user, claimed_at=now
+            )
+            if won != 1:
+                raise Conflict(_("Il compito è già stato preso in carico da un'altra persona."), code="claimed_by_other")
+            item.assignee, item.claimed_at = user, now
         audit_record(
-            tenant=tenant, actor=user, action="claim", object_type="work_item", object_id=str(item.pk),
+            tenant=tenant, actor=user, action="claim", object_type="work_item", object_id=str(item.pk), case_id=item.case_id,
             object_repr=f"{item.case.number}: {item.name}", summary=_("Preso in carico «%(t)s»") % {"t": item.name}, ip=ip,
         )
         return item
 
-    item = run_in_transaction(write, what="work item claim")
-    item.refresh_from_db()
-    return item
+    # The item carries what the claim wrote (assignee, claimed_at): nothing to read again.
+    return run_in_transaction(write, what="work item claim")
 
 
 def work_item_unclaim(*, work_item_id: int, tenant: Tenant, user: User, ip: str | None = None) -> WorkItem:
@@ -352,7 +384,7 @@ def work_item_unclaim(*, work_item_id: int, tenant: Tenant, user: User, ip: str 
             raise PermissionRefused(_("Solo chi ha in carico il compito o un responsabile può rilasciarlo."))
         WorkItem.objects.filter(pk=item.pk).update(assignee=None, claimed_at=None)
         audit_record(
-            tenant=tenant, actor=user, action="unclaim", object_type="work_item", object_id=str(item.pk),
+            tenant=tenant, actor=user, action="unclaim", object_type="work_item", object_id=str(item.pk), case_id=item.case_id,
             object_repr=f"{item.case.number}: {item.name}", summary=_("Rilasciato «%(t)s»") % {"t": item.name}, ip=ip,
         )
         return item
@@ -383,7 +415,7 @@ def work_item_assign(
         before = item.assignee.username if item.assignee else None
         WorkItem.objects.filter(pk=item.pk).update(assignee=assignee, claimed_at=clock.now())
         audit_record(
-            tenant=tenant, actor=user, action="assign", object_type="work_item", object_id=str(item.pk),
+            tenant=tenant, actor=user, action="assign", object_type="work_item", object_id=str(item.pk), case_id=item.case_id,
             object_repr=f"{item.case.number}: {item.name}",
             summary=_("Assegnato «%(t)s» a %(u)s") % {"t": item.name, "u": assignee.username},
             before={"assignee": before}, after={"assignee": assignee.username}, ip=ip,
@@ -401,14 +433,15 @@ def work_item_complete(
     roles = roles_for(user=user, tenant=tenant)
 
     def complete() -> WorkItem:
-        # Lock order (engine.locks): the case's instance first, found from the work item in the
-        # same statement, then the work item, whose state is re-checked under the lock.
-        instance = lock_instance(
-            Subquery(WorkItem.objects.filter(pk=work_item_id, tenant=tenant).values("case__instance_id")[:1])
-        )
-        if instance is None:
+        # Lock order (engine.locks): one statement reads the work item and its case and locks the
+        # case's instance row only (level 1). The item is read, not locked: under the instance lock
+        # only a claim or an assignment can still change it (its assignee), and the projection's
+        # conditional UPDATE of the completed item re-checks that (exactly one winner); its status
+        # and the task's readiness are re-checked by the engine on the state just locked.
+        item = statements.work_item_for_completion(work_item_id=work_item_id, tenant=tenant)
+        if item is None:
             raise NotFound(_("Compito non trovato."))
-        item = _lock_work_item(work_item_id, tenant)
+        instance = mark_locked(item.case.instance)
         _ensure_open(item)
         _ensure_can_work(item, user, roles)
         if item.assignee_id is not None and item.assignee_id != user.pk:
@@ -425,7 +458,7 @@ def work_item_complete(
             instance=instance, task_id=item.task_id, data=data, actor_username=user.username, projector=project
         )
         audit_record(
-            tenant=tenant, actor=user, action="complete", object_type="work_item", object_id=str(item.pk),
+            tenant=tenant, actor=user, action="complete", object_type="work_item", object_id=str(item.pk), case_id=item.case_id,
             object_repr=f"{case.number}: {item.name}", summary=_("Completato «%(t)s»") % {"t": item.name},
             after=data, ip=ip,
         )

@@ -81,7 +81,9 @@ def lock_instance_or_404(instance_id: int | Expression, *, message: str | None =
 
 
 def mark_locked(instance: WorkflowInstance) -> WorkflowInstance:
-    """A row this transaction has just inserted is locked by the insert itself."""
+    """An instance row this transaction locked by its own statement: inserted it, or read it
+    with ``SELECT ... FOR UPDATE OF`` that row alone in a query that joins it (a completion reads
+    its work item, case and instance in one statement and locks only the instance: level 1)."""
     setattr(instance, _LOCKED_ATTR, True)
     return instance
 

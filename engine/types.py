@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext as _
+
 from common.errors import Conflict
 
 if TYPE_CHECKING:
@@ -33,6 +35,25 @@ class ReadyTask:
 
 
 @dataclass
+class PendingSave:
+    """The instance's UPDATE (state, revision check), not sent yet.
+
+    A projector may send it together with its own statements (`sql`, `params`: one round trip)
+    and then must call `confirm` with the rows it changed; if it does not, the runtime sends it
+    itself right after the projector returns. Either way it is in the step's transaction.
+    """
+
+    sql: str
+    params: tuple[Any, ...]
+    done: bool = False
+
+    def confirm(self, rowcount: int) -> None:
+        self.done = True
+        if rowcount != 1:
+            raise StaleInstance(_("La pratica è stata modificata nel frattempo: riprova."))
+
+
+@dataclass
 class StepResult:
     """What one engine step did to one instance, inside the caller's transaction."""
 
@@ -52,6 +73,8 @@ class StepResult:
     # The READY user-task ids before this change (None: unknown), so the projector can
     # project work items without reading them back.
     previous_ready_ids: frozenset[str] | None = None
+    # The instance's save when the runtime lets the projector send it (see PendingSave).
+    pending_save: PendingSave | None = None
 
     @property
     def finished(self) -> bool:

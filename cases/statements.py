@@ -1,0 +1,248 @@
+"""The few hand-written SQL statements of the case write path, in one place.
+
+Each saves a database round trip on a path that runs for every human task (measured with
+`bench/profile_write_path.py`); each has an ORM fallback or an ORM twin in `cases.services`
+for the cases it does not cover, and runs on PostgreSQL and on SQLite (>= 3.35, RETURNING):
+the demo runs on SQLite. Table and column names come from the models' metadata, values are
+always parameters.
+
+- `work_item_claim_row`: a claim as one conditional ``UPDATE ... RETURNING`` (the row, its
+  case's number and process) instead of lock + check + update + re-read;
+- `work_item_for_completion`: a work item, its case and its instance, the instance row locked,
+  read by one prebuilt statement (building its ORM twin cost more CPU than the rest of the read);
+- `case_number_next`: the next case number of a tenant and year as one ``UPDATE ... RETURNING``;
+- `work_item_complete_sql`, `insert_sql`: the projection's statements, their text built once;
+- `execute_together`: on PostgreSQL, several data-modifying statements built by the ORM run as
+  one statement (data-modifying CTEs); elsewhere one after the other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from .models import Case, CaseNumberSequence, WorkItem
+
+
+@functools.cache
+def _work_item_fields() -> tuple[Any, ...]:
+    return tuple(WorkItem._meta.concrete_fields)
+
+
+@functools.cache
+def _claim_sql(role_count: int) -> str:
+    table = connection.ops.quote_name(WorkItem._meta.db_table)
+    cases = connection.ops.quote_name(Case._meta.db_table)
+    q = connection.ops.quote_name
+    columns = ", ".join(f"{table}.{q(f.column)}" for f in _work_item_fields())
+    roles = f" AND {q('role')} IN ({', '.join(['%s'] * role_count)})" if role_count else ""
+    return (
+        f"UPDATE {table} SET {q('assignee_id')} = %s, {q('claimed_at')} = %s "
+        f"WHERE {q('id')} = %s AND {q('tenant_id')} = %s AND {q('status')} = %s "
+        f"AND {q('assignee_id')} IS NULL AND {q('excluded_username')} <> %s{roles} "
+        f"RETURNING {columns}, "
+        f"(SELECT c.{q('number')} FROM {cases} c WHERE c.{q('id')} = {table}.{q('case_id')}), "
+        f"(SELECT c.{q('process_id')} FROM {cases} c WHERE c.{q('id')} = {table}.{q('case_id')})"
+    )
+
+
+def work_item_claim_row(
+    *, work_item_id: int, tenant_id: int, user_id: int, username: str, roles: Iterable[str] | None,
+    now: dt.datetime,
+) -> tuple[WorkItem, str, str] | None:
+    """Give an open, unassigned work item to the user, if every rule of a claim holds.
+
+    `roles`: the item's role must be one of them; None skips the role test (a supervisor works
+    every role). Returns the updated row, its case's number and process id; None when no row
+    matched (not found, closed, claimed, not the user's role, four-eyes): the caller then finds
+    out which under a row lock. Taking the row lock itself (the UPDATE), it is exactly-one-winner
+    among concurrent claims and against completions and assignments of the same row.
+    """
+    from .models import WorkItemStatus
+
+    role_list = sorted(roles) if roles is not None else []
+    if roles is not None and not role_list:
+        return None
+    claimed_at = WorkItem._meta.get_field("claimed_at").get_db_prep_save(now, connection)
+    params = [user_id, claimed_at, work_item_id, tenant_id, WorkItemStatus.OPEN, username, *role_list]
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(len(role_list) if roles is not None else 0), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fields = _work_item_fields()
+    values = _convert(WorkItem, fields, row[: len(fields)])
+    item = WorkItem.from_db(connection.alias, [f.attname for f in fields], values)
+    return item, row[len(fields)], row[len(fields) + 1]
+
+
+def _convert(model: Any, fields: Sequence[Any], row: Sequence[Any]) -> list[Any]:
+    """Database values to Python values, as the ORM would convert them (dates on SQLite, ...)."""
+    compiler = model.objects.all().query.get_compiler(connection=connection)
+    columns = [f.get_col(model._meta.db_table) for f in fields]
+    converters = compiler.get_converters(columns)
+    return list(next(iter(compiler.apply_converters([list(row)], converters))))
+
+
+@functools.cache
+def _completion_read() -> tuple[str, tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+    from engine.models import WorkflowInstance
+
+    q = connection.ops.quote_name
+    item_fields = _work_item_fields()
+    case_fields = tuple(f for f in Case._meta.concrete_fields if f.name not in ("data", "subjects"))
+    instance_fields = tuple(WorkflowInstance._meta.concrete_fields)
+    columns = ", ".join(
+        [f"w.{q(f.column)}" for f in item_fields]
+        + [f"c.{q(f.column)}" for f in case_fields]
+        + [f"i.{q(f.column)}" for f in instance_fields]
+    )
+    lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
+    sql = (
+        f"SELECT {columns} FROM {q(WorkItem._meta.db_table)} w "
+        f"INNER JOIN {q(Case._meta.db_table)} c ON c.{q('id')} = w.{q('case_id')} "
+        f"INNER JOIN {q(WorkflowInstance._meta.db_table)} i ON i.{q('id')} = c.{q('instance_id')} "
+        f"WHERE w.{q('id')} = %s AND w.{q('tenant_id')} = %s{lock}"
+    )
+    return sql, item_fields, case_fields, instance_fields
+
+
+def work_item_for_completion(*, work_item_id: int, tenant: Any) -> WorkItem | None:
+    """A work item with its case (without its data) and its instance, locking the instance row
+    only (engine.locks level 1), in one statement; None when the tenant has no such item.
+
+    The ORM twin is ``WorkItem.objects.select_for_update(of=("case__instance",))
+    .select_related("case", "case__instance").defer("case__data", "case__subjects")``: the same
+    SQL, without building it on every completion.
+    """
+    from engine.models import WorkflowInstance
+
+    sql, item_fields, case_fields, instance_fields = _completion_read()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [work_item_id, tenant.pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    a, b = len(item_fields), len(item_fields) + len(case_fields)
+    item = WorkItem.from_db(connection.alias, [f.attname for f in item_fields], _convert(WorkItem, item_fields, row[:a]))
+    case = Case.from_db(connection.alias, [f.attname for f in case_fields], _convert(Case, case_fields, row[a:b]))
+    instance = WorkflowInstance.from_db(
+        connection.alias, [f.attname for f in instance_fields], _convert(WorkflowInstance, instance_fields, row[b:])
+    )
+    instance.tenant = case.tenant = item.tenant = tenant
+    case.instance = instance
+    item.case = case
+    return item
+
+
+@functools.cache
+def _number_sql() -> str:
+    q = connection.ops.quote_name
+    table = q(CaseNumberSequence._meta.db_table)
+    return (
+        f"UPDATE {table} SET {q('last')} = {q('last')} + 1 "
+        f"WHERE {q('tenant_id')} = %s AND {q('year')} = %s RETURNING {q('last')}"
+    )
+
+
+def case_number_next(*, tenant_id: int, year: int) -> int | None:
+    """Advance the tenant's case-number sequence of `year` (locking its row until commit).
+
+    None when the year's row does not exist yet: the caller creates it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_number_sql(), [tenant_id, year])
+        row = cursor.fetchone()
+    return int(row[0]) if row is not None else None
+
+
+@functools.cache
+def _complete_item_sql() -> str:
+    from accounts.models import User
+
+    q = connection.ops.quote_name
+    actor = f"(SELECT u.{q('id')} FROM {q(User._meta.db_table)} u WHERE u.{q('username')} = %s LIMIT 1)"
+    return (
+        f"UPDATE {q(WorkItem._meta.db_table)} SET {q('status')} = %s, {q('completed_at')} = %s, "
+        f"{q('completed_by_id')} = {actor} "
+        f"WHERE {q('case_id')} = %s AND {q('task_id')} = %s AND {q('status')} = %s "
+        f"AND ({q('assignee_id')} IS NULL OR {q('assignee_id')} = {actor})"
+    )
+
+
+def work_item_complete_sql(*, case_id: int, task_id: str, username: str, now: dt.datetime) -> tuple[str, tuple[Any, ...]]:
+    """Mark the person's work item completed, only if it is still open and unassigned or theirs
+    (a claim locks the work item alone, so one may land while the completion runs): not executed.
+
+    The ORM twin: ``WorkItem.objects.filter(case_id=..., task_id=..., status="open").filter(
+    Q(assignee_id__isnull=True) | Q(assignee_id=<user by username>)).update(...)``.
+    """
+    from .models import WorkItemStatus
+
+    completed_at = WorkItem._meta.get_field("completed_at").get_db_prep_save(now, connection)
+    return _complete_item_sql(), (
+        WorkItemStatus.COMPLETED, completed_at, username, case_id, task_id, WorkItemStatus.OPEN, username,
+    )
+
+
+@functools.cache
+def _insert_sql(model: Any, rows: int) -> str:
+    q = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    return (
+        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * rows)}"
+    )
+
+
+def update_sql(qs: QuerySet, **values: Any) -> tuple[str, tuple[Any, ...]]:
+    """The SQL of `qs.update(**values)`, not executed."""
+    from django.db.models import sql
+
+    query = qs.query.chain(sql.UpdateQuery)
+    query.add_update_values(values)
+    return query.get_compiler(qs.db).as_sql()
+
+
+def insert_sql(objs: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """The SQL of inserting `objs` (one model, no primary keys wanted back), not executed.
+
+    The statement text is built once per model and row count; the values are prepared by each
+    field, as the ORM's INSERT prepares them.
+    """
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    return _insert_sql(model, len(objs)), tuple(params)
+
+
+def execute_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+    """Run data-modifying statements; how many rows each changed.
+
+    On PostgreSQL they go in one round trip as data-modifying CTEs (they see the same snapshot and
+    none sees another's changes: the caller passes statements that touch different rows); on
+    other databases one by one.
+    """
+    if not statements:
+        return []
+    if connection.vendor != "postgresql" or len(statements) == 1:
+        counts = []
+        with connection.cursor() as cursor:
+            for statement, params in statements:
+                cursor.execute(statement, params)
+                counts.append(cursor.rowcount)
+        return counts
+    parts, params, selects = [], [], []
+    for index, (statement, stmt_params) in enumerate(statements):
+        parts.append(f"s{index} AS ({statement} RETURNING 1)")
+        params.extend(stmt_params)
+        selects.append(f"(SELECT count(*) FROM s{index})")
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selects)}", params)
+        return [int(n) for n in cursor.fetchone()]

@@ -1,0 +1,181 @@
+"""The hand-written statements of the case write path (cases.statements), on whichever database
+the run uses: `make test` runs them on PostgreSQL, `make test-sqlite` on SQLite (the demo's)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+
+from accounts.roles import Role
+from audit.models import AuditEvent
+from cases import statements
+from cases.models import Case, CaseNumberSequence, WorkItem, WorkItemStatus
+from cases.projection import project
+from cases.services import case_start, work_item_claim, work_item_complete
+from common import clock
+from common.errors import Conflict
+from engine import services as engine
+from engine.locks import lock_instance
+from tests.engine_models import publish_bundle
+from tests.factories import make_tenant, make_user
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def office():
+    clock.freeze(T0)
+    publish_bundle("three_tasks")
+    tenant = make_tenant()
+    alice = make_user(tenant, Role.REGISTRAR)
+    bruno = make_user(tenant, Role.REGISTRAR)
+    case = case_start(tenant=tenant, user=alice, process_id="three_tasks", data={})
+    item = WorkItem.objects.get(case=case, status=WorkItemStatus.OPEN)
+    return tenant, alice, bruno, case, item
+
+
+def claim_row(item, user, roles=("registrar",)):
+    return statements.work_item_claim_row(
+        work_item_id=item.pk, tenant_id=item.tenant_id, user_id=user.pk, username=user.username,
+        roles=roles, now=clock.now(),
+    )
+
+
+def test_a_claim_row_comes_back_converted_with_its_case(office):
+    tenant, alice, _bruno, case, item = office
+
+    claimed, number, process_id = claim_row(item, alice)
+
+    assert (claimed.pk, claimed.assignee_id, claimed.claimed_at) == (item.pk, alice.pk, T0)
+    assert isinstance(claimed.claimed_at, dt.datetime) and claimed.due_at == item.due_at
+    assert (number, process_id) == (case.number, "three_tasks")
+    assert WorkItem.objects.get(pk=item.pk).assignee_id == alice.pk
+
+
+def test_a_claim_row_matches_nothing_when_a_rule_fails(office):
+    tenant, alice, bruno, _case, item = office
+    assert claim_row(item, alice, roles=("police",)) is None  # not the user's role
+    assert claim_row(item, alice, roles=()) is None  # no role at all
+    WorkItem.objects.filter(pk=item.pk).update(excluded_username=alice.username)
+    assert claim_row(item, alice) is None  # four-eyes
+    WorkItem.objects.filter(pk=item.pk).update(excluded_username="")
+    assert claim_row(item, bruno, roles=None) is not None  # a supervisor: any role
+    assert claim_row(item, alice) is None  # already claimed
+    assert WorkItem.objects.get(pk=item.pk).assignee_id == bruno.pk
+
+
+def test_the_claim_service_answers_as_before_on_each_refusal(office):
+    tenant, alice, bruno, _case, item = office
+    claimed = work_item_claim(work_item_id=item.pk, tenant=tenant, user=alice)
+    assert (claimed.assignee, claimed.case.number, claimed.claimed_at) == (alice, item.case.number, T0)
+    again = work_item_claim(work_item_id=item.pk, tenant=tenant, user=alice)  # idempotent, not audited twice
+    assert again.assignee_id == alice.pk
+    with pytest.raises(Conflict) as refused:
+        work_item_claim(work_item_id=item.pk, tenant=tenant, user=bruno)
+    assert refused.value.code == "claimed_by_other"
+    assert AuditEvent.objects.filter(tenant=tenant, action="claim").count() == 1
+
+
+def test_case_numbers_come_from_one_update_and_the_first_of_a_year_creates_its_row(office):
+    tenant = office[0]
+    assert statements.case_number_next(tenant_id=tenant.pk, year=2031) is None
+    CaseNumberSequence.objects.create(tenant=tenant, year=2031, last=41)
+    assert statements.case_number_next(tenant_id=tenant.pk, year=2031) == 42
+    assert CaseNumberSequence.objects.get(tenant=tenant, year=2031).last == 42
+    assert office[3].number == "2026/000001"
+
+
+def test_statements_executed_together_report_their_own_row_counts(office):
+    tenant, _alice, _bruno, case, item = office
+    new = WorkItem(tenant=tenant, case=case, task_id="x" * 36, bpmn_id="b", name="n", role="registrar",
+                   created_at=clock.now())
+    counts = statements.execute_together([
+        statements.update_sql(WorkItem.objects.filter(pk=item.pk), name="Rinominato"),
+        statements.update_sql(WorkItem.objects.filter(pk=-1), name="nessuno"),
+        statements.insert_sql([new]),
+        statements.update_sql(Case.objects.filter(pk=case.pk), outcome="ok"),
+    ])
+    assert counts == [1, 0, 1, 1]
+    assert WorkItem.objects.get(pk=item.pk).name == "Rinominato"
+    assert WorkItem.objects.get(case=case, task_id="x" * 36).status == WorkItemStatus.OPEN
+    assert Case.objects.get(pk=case.pk).outcome == "ok"
+
+
+def test_a_completion_over_an_item_claimed_meanwhile_by_another_is_refused_and_rolled_back(office):
+    """The completion reads the item without locking it; the projection's conditional UPDATE is
+    what refuses when a claim by someone else landed in between."""
+    tenant, alice, bruno, case, item = office
+    revision = case.instance.revision
+    WorkItem.objects.filter(pk=item.pk).update(assignee=bruno)  # the claim that landed in between
+    with pytest.raises(Conflict) as refused, transaction.atomic():
+        instance = lock_instance(case.instance_id)
+        engine.instance_complete_task(
+            instance=instance, task_id=item.task_id, data={"ok": True}, actor_username=alice.username,
+            projector=project,
+        )
+    assert refused.value.code == "claimed_by_other"
+    case.instance.refresh_from_db()
+    assert case.instance.revision == revision
+    assert WorkItem.objects.filter(case=case, status=WorkItemStatus.OPEN).count() == 1
+
+
+def test_a_completed_case_is_closed_by_the_projection_in_one_update(office):
+    tenant, alice, _bruno, case, _item = office
+    for _ in range(3):
+        item = WorkItem.objects.get(case=case, status=WorkItemStatus.OPEN)
+        work_item_complete(work_item_id=item.pk, tenant=tenant, user=alice, data={"ok": True})
+    case.refresh_from_db()
+    assert (case.status, case.closed_at) == ("closed", T0)
+    assert case.data["third"] == {"ok": True}
+    assert set(WorkItem.objects.filter(case=case).values_list("status", "completed_by")) == {("completed", alice.pk)}
+
+
+def test_the_instance_save_sent_with_the_projection_still_refuses_a_stale_revision(office):
+    """The runtime hands its UPDATE to the projection (one round trip); the revision check holds."""
+    from engine.models import WorkflowInstance
+    from engine.types import StaleInstance
+
+    tenant, alice, _bruno, case, item = office
+    with pytest.raises(StaleInstance), transaction.atomic():
+        instance = lock_instance(case.instance_id)
+        # A writer that did not take the lock moves the revision under us.
+        WorkflowInstance.objects.filter(pk=instance.pk).update(revision=instance.revision + 5)
+        engine.instance_complete_task(
+            instance=instance, task_id=item.task_id, data={"ok": True}, actor_username=alice.username,
+            projector=project,
+        )
+    assert WorkItem.objects.get(pk=item.pk).status == WorkItemStatus.OPEN
+
+
+def test_a_projector_that_does_not_send_the_save_leaves_it_to_the_runtime(office):
+    tenant, alice, _bruno, case, item = office
+    seen = []
+    with transaction.atomic():
+        instance = lock_instance(case.instance_id)
+        before = instance.revision
+        engine.instance_complete_task(
+            instance=instance, task_id=item.task_id, data={"ok": True}, actor_username=alice.username,
+            projector=seen.append,
+        )
+    case.instance.refresh_from_db()
+    assert case.instance.revision == before + 1 and seen[0].pending_save.done
+    assert "first_completed_by" in case.instance.state  # the state was written
+
+
+def test_the_completion_read_brings_item_case_and_instance_and_nothing_of_another_tenant(office):
+    tenant, _alice, _bruno, case, item = office
+    with transaction.atomic():
+        read = statements.work_item_for_completion(work_item_id=item.pk, tenant=tenant)
+        assert (read.pk, read.task_id, read.created_at, read.due_at) == (item.pk, item.task_id, item.created_at, item.due_at)
+        assert (read.case.number, read.case.opened_at, read.case.process_version_id) == (
+            case.number, case.opened_at, case.process_version_id)
+        assert {"data", "subjects"} <= read.case.get_deferred_fields()
+        instance = read.case.instance
+        assert (instance.pk, instance.revision, instance.state) == (
+            case.instance_id, case.instance.revision, case.instance.state)
+        assert instance.tenant is tenant
+        assert statements.work_item_for_completion(work_item_id=item.pk, tenant=make_tenant("Altro")) is None
