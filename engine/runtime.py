@@ -93,7 +93,7 @@ def load_for_read(instance: WorkflowInstance) -> BpmnWorkflow:
         instance.state,
         spec=spec,
         subprocess_specs=subprocess_specs,
-        script_engine=script_engine_for(instance.tenant.patron_day_tuple),
+        script_engine=script_engine_for(instance.tenant.work_calendar),
         stored_version=instance.serializer_version,
     )
 
@@ -278,7 +278,7 @@ class InstanceRuntime:
     ) -> InstanceRuntime:
         """A new instance row (inserted, so ours alone) with its workflow at the start event."""
         spec, subprocess_specs = parsed_specs(version)
-        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine_for(tenant.patron_day_tuple))
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine_for(tenant.work_calendar))
         now = clock.now()
         start_task = workflow.get_next_task(state=TaskState.READY)
         injected = {
