@@ -7,7 +7,13 @@ import datetime as dt
 import pytest
 
 from common import clock
-from engine.script_helpers import WorkCalendar, add_working_days_date, build_helpers, italian_holidays, parse_date
+from engine.script_helpers import (
+    WorkCalendar,
+    add_working_days_date,
+    build_helpers,
+    italian_holidays,
+    parse_date,
+)
 
 H = build_helpers(patron_day=(7, 25))
 
