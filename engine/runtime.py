@@ -284,7 +284,8 @@ class InstanceRuntime:
         injected = {
             "case_id": case_id,
             "case_number": case_number,
-            "received_on": clock.today().isoformat(),
+            # the day the request reached the office (checked by cases.services.case_start), else today
+            "received_on": str(data.get("received_on") or clock.today().isoformat()),
             "tenant_istat": tenant.istat_code,
             "tenant_name": tenant.name,
         }
