@@ -23,9 +23,10 @@ class Tenant(models.Model):
     # Weekdays on which the office works (0 = Monday ... 6 = Sunday): working days for every term
     # and deadline (engine.script_helpers.WorkCalendar). Some offices also open on Saturday.
     working_weekdays = models.CharField(
-        _("giorni lavorativi della settimana"), max_length=7, default="01234",
+        _("giorni lavorativi della settimana"), max_length=7, default="01234", blank=True,
         validators=[RegexValidator(r"^(?!.*(.).*\1)[0-6]{1,7}$", _("Indica da 1 a 7 giorni distinti, da 0 (lunedì) a 6 (domenica)."))],
-        help_text=_("Cifre da 0 (lunedì) a 6 (domenica): 01234 = da lunedì a venerdì, 012345 = anche il sabato."),
+        help_text=_("Cifre da 0 (lunedì) a 6 (domenica): 01234 = da lunedì a venerdì, 012345 = anche il sabato; "
+                    "vuoto = da lunedì a venerdì."),
     )
     is_active = models.BooleanField(default=True)
     # Coat of arms (stemma): PNG or JPEG checked by content, shown in the header and on deeds.

@@ -130,3 +130,15 @@ def test_tenant_calendar_from_its_settings():
     tenant = Tenant(patron_month=3, patron_day=3, working_weekdays="012345")
     assert tenant.work_calendar == SAT
     assert Tenant(working_weekdays="").work_calendar == WorkCalendar()
+
+
+@pytest.mark.parametrize("value", ["7", "0013", "01a", "01234567"])
+def test_a_wrong_working_weekdays_setting_is_refused(value):
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import Tenant
+
+    with pytest.raises(ValidationError) as refused:
+        Tenant(name="X", slug="x", istat_code="000001", belfiore_code="X001", working_weekdays=value).full_clean(
+            validate_unique=False)
+    assert "working_weekdays" in refused.value.message_dict
