@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +20,14 @@ class Tenant(models.Model):
     # Patron-saint day: not a working day in this municipality (month, day).
     patron_month = models.PositiveSmallIntegerField(_("mese del santo patrono"), null=True, blank=True)
     patron_day = models.PositiveSmallIntegerField(_("giorno del santo patrono"), null=True, blank=True)
+    # Weekdays on which the office works (0 = Monday ... 6 = Sunday): working days for every term
+    # and deadline (engine.script_helpers.WorkCalendar). Some offices also open on Saturday.
+    working_weekdays = models.CharField(
+        _("giorni lavorativi della settimana"), max_length=7, default="01234", blank=True,
+        validators=[RegexValidator(r"^(?!.*(.).*\1)[0-6]{1,7}$", _("Indica da 1 a 7 giorni distinti, da 0 (lunedì) a 6 (domenica)."))],
+        help_text=_("Cifre da 0 (lunedì) a 6 (domenica): 01234 = da lunedì a venerdì, 012345 = anche il sabato; "
+                    "vuoto = da lunedì a venerdì."),
+    )
     is_active = models.BooleanField(default=True)
     # Coat of arms (stemma): PNG or JPEG checked by content, shown in the header and on deeds.
     coat_of_arms = models.BinaryField(_("stemma"), blank=True, default=b"", editable=False)
@@ -38,6 +47,14 @@ class Tenant(models.Model):
         if self.patron_month and self.patron_day:
             return (self.patron_month, self.patron_day)
         return None
+
+    @property
+    def work_calendar(self):
+        """The tenant's day-counting rule: working weekdays, national holidays, patron day."""
+        from engine.script_helpers import DEFAULT_WEEKDAYS, WorkCalendar
+
+        weekdays = frozenset(int(c) for c in (self.working_weekdays or "") if c in "0123456") or DEFAULT_WEEKDAYS
+        return WorkCalendar(patron_day=self.patron_day_tuple, weekdays=weekdays)
 
     def patron_date(self, year: int) -> dt.date | None:
         pd = self.patron_day_tuple

@@ -146,6 +146,16 @@ class PublicCaseSerializer(serializers.Serializer):
 class CaseCreateSerializer(serializers.Serializer):
     process = serializers.CharField(max_length=100)
     data = serializers.JSONField()
+    received_on = serializers.DateField(
+        required=False, allow_null=True, input_formats=["iso-8601"],
+        help_text="Day the request reached the office (ISO date, default today, never in the future; more than "
+                  "5 working days back only for a supervisor, with received_on_reason). Every term runs from it.",
+    )
+    channel = serializers.ChoiceField(
+        choices=services.RECEIPT_CHANNELS, required=False, allow_null=True,
+        help_text="How the request arrived (default: counter for staff, portal for a citizen).",
+    )
+    received_on_reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
 class CommentSerializer(serializers.ModelSerializer):
@@ -333,6 +343,9 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             user=request.user,
             process_id=body.validated_data["process"],
             data=body.validated_data["data"],
+            received_on=body.validated_data.get("received_on"),
+            channel=body.validated_data.get("channel"),
+            received_on_reason=body.validated_data.get("received_on_reason", ""),
             ip=client_ip(request),
         )
         return Response(_payload_for(case, request.user), status=status.HTTP_201_CREATED)

@@ -37,7 +37,7 @@ def sla(item: WorkItem, tenant: Tenant) -> str:
         return "overdue"
     if item.due_at == today:
         return "today"
-    if item.due_at <= add_working_days_date(today, 2, tenant.patron_day_tuple):
+    if item.due_at <= add_working_days_date(today, 2, tenant.work_calendar):
         return "soon"
     return ""
 

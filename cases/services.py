@@ -85,16 +85,68 @@ def _subjects(version: ProcessVersion, data: dict[str, Any]) -> list[dict[str, s
     return subjects
 
 
-def _legal_due_date(version: ProcessVersion, tenant: Tenant, opened: dt.date) -> dt.date | None:
+def _legal_due_date(version: ProcessVersion, tenant: Tenant, received_on: dt.date) -> dt.date | None:
+    """The case's legal term, counted from the day the request reached the office (`received_on`),
+    with the tenant's one day-counting rule (engine.script_helpers.WorkCalendar)."""
     deadline = manifest_of(version).legal_deadline
     days = deadline.days if deadline else None
     if not days:
         return None
+    calendar = tenant.work_calendar
     if deadline.kind == "working":  # type: ignore[union-attr]
-        from engine.script_helpers import add_working_days_date
+        return calendar.add_working_days(received_on, int(days))
+    return calendar.term_end(received_on, int(days))
 
-        return add_working_days_date(opened, int(days), tenant.patron_day_tuple)
-    return opened + dt.timedelta(days=int(days))
+
+# How a request reached the office (`channel` of the start data).
+RECEIPT_CHANNELS = ("counter", "pec", "post", "email", "portal", "anpr")
+# A receipt date further back than this many working days needs a supervisor and a reason.
+RECEIPT_BACKDATE_WORKING_DAYS = 5
+
+
+def _receipt(tenant: Tenant, roles: frozenset[str], start_channel: str, data: dict[str, Any],
+             received_on: Any, channel: Any, reason: str) -> dict[str, Any]:
+    """Check the date of receipt and the channel of a request; return them for the case data.
+
+    `received_on` defaults to today, is never in the future, and may be older than
+    RECEIPT_BACKDATE_WORKING_DAYS working days only for a supervisor who gives a reason. A citizen
+    filing online receives it today through the portal, whatever they send.
+    """
+    from engine.script_helpers import parse_date
+
+    today = clock.today()
+    channel = channel or ("portal" if start_channel == "portal" else "counter")
+    reason = (reason or "").strip()
+    if received_on in (None, ""):
+        day = today
+    else:
+        try:
+            day = dt.date.fromisoformat(parse_date(received_on))
+        except (ValueError, TypeError):
+            raise ValidationFailed(_("Data di ricezione non valida."),
+                                   details={"received_on": [_("Usa il formato AAAA-MM-GG.")]}) from None
+    if channel not in RECEIPT_CHANNELS:
+        raise ValidationFailed(_("Canale di ricezione sconosciuto."),
+                               details={"channel": [_("Valori ammessi: %(v)s.") % {"v": ", ".join(RECEIPT_CHANNELS)}]})
+    if start_channel == "portal" and (day != today or channel != "portal"):
+        raise ValidationFailed(_("Una domanda presentata online si considera ricevuta oggi, tramite il portale."),
+                               details={"received_on": [_("Non modificabile per le domande online.")]})
+    if day > today:
+        raise ValidationFailed(_("La data di ricezione non può essere futura."),
+                               details={"received_on": [_("La data di ricezione non può essere futura.")]})
+    late = tenant.work_calendar.working_days_between(day, today) > RECEIPT_BACKDATE_WORKING_DAYS
+    if late:
+        if Role.SUPERVISOR not in roles:
+            raise PermissionRefused(
+                _("Solo un responsabile può indicare una data di ricezione anteriore di oltre %(n)s giorni lavorativi.")
+                % {"n": RECEIPT_BACKDATE_WORKING_DAYS}, code="received_on_not_allowed")
+        if not reason:
+            raise ValidationFailed(_("Indica il motivo della data di ricezione anteriore."),
+                                   details={"received_on_reason": [_("Campo obbligatorio.")]})
+    receipt = {"received_on": day.isoformat(), "channel": channel}
+    if late:
+        receipt["received_on_reason"] = reason[:500]
+    return receipt
 
 
 def _next_number(tenant: Tenant, year: int) -> str:
@@ -159,8 +211,12 @@ def case_startable(*, tenant: Tenant, user: User, version: ProcessVersion) -> bo
 
 
 def case_start(
-    *, tenant: Tenant, user: User, process_id: str, data: dict[str, Any], ip: str | None = None
+    *, tenant: Tenant, user: User, process_id: str, data: dict[str, Any], ip: str | None = None,
+    received_on: Any = None, channel: str | None = None, received_on_reason: str = "",
 ) -> Case:
+    """Open a case. `received_on` (ISO date, default today) is the day the request reached the
+    office: every term runs from it; `channel` says how (RECEIPT_CHANNELS). Both end up in the
+    case data, checked by `_receipt`."""
     roles = _require_roles(user, tenant, CASE_OPENER_ROLES, _("Il tuo ruolo non consente di aprire pratiche."))
     try:
         version = _latest_version(process_id)
@@ -169,15 +225,16 @@ def case_start(
             _("Procedimento sconosciuto: %(p)s") % {"p": process_id},
             details={"process": [_("Procedimento sconosciuto.")]},
         ) from exc
-    channel = _start_channel(version, user, roles)
+    start_channel = _start_channel(version, user, roles)
     _validate_start_data(version, data)
     subjects = _subjects(version, data)
-    if channel == "portal":
+    if start_channel == "portal":
         # A citizen files only for themselves (and those declaring with them).
         own = (user.fiscal_code or "").upper()
         if not own or own not in {s["fiscal_code"] for s in subjects}:
             raise PermissionRefused(_("Puoi presentare una domanda solo se sei tra i dichiaranti."))
-    return _open_case(tenant=tenant, version=version, data=data, subjects=subjects, user=user, ip=ip)
+    receipt = _receipt(tenant, roles, start_channel, data, received_on, channel, received_on_reason)
+    return _open_case(tenant=tenant, version=version, data={**data, **receipt}, subjects=subjects, user=user, ip=ip)
 
 
 def _latest_version(process_id: str) -> ProcessVersion:
@@ -211,6 +268,8 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
                summary: str | None = None) -> Case:
     process_id = version.definition.process_id
 
+    received_on = dt.date.fromisoformat(str(data.get("received_on") or clock.today().isoformat())[:10])
+
     def open_it() -> Case:
         now = clock.now()
         number = _next_number(tenant, clock.today().year)
@@ -224,7 +283,7 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
             data=data,
             opened_at=now,
             updated_at=now,
-            legal_due_date=_legal_due_date(version, tenant, clock.today()),
+            legal_due_date=_legal_due_date(version, tenant, received_on),
             created_by=user,
         )
         CaseSubject.objects.bulk_create(
@@ -254,7 +313,8 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
             object_id=str(case.pk),
             object_repr=number,
             summary=summary or _("Aperta la pratica %(n)s (%(p)s)") % {"n": number, "p": version.definition.name},
-            after={"process": process_id, "version": version.version, "subjects": [s["fiscal_code"] for s in subjects]},
+            after={"process": process_id, "version": version.version, "subjects": [s["fiscal_code"] for s in subjects],
+                   **{k: data[k] for k in ("received_on", "channel", "received_on_reason") if k in data}},
             ip=ip,
         )
         return case

@@ -528,6 +528,12 @@ def case_new(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/case_new.html", {"nav": "cases", "versions": versions})
 
 
+def _receipt_channel_choices() -> list[tuple[str, str]]:
+    labels = {"counter": _("Sportello"), "pec": _("PEC"), "post": _("Posta"), "email": _("Email"),
+              "portal": _("Portale online"), "anpr": _("Portale ANPR")}
+    return [(code, labels[code]) for code in services.RECEIPT_CHANNELS]
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def case_new_form(request: HttpRequest, process_id: str) -> HttpResponse:
@@ -542,21 +548,38 @@ def case_new_form(request: HttpRequest, process_id: str) -> HttpResponse:
     ui = version_form(version, ui_name) if f"forms/{ui_name}" in version_files(version) else {}
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
+    receipt = {"received_on": clock.today().isoformat(), "channel": "counter", "received_on_reason": ""}
+    receipt_errors: dict[str, list[str]] = {}
     if request.method == "POST":
         values = parse_post(schema, request.POST)
+        receipt = {k: request.POST.get(k, "").strip()[:500] for k in receipt}
         try:
             case = services.case_start(tenant=tenant, user=request.user, process_id=process_id, data=values,
-                                       ip=client_ip(request))
+                                       received_on=receipt["received_on"] or None,
+                                       channel=receipt["channel"] or None,
+                                       received_on_reason=receipt["received_on_reason"], ip=client_ip(request))
         except ValidationFailed as exc:
-            errors = (exc.details or {}).get("data", {}) if isinstance(exc.details, dict) else {}
+            details = exc.details if isinstance(exc.details, dict) else {}
+            receipt_errors = {k: [str(m) for m in v] for k, v in details.items() if k in receipt}
+            errors = details.get("data", {})
             errors = presenters.for_pages(errors) if isinstance(errors, dict) else {"__all__": [str(errors)]}
+            messages.error(request, exc.message)
+        except PermissionRefused as exc:
+            if exc.code != "received_on_not_allowed":
+                raise
+            receipt_errors = {"received_on": [exc.message]}
             messages.error(request, exc.message)
         else:
             messages.success(request, _("Aperta la pratica %(n)s.") % {"n": case.number})
             return redirect("case_detail", pk=case.pk)
     fields = build_fields(schema, ui, values, errors)
     summary = presenters.error_summary(fields)
+    labels = {"received_on": _("Data di ricezione"), "channel": _("Canale di ricezione"),
+              "received_on_reason": _("Motivo della data anteriore")}
+    summary = [(labels[k], f"receipt-{k}", v[0]) for k, v in receipt_errors.items() if v] + list(summary)
     return render(request, "cases/case_new_form.html", {
         "nav": "cases", "version": version, "fields": fields, "summary": summary, "can_act": True,
         "title": schema.get("title") or version.definition.name,
-    }, status=400 if errors else 200)
+        "receipt": receipt, "receipt_errors": receipt_errors, "today": clock.today().isoformat(),
+        "channels": _receipt_channel_choices(),
+    }, status=400 if errors or receipt_errors else 200)

@@ -93,7 +93,7 @@ def load_for_read(instance: WorkflowInstance) -> BpmnWorkflow:
         instance.state,
         spec=spec,
         subprocess_specs=subprocess_specs,
-        script_engine=script_engine_for(instance.tenant.patron_day_tuple),
+        script_engine=script_engine_for(instance.tenant.work_calendar),
         stored_version=instance.serializer_version,
     )
 
@@ -309,13 +309,14 @@ class InstanceRuntime:
     ) -> InstanceRuntime:
         """A new instance row (inserted, so ours alone) with its workflow at the start event."""
         spec, subprocess_specs = parsed_specs(version)
-        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine_for(tenant.patron_day_tuple))
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine_for(tenant.work_calendar))
         now = clock.now()
         start_task = workflow.get_next_task(state=TaskState.READY)
         injected = {
             "case_id": case_id,
             "case_number": case_number,
-            "received_on": clock.today().isoformat(),
+            # the day the request reached the office (checked by cases.services.case_start), else today
+            "received_on": str(data.get("received_on") or clock.today().isoformat()),
             "tenant_istat": tenant.istat_code,
             "tenant_name": tenant.name,
         }

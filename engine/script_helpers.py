@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ ROME = ZoneInfo("Europe/Rome")
 # huge count must be refused, not walked one day at a time while a request waits.
 MAX_WORKING_DAYS = 10_000
 MAX_SPAN_DAYS = 36_600
+DEFAULT_WEEKDAYS = frozenset(range(5))  # Monday..Friday
 
 
 @lru_cache(maxsize=64)
@@ -42,24 +44,75 @@ def _as_date(value: Any) -> dt.date:
     return dt.date.fromisoformat(parse_date(value))
 
 
-def is_working_day_date(day: dt.date, patron_day: tuple[int, int] | None = None) -> bool:
-    if day.weekday() >= 5 or day in italian_holidays(day.year):
-        return False
-    return not (patron_day and (day.month, day.day) == tuple(patron_day))
+@dataclass(frozen=True)
+class WorkCalendar:
+    """The one day-counting rule of a tenant (see processes/residence_change/README.md "Days").
 
+    Working days are the tenant's working weekdays (Monday-Friday unless the office also works on
+    Saturday) minus the national holidays and the patron day. A calendar-day term whose last day
+    is not a working day ends on the next working day (art. 2963 c.c., art. 155 c.p.c.).
+    """
 
-def add_working_days_date(day: dt.date, n: int, patron_day: tuple[int, int] | None = None) -> dt.date:
-    """The n-th working day after `day`; n=0 gives `day` itself or the next working day."""
-    current = day
-    if n <= 0:
-        while not is_working_day_date(current, patron_day):
-            current += dt.timedelta(days=1)
+    patron_day: tuple[int, int] | None = None
+    weekdays: frozenset[int] = DEFAULT_WEEKDAYS
+
+    def is_working_day(self, day: dt.date) -> bool:
+        if day.weekday() not in self.weekdays or day in italian_holidays(day.year):
+            return False
+        return not (self.patron_day and (day.month, day.day) == tuple(self.patron_day))
+
+    def add_working_days(self, day: dt.date, n: int) -> dt.date:
+        """The n-th working day after `day` (before it when n < 0); n=0 gives `day` itself or the
+        next working day."""
+        if not self.weekdays:
+            raise ValueError("a calendar without working weekdays")
+        current = day
+        if n == 0:
+            while not self.is_working_day(current):
+                current += dt.timedelta(days=1)
+            return current
+        step = dt.timedelta(days=1 if n > 0 else -1)
+        remaining = abs(n)
+        while remaining > 0:
+            current += step
+            if self.is_working_day(current):
+                remaining -= 1
         return current
-    while n > 0:
-        current += dt.timedelta(days=1)
-        if is_working_day_date(current, patron_day):
-            n -= 1
-    return current
+
+    def working_days_between(self, start: dt.date, end: dt.date) -> int:
+        sign = 1 if end >= start else -1
+        lo, hi = min(start, end), max(start, end)
+        count, current = 0, lo
+        while current < hi:
+            current += dt.timedelta(days=1)
+            if self.is_working_day(current):
+                count += 1
+        return sign * count
+
+    def term_end(self, day: dt.date, n: int) -> dt.date:
+        """Last day of a term of n calendar days from `day` (the day itself not counted, art. 2963
+        c.c.), moved to the next working day when it falls on a holiday or a closed weekday."""
+        return self.add_working_days(day + dt.timedelta(days=n), 0)
+
+
+def as_calendar(calendar: WorkCalendar | tuple[int, int] | None) -> WorkCalendar:
+    """A WorkCalendar from a calendar, a bare patron day (month, day) or None (national rule only)."""
+    if isinstance(calendar, WorkCalendar):
+        return calendar
+    return WorkCalendar(patron_day=tuple(calendar) if calendar else None)  # type: ignore[arg-type]
+
+
+def is_working_day_date(day: dt.date, patron_day: WorkCalendar | tuple[int, int] | None = None) -> bool:
+    return as_calendar(patron_day).is_working_day(day)
+
+
+def add_working_days_date(day: dt.date, n: int, patron_day: WorkCalendar | tuple[int, int] | None = None) -> dt.date:
+    """The n-th working day after `day` (before it when n < 0); n=0 gives `day` or the next working day."""
+    return as_calendar(patron_day).add_working_days(day, n)
+
+
+def term_end_date(day: dt.date, n: int, calendar: WorkCalendar | tuple[int, int] | None = None) -> dt.date:
+    return as_calendar(calendar).term_end(day, n)
 
 
 def parse_date(text: Any) -> str:
@@ -86,7 +139,10 @@ def _span_cost(a: Any, b: Any, *_: Any) -> int:
         return 1
 
 
-def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[..., Any]]:
+def build_helpers(*, patron_day: WorkCalendar | tuple[int, int] | None) -> dict[str, Callable[..., Any]]:
+    """The helpers for one tenant: `patron_day` is its WorkCalendar (or a bare patron day)."""
+    calendar = as_calendar(patron_day)
+
     def today() -> str:
         return clock.today().isoformat()
 
@@ -100,23 +156,24 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
         count = int(n)
         if abs(count) > MAX_WORKING_DAYS:
             raise ValueError(f"add_working_days: at most {MAX_WORKING_DAYS} working days")
-        return add_working_days_date(_as_date(date), count, patron_day).isoformat()
+        return calendar.add_working_days(_as_date(date), count).isoformat()
+
+    def term_end(date: Any, n: int) -> str:
+        """Last day of a term of n calendar days from `date`, on the next working day if it falls
+        on a holiday (the one rule for every calendar-day term: README of residence_change)."""
+        count = int(n)
+        if abs(count) > MAX_SPAN_DAYS:
+            raise ValueError(f"term_end: at most {MAX_SPAN_DAYS} days")
+        return calendar.term_end(_as_date(date), count).isoformat()
 
     def is_working_day(date: Any) -> bool:
-        return is_working_day_date(_as_date(date), patron_day)
+        return calendar.is_working_day(_as_date(date))
 
     def working_days_between(a: Any, b: Any) -> int:
         start, end = _as_date(a), _as_date(b)
         if abs((end - start).days) > MAX_SPAN_DAYS:
             raise ValueError(f"working_days_between: at most {MAX_SPAN_DAYS} days apart")
-        sign = 1 if end >= start else -1
-        lo, hi = min(start, end), max(start, end)
-        count, current = 0, lo
-        while current < hi:
-            current += dt.timedelta(days=1)
-            if is_working_day_date(current, patron_day):
-                count += 1
-        return sign * count
+        return calendar.working_days_between(start, end)
 
     def format_date(date: Any) -> str:
         """Italian display format: 20/11/2026."""
@@ -142,6 +199,7 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
 
     helpers: dict[str, Callable[..., Any]] = {
         "today": today, "now": now, "add_days": add_days, "add_working_days": add_working_days,
+        "term_end": term_end,
         "is_working_day": is_working_day, "working_days_between": working_days_between,
         "days_between": days_between, "end_of_day": end_of_day, "parse_date": parse_date,
         "format_date": format_date,
@@ -153,6 +211,7 @@ def build_helpers(*, patron_day: tuple[int, int] | None) -> dict[str, Callable[.
     costs: dict[str, Callable[..., int]] = {
         "add_working_days": lambda date, n=0, *_: 10 + 2 * min(abs(int(n)), MAX_WORKING_DAYS),
         "working_days_between": _span_cost,
+        "term_end": lambda date, n=0, *_: 30,
         "is_valid_fiscal_code": lambda *_: 2_500,
         "fiscal_code_birthdate": lambda *_: 2_500,
     }

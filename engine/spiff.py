@@ -31,7 +31,7 @@ from SpiffWorkflow.util.task import TaskState
 from common import clock
 
 from .sandbox import RestrictedEnvironment, check_expression
-from .script_helpers import build_helpers
+from .script_helpers import WorkCalendar, build_helpers
 from .state_migrations import (
     CURRENT_VERSION,
     MIGRATIONS,
@@ -282,5 +282,5 @@ class ProcedoScriptEngine(PythonScriptEngine):
 
 
 @lru_cache(maxsize=256)
-def script_engine_for(patron_day: tuple[int, int] | None) -> PythonScriptEngine:
+def script_engine_for(patron_day: WorkCalendar | tuple[int, int] | None) -> PythonScriptEngine:
     return ProcedoScriptEngine(environment=RestrictedEnvironment(build_helpers(patron_day=patron_day)))

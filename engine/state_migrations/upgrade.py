@@ -44,7 +44,7 @@ def instance_state_upgrade(*, instance_id: int) -> bool:
             return False
         spec, subprocess_specs = parsed_specs(version_by_id(instance.process_version_id))
         workflow = load_workflow(instance.state, spec=spec, subprocess_specs=subprocess_specs,
-                                 script_engine=script_engine_for(instance.tenant.patron_day_tuple),
+                                 script_engine=script_engine_for(instance.tenant.work_calendar),
                                  stored_version=instance.serializer_version)
         instance.state = dump_workflow(workflow)
         instance.serializer_version = CURRENT_VERSION

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from cases import presenters
 from common import clock
 
-TENANT = SimpleNamespace(patron_day_tuple=None)
+TENANT = SimpleNamespace(patron_day_tuple=None, work_calendar=None)
 
 
 def _item(due_at):

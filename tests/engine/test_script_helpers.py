@@ -7,7 +7,13 @@ import datetime as dt
 import pytest
 
 from common import clock
-from engine.script_helpers import add_working_days_date, build_helpers, italian_holidays, parse_date
+from engine.script_helpers import (
+    WorkCalendar,
+    add_working_days_date,
+    build_helpers,
+    italian_holidays,
+    parse_date,
+)
 
 H = build_helpers(patron_day=(7, 25))
 
@@ -73,3 +79,66 @@ def test_fiscal_codes():
     assert not H["is_valid_fiscal_code"](12)
     assert H["fiscal_code_birthdate"]("RSSMRA80A01H501U") == "1980-01-01"
     assert H["fiscal_code_birthdate"]("nonsense") is None
+
+
+# ---------------------------------------------------------------- the tenant's day-counting rule
+
+SAT = WorkCalendar(patron_day=(3, 3), weekdays=frozenset(range(6)))  # an office open on Saturday
+
+
+def test_working_weekdays_are_a_tenant_setting():
+    assert build_helpers(patron_day=SAT)["add_working_days"]("2026-03-06", 1) == "2026-03-07"  # Friday -> Saturday
+    assert build_helpers(patron_day=None)["add_working_days"]("2026-03-06", 1) == "2026-03-09"
+    # the patron day of the calendar still counts as closed
+    assert build_helpers(patron_day=SAT)["add_working_days"]("2026-03-02", 1) == "2026-03-04"
+    assert build_helpers(patron_day=SAT)["working_days_between"]("2026-03-02", "2026-03-09") == 5
+
+
+def test_working_days_backwards():
+    assert add_working_days_date(dt.date(2026, 4, 7), -1) == dt.date(2026, 4, 3)  # over Easter Monday
+    assert add_working_days_date(dt.date(2026, 3, 9), -5) == dt.date(2026, 3, 2)
+
+
+@pytest.mark.parametrize(
+    ("start", "n", "expected"),
+    [
+        ("2026-03-02", 45, "2026-04-16"),  # Thursday: no shift
+        ("2026-12-24", 45, "2027-02-08"),  # Sunday 7 February -> Monday
+        ("2026-12-31", 45, "2027-02-15"),  # Sunday 14 February -> Monday
+        ("2026-03-27", 10, "2026-04-07"),  # Monday 6 April (Easter Monday) -> Tuesday
+        ("2026-12-15", 10, "2026-12-28"),  # Friday 25 December: 25, 26, 27 closed -> Monday 28
+        ("2026-09-24", 10, "2026-10-05"),  # Sunday 4 October (national holiday from 2026) -> Monday
+    ],
+)
+def test_a_calendar_term_ending_on_a_holiday_moves_to_the_next_working_day(start, n, expected):
+    assert H["term_end"](start, n) == expected
+
+
+def test_term_end_on_saturday_depends_on_the_office():
+    assert build_helpers(patron_day=None)["term_end"]("2026-03-04", 10) == "2026-03-16"  # Saturday 14 -> Monday
+    assert build_helpers(patron_day=SAT)["term_end"]("2026-03-04", 10) == "2026-03-14"
+
+
+def test_a_calendar_without_working_days_is_refused():
+    with pytest.raises(ValueError):
+        WorkCalendar(weekdays=frozenset()).term_end(dt.date(2026, 3, 2), 1)
+
+
+def test_tenant_calendar_from_its_settings():
+    from accounts.models import Tenant
+
+    tenant = Tenant(patron_month=3, patron_day=3, working_weekdays="012345")
+    assert tenant.work_calendar == SAT
+    assert Tenant(working_weekdays="").work_calendar == WorkCalendar()
+
+
+@pytest.mark.parametrize("value", ["7", "0013", "01a", "01234567"])
+def test_a_wrong_working_weekdays_setting_is_refused(value):
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import Tenant
+
+    with pytest.raises(ValidationError) as refused:
+        Tenant(name="X", slug="x", istat_code="000001", belfiore_code="X001", working_weekdays=value).full_clean(
+            validate_unique=False)
+    assert "working_weekdays" in refused.value.message_dict

@@ -29,7 +29,14 @@ NOT_FLOW_NODES = {
 }
 
 
+# Shipped procedures changed since the fixture was captured: the model the old reader read, kept
+# as it was, so that the comparison still runs (issue 10 reshaped the residence change).
+FROZEN = {"processes/residence_change": Path(__file__).parent / "fixtures" / "residence_change_before_issue10"}
+
+
 def _files(key: str, process_id: str) -> dict[str, str]:
+    if key in FROZEN:
+        return {p.name: p.read_text() for p in FROZEN[key].iterdir()}
     if not key.startswith("tests/engine/models/"):
         return read_bundle(ROOT / key).files
     files = {f"{process_id}.bpmn": (MODELS / f"{process_id}.bpmn").read_text()}

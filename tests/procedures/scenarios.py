@@ -12,6 +12,8 @@ File format (every key is checked; a typo fails the file with a message naming i
         start:                               # a person opens it (counter or portal) ...
           as: registrar
           data: {...}
+          received_on: "2026-02-27"          # optional: the day it reached the office, how, and why
+          channel: pec                       #   (a supervisor's reason when older than 5 working days)
         # ... or a national platform does:   start: {platform: ANPR, business_key: ..., data: {...}}
         steps:
           - complete: registration           # a user task by BPMN id: claimed and completed
@@ -29,7 +31,8 @@ File format (every key is checked; a typo fails the file with a message naming i
 Expectations: `ready` (BPMN ids of the open tasks, any order), `status` (open, closed, cancelled),
 `outcome` (a key of the manifest's `outcomes`), `documents` (kind -> how many the case has),
 `milestones` (the labels the citizen sees, in order), `data` (keys of the case data and their
-values), `open_incidents` (default at the end: 0).
+values), `open_incidents` (default at the end: 0), `legal_due_date` (the case's legal term, ISO date),
+`due` (BPMN id of an open task -> its due date, ISO).
 """
 
 from __future__ import annotations
@@ -48,12 +51,13 @@ PROCESSES = Path(__file__).resolve().parents[2] / "processes"
 DEFAULT_START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 2026, 09:30 in Rome
 
 SCENARIO_KEYS = {"name", "at", "citizen", "simulators", "start", "steps", "expect"}
-START_KEYS = {"as", "data", "platform", "business_key"}
+START_KEYS = {"as", "data", "platform", "business_key", "received_on", "channel", "received_on_reason"}
 STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "expect"}
 STEP_KEYS = {"complete": {"complete", "as", "data", "refused"}, "deliver_outbox": {"deliver_outbox"},
              "message": {"message", "as", "payload", "refused"}, "advance_days": {"advance_days"},
              "expect": {"expect"}}
-EXPECT_KEYS = {"ready", "status", "outcome", "documents", "milestones", "data", "open_incidents"}
+EXPECT_KEYS = {"ready", "status", "outcome", "documents", "milestones", "data", "open_incidents", "legal_due_date",
+               "due"}
 STATUSES = {"open", "closed", "cancelled"}
 SIMULATOR_KEYS = {"platform", "post", "json"}
 
@@ -352,7 +356,9 @@ class Runner:
                     business_key=str(start["business_key"]), source=str(start["platform"]))
             else:
                 self.case = services.case_start(tenant=self.tenant, user=self.user(start["as"]),
-                                                process_id=self.scenario.process_id, data=data)
+                                                process_id=self.scenario.process_id, data=data,
+                                                received_on=start.get("received_on"), channel=start.get("channel"),
+                                                received_on_reason=str(start.get("received_on_reason") or ""))
         except Exception as exc:  # noqa: BLE001 - reported with the scenario's name
             self.fail("start", f"la pratica non si apre: {_describe(exc)}")
 
@@ -447,6 +453,15 @@ class Runner:
                 self.fail(where, f"i dati della pratica non hanno '{key}' (chiavi: {sorted(case.data)})")
             if not _matches(case.data[key], value):
                 self.fail(where, f"dati['{key}'] = {case.data[key]!r}, atteso {value!r}")
+        if "legal_due_date" in expect and str(case.legal_due_date) != str(expect["legal_due_date"]):
+            self.fail(where, f"scadenza legale {case.legal_due_date}, attesa {expect['legal_due_date']}")
+        for bpmn_id, due in (expect.get("due") or {}).items():
+            from cases.models import WorkItem, WorkItemStatus
+
+            dues = sorted(str(d) for d in WorkItem.objects.filter(case=case, bpmn_id=bpmn_id).exclude(
+                status__in=[WorkItemStatus.COMPLETED, WorkItemStatus.CANCELLED]).values_list("due_at", flat=True))
+            if dues != [str(due)]:
+                self.fail(where, f"scadenza del compito '{bpmn_id}': {dues}, attesa {due}")
         if "open_incidents" in expect:
             incidents = list(Incident.objects.filter(instance__case_id=case.pk, status=IncidentStatus.OPEN)
                              .values_list("kind", "message"))

@@ -37,7 +37,7 @@ RAW_KEYS = ["anpr_registration_result", "notice_10bis_sent", "notice_of_start_do
 @pytest.fixture
 def worked_case(office):  # noqa: F811
     """The citizen's own declaration after the office registered it, the police found nobody, an
-    internal note was written and the notice of grounds for refusal went out on App IO."""
+    internal note was written and the notice of grounds for refusal went out on App IO and was delivered."""
     for who, (first, last) in (("registrar", ("Gianna", "Scrivani")), ("police", ("Ottavio", "Vigilanti"))):
         office[who].first_name, office[who].last_name = first, last
         office[who].save()
@@ -51,6 +51,10 @@ def worked_case(office):  # noqa: F811
     _complete(office, "police", case_id, "police_verification", NEGATIVE)
     _complete(office, "registrar", case_id, "notice_10bis", NOTICE)
     _drain()
+    # The office records the delivery of the notice: the 10 days for observations start (issue 10).
+    assert _client(office, "registrar").post(
+        f"/api/v1/cases/{case_id}/messages/",
+        {"message": "notice_delivered", "payload": {"delivered_on": "2026-03-02"}}, format="json").status_code == 200
     assert _client(office, "registrar").post(f"/api/v1/cases/{case_id}/comments/", {"text": NOTE},
                                              format="json").status_code == 201
     case = Case.objects.get(pk=case_id)

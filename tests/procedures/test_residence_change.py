@@ -184,6 +184,10 @@ def test_silence_assent_when_45_days_pass_without_verification(office):
     assert _case(office, case["id"])["status"] == "open"
     clock.advance(dt.timedelta(days=2))
     assert engine.fire_due_timers() == 1
+    # The declaration stands; the registrar is told with a work item to acknowledge (issue 10).
+    ack = _task(office, case["id"], "silence_assent")
+    assert ack["role"] == "registrar" and _case(office, case["id"])["status"] == "open"
+    _complete(office, "registrar", case["id"], "silence_assent", {"acknowledged": True})
     detail = _case(office, case["id"])
     assert detail["status"] == "closed" and detail["outcome"] == "silence_assent"
     assert detail["tasks"] == []
@@ -199,11 +203,22 @@ def _negative_until_notice(office):
     return case
 
 
+def _deliver_notice(office, case, delivered_on="2026-03-02"):
+    """The office records the day the 10-bis notice reached the declarant (issue 10)."""
+    r = _client(office, "registrar").post(
+        f"/api/v1/cases/{case['id']}/messages/",
+        {"message": "notice_delivered", "payload": {"delivered_on": delivered_on}}, format="json",
+    )
+    assert r.status_code == 200, r.content
+
+
 def test_negative_then_reply_accepted(office):
     case = _negative_until_notice(office)
     detail = _case(office, case["id"])
     assert "notice_10bis_sent" in detail["data"]  # App IO answered (sent, or reported not on IO)
-    assert detail["tasks"] == []  # waiting for the citizen's written observations
+    assert detail["tasks"] == []  # waiting for the delivery, then the citizen's written observations
+    _deliver_notice(office, case)
+    assert _case(office, case["id"])["data"]["observations_due_on"] == "2026-03-12"
     r = _client(office, "registrar").post(
         f"/api/v1/cases/{case['id']}/messages/",
         {"message": "citizen_reply", "payload": {"text": "Abito qui dal 1 marzo", "received_on": "2026-03-15"}},
@@ -232,9 +247,14 @@ def test_negative_then_reply_rejected_restores_previous_position(office):
 
 def test_negative_and_no_reply_within_10_days_restores(office):
     case = _negative_until_notice(office)
-    clock.advance(dt.timedelta(days=9))
+    clock.advance(dt.timedelta(days=3))
+    assert engine.fire_due_timers() == 0  # the 10 days have not started: no delivery yet
+    _deliver_notice(office, case, "2026-03-04")  # delivered two days after sending
+    clock.advance(dt.timedelta(days=9))  # 14 March, day 10 from delivery (a Saturday: Monday 16)
     assert engine.fire_due_timers() == 0
-    clock.advance(dt.timedelta(days=1, minutes=1))
+    clock.advance(dt.timedelta(days=2))  # Monday 16 March, the last day
+    assert engine.fire_due_timers() == 0
+    clock.advance(dt.timedelta(days=1))
     assert engine.fire_due_timers() == 1
     _drain()
     _complete(office, "registrar", case["id"], "report_discrepancies",
@@ -247,14 +267,24 @@ def test_negative_and_no_reply_within_10_days_restores(office):
     assert r.status_code == 409
 
 
-def test_the_45_day_timer_does_not_fire_after_the_verification(office):
+def test_the_45_day_timer_survives_a_negative_check_until_the_notice_is_sent(office):
+    # Issue 10: before, a negative check dropped the 45-day timer and the case stayed open forever.
     case = _open(office)
     _register(office, case["id"])
     _complete(office, "police", case["id"], "police_verification", NEGATIVE)
     clock.advance(dt.timedelta(days=46))
-    engine.fire_due_timers()
+    assert engine.fire_due_timers() == 1
+    assert [t["bpmn_id"] for t in _case(office, case["id"])["tasks"]] == ["silence_assent"]
+    _complete(office, "registrar", case["id"], "silence_assent", {"acknowledged": True})
+    assert _case(office, case["id"])["outcome"] == "silence_assent"
+
+
+def test_the_45_day_timer_stops_once_the_notice_is_sent(office):
+    case = _negative_until_notice(office)
+    clock.advance(dt.timedelta(days=46))
+    assert engine.fire_due_timers() == 0
     detail = _case(office, case["id"])
-    assert detail["outcome"] != "silence_assent"
+    assert detail["status"] == "open" and detail["outcome"] != "silence_assent"
 
 
 def test_every_task_exposes_its_json_schema(office):
