@@ -82,7 +82,7 @@ def test_local_datetime_and_add_hours_count_elapsed_hours_across_summer_time():
     # 24 elapsed hours later the wall clock says 04:00, not 03:00 (that would be 23 hours).
     assert H["add_hours"](death, 24) == "2026-03-29T04:00:00+02:00"
     assert H["add_hours"]("2026-03-02T10:00:00", 24) == "2026-03-03T10:00:00+01:00"  # no offset: Rome time
-    assert H["format_datetime"]("2026-03-29T00:30:00Z") == "29/03/2026 ore 02:30"
+    assert H["format_datetime"]("2026-03-29T01:30:00Z") == "29/03/2026 ore 03:30"
     with pytest.raises(ValueError):
         H["local_datetime"]("2026-03-28", "25:00")
     with pytest.raises(ValueError):
