@@ -132,6 +132,20 @@ def parse_date(text: Any) -> str:
     raise ValueError(f"Data non valida: {text!r} (usa AAAA-MM-GG o GG/MM/AAAA)")
 
 
+def _as_moment(value: Any) -> dt.datetime:
+    """An instant: an aware datetime, or ISO text (without an offset: Rome local time)."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"Data e ora non valide: {value!r} (usa AAAA-MM-GGTHH:MM)") from None
+    else:
+        raise ValueError(f"Data e ora non valide: {value!r} (usa AAAA-MM-GGTHH:MM)")
+    return moment if moment.tzinfo else moment.replace(tzinfo=ROME)
+
+
 def _span_cost(a: Any, b: Any, *_: Any) -> int:
     try:
         return 10 + 2 * min(abs((_as_date(b) - _as_date(a)).days), MAX_SPAN_DAYS)
@@ -186,6 +200,31 @@ def build_helpers(*, patron_day: WorkCalendar | tuple[int, int] | None) -> dict[
         day = _as_date(date)
         return dt.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=ROME).isoformat()
 
+    def local_datetime(date: Any, time: Any) -> str:
+        """The instant of a date and a wall-clock time (HH:MM) in Rome: '2026-03-01', '14:30'."""
+        try:
+            hour, minute = (int(part) for part in str(time).strip().split(":")[:2])
+            moment = dt.datetime.combine(_as_date(date), dt.time(hour, minute), tzinfo=ROME)
+        except (TypeError, ValueError):
+            raise ValueError(f"Ora non valida: {time!r} (usa HH:MM)") from None
+        return moment.isoformat()
+
+    def add_hours(moment: Any, n: int) -> str:
+        """`n` elapsed hours after `moment` (across a change of summer time too), in Rome time."""
+        hours = int(n)
+        if abs(hours) > MAX_SPAN_DAYS * 24:
+            raise ValueError(f"add_hours: at most {MAX_SPAN_DAYS * 24} hours")
+        utc = _as_moment(moment).astimezone(dt.UTC) + dt.timedelta(hours=hours)
+        return utc.astimezone(ROME).isoformat()
+
+    def format_datetime(moment: Any) -> str:
+        """Italian display format, Rome time: 20/11/2026 ore 14:30."""
+        return _as_moment(moment).astimezone(ROME).strftime("%d/%m/%Y ore %H:%M")
+
+    def is_past(moment: Any) -> bool:
+        """True once `moment` has come (the clock is at or after it)."""
+        return _as_moment(moment) <= clock.now()
+
     def is_valid_fiscal_code(cf: Any) -> bool:
         return isinstance(cf, str) and codicefiscale.is_valid(cf.strip().upper())
 
@@ -202,7 +241,8 @@ def build_helpers(*, patron_day: WorkCalendar | tuple[int, int] | None) -> dict[
         "term_end": term_end,
         "is_working_day": is_working_day, "working_days_between": working_days_between,
         "days_between": days_between, "end_of_day": end_of_day, "parse_date": parse_date,
-        "format_date": format_date,
+        "format_date": format_date, "local_datetime": local_datetime, "add_hours": add_hours,
+        "format_datetime": format_datetime, "is_past": is_past,
         "is_valid_fiscal_code": is_valid_fiscal_code, "fiscal_code_birthdate": fiscal_code_birthdate,
     }
     # What a call costs in the sandbox's step budget (engine.sandbox; one unit is about 1 µs), so

@@ -88,8 +88,52 @@ def comunicazione_avvio() -> bytes:
     return _stable_bytes(doc)
 
 
+def autorizzazione_cremazione() -> bytes:
+    """Cremation authorisation (L. 130/2001 art. 3; DPR 285/1990 artt. 8, 79; DPR 396/2000)."""
+    doc = _document()
+    doc.add_paragraph("{{ stemma }}")
+    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
+    doc.add_paragraph("{{ ente.indirizzo }}")
+    doc.add_paragraph("Ufficio di Stato Civile")
+    doc.add_paragraph("")
+    doc.add_paragraph("AUTORIZZAZIONE ALLA CREMAZIONE - pratica n. {{ pratica.numero }}").runs[0].bold = True
+    doc.add_paragraph("L'Ufficiale dello Stato Civile")
+    doc.add_paragraph(
+        "vista la richiesta di {{ richiedente.nome }} {{ richiedente.cognome }} (C.F. {{ richiedente.codice_fiscale }})"
+        "{% if impresa %}, presentata per il tramite dell'impresa di onoranze funebri {{ impresa }}{% endif %};"
+    )
+    doc.add_paragraph(
+        "visto l'atto di morte n. {{ atto_morte.numero }}, parte {{ atto_morte.parte }}{% if atto_morte.serie %}, "
+        "serie {{ atto_morte.serie }}{% endif %}, anno {{ atto_morte.anno }}, dei registri di stato civile del comune di "
+        "{{ atto_morte.comune }};"
+    )
+    doc.add_paragraph("accertato che la volontà di cremazione risulta da: {{ volonta }};")
+    doc.add_paragraph(
+        "visto il certificato del medico necroscopo dal quale risulta escluso il sospetto di morte dovuta a reato "
+        "(art. 3, comma 1, lettera a, legge 30 marzo 2001, n. 130){% if nulla_osta %} e il nulla osta dell'autorità "
+        "giudiziaria: {{ nulla_osta }}{% endif %};"
+    )
+    doc.add_paragraph("{% if decesso.estero %}visti i documenti esteri relativi al decesso e al trasporto della salma;{% endif %}")
+    doc.add_paragraph("visti gli articoli 8, 74 e 79 del D.P.R. 10 settembre 1990, n. 285;")
+    doc.add_paragraph("AUTORIZZA").runs[0].bold = True
+    doc.add_paragraph(
+        "la cremazione della salma di {{ defunto.nome }} {{ defunto.cognome }} (C.F. {{ defunto.codice_fiscale }}), "
+        "nato/a il {{ defunto.data_nascita }}, deceduto/a il {{ decesso.data_ora }} a {{ decesso.comune }} "
+        "({{ decesso.luogo }}), presso il crematorio {{ crematorio.nome }} di {{ crematorio.comune }}."
+    )
+    doc.add_paragraph(
+        "La cremazione non può essere eseguita prima del {{ ora_minima }}, al termine del periodo di osservazione "
+        "di 24 ore dal decesso (art. 8 D.P.R. 285/1990).{% if osservazione_in_corso %} Alla data del rilascio il "
+        "periodo di osservazione non è ancora trascorso.{% endif %}"
+    )
+    doc.add_paragraph("Copia della presente è trasmessa al crematorio e al richiedente.")
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
 DEEDS = {
     ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_avvio.docx": comunicazione_avvio,
+    ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_cremazione.docx": autorizzazione_cremazione,
 }
 
 

@@ -142,3 +142,24 @@ def test_a_wrong_working_weekdays_setting_is_refused(value):
         Tenant(name="X", slug="x", istat_code="000001", belfiore_code="X001", working_weekdays=value).full_clean(
             validate_unique=False)
     assert "working_weekdays" in refused.value.message_dict
+def test_local_datetime_and_add_hours_count_elapsed_hours_across_summer_time():
+    # Death at 03:00 on Saturday 28 March 2026; summer time starts on Sunday 29 March at 02:00.
+    death = H["local_datetime"]("2026-03-28", "03:00")
+    assert death == "2026-03-28T03:00:00+01:00"
+    # 24 elapsed hours later the wall clock says 04:00, not 03:00 (that would be 23 hours).
+    assert H["add_hours"](death, 24) == "2026-03-29T04:00:00+02:00"
+    assert H["add_hours"]("2026-03-02T10:00:00", 24) == "2026-03-03T10:00:00+01:00"  # no offset: Rome time
+    assert H["format_datetime"]("2026-03-29T01:30:00Z") == "29/03/2026 ore 03:30"
+    with pytest.raises(ValueError):
+        H["local_datetime"]("2026-03-28", "25:00")
+    with pytest.raises(ValueError):
+        H["add_hours"]("ieri", 24)
+
+
+def test_is_past_follows_the_clock():
+    clock.freeze(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC))
+    try:
+        assert H["is_past"]("2026-03-02T10:00:00+01:00") is True  # 09:00 UTC is 10:00 in Rome
+        assert H["is_past"]("2026-03-02T10:01:00+01:00") is False
+    finally:
+        clock.reset()

@@ -62,6 +62,7 @@ class Command(BaseCommand):
                     {"outcome": "positive", "visit_date": "2026-11-21", "found_at_address": True, "notes": "Presente"},
                 )
             self.stdout.write(f"{tenant.name}: {len(cases)} pratiche di esempio")
+        call_command("load_demo_cremation")  # the cremation authorisation (processes/cremation_authorisation/)
         call_command("load_demo_noticeboard")  # by name: the notice board sits above cases
         self.stdout.write("Utenti demo pronti (password: demo).")
 
