@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "backoffice",  # tenant administration pages, above accounts, cases and documents
     "registry",
     "noticeboard",  # the public online notice board (albo pretorio), above cases and documents
+    "support",  # malfunction tickets: the tenant's SLA terms and the SLA report, above cases and documents
     "ops",
 ]
 
