@@ -18,3 +18,6 @@ class SupportTerms(models.Model):
 
     class Meta:
         verbose_name = _("termini di assistenza")
+
+    def __str__(self) -> str:
+        return f"SLA {self.tenant_id}"
