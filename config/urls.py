@@ -24,4 +24,5 @@ urlpatterns = [
     path("", include("forms.urls")),
     path("", include("registry.urls")),
     path("", include("noticeboard.urls")),
+    path("", include("support.urls")),
 ]
