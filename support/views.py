@@ -73,3 +73,47 @@ def report_export(request: HttpRequest, fmt: str) -> HttpResponse:
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="sla-{year:04d}-{month:02d}.{ext}"'
     return response
+
+
+@login_required
+@never_cache
+def report_problem(request: HttpRequest) -> HttpResponse:
+    """"Segnala un problema": reached from the footer of any page (`?da=<that page>`)."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from common.errors import ValidationFailed
+
+    from .capture import MAX_SCREENSHOT_BYTES, clean_page, report_problem as open_ticket
+    from .terms import terms_of
+
+    tenant = page_tenant(request)
+    page = clean_page(request.POST.get("page_url") if request.method == "POST" else request.GET.get("da"))
+    values = {"level": "", "summary": "", "description": ""}
+    errors: dict = {}
+    if request.method == "POST":
+        values = {k: (request.POST.get(k) or "").strip() for k in values}
+        upload = request.FILES.get("screenshot")
+        screenshot = None
+        if upload is not None:
+            if upload.size > MAX_SCREENSHOT_BYTES:
+                errors = {"screenshot": [_("La schermata supera i 5 MB.")]}
+            else:
+                screenshot = (upload.read(), upload.name)
+        if not errors:
+            try:
+                case = open_ticket(tenant=tenant, user=request.user, page=page,
+                                   browser=request.META.get("HTTP_USER_AGENT", ""), screenshot=screenshot,
+                                   ip=request.META.get("REMOTE_ADDR"), **values)
+            except ValidationFailed as exc:
+                details = exc.details if isinstance(exc.details, dict) else {}
+                errors = details.get("data", details) or {"__all__": [exc.message]}
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, _("Segnalazione %(n)s inviata al gruppo di assistenza.") % {"n": case.number})
+                return redirect(page or "/")
+    levels = terms_of(tenant)["levels"]
+    return render(request, "support/report_problem.html", {
+        "page_url": page, "values": values, "errors": errors,
+        "levels": [(lv, levels[lv]["label"]) for lv in ("4", "3", "2", "1")],
+    }, status=400 if errors else 200)
