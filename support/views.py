@@ -84,7 +84,8 @@ def report_problem(request: HttpRequest) -> HttpResponse:
 
     from common.errors import ValidationFailed
 
-    from .capture import MAX_SCREENSHOT_BYTES, clean_page, report_problem as open_ticket
+    from .capture import MAX_SCREENSHOT_BYTES, clean_page
+    from .capture import report_problem as open_ticket
     from .terms import terms_of
 
     tenant = page_tenant(request)
