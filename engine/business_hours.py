@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from .script_helpers import ROME, italian_holidays
+# script_helpers imports this module (to register the helpers): nothing of it is imported at load.
+ROME = ZoneInfo("Europe/Rome")
 
 # At most this many minutes may be added (about 2 years of round-the-clock service).
 MAX_MINUTES = 60 * 24 * 800
@@ -69,6 +71,8 @@ class Calendar:
     def is_service_day(self, day: dt.date) -> bool:
         if day.weekday() not in self.weekdays or day in self.holidays:
             return False
+        from .script_helpers import italian_holidays
+
         if self.national and day in italian_holidays(day.year):
             return False
         return not (self.patron and (day.month, day.day) == self.patron)
