@@ -91,3 +91,21 @@ def test_report_page_and_exports(month):
     assert client.get("/assistenza/sla/export.exe?month=2026-03").status_code == 404
     # A malformed month falls back to the current one instead of failing.
     assert client.get("/assistenza/sla/?month=2026-13").status_code == 200
+
+
+def test_a_breached_ticket_run_through_the_process_reaches_the_report_with_its_penalty():
+    """The scenario level4_breach (tests.yaml) run through the real services: resolved 60 minutes
+    late, so 200 fixed + 1 started hour x 50 in the March report."""
+    from django.core.management import call_command
+
+    from tests.procedures.scenarios import PROCESSES, Runner, load_scenarios
+
+    call_command("sync_processes", verbosity=0)
+    tenant = make_tenant("Comune di Capannori", istat="046007")
+    scenario = next(s for s in load_scenarios(PROCESSES / "malfunction_ticket") if s.name == "level4_breach")
+    Runner(scenario, tenant=tenant, simulator_urls={}).run()
+    report = sla_report(tenant=tenant, year=2026, month=3)
+    level4 = report["levels"][0]
+    assert (level4.level, level4.tickets, level4.missed, level4.breach_minutes) == ("4", 1, 1, 60)
+    assert level4.max_minutes == 180
+    assert level4.penalty == Decimal("250.00") == report["total"].penalty
