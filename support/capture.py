@@ -26,7 +26,8 @@ def clean_page(value: Any) -> str:
         parts = urlsplit(text)
     except ValueError:
         return ""
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+    # "/\\evil.example" is "//evil.example" to a browser: the page is also where the reporter returns.
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//") or "\\" in text:
         return ""
     return parts.path + (f"?{parts.query}" if parts.query else "")
 

@@ -19,6 +19,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 @pytest.mark.parametrize(("given", "kept"), [
     ("/pratiche/12/?tab=documenti", "/pratiche/12/?tab=documenti"),
     ("https://evil.example/phish", ""), ("//evil.example/x", ""), ("javascript:alert(1)", ""),
+    ("/\\evil.example/x", ""), ("/%5Cevil", "/%5Cevil"),
     ("/ok\r\nSet-Cookie: x", "/okSet-Cookie: x"), ("", ""),
 ])
 def test_only_paths_of_this_site_are_kept(given, kept):
