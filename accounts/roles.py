@@ -12,6 +12,8 @@ class Role(models.TextChoices):
     PROCESS_ADMIN = "process_admin", _("Amministratore dei procedimenti")
     VIEWER = "viewer", _("Consultazione")
     CITIZEN = "citizen", _("Cittadino")
+    # The supplier's support team: triages and resolves malfunction tickets (issue 12).
+    SUPPORT = "support", _("Assistenza del fornitore")
 
 
 ROLE_CODES = frozenset(Role.values)
@@ -33,7 +35,8 @@ ADMIN_ROLES = frozenset({Role.SUPERVISOR, Role.PROCESS_ADMIN})
 #   outside the tenant administration pages.
 # Nobody adds a role to themselves, and nobody edits a user who holds a role they may not grant.
 ROLE_GRANTS: dict[str, frozenset[str]] = {
-    Role.SUPERVISOR: frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.VIEWER}),
+    # The responsabile also admits the supplier's support team to the tenant (they see its tickets).
+    Role.SUPERVISOR: frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.VIEWER, Role.SUPPORT}),
     Role.PROCESS_ADMIN: frozenset(),
 }
 

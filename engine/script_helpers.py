@@ -255,6 +255,10 @@ def build_helpers(*, patron_day: WorkCalendar | tuple[int, int] | None) -> dict[
         "is_valid_fiscal_code": lambda *_: 2_500,
         "fiscal_code_birthdate": lambda *_: 2_500,
     }
+    from . import business_hours  # SLA clocks in service hours (issue 12)
+
+    helpers.update(business_hours.HELPERS)
+    costs.update(business_hours.COSTS)
     for name, helper in helpers.items():
         helper.sandbox_cost = costs.get(name, _base_cost)  # type: ignore[attr-defined]
     return helpers

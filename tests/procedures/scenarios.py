@@ -25,6 +25,8 @@ File format (every key is checked; a typo fails the file with a message naming i
             as: citizen
             payload: {...}
           - advance_days: 46                 # the clock moves on; due timers fire
+          - advance_hours: 1.5               # the same, in hours (service-hours SLA clocks)
+          - advance_to: "2026-03-09T13:30:00+01:00"  # the same, to an instant (not backwards)
           - expect: {...}                    # expectations at this point
         expect: {...}                        # expectations at the end
 
@@ -52,9 +54,10 @@ DEFAULT_START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 
 
 SCENARIO_KEYS = {"name", "at", "citizen", "simulators", "start", "steps", "expect"}
 START_KEYS = {"as", "data", "platform", "business_key", "received_on", "channel", "received_on_reason"}
-STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "expect"}
+STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect"}
 STEP_KEYS = {"complete": {"complete", "as", "data", "refused"}, "deliver_outbox": {"deliver_outbox"},
              "message": {"message", "as", "payload", "refused"}, "advance_days": {"advance_days"},
+             "advance_hours": {"advance_hours"}, "advance_to": {"advance_to"},
              "expect": {"expect"}}
 EXPECT_KEYS = {"ready", "status", "outcome", "documents", "milestones", "data", "open_incidents", "legal_due_date",
                "due"}
@@ -228,6 +231,15 @@ def _check_step(step: Any, n: int, c: _Checker) -> None:
         days = step["advance_days"]
         if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
             c.problem(f"{what}: 'advance_days' è un numero di giorni positivo")
+    elif kind == "advance_hours":
+        hours = step["advance_hours"]
+        if not isinstance(hours, int | float) or isinstance(hours, bool) or hours <= 0:
+            c.problem(f"{what}: 'advance_hours' è un numero di ore positivo")
+    elif kind == "advance_to":
+        try:
+            _parse_at(step["advance_to"])
+        except ValueError:
+            c.problem(f"{what}: 'advance_to' è una data e ora ISO 8601 con fuso")
     elif kind == "deliver_outbox":
         if step["deliver_outbox"] is not True:
             c.problem(f"{what}: scrivere 'deliver_outbox: true'")
@@ -413,6 +425,23 @@ class Runner:
         from engine import services as engine
 
         clock.advance(dt.timedelta(days=step["advance_days"]))
+        engine.fire_due_timers()
+
+    def _step_advance_hours(self, step: dict[str, Any], where: str) -> None:
+        from common import clock
+        from engine import services as engine
+
+        clock.advance(dt.timedelta(hours=step["advance_hours"]))
+        engine.fire_due_timers()
+
+    def _step_advance_to(self, step: dict[str, Any], where: str) -> None:
+        from common import clock
+        from engine import services as engine
+
+        delta = _parse_at(step["advance_to"]) - clock.now()
+        if delta < dt.timedelta(0):
+            self.fail(where, f"il tempo non torna indietro (ora: {clock.now().isoformat()})")
+        clock.advance(delta)
         engine.fire_due_timers()
 
     def _step_expect(self, step: dict[str, Any], where: str) -> None:

@@ -64,6 +64,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{tenant.name}: {len(cases)} pratiche di esempio")
         call_command("load_demo_cremation")  # the cremation authorisation (processes/cremation_authorisation/)
         call_command("load_demo_noticeboard")  # by name: the notice board sits above cases
+        call_command("load_demo_support")  # malfunction tickets with SLA (support app, issue 12)
         self.stdout.write("Utenti demo pronti (password: demo).")
 
     def _complete_first(self, case: Case, user: User, data: dict | None = None) -> None:

@@ -1,0 +1,11 @@
+"""Include from config/urls.py: path("", include("support.urls"))."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("assistenza/segnala/", views.report_problem, name="support_report_problem"),
+    path("assistenza/sla/", views.report_page, name="support_sla_report"),
+    path("assistenza/sla/export.<str:fmt>", views.report_export, name="support_sla_export"),
+]
