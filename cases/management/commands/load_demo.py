@@ -63,6 +63,7 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"{tenant.name}: {len(cases)} pratiche di esempio")
         call_command("load_demo_noticeboard")  # by name: the notice board sits above cases
+        call_command("load_demo_marriage_banns")  # one banns request published on the demo notice board
         self.stdout.write("Utenti demo pronti (password: demo).")
 
     def _complete_first(self, case: Case, user: User, data: dict | None = None) -> None:
