@@ -131,9 +131,71 @@ def autorizzazione_cremazione() -> bytes:
     return _stable_bytes(doc)
 
 
+def atto_pubblicazione() -> bytes:
+    """Marriage banns: deed of publication (art. 55 D.P.R. 396/2000), posted on the notice board.
+    No fiscal codes: the public notice carries only what the banns law requires."""
+    doc = _document()
+    doc.add_paragraph("{{ stemma }}")
+    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
+    doc.add_paragraph("{{ ente.indirizzo }}")
+    doc.add_paragraph("Ufficio di Stato civile")
+    doc.add_paragraph("")
+    doc.add_paragraph("ATTO DI PUBBLICAZIONE DI MATRIMONIO - pratica n. {{ pratica.numero }}").runs[0].bold = True
+    doc.add_paragraph(
+        "L'ufficiale dello stato civile, vista la richiesta presentata il {{ pratica.data_richiesta }} "
+        "(art. 96 c.c.; artt. 50-51 D.P.R. 396/2000) e accertata l'insussistenza di impedimenti, rende noto che:"
+    )
+    doc.add_paragraph("{% for s in sposi %}")
+    doc.add_paragraph("- {{ s.cognome }} {{ s.nome }}, nato/a a {{ s.luogo_nascita }} il {{ s.data_nascita }}, "
+                      "residente in {{ s.residenza }}")
+    doc.add_paragraph("{% endfor %}")
+    doc.add_paragraph(
+        "intendono contrarre matrimonio con rito {{ rito }} nel Comune di {{ comune_celebrazione }}."
+    )
+    doc.add_paragraph(
+        "Il presente atto resta affisso all'albo pretorio online per {{ giorni_pubblicazione }} giorni consecutivi "
+        "(art. 55 D.P.R. 396/2000; art. 32 L. 69/2009).{% if decreto_riduzione %} Termine ridotto con "
+        "{{ decreto_riduzione }} (art. 100 c.c.).{% endif %}"
+    )
+    doc.add_paragraph(
+        "Chiunque vi abbia titolo può fare opposizione al matrimonio per le cause previste dagli articoli 102 "
+        "e seguenti del codice civile."
+    )
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
+def certificato_pubblicazione() -> bytes:
+    """Marriage banns: certificate of completed publication (art. 58 D.P.R. 396/2000; art. 99 c.c.)."""
+    doc = _document()
+    doc.add_paragraph("{{ stemma }}")
+    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
+    doc.add_paragraph("{{ ente.indirizzo }}")
+    doc.add_paragraph("Ufficio di Stato civile")
+    doc.add_paragraph("")
+    doc.add_paragraph("CERTIFICATO DI ESEGUITA PUBBLICAZIONE - pratica n. {{ pratica.numero }}").runs[0].bold = True
+    doc.add_paragraph("L'ufficiale dello stato civile certifica che la pubblicazione del matrimonio tra")
+    doc.add_paragraph("{% for s in sposi %}")
+    doc.add_paragraph("- {{ s.cognome }} {{ s.nome }}, nato/a a {{ s.luogo_nascita }} il {{ s.data_nascita }}")
+    doc.add_paragraph("{% endfor %}")
+    doc.add_paragraph(
+        "è stata affissa all'albo pretorio online con il numero di registro {{ albo.numero }} dal {{ albo.inizio }} "
+        "al {{ albo.fine }}. {{ opposizioni }}"
+    )
+    doc.add_paragraph(
+        "Il matrimonio può essere celebrato nel Comune di {{ comune_celebrazione }} dal {{ celebrabile_dal }} "
+        "(art. 99, primo comma, c.c.) ed entro il {{ valido_fino_al }}: trascorso tale termine la pubblicazione si "
+        "considera come non avvenuta (art. 99, secondo comma, c.c.)."
+    )
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
 DEEDS = {
     ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_avvio.docx": comunicazione_avvio,
     ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_cremazione.docx": autorizzazione_cremazione,
+    ROOT / "processes" / "marriage_banns" / "deeds" / "atto_pubblicazione.docx": atto_pubblicazione,
+    ROOT / "processes" / "marriage_banns" / "deeds" / "certificato_pubblicazione.docx": certificato_pubblicazione,
 }
 
 

@@ -27,6 +27,8 @@ File format (every key is checked; a typo fails the file with a message naming i
           - advance_days: 46                 # the clock moves on; due timers fire
           - advance_hours: 1.5               # the same, in hours (service-hours SLA clocks)
           - advance_to: "2026-03-09T13:30:00+01:00"  # the same, to an instant (not backwards)
+          - pay: true                        # the citizen pays every open pagoPA notice of the case (on
+                                             # the pagoPA simulator, over HTTP); the payments poller runs
           - expect: {...}                    # expectations at this point
         expect: {...}                        # expectations at the end
 
@@ -54,11 +56,11 @@ DEFAULT_START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 
 
 SCENARIO_KEYS = {"name", "at", "citizen", "simulators", "start", "steps", "expect"}
 START_KEYS = {"as", "data", "platform", "business_key", "received_on", "channel", "received_on_reason"}
-STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect"}
+STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect", "pay"}
 STEP_KEYS = {"complete": {"complete", "as", "data", "refused"}, "deliver_outbox": {"deliver_outbox"},
              "message": {"message", "as", "payload", "refused"}, "advance_days": {"advance_days"},
              "advance_hours": {"advance_hours"}, "advance_to": {"advance_to"},
-             "expect": {"expect"}}
+             "expect": {"expect"}, "pay": {"pay"}}
 EXPECT_KEYS = {"ready", "status", "outcome", "documents", "milestones", "data", "open_incidents", "legal_due_date",
                "due"}
 STATUSES = {"open", "closed", "cancelled"}
@@ -243,6 +245,9 @@ def _check_step(step: Any, n: int, c: _Checker) -> None:
     elif kind == "deliver_outbox":
         if step["deliver_outbox"] is not True:
             c.problem(f"{what}: scrivere 'deliver_outbox: true'")
+    elif kind == "pay":
+        if step["pay"] is not True:
+            c.problem(f"{what}: scrivere 'pay: true'")
     elif kind == "expect":
         _check_expect(step["expect"], c, what)
 
@@ -419,6 +424,28 @@ class Runner:
             if not engine.outbox_deliver_due():
                 return
         self.fail(where, "le chiamate ai servizi non si esauriscono dopo 10 giri")
+
+    def _step_pay(self, step: dict[str, Any], where: str) -> None:
+        """Pay the case's open pagoPA notices at the (simulated) PSP, then run the payments poller,
+        which delivers `pagamento_ricevuto` to the case as the worker would."""
+        import requests
+
+        from cases.tasks import deliver_payments
+        from connectors.pagopa.models import DebtPosition
+
+        base = self.simulator_urls.get("pagopa")
+        if base is None:
+            self.fail(where, "nessun simulatore pagoPA")
+        notices = list(DebtPosition.objects.filter(case_id=self.case.pk, paid_at__isnull=True)
+                       .values_list("notice_number", flat=True))
+        if not notices:
+            self.fail(where, "la pratica non ha avvisi pagoPA da pagare")
+        for notice in notices:
+            response = requests.post(f"{base}/__sim__/pay/{notice}", timeout=10)
+            if response.status_code >= 400:
+                self.fail(where, f"pagoPA ha rifiutato il pagamento di {notice}: {response.text[:300]}")
+        if not deliver_payments():
+            self.fail(where, "il pagamento non è arrivato alla pratica (nessuna attesa di 'pagamento_ricevuto')")
 
     def _step_advance_days(self, step: dict[str, Any], where: str) -> None:
         from common import clock

@@ -27,7 +27,7 @@ def simulator_urls(monkeypatch):
     from connectors.base.simulator import SimulatorServer
 
     servers, urls = [], {}
-    for platform in ("anpr", "pdnd", "appio", "protocollo"):
+    for platform in ("anpr", "pdnd", "appio", "pagopa", "protocollo"):
         module = importlib.import_module(f"connectors.{platform}.simulator")
         server = SimulatorServer(module.create_app())
         server.start()

@@ -65,6 +65,7 @@ class Command(BaseCommand):
         call_command("load_demo_cremation")  # the cremation authorisation (processes/cremation_authorisation/)
         call_command("load_demo_noticeboard")  # by name: the notice board sits above cases
         call_command("load_demo_support")  # malfunction tickets with SLA (support app, issue 12)
+        call_command("load_demo_marriage_banns")  # one banns request published on the demo notice board
         self.stdout.write("Utenti demo pronti (password: demo).")
 
     def _complete_first(self, case: Case, user: User, data: dict | None = None) -> None:
