@@ -36,7 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Q
 
 from common import clock
@@ -146,20 +146,50 @@ def _create_heads(keys: list[str]) -> None:
     if connection.vendor != "postgresql":  # SQLite: one writer at a time anyway
         AuditChainHead.objects.bulk_create([AuditChainHead(chain_key=k) for k in keys], ignore_conflicts=True)
         return
+    if not connection.in_atomic_block or getattr(settings, "PROCEDO_DB_POOLER", "") == "pgbouncer":
+        # Outside a transaction the insert commits at once. Behind a transaction pooler a second
+        # connection would need a second server connection while this one holds its own: with every
+        # pooled connection inside a transaction that waits for one, nobody ever gets one. There the
+        # heads are created with the tenant (ensure_chain_heads), and this in-transaction insert is
+        # only the rare fallback (more shards than before); a unique-index wait here ends at commit.
+        with connection.cursor() as cursor:
+            cursor.execute(_CREATE_HEADS, [GENESIS, keys])
+        return
     side = connections.create_connection(connection.alias)
     try:
         with side.cursor() as cursor:
-            cursor.execute(
-                # NOT EXISTS first: a conflict check against a head that some open transaction has
-                # just advanced would wait for that transaction to end.
-                "INSERT INTO audit_auditchainhead (chain_key, last_seq, last_hash) "
-                "SELECT k, 0, %s FROM unnest(%s::text[]) AS k "
-                "WHERE NOT EXISTS (SELECT 1 FROM audit_auditchainhead h WHERE h.chain_key = k) "
-                "ON CONFLICT (chain_key) DO NOTHING",
-                [GENESIS, keys],
-            )
+            # If this very transaction has inserted one of these heads (a tenant created in it), the
+            # side connection would wait for us while we wait for it: give up quickly and insert here.
+            cursor.execute("SET lock_timeout = '2s'")
+            cursor.execute(_CREATE_HEADS, [GENESIS, keys])
+        return
+    except DatabaseError:
+        logger.warning("audit: chain heads %s created inside the caller's transaction", keys)
     finally:
         side.close()
+    with connection.cursor() as cursor:
+        cursor.execute(_CREATE_HEADS, [GENESIS, keys])
+
+
+# NOT EXISTS first: a conflict check against a head that some open transaction has just advanced
+# would wait for that transaction to end.
+_CREATE_HEADS = (
+    "INSERT INTO audit_auditchainhead (chain_key, last_seq, last_hash) "
+    "SELECT k, 0, %s FROM unnest(%s::text[]) AS k "
+    "WHERE NOT EXISTS (SELECT 1 FROM audit_auditchainhead h WHERE h.chain_key = k) "
+    "ON CONFLICT (chain_key) DO NOTHING"
+)
+
+
+def ensure_chain_heads(tenant) -> None:
+    """Create every chain head of a tenant (called when the tenant is created, in its transaction:
+    nobody else can write the new tenant's events before it commits)."""
+    keys = _tenant_keys(tenant)
+    if connection.vendor != "postgresql":
+        AuditChainHead.objects.bulk_create([AuditChainHead(chain_key=k) for k in keys], ignore_conflicts=True)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_CREATE_HEADS, [GENESIS, keys])
 
 
 def _advance_head(chain_key: str, tenant) -> tuple[int, str]:

@@ -197,3 +197,14 @@ def test_the_database_hashes_any_content_exactly_as_verify_does():
     assert {e.summary for e in stored} == set(tricky)
     report = verify_chain(tenant=tenant)
     assert report.ok and report.checked == len(tricky)
+
+
+def test_a_new_tenant_gets_every_chain_head_with_it():
+    # Created with the tenant, no later transaction has to create a head while holding other locks
+    # (behind a transaction pooler that would need a second server connection: tests/deploy/test_pgbouncer.py).
+    from audit.models import AuditChainHead
+
+    tenant = make_tenant()
+    keys = set(AuditChainHead.objects.filter(chain_key__in=[chain_key_for(tenant, k) for k in range(4)])
+               .values_list("chain_key", flat=True))
+    assert keys == {chain_key_for(tenant, k) for k in range(4)}
