@@ -280,10 +280,18 @@ MEDIA_ROOT = Path(env_str("PROCEDO_MEDIA_ROOT", str(VAR_DIR / "media")))
 
 # Documents on S3-compatible object storage when a bucket is configured (django-storages);
 # otherwise on the filesystem under PROCEDO_DOCUMENTS_ROOT (documents/storage.py).
+# Production serves static files under content-hashed names (collectstatic writes them and a manifest),
+# so the proxy can cache them for a year as immutable; a new release changes the names.
+PROCEDO_STATIC_HASHED = env_bool("PROCEDO_STATIC_HASHED", PROCEDO_ENV == "production")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": (
+        "whitenoise.storage.CompressedManifestStaticFilesStorage" if PROCEDO_STATIC_HASHED
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    )},
 }
+# A file missing from the manifest is served under its plain name instead of failing the page.
+WHITENOISE_MANIFEST_STRICT = False
 if env_str("PROCEDO_S3_BUCKET", ""):
     STORAGES["documents"] = {
         "BACKEND": "storages.backends.s3.S3Storage",

@@ -11,6 +11,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -55,12 +56,13 @@ def _self_signed(tls: Path) -> None:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 
 
-def _configure(tmp: Path, *, upstream_port: int, http_port: int, https_port: int) -> Path:
+def _configure(tmp: Path, *, upstream_port: int, http_port: int, https_port: int, var_dir: Path | None = None) -> Path:
     conf_dir = tmp / "procedo"
     (conf_dir / "tls").mkdir(parents=True)
     _self_signed(conf_dir / "tls")
     for source in NGINX_DIR.glob("*.conf"):
         text = source.read_text().replace("/etc/nginx/procedo/", f"{conf_dir}/")
+        text = text.replace("/srv/procedo/var", str(var_dir or tmp / "var"))
         text = text.replace("web1:8000", f"127.0.0.1:{upstream_port}").replace("web2:8000", f"127.0.0.1:{upstream_port}")
         text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};").replace("listen [::]:80;", "")
         text = text.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
@@ -147,3 +149,53 @@ def test_the_proxy_overwrites_trusted_headers_and_refuses_oversized_bodies(tmp_p
         proc.terminate()
         proc.wait(10)
         upstream.shutdown()
+
+
+def test_hashed_static_names_are_cached_for_a_year_and_plain_ones_for_an_hour(tmp_path):
+    # nginx's workers run as an unprivileged user: the static root must be readable by them
+    # (pytest's own temporary folders are private to root).
+    var_dir = Path(tempfile.mkdtemp(prefix="procedo-nginx-static-"))
+    var_dir.chmod(0o755)
+    static = var_dir / "static" / "css"
+    static.mkdir(parents=True)
+    for folder in (var_dir / "static", static):
+        folder.chmod(0o755)
+    (static / "procedo.css").write_text("body{}")
+    (static / "procedo.0123456789ab.css").write_text("body{}")
+    https_port = _free_port()
+    main = _configure(tmp_path, upstream_port=_free_port(), http_port=_free_port(), https_port=https_port,
+                      var_dir=var_dir)
+    proc = subprocess.Popen([_nginx(), "-p", str(tmp_path), "-c", str(main)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("nginx did not start: " + (tmp_path / "error.log").read_text(errors="replace"))
+                time.sleep(0.1)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+
+        def get(path):
+            conn = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=10)
+            conn.request("GET", path, headers={"Host": "procedo.example.it"})
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            return response.status, response.getheader("Cache-Control") or "", response.getheader("X-Content-Type-Options")
+
+        status, cache, nosniff = get("/static/css/procedo.0123456789ab.css")
+        assert (status, cache, nosniff) == (200, "public, max-age=31536000, immutable", "nosniff")
+        status, cache, nosniff = get("/static/css/procedo.css")
+        assert (status, cache, nosniff) == (200, "max-age=3600", "nosniff")
+        # A dotted path is normalised by nginx before matching: it never reaches a file outside /static/.
+        assert get("/static/css/../../nginx.pid")[0] != 200
+        assert get("/static/css/missing.css")[0] == 404
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(var_dir, ignore_errors=True)
