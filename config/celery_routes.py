@@ -22,11 +22,14 @@ ENGINE = "engine"
 DEFAULT = "default"
 
 OUTBOX_DELIVERY_TASK = "engine.tasks.deliver_outbox_task"
+# A message the sweep claimed and sends on to the queue that serves its operation.
+OUTBOX_CLAIMED_TASK = "engine.tasks.deliver_claimed_outbox_task"
 
 _BY_NAME = {
     "engine.tasks.fire_due_timers_task": ENGINE,
-    # The sweep performs the due calls itself (engine.outbox.outbox_deliver_due), so it waits on the
-    # platforms like any delivery: it belongs with them, not in front of the timers.
+    # The sweep performs the due platform calls itself (engine.outbox.outbox_deliver_due), so it waits
+    # on the platforms like any delivery: it belongs with them, not in front of the timers. A due
+    # document render it claims is sent to the documents queue instead (engine.tasks).
     "engine.tasks.deliver_due_outbox_task": CONNECTORS,
     "cases.tasks.deliver_payments_task": CONNECTORS,
     "cases.tasks.poll_anpr_citizen_requests_task": CONNECTORS,
@@ -55,7 +58,7 @@ def _outbox_operation(args: Any, kwargs: Any) -> str:
 
 def route_task(name: str, args: Any = None, kwargs: Any = None, options: Any = None, task: Any = None,
                **kw: Any) -> dict[str, str] | None:
-    if name == OUTBOX_DELIVERY_TASK:
+    if name in (OUTBOX_DELIVERY_TASK, OUTBOX_CLAIMED_TASK):
         return {"queue": queue_for_operation(_outbox_operation(args, kwargs))}
     if name in _BY_NAME:
         return {"queue": _BY_NAME[name]}

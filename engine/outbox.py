@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -114,6 +115,20 @@ def outbox_deliver(message_id: int) -> str:
     message = outbox_claim(message_id)
     if message is None:
         return "skipped"
+    return _perform(message)
+
+
+def outbox_deliver_claimed(message_id: int) -> str:
+    """Perform a call the sweep already claimed (and sent to its own queue): only while that
+    claim's lease runs; an expired lease means the sweep may claim it again, so do nothing."""
+    message = (OutboxMessage.objects.select_related("tenant")
+               .filter(pk=message_id, status=OutboxStatus.RUNNING, locked_until__gt=clock.now()).first())
+    if message is None:
+        return "skipped"
+    return _perform(message)
+
+
+def _perform(message: OutboxMessage) -> str:
     operation = get_operation(message.operation)
     ctx = OperationContext(
         tenant_id=message.tenant_id,
@@ -216,10 +231,26 @@ def outbox_due_ids(*, limit: int = 500) -> list[int]:
     )
 
 
-def outbox_deliver_due(*, limit: int = 500) -> dict[str, int]:
-    """Deliver every due message now (the periodic sweep; tests call it to drain)."""
+def outbox_deliver_due(*, limit: int = 500, dispatch: Callable[[OutboxMessage], bool] | None = None) -> dict[str, int]:
+    """Deliver every due message now (the periodic sweep; tests call it to drain).
+
+    `dispatch` (the Celery sweep passes one) may take a claimed message and send it to another
+    queue instead of performing it here: the sweep runs on the connectors workers, and a
+    document render retried by it must still run on the documents workers. A dispatched message
+    is claimed first (lease and attempt counted), so the next sweep leaves it alone while it waits
+    in its queue, and claims it again only if its lease expires (the worker holding it was lost).
+    """
     counts: dict[str, int] = {}
     for pk in outbox_due_ids(limit=limit):
-        outcome = outbox_deliver(pk)
+        if dispatch is None:
+            outcome = outbox_deliver(pk)
+        else:
+            message = outbox_claim(pk)
+            if message is None:
+                outcome = "skipped"
+            elif dispatch(message):
+                outcome = "dispatched"
+            else:
+                outcome = _perform(message)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

@@ -16,11 +16,29 @@ def deliver_outbox_task(message_id: int) -> str:
     return outbox_deliver(message_id)
 
 
+@shared_task(name="engine.tasks.deliver_claimed_outbox_task", acks_late=True)
+def deliver_claimed_outbox_task(message_id: int) -> str:
+    from .outbox import outbox_deliver_claimed
+
+    return outbox_deliver_claimed(message_id)
+
+
+def _dispatch_to_own_queue(message) -> bool:
+    """The sweep runs on the connectors queue: a message another queue serves goes there."""
+    from config.celery_routes import CONNECTORS, queue_for_operation
+
+    queue = queue_for_operation(message.operation)
+    if queue == CONNECTORS:
+        return False
+    deliver_claimed_outbox_task.apply_async(args=[message.pk], queue=queue)
+    return True
+
+
 @shared_task(name="engine.tasks.deliver_due_outbox_task")
 def deliver_due_outbox_task() -> dict[str, int]:
     from .outbox import outbox_deliver_due
 
-    return outbox_deliver_due()
+    return outbox_deliver_due(dispatch=_dispatch_to_own_queue)
 
 
 @shared_task(name="engine.tasks.fire_due_timers_task")

@@ -4,6 +4,7 @@ of platform calls that does not hold up the engine; two schedulers ticking at on
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 
 import pytest
@@ -137,3 +138,41 @@ def test_two_schedulers_ticking_at_once_fire_each_timer_and_deliver_each_call_on
         message = OutboxMessage.objects.get(instance_id=case.instance_id)
         assert message.attempts == 1
         assert WorkItem.objects.filter(case=case, bpmn_id="check").count() == 1
+
+
+def test_a_document_render_retried_by_the_sweep_runs_on_the_documents_workers(broker, workers, tmp_path):
+    """The sweep runs on the connectors workers; a due `documents.*` call it finds is claimed there
+    and sent to the documents queue, never rendered inline by a worker without LibreOffice."""
+    bundle = tmp_path / "service_then_task"  # the folder is named after its process
+    shutil.copytree(SERVICE_THEN_TASK, bundle)
+    bpmn = bundle / "service_then_task.bpmn"
+    bpmn.write_text(bpmn.read_text().replace('id="test.echo"', 'id="documents.test_echo"'))
+    process_version_publish(bundle=read_bundle(bundle))
+    tenant = make_tenant()
+    user = make_user(tenant, Role.REGISTRAR)
+    # PROCEDO_OUTBOX_DISPATCH is "none" in tests: the call waits for the sweep, as after a broker outage.
+    case = case_start(tenant=tenant, user=user, process_id="service_then_task", data={})
+    connectors = workers("connectors", "connectors")
+    connectors.wait_ready()
+    celery_procs.publish(broker, [(SWEEP, [])])
+
+    def sent_on():
+        return celery_procs.message_count(broker, "documents") == 1
+
+    _wait_for(sent_on, timeout=60, workers=[connectors], what="the sweep sending the render to the documents queue")
+    message = OutboxMessage.objects.get(instance_id=case.instance_id)
+    assert message.status == OutboxStatus.RUNNING and message.attempts == 1  # claimed, not performed
+    # A second sweep while it waits in its queue leaves it alone (its claim's lease still runs).
+    celery_procs.publish(broker, [(SWEEP, [])])
+    time.sleep(2)
+    assert celery_procs.message_count(broker, "documents") == 1
+    documents = workers("documents", "documents")
+    documents.wait_ready()
+
+    def done():
+        return OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.DONE).exists()
+
+    _wait_for(done, timeout=60, workers=[documents], what="the documents worker performing the render")
+    message.refresh_from_db()
+    assert message.attempts == 1
+    assert WorkItem.objects.filter(case=case, bpmn_id="check").count() == 1

@@ -7,3 +7,8 @@ from common.operations import operation
 @operation("test.echo", description="Echo the parameters back (tests only)")
 def echo(params, ctx):
     return {"echo": params.get("value"), "key": ctx.idempotency_key}
+
+
+@operation("documents.test_echo", description="Echo, served by the documents workers (tests only)")
+def documents_echo(params, ctx):
+    return {"echo": params.get("value"), "key": ctx.idempotency_key}
