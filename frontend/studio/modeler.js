@@ -16,6 +16,7 @@ import "./modeler.css";
 
 import spiffworkflow from "./spiffworkflow.json";
 import translateModule from "./lib/i18n-it";
+import trackedDebounceModule from "./lib/debounce";
 import { ApiError, getJSON, getText, postJSON } from "./lib/api";
 import { readMilestones, writeMilestones } from "./lib/manifest";
 import ProcedoPropertiesProvider from "./provider/index";
@@ -106,11 +107,21 @@ class Studio {
         BpmnPropertiesPanelModule,
         BpmnPropertiesProviderModule,
         translateModule,
+        trackedDebounceModule,
         { __init__: ["procedoPropertiesProvider"], procedoPropertiesProvider: ["type", ProcedoPropertiesProvider], procedoContext: ["value", this.ctx] },
       ],
       moddleExtensions: { spiffworkflow },
     });
     this.modeler.on("commandStack.changed", () => this.setDirty(true));
+    // An edit typed in the panel lands after its debounce delay, on the element it was typed for; if
+    // another element was selected meanwhile, the panel would follow the edited one and show it
+    // while the canvas selects the other. Show the selection again.
+    this.modeler.on("elements.changed", 100, (event) => {
+      const selected = this.modeler.get("selection").get();
+      if (selected.length === 1 && !event.elements.includes(selected[0])) {
+        this.modeler.get("eventBus").fire("selection.changed", { oldSelection: selected, newSelection: selected });
+      }
+    });
     setupToolbar(this);
     window.addEventListener("beforeunload", (event) => {
       if (this.dirty) { event.preventDefault(); event.returnValue = ""; }
@@ -149,6 +160,7 @@ class Studio {
     this.saving = true;
     this.say("Salvataggio in corso…");
     try {
+      this.modeler.get("debounceInput").flushAll();
       const { xml } = await this.modeler.saveXML({ format: true });
       let answer = await postJSON(this.data.saveUrl, { path: this.path, content: xml });
       if (this.ctx.milestonesDirty) {
@@ -171,6 +183,7 @@ class Studio {
   async validate() {
     this.say("Verifica del modello in corso…");
     try {
+      this.modeler.get("debounceInput").flushAll();
       if (this.dirty) { await this.save(); }
       const answer = await postJSON(this.data.validateUrl, {});
       this.showProblems((answer && answer.problems) || []);

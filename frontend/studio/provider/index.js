@@ -109,7 +109,7 @@ ProcedoPropertiesProvider.prototype.getGroups = function (element) {
       ours.push({ id: "procedo-message", label: "Messaggio", shouldOpen: true, entries: [{ id: "procedo-message-ref", component: MessageEntry, isEdited: isSelectEntryEdited }] });
     }
     if (hasMilestone(element)) {
-      ours.push({ id: "procedo-milestone", label: "Cronologia del cittadino", entries: [{ id: "procedo-milestone-label", component: MilestoneEntry, isEdited: isTextFieldEntryEdited }] });
+      ours.push({ id: "procedo-milestone", label: "Cronologia del cittadino", shouldOpen: true, entries: [{ id: "procedo-milestone-label", component: MilestoneEntry, isEdited: isTextFieldEntryEdited }] });
     }
     const general = kept.findIndex((group) => group.id === "general");
     kept.splice(general + 1, 0, ...ours);
