@@ -8,6 +8,7 @@
 
 import "./form-editor.css";
 import { getText, postJSON } from "./lib/api";
+import { jsonErrorOffset } from "./lib/jsonpos";
 
 const WAIT_MS = 500;
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
@@ -64,11 +65,11 @@ export function parseJSON(text, { required = true } = {}) {
     if (value === null || typeof value !== "object" || Array.isArray(value)) { return { error: "Serve un oggetto JSON: { … }." }; }
     return { value };
   } catch (error) {
-    const match = /position (\d+)/.exec(error.message);
-    if (match) {
-      const before = text.slice(0, Number(match[1]));
+    const offset = jsonErrorOffset(text);
+    if (offset >= 0) {
+      const before = text.slice(0, offset);
       const line = before.split("\n").length;
-      const column = before.length - before.lastIndexOf("\n");
+      const column = offset - before.lastIndexOf("\n");
       return { error: `JSON non valido alla riga ${line}, colonna ${column}.` };
     }
     return { error: "JSON non valido." };

@@ -238,7 +238,7 @@ def test_the_form_editor_checks_json_inserts_widgets_and_previews_with_the_serve
     page.select_option("#widget-kind", "fiscal_code")
     page.fill("#widget-title-input", "Codice fiscale del coniuge")
     page.fill("#widget-name", "spouse_fiscal_code")
-    page.check("#widget-required")
+    page.click("label[for=widget-required]")  # Bootstrap Italia draws the box on the label
     page.click("[data-widget-form] button[type=submit]")
     page.wait_for_selector("[data-widget-note] >> text=spouse_fiscal_code")
     page.fill("#pane-data", '{"origin": "same_municipality", "spouse_fiscal_code": "RSSMRA80A01H501X"}')
