@@ -10,8 +10,10 @@ violation, no script error, axe-core clean outside the canvas (desktop and 375 p
 
 from __future__ import annotations
 
-import yaml
+import json
+
 import pytest
+import yaml
 from lxml import etree
 
 from accounts.roles import Role
@@ -135,6 +137,13 @@ def test_the_properties_panel_writes_what_the_engine_reads(page_for, draft):
     page.select_option("#bio-properties-panel-procedo-timer-type", "timeDuration")
     page.fill("#bio-properties-panel-procedo-timer-value", "P3D")
     page.wait_for_selector("[data-entry-id=procedo-timer-value] >> text=Dopo 3 giorni")
+    page.select_option("#bio-properties-panel-procedo-timer-type", "timeCycle")
+    page.wait_for_selector("[data-entry-id=procedo-timer-value] >> text=Ciclo ISO 8601 non valido")
+    page.fill("#bio-properties-panel-procedo-timer-value", "R/PT2H")
+    page.wait_for_selector("[data-entry-id=procedo-timer-value] >> text=Ogni 2 ore")
+    page.select_option("#bio-properties-panel-procedo-timer-type", "timeDuration")
+    page.fill("#bio-properties-panel-procedo-timer-value", "P3D")
+    page.wait_for_selector("[data-entry-id=procedo-timer-value] >> text=Dopo 3 giorni")
 
     check_axe_outside_canvas(page, "studio modeler (timer selected)")
     select(page, "registration")
@@ -254,8 +263,6 @@ def test_the_form_editor_checks_json_inserts_widgets_and_previews_with_the_serve
     page.fill("#pane-ui", "{}")
     page.click("[data-form-save]")
     page.wait_for_function("() => document.querySelector('[data-form-status]').textContent.startsWith('Salvato')")
-
-    import json
 
     schema = json.loads(draft["forms/registration.schema.json"])
     assert schema["properties"]["spouse_fiscal_code"]["pattern"] == "^[A-Z0-9]{16}$"
