@@ -69,7 +69,7 @@ class Studio {
       formEditorUrl(path) {
         const url = new URL(studio.data.formsUrl || "", window.location.href);
         url.searchParams.set("path", path);
-        return url.pathname + url.search;
+        return url.pathname + url.search + url.hash;
       },
       async createForm(name, title) {
         const schemaPath = `forms/${name}.schema.json`;

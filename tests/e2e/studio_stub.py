@@ -59,7 +59,7 @@ def problems(files: dict[str, str]) -> list[dict]:
 
 
 def editor(request: HttpRequest, draft: int) -> HttpResponse:
-    return render(request, "studio/editor.html", {"draft": SimpleNamespace(pk=draft), "bpmn_path": BPMN})
+    return render(request, "studio/editor.html", {"draft": SimpleNamespace(pk=draft), "main_file": BPMN})
 
 
 def form_editor(request: HttpRequest, draft: int) -> HttpResponse:
