@@ -271,6 +271,9 @@ STATICFILES_DIRS = [
     (prefix, _NODE / package / "dist")
     for prefix, package in (("bootstrap-italia", "bootstrap-italia"), ("htmx", "htmx.org"), ("bpmn-js", "bpmn-js"))
     if (_NODE / package / "dist").is_dir()
+] + [
+    # The process studio's bundles (esbuild, `npm run build` at install: Makefile), served as /static/studio/.
+    ("studio", path) for path in [BASE_DIR / "frontend" / "build" / "studio"] if path.is_dir()
 ] + [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
