@@ -8,15 +8,48 @@ checked for the fiscal-code checksum.
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
+import regex
 from codicefiscale import codicefiscale
 from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+from jsonschema.validators import extend
 
+logger = logging.getLogger(__name__)
 _FORMAT_CHECKER = FormatChecker()
+# A `pattern` comes from a process model a tenant's admin may edit: a catastrophic expression
+# (`^(a|aa)+$` on a long value) must cost a bounded time, not a web worker. Python's `re` has no
+# limit; the `regex` module does, so patterns are matched with it and a timeout.
+PATTERN_TIMEOUT_SECONDS = 0.05
+
+
+@lru_cache(maxsize=512)
+def _compiled(pattern: str):
+    return regex.compile(pattern)
+
+
+def _pattern(validator, pattern: str, instance: Any, schema: dict[str, Any]):
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        found = _compiled(pattern).search(instance, timeout=PATTERN_TIMEOUT_SECONDS)
+    except TimeoutError:
+        logger.warning("form pattern %r timed out on a %s-character value", pattern[:200], len(instance))
+        yield ValidationError("pattern timed out", validator="pattern", validator_value=pattern)
+        return
+    except regex.error:
+        logger.warning("form pattern %r does not compile", pattern[:200])
+        yield ValidationError("invalid pattern", validator="pattern", validator_value=pattern)
+        return
+    if found is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_BoundedValidator = extend(Draft202012Validator, {"pattern": _pattern})
 
 
 @_FORMAT_CHECKER.checks("municipality")
@@ -33,7 +66,7 @@ def _is_municipality(value: object) -> bool:
 def _validator(schema_json: str) -> Draft202012Validator:
     import json
 
-    return Draft202012Validator(json.loads(schema_json), format_checker=_FORMAT_CHECKER)
+    return _BoundedValidator(json.loads(schema_json), format_checker=_FORMAT_CHECKER)
 
 
 def _path(error: ValidationError, extra: str | None = None) -> str:
