@@ -411,3 +411,28 @@ def test_a_completion_and_a_migration_at_the_same_time_serialise_on_the_instance
     assert WorkItem.objects.get(pk=item.pk).status == "completed"
     complete(office, case, "b")
     assert [i.bpmn_id for i in open_items(case)] == ["c"]
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_the_command_prints_progress_and_verdicts_and_migrates_without_dry_run(office):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    v1 = publish(linear("p", "a", "b"))
+    at_a, at_b = start(office, "p"), start(office, "p")
+    complete(office, at_b, "a")
+    v2 = publish(linear("p", "a", "c"))
+    plan = plan_for(office, v1, v2)
+    out = StringIO()
+    call_command("migrate_cases", plan=plan.pk, dry_run=True, stdout=out)
+    text = out.getvalue()
+    assert "[2/2] 100%" in text and "[active_task_removed]" in text and "Concluso: 1 migrabili, 1 rifiutate" in text
+    assert reload(at_a).instance.process_version_id == v1.pk
+
+    out = StringIO()
+    call_command("migrate_cases", plan=plan.pk, stdout=out)
+    assert "Concluso: 1 migrate, 1 rifiutate" in out.getvalue()
+    assert reload(at_a).instance.process_version_id == v2.pk
