@@ -436,3 +436,104 @@ def test_the_command_prints_progress_and_verdicts_and_migrates_without_dry_run(o
     call_command("migrate_cases", plan=plan.pk, stdout=out)
     assert "Concluso: 1 migrate, 1 rifiutate" in out.getvalue()
     assert reload(at_a).instance.process_version_id == v2.pk
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@pytest.fixture
+def staff(office):
+    tenant = office["tenant"]
+    return {**office, "supervisor": make_user(tenant, Role.SUPERVISOR)}
+
+
+def _client(user):
+    from tests.factories import second_factor_client
+
+    return second_factor_client(user)
+
+
+def test_the_process_admin_writes_a_plan_runs_it_and_reverts_a_case_from_the_pages(staff):
+    v1 = publish(linear("p", "a", "b"))
+    at_a, at_b = start(staff, "p"), start(staff, "p")
+    complete(staff, at_b, "a")
+    v2 = publish(linear("p", "a_new", "c", a_new=Step("a_new", name="Nuovo A")))
+    client = _client(staff["admin"])
+
+    assert "Migrazioni" in client.get("/amministrazione/migrazioni/").content.decode()
+    form = client.get("/amministrazione/migrazioni/nuovo/").content.decode()
+    assert f'value="{v1.pk}"' in form and "1 pratica in corso" not in form and "2 pratiche in corso" in form
+    bad = client.post("/amministrazione/migrazioni/nuovo/", {
+        "source": v1.pk, "target": v2.pk, "overrides": "a = ghost\nnot a line", "variables": "{oops",
+    })
+    text = bad.content.decode()
+    assert bad.status_code == 200
+    assert "Riga 2: scrivi «elemento = valore»." in text and "Le variabili devono essere un oggetto JSON." in text
+    bad = client.post("/amministrazione/migrazioni/nuovo/", {"source": v1.pk, "target": v2.pk, "overrides": "a = ghost"})
+    assert "L&#x27;elemento «ghost» non esiste nella versione di arrivo." in bad.content.decode()
+
+    created = client.post("/amministrazione/migrazioni/nuovo/", {
+        "source": v1.pk, "target": v2.pk, "overrides": "a = a_new", "title": "Rinomina A",
+    })
+    plan = migration.plan_list(tenant=staff["tenant"]).get()
+    assert created.status_code == 302 and created["Location"] == f"/amministrazione/migrazioni/{plan.pk}/"
+    page = client.get(created["Location"]).content.decode()
+    assert "Rinomina A" in page and "dal piano" in page and "nessuna (rimosso)" in page  # b has no counterpart
+
+    launched = client.post(f"/amministrazione/migrazioni/{plan.pk}/lotti/", {"mode": "dry_run", "statuses": ["running"]})
+    batch = plan.batches.get()
+    assert launched["Location"] == f"/amministrazione/migrazioni/lotti/{batch.pk}/"
+    running = client.get(launched["Location"]).content.decode()
+    assert 'hx-trigger="every 2s"' in running and 'http-equiv="refresh"' in running  # polls, or refreshes without JS
+    migration.batch_run(batch.pk)
+    done = client.get(launched["Location"]).content.decode()
+    assert 'hx-trigger' not in done and "attività attiva «B» (`b`) rimossa e non mappata" in done
+    fragment = client.get(f"/amministrazione/migrazioni/lotti/{batch.pk}/avanzamento/").content.decode()
+    assert "2 pratiche esaminate su 2" in fragment and "1 migrabili" in fragment
+
+    client.post(f"/amministrazione/migrazioni/{plan.pk}/lotti/", {"mode": "execute"})
+    execute = plan.batches.get(mode="execute")
+    migration.batch_run(execute.pk)
+    assert reload(at_a).instance.process_version_id == v2.pk
+    page = client.get(f"/amministrazione/migrazioni/lotti/{execute.pk}/").content.decode()
+    assert "Riporta indietro" in page
+    result = result_of(execute, at_a)
+    reverted = client.post(f"/amministrazione/migrazioni/risultati/{result.pk}/ripristina/", follow=True)
+    assert "riportata alla versione precedente" in reverted.content.decode()
+    assert reload(at_a).instance.process_version_id == v1.pk
+    again = client.post(f"/amministrazione/migrazioni/risultati/{result.pk}/ripristina/", follow=True)
+    assert "già stata riportata" in again.content.decode()
+
+
+def test_supervisors_read_migrations_without_changing_anything_and_others_are_kept_out(staff):
+    v1 = publish(linear("p", "a", "b"))
+    case = start(staff, "p")
+    v2 = publish(linear("p", "a", "x", "b"))
+    plan = plan_for(staff, v1, v2)
+    batch = run(staff, plan)
+    result = result_of(batch, case)
+
+    supervisor = _client(staff["supervisor"])
+    for url in ("/amministrazione/migrazioni/", f"/amministrazione/migrazioni/{plan.pk}/",
+                f"/amministrazione/migrazioni/lotti/{batch.pk}/"):
+        response = supervisor.get(url)
+        assert response.status_code == 200, url
+        assert "Riporta indietro" not in response.content.decode() and "Esegui la migrazione" not in response.content.decode()
+    assert supervisor.get("/amministrazione/migrazioni/nuovo/").status_code == 403
+    assert supervisor.post(f"/amministrazione/migrazioni/{plan.pk}/lotti/", {"mode": "execute"}).status_code == 403
+    assert supervisor.post(f"/amministrazione/migrazioni/risultati/{result.pk}/ripristina/").status_code == 403
+    assert reload(case).instance.process_version_id == v2.pk
+
+    registrar = _client(staff["registrar"])
+    assert registrar.get("/amministrazione/migrazioni/").status_code == 403
+    assert registrar.get(f"/amministrazione/migrazioni/lotti/{batch.pk}/").status_code == 403
+
+    other = make_tenant(name="Comune di Altrove")
+    outsider = _client(make_user(other, Role.PROCESS_ADMIN))
+    assert outsider.get(f"/amministrazione/migrazioni/{plan.pk}/").status_code == 404
+    assert outsider.get(f"/amministrazione/migrazioni/lotti/{batch.pk}/").status_code == 404
+    assert outsider.get(f"/amministrazione/migrazioni/lotti/{batch.pk}/avanzamento/").status_code == 404
+    assert outsider.post(f"/amministrazione/migrazioni/risultati/{result.pk}/ripristina/").status_code == 404
+    assert outsider.post(f"/amministrazione/migrazioni/{plan.pk}/lotti/", {"mode": "execute"}).status_code == 404
+    assert outsider.get("/amministrazione/migrazioni/nonsense/").status_code == 404
+    assert reload(case).instance.process_version_id == v2.pk
