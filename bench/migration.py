@@ -31,7 +31,7 @@ PROCESS = "bench_migration"
 FORM = "empty.schema.json"
 
 
-def _bpmn(steps: list[tuple[str, str]], timer: str) -> str:
+def _bpmn(steps: list[tuple[str, str]], timer: str, run: str) -> str:
     ns = ('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
           'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"')
     ids = [s[0] for s in steps]
@@ -50,16 +50,18 @@ def _bpmn(steps: list[tuple[str, str]], timer: str) -> str:
         f'</bpmn:boundaryEvent><bpmn:endEvent id="late" />'
     )
     chain = ["start", *ids, "end"]
-    flows = [f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}" />' for i, (a, b) in enumerate(zip(chain, chain[1:]))]
+    flows = [f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}" />' for i, (a, b) in enumerate(zip(chain, chain[1:], strict=False))]
     flows.append('<bpmn:sequenceFlow id="f_late" sourceRef="deadline" targetRef="late" />')
     refs = "".join(f"<bpmn:flowNodeRef>{n}</bpmn:flowNodeRef>" for n in [*chain, "deadline", "late"])
     return (f'<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions {ns} id="d" targetNamespace="http://procedo.example/bench">'
+            f"<!-- bench run {run} -->"
             f'<bpmn:process id="{PROCESS}" name="Bench migrazione" isExecutable="true"><bpmn:laneSet id="ls">'
             f'<bpmn:lane id="l" name="registrar">{refs}</bpmn:lane></bpmn:laneSet>{"".join(nodes)}{"".join(flows)}'
             f"</bpmn:process></bpmn:definitions>")
 
 
-def _publish(steps, timer):
+def _publish(steps, timer, run):
+    """A new version each run (the run is written in the model), so cases start on the first one."""
     import yaml
 
     from engine.bundles import Bundle
@@ -69,7 +71,7 @@ def _publish(steps, timer):
     manifest = {"name": "Bench migrazione", "category": "bench", "channel": ["counter"], "starters": ["registrar"],
                 "start_form": "start.schema.json"}
     bundle = Bundle(process_id=PROCESS, manifest=manifest, files={
-        f"{PROCESS}.bpmn": _bpmn(steps, timer), f"forms/{FORM}": '{"type": "object"}',
+        f"{PROCESS}.bpmn": _bpmn(steps, timer, run), f"forms/{FORM}": '{"type": "object"}',
         "forms/start.schema.json": '{"type": "object"}', "manifest.yaml": yaml.safe_dump(manifest),
     })
     outcome = process_version_publish(bundle=bundle)
@@ -84,7 +86,7 @@ def _timed_batch(plan, user, mode) -> tuple[float, list[float], object]:
     t0 = time.perf_counter()
     batch = migration.batch_run(batch.pk, progress=lambda _b, _r: stamps.append(time.perf_counter()))
     total = time.perf_counter() - t0
-    per_case = [b - a for a, b in zip([t0, *stamps], stamps)]
+    per_case = [b - a for a, b in zip([t0, *stamps], stamps, strict=False)]
     return total, per_case, batch
 
 
@@ -97,9 +99,9 @@ def main() -> None:
     from engine import migration
     from engine.models import BatchMode, WorkflowInstance
 
-    v1 = _publish([("receive", "Ricezione"), ("check", "Verifica"), ("decide", "Decisione"), ("notify", "Comunicazione"),
-                   ("archive", "Archiviazione")], "P30D")
     stamp = str(int(time.time()))
+    v1 = _publish([("receive", "Ricezione"), ("check", "Verifica"), ("decide", "Decisione"), ("notify", "Comunicazione"),
+                   ("archive", "Archiviazione")], "P30D", stamp)
     tenant = Tenant.objects.create(slug=f"bench-mig-{stamp}", name=f"Comune Bench Migrazione {stamp}",
                                    istat_code=f"9{stamp[-5:]}", belfiore_code=f"Y{stamp[-3:]}")
     registrar, _ = User.objects.get_or_create(username=f"bench.mig.registrar.{stamp}")
@@ -114,7 +116,7 @@ def main() -> None:
             work_item_complete(work_item_id=item.pk, tenant=tenant, user=registrar, data={})
     setup = time.perf_counter() - t0
     v2 = _publish([("receive", "Ricezione"), ("check_docs", "Verifica dei documenti"), ("inspect", "Sopralluogo"),
-                   ("decide", "Decisione"), ("notify", "Comunicazione"), ("archive", "Archiviazione")], "P45D")
+                   ("decide", "Decisione"), ("notify", "Comunicazione"), ("archive", "Archiviazione")], "P45D", stamp)
     plan = migration.plan_create(tenant=tenant, user=admin, source_version_id=v1.pk, target_version_id=v2.pk,
                                  document={"overrides": {"check": "check_docs"}}, title="bench")
     dry_total, dry_cases, dry = _timed_batch(plan, admin, BatchMode.DRY_RUN)
