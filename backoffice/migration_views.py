@@ -91,7 +91,7 @@ def _document_from_form(post: Any, errors: dict[str, list[str]]) -> dict[str, An
     raw = (post.get("document") or "").strip()
     if raw:
         try:
-            document = json.loads(raw)
+            document = migration.parse_document_text(raw)
         except ValueError:
             errors.setdefault("document", []).append(_("Il documento non è JSON valido."))
             return {}
@@ -99,7 +99,7 @@ def _document_from_form(post: Any, errors: dict[str, list[str]]) -> dict[str, An
     variables: Any = {}
     if (post.get("variables") or "").strip():
         try:
-            variables = json.loads(post["variables"])
+            variables = migration.parse_document_text(post["variables"])
         except ValueError:
             errors.setdefault("variables", []).append(_("Le variabili devono essere un oggetto JSON."))
     accept = [a.strip() for a in (post.get("accept_changed") or "").replace("\n", ",").split(",") if a.strip()]

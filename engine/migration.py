@@ -86,6 +86,7 @@ logger = logging.getLogger(__name__)
 DOCUMENT_FORMAT = 1
 MAX_DOCUMENT_BYTES = 64 * 1024
 MAX_VARIABLE_BYTES = 16 * 1024
+MAX_DEPTH = 20  # nesting of the plan document (a deeper one is refused before anything walks it)
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 # Set by the engine at the start of every case: a plan may not overwrite them.
 RESERVED_VARIABLES = frozenset({"case_id", "case_number", "received_on", "tenant_istat", "tenant_name"})
@@ -130,6 +131,9 @@ class PlanDocument:
     @classmethod
     def from_json(cls, data: Any) -> PlanDocument:
         """Shape checks only (types); plan_problems checks the content against the versions."""
+        if _too_deep(data):
+            raise ValidationFailed(_("Il piano ha troppi livelli annidati."), code="plan_too_deep",
+                                   details={"document": [_("Il piano ha troppi livelli annidati.")]})
         if not isinstance(data, dict):
             raise ValidationFailed(_("Il piano deve essere un oggetto JSON."), code="plan_not_object",
                                    details={"document": [_("Il piano deve essere un oggetto JSON.")]})
@@ -157,6 +161,29 @@ class PlanDocument:
         if errors:
             raise ValidationFailed(_("Il piano non è scritto correttamente."), code="plan_malformed", details=errors)
         return cls(overrides=overrides, variables=variables, timers=timers, accept_changed=tuple(accept))
+
+
+def _too_deep(data: Any) -> bool:
+    """Deeper than MAX_DEPTH, measured without recursion (a hostile document cannot blow the stack)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
+def parse_document_text(text: str) -> Any:
+    """JSON text of a plan or of its variables; ValueError for anything that is not sane JSON
+    (a nesting deep enough to exhaust the parser's stack included)."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("too deep") from exc
 
 
 def _timer_rule(value: str) -> str | dt.datetime | None:
@@ -253,7 +280,7 @@ def plan_create(
         raise ValidationFailed(_("Scegli due versioni esistenti del procedimento."), code="version_not_found",
                                details={"source": [_("Versione non trovata.")]})
     if isinstance(document, dict):
-        if len(json.dumps(document, default=str)) > MAX_DOCUMENT_BYTES:
+        if not _too_deep(document) and len(json.dumps(document, default=str)) > MAX_DOCUMENT_BYTES:
             raise ValidationFailed(_("Il piano è troppo grande."), code="plan_too_large",
                                    details={"document": [_("Il piano supera %(n)s kB.") % {"n": MAX_DOCUMENT_BYTES // 1024}]})
         document = PlanDocument.from_json(document)
@@ -675,6 +702,9 @@ def _run_case(ctx: PlanContext, batch: MigrationBatch, instance_id: int, *, proj
     except Exception as exc:  # this case failed; the batch goes on
         logger.exception("migration batch %s: instance %s failed", batch.pk, instance_id)
         instance = WorkflowInstance.objects.filter(pk=instance_id).defer("state").first()
+        existing = MigrationCaseResult.objects.filter(batch=batch, instance_id=instance_id).first()
+        if existing is not None:  # another delivery of the same batch recorded this case meanwhile
+            return existing
         message = getattr(exc, "message", "") or str(exc)
         code = getattr(exc, "code", "") or "error"
         return run_in_transaction(

@@ -12,7 +12,7 @@ from cases.services import case_start, work_item_complete
 from engine import migration
 from engine.models import MigrationBatch
 from tests.e2e.conftest import check_accessibility, screenshot
-from tests.engine.migration_models import Step, linear, publish
+from tests.engine.migration_models import linear, publish
 from tests.factories import make_tenant, make_user, second_factor_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -537,3 +537,22 @@ def test_supervisors_read_migrations_without_changing_anything_and_others_are_ke
     assert outsider.post(f"/amministrazione/migrazioni/{plan.pk}/lotti/", {"mode": "execute"}).status_code == 404
     assert outsider.get("/amministrazione/migrazioni/nonsense/").status_code == 404
     assert reload(case).instance.process_version_id == v2.pk
+
+
+def test_hostile_plan_documents_are_refused_with_a_message_not_an_error(staff):
+    v1 = publish(linear("p", "a"))
+    v2 = publish(linear("p", "a", "b"))
+    client = _client(staff["admin"])
+    deep = "[" * 50000 + "]" * 50000
+    for fields in ({"document": deep}, {"variables": deep}, {"document": '{"variables": ' + "[" * 30 + "]" * 30 + "}"},
+                   {"document": "[1, 2]"}, {"document": '{"overrides": {"a": 1}}'}, {"source": "x", "target": "../1"}):
+        response = client.post("/amministrazione/migrazioni/nuovo/", {"source": v1.pk, "target": v2.pk, **fields})
+        assert response.status_code == 200, fields
+        assert "Il piano non è stato salvato" in response.content.decode()
+    assert not migration.plan_list(tenant=staff["tenant"]).exists()
+
+
+def test_the_batch_task_runs_on_the_engine_queue():
+    from config.celery_routes import route_task
+
+    assert route_task("engine.tasks.migration_batch_task", (1,), {}) == {"queue": "engine"}
