@@ -87,7 +87,7 @@ def _lines(text: str, what: str, errors: dict[str, list[str]]) -> dict[str, str]
     return result
 
 
-def _document_from_form(post: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
+def _document_from_form(post: Any, errors: dict[str, list[str]]) -> Any:
     raw = (post.get("document") or "").strip()
     if raw:
         try:
@@ -95,7 +95,7 @@ def _document_from_form(post: Any, errors: dict[str, list[str]]) -> dict[str, An
         except ValueError:
             errors.setdefault("document", []).append(_("Il documento non è JSON valido."))
             return {}
-        return document if isinstance(document, dict) else {"overrides": None}
+        return document  # not an object: the service refuses it with its own message
     variables: Any = {}
     if (post.get("variables") or "").strip():
         try:

@@ -269,7 +269,7 @@ def plan_problems(document: PlanDocument, *, tenant, source: ProcessVersion, tar
 
 
 def plan_create(
-    *, tenant, user, source_version_id: int, target_version_id: int, document: dict[str, Any] | PlanDocument,
+    *, tenant, user, source_version_id: int, target_version_id: int, document: Any,
     title: str = "", ip: str | None = None,
 ) -> MigrationPlan:
     """Validate and store a plan (ValidationFailed with per-field Italian messages), audited."""
@@ -279,7 +279,7 @@ def plan_create(
     if source is None or target is None:
         raise ValidationFailed(_("Scegli due versioni esistenti del procedimento."), code="version_not_found",
                                details={"source": [_("Versione non trovata.")]})
-    if isinstance(document, dict):
+    if not isinstance(document, PlanDocument):  # JSON from a page, a file, the command line
         if not _too_deep(document) and len(json.dumps(document, default=str)) > MAX_DOCUMENT_BYTES:
             raise ValidationFailed(_("Il piano è troppo grande."), code="plan_too_large",
                                    details={"document": [_("Il piano supera %(n)s kB.") % {"n": MAX_DOCUMENT_BYTES // 1024}]})
