@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("amministrazione/incidenti/<str:pk>/riprova/", views.admin_incident_retry, name="admin_incident_retry"),
     path("amministrazione/ente/", views.admin_tenant, name="admin_tenant"),
     path("amministrazione/modelli/", views.admin_templates, name="admin_templates"),
+    # Migration of running cases to another version of their process (issue 15).
+    path("amministrazione/", include("backoffice.migration_urls")),
 ]

@@ -18,5 +18,6 @@ createdb -h 127.0.0.1 -U postgres procedo_bench
 .venv/bin/python bench/exports.py
 .venv/bin/python bench/registry_import.py
 .venv/bin/python bench/certificates.py
+.venv/bin/python bench/migration.py
 for extra in bench/*/run.sh; do [ -x "$extra" ] && "$extra"; done
 echo "Figures written to bench/RESULTS.md"

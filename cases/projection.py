@@ -42,6 +42,10 @@ def project(result: StepResult) -> None:
     fields: dict[str, Any] = {"updated_at": now}
     if result.event == "started":  # the case row was inserted just before: link it to its instance
         fields.update(instance_id=instance.pk, business_key=instance.business_key)
+    if result.event in MIGRATION_EVENTS:  # engine.migration moved the case to another version
+        fields["process_version_id"] = instance.process_version_id
+        if result.project_tasks:
+            writes += _work_item_refresh_writes(instance.case_id, result)
     if result.project_tasks:
         fields["data"] = result.data
         fields["outcome"] = str(result.data.get("final_outcome") or "")[:100]
@@ -75,6 +79,25 @@ def project(result: StepResult) -> None:
         _system_event(
             instance, _("Incidente: %(m)s") % {"m": incident.message}, {"incident": incident.pk, "kind": incident.kind}
         )
+
+
+# A migration to another version of the process, or its revert: the kept work items take the new
+# version's name, role, form and deadline (engine.migration audits the move itself).
+MIGRATION_EVENTS = frozenset({"migrated", "migration_reverted"})
+
+
+def _work_item_refresh_writes(case_id: int, result: StepResult) -> list[tuple[str, Any]]:
+    kept = set(result.previous_ready_ids or ()) & {t.task_id for t in result.ready_tasks}
+    return [
+        statements.update_sql(
+            WorkItem.objects.filter(case_id=case_id, task_id=task.task_id, status=WorkItemStatus.OPEN),
+            bpmn_id=task.bpmn_id, name=task.name, role=task.lane or "", form=task.form or "",
+            ui_form=task.ui_form or "", instructions=task.instructions, due_at=task.due_date,
+            priority=task.priority, excluded_username=task.excluded_username or "",
+        )
+        for task in result.ready_tasks
+        if task.task_id in kept
+    ]
 
 
 # What the engine did on its own (no person acted), as the case history tells it.

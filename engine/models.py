@@ -153,3 +153,20 @@ class Incident(TenantScopedModel):
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "status"])]
+
+
+# Registered with the engine app here; defined apart (see the module).
+from .migration_models import (  # noqa: E402
+    BatchMode,
+    BatchStatus,
+    CaseOutcome,
+    MigrationBatch,
+    MigrationCaseResult,
+    MigrationPlan,
+)
+
+__all__ = [
+    "BatchMode", "BatchStatus", "CaseOutcome", "Incident", "IncidentStatus", "InstanceStatus", "MigrationBatch",
+    "MigrationCaseResult", "MigrationPlan", "OutboxMessage", "OutboxStatus", "ProcessDefinition", "ProcessVersion",
+    "WorkflowInstance",
+]

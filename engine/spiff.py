@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -15,12 +16,27 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.control import (
+    BoundaryEventJoin,
+    EventSplit,
+    SimpleBpmnTask,
+    StartEventJoin,
+    _EndJoin,
+)
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent, ThrowingEvent
+from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
+from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
+from SpiffWorkflow.specs.StartTask import StartTask
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, full_tag
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -284,3 +300,302 @@ class ProcedoScriptEngine(PythonScriptEngine):
 @lru_cache(maxsize=256)
 def script_engine_for(patron_day: WorkCalendar | tuple[int, int] | None) -> PythonScriptEngine:
     return ProcedoScriptEngine(environment=RestrictedEnvironment(build_helpers(patron_day=patron_day)))
+
+
+# --------------------------------------------------------------------------- migration between versions
+# What engine.migration needs from SpiffWorkflow to move a running instance onto another version of
+# its process: SpecDiff (bpmn/util/diff.py) aligns the task specs of two versions by element id
+# (then by structure); the plan's overrides win over both. The move itself follows the library's
+# migrate_workflow (point every task at its aligned spec, reset and re-predict the active branches)
+# with two differences that matter here: a reset active task keeps its data and internal data (the
+# input item of a multi-instance instance, the outbox mark of a service task), and a waiting timer
+# keeps its due date unless the plan reschedules it (a legal deadline must not restart silently).
+
+# Attributes whose change never matters to a case (labels, documentation, the wiring, which the
+# re-prediction of the active branches takes from the new version anyway).
+_COSMETIC_ATTRIBUTES = frozenset({"name", "bpmn_id", "bpmn_name", "description", "documentation", "inputs",
+                                  "outputs", "lookahead", "typename"})
+# Specs SpiffWorkflow derives from an element (boundary events, multi-instance instances): an
+# override of the element carries them along.
+_DERIVED_SUFFIXES = (".BoundaryEventSplit", ".BoundaryEventJoin", " [child]")
+_ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+
+
+@dataclass(frozen=True)
+class SpecMapping:
+    """How the task specs of one process of the source version map onto the target's."""
+
+    process: str
+    alignment: dict[str, str | None]  # source spec name -> target spec name (None: no counterpart)
+    how: dict[str, str]  # source spec name -> "id" | "plan"
+    # SpecDiff's guesses by position in the flow (same neighbours): shown to the admin as
+    # suggestions for overrides, never applied on their own (a guess would move a case silently).
+    suggestions: dict[str, str]
+    changed: dict[str, tuple[str, ...]]  # source spec name -> attributes that differ (meaningful ones)
+    added: tuple[str, ...]  # target spec names nothing maps onto
+
+
+@dataclass(frozen=True)
+class TaskPosition:
+    """One task of a running instance, as the migration sees it."""
+
+    process: str  # the (sub)process spec name
+    spec: str  # the task spec name (the BPMN id, or a derived name)
+    label: str
+    state: str  # active | finished | predicted | error
+    kind: str  # user | script | service | call | multi | gateway | event | control | rule | task
+    outbox_pending: bool = False
+
+
+def spec_kind(task_spec) -> str:
+    checks = (
+        (LoopTask, "multi"), (UserTaskMixin, "user"), (OutboxServiceTask, "service"), (ScriptTask, "script"),
+        (SubWorkflowTask, "call"), (BusinessRuleTaskMixin, "rule"),
+        ((ExclusiveGateway, InclusiveGateway, ParallelGateway), "gateway"),
+        ((CatchingEvent, ThrowingEvent), "event"),
+        ((EventSplit, BoundaryEventJoin, StartEventJoin, _EndJoin, StartTask, SimpleBpmnTask), "control"),
+    )
+    for classes, kind in checks:
+        if isinstance(task_spec, classes):
+            return kind
+    return "task"
+
+
+def _attributes(task_spec) -> dict[str, Any]:
+    """The spec's serialized attributes, dictionaries flattened one level ("extensions.properties")."""
+    flat: dict[str, Any] = {}
+    for key, value in _SERIALIZER.registry.convert(task_spec).items():
+        if key in _COSMETIC_ATTRIBUTES:
+            continue
+        if isinstance(value, dict) and key == "extensions":
+            for sub, sub_value in value.items():
+                if isinstance(sub_value, dict):
+                    for leaf, leaf_value in sub_value.items():
+                        flat[f"{key}.{sub}.{leaf}"] = leaf_value
+                else:
+                    flat[f"{key}.{sub}"] = sub_value
+        else:
+            flat[key] = value
+    return flat
+
+
+def _spec_changes(old, new) -> tuple[str, ...]:
+    if type(old) is not type(new):
+        return ("typename",)
+    a, b = _attributes(old), _attributes(new)
+    return tuple(sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k)))
+
+
+def _derived_overrides(overrides: dict[str, str], source, target) -> dict[str, str]:
+    full = dict(overrides)
+    for old, new in overrides.items():
+        for suffix in _DERIVED_SUFFIXES:
+            if f"{old}{suffix}" in source.task_specs and f"{new}{suffix}" in target.task_specs:
+                full.setdefault(f"{old}{suffix}", f"{new}{suffix}")
+    return full
+
+
+def _map_process(name: str, source, target, overrides: dict[str, str]) -> SpecMapping:
+    from SpiffWorkflow.bpmn.util.diff import SpecDiff
+
+    diff = SpecDiff(_SERIALIZER.registry, source, target)
+    alignment: dict[str, str | None] = {}
+    how: dict[str, str] = {}
+    suggestions: dict[str, str] = {}
+    for old_spec, new_spec in diff.alignment.items():
+        if new_spec is not None and new_spec.name == old_spec.name:
+            alignment[old_spec.name], how[old_spec.name] = new_spec.name, "id"
+        else:
+            alignment[old_spec.name] = None
+            if new_spec is not None:
+                suggestions[old_spec.name] = new_spec.name
+    for old_name in source.task_specs:  # specs the traversal never reached (unconnected elements)
+        if old_name not in alignment:
+            alignment[old_name] = old_name if old_name in target.task_specs else None
+            if alignment[old_name]:
+                how[old_name] = "id"
+    for old_name, new_name in _derived_overrides(overrides, source, target).items():
+        if old_name in source.task_specs and new_name in target.task_specs:
+            alignment[old_name] = new_name
+            how[old_name] = "plan"
+            suggestions.pop(old_name, None)
+    changed = {
+        old: changes for old, new in alignment.items()
+        if new is not None and (changes := _spec_changes(source.task_specs[old], target.task_specs[new]))
+    }
+    used = {n for n in alignment.values() if n is not None}
+    return SpecMapping(name, alignment, how, suggestions, changed,
+                       tuple(n for n in target.task_specs if n not in used))
+
+
+def map_specs(source: tuple, target: tuple, overrides: dict[str, str]) -> dict[str, SpecMapping | None]:
+    """Align the processes of two parsed versions (`(spec, subprocess_specs)` each).
+
+    Keyed by process spec name (the main process and every called or embedded one of the
+    source); None: the target has no process of that name. `overrides` (source element id ->
+    target element id) apply in whichever process holds the source id.
+    """
+    source_spec, source_subs = source
+    target_spec, target_subs = target
+    pairs = {source_spec.name: (source_spec, target_spec if target_spec.name == source_spec.name else None)}
+    for name, sub in source_subs.items():
+        pairs[name] = (sub, target_subs.get(name))
+    result: dict[str, SpecMapping | None] = {}
+    for name, (old, new) in pairs.items():
+        if new is None:
+            result[name] = None
+            continue
+        local = {o: n for o, n in overrides.items() if o in old.task_specs}
+        result[name] = _map_process(name, old, new, local)
+    return result
+
+
+def process_elements(specs: tuple) -> dict[str, dict[str, tuple[str, str]]]:
+    """process name -> {element id: (label, kind)} of the BPMN elements (no derived specs)."""
+    spec, subs = specs
+    out: dict[str, dict[str, tuple[str, str]]] = {}
+    for process in (spec, *subs.values()):
+        elements = {}
+        for name, task_spec in process.task_specs.items():
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            if not bpmn_id or bpmn_id != name:
+                continue
+            elements[name] = (getattr(task_spec, "bpmn_name", None) or name, spec_kind(task_spec))
+        out[process.name] = elements
+    return out
+
+
+def _all_workflows(workflow: BpmnWorkflow) -> list:
+    return [workflow, *workflow.subprocesses.values()]
+
+
+def _position_state(task) -> str:
+    if task.state == TaskState.ERROR:
+        return "error"
+    if task.state & _ACTIVE:
+        return "active"
+    if task.state & TaskState.FINISHED_MASK:
+        return "finished"
+    return "predicted"
+
+
+def workflow_positions(workflow: BpmnWorkflow) -> list[TaskPosition]:
+    """Every task of the instance and its subprocesses (the root tasks of each left out)."""
+    positions = []
+    for wf in _all_workflows(workflow):
+        for task in wf.get_tasks(skip_subprocesses=True):
+            spec = task.task_spec
+            positions.append(TaskPosition(
+                process=wf.spec.name, spec=spec.name, label=getattr(spec, "bpmn_name", None) or spec.name,
+                state=_position_state(task), kind=spec_kind(spec),
+                outbox_pending=bool(task.state == TaskState.READY and isinstance(spec, OutboxServiceTask)),
+            ))
+    return positions
+
+
+def running_subprocesses(workflow: BpmnWorkflow) -> list[str]:
+    """Spec names of the subprocesses (call activities, embedded subprocesses) the instance holds."""
+    return [sp.spec.name for sp in workflow.subprocesses.values()]
+
+
+@dataclass
+class TimerMove:
+    process: str
+    spec: str
+    before: Any
+    after: Any
+    rule: str  # keep | restart | set | new
+
+
+def _is_timer_task(task) -> bool:
+    return any(isinstance(d, TimerEventDefinition) for d in _event_definitions(task))
+
+
+def _set_timer(value: Any, when: dt.datetime) -> Any:
+    if isinstance(value, dict):  # a cycle: the next occurrence moves
+        return {**value, "next": when.isoformat()}
+    return when.isoformat()
+
+
+def migrate_workflow_specs(
+    workflow: BpmnWorkflow,
+    mappings: dict[str, SpecMapping | None],
+    target: tuple,
+    *,
+    timers: dict[str, Any] | None = None,
+    variables: dict[str, Any] | None = None,
+) -> list[TimerMove]:
+    """Move `workflow` (in memory) onto the `target` specs along `mappings`; the caller has
+    checked that every task that is or was active has a counterpart. `timers`: target timer
+    event id -> "keep" | "restart" | a datetime (default keep). `variables` are set on the data of
+    every active task. Returns how each waiting timer moved. Save and reload it before use:
+    the reload rebuilds what SpiffWorkflow derives from the tree (its event manager)."""
+    target_spec, target_subs = target
+    timers = timers or {}
+    moves: list[TimerMove] = []
+    for wf in _all_workflows(workflow):
+        mapping = mappings.get(wf.spec.name)
+        new_process = target_spec if wf is workflow else target_subs[wf.spec.name]
+        for task in wf.tasks.values():
+            new_name = mapping.alignment.get(task.task_spec.name) if mapping else None
+            if new_name is not None:
+                task.task_spec = new_process.task_specs[new_name]
+        wf.spec = new_process
+        for task in list(wf.get_tasks(state=TaskState.STARTED, skip_subprocesses=True)):
+            _repredict_started(task)
+        for task in list(wf.get_tasks(state=TaskState.READY | TaskState.WAITING, skip_subprocesses=True)):
+            if task.id not in wf.tasks:  # dropped with the branch of an earlier reset
+                continue
+            data, internal = task.data, dict(task.internal_data)
+            was_timer = _is_timer_task(task)
+            before = timer_value(task) if was_timer else None
+            task.reset_branch(None)
+            task.data = data
+            if _is_timer_task(task):
+                rule = timers.get(task.task_spec.name, "keep")
+                fresh = dict(task.internal_data)
+                task.internal_data = {**internal, **fresh}
+                after = fresh.get("event_value")
+                if before is None:
+                    label = "new"
+                elif isinstance(rule, dt.datetime):
+                    after, label = _set_timer(before, rule), "set"
+                elif rule == "restart":
+                    label = "restart"
+                else:
+                    after, label = before, "keep"
+                if after is not None:
+                    task.internal_data["event_value"] = after
+                moves.append(TimerMove(wf.spec.name, task.task_spec.name, before, after, label))
+            else:
+                task.internal_data = {**task.internal_data, **internal}
+        if wf.last_task is not None and wf.last_task.id not in wf.tasks:
+            wf.last_task = None
+    workflow.subprocess_specs = target_subs
+    if variables:
+        for wf in _all_workflows(workflow):
+            for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING, skip_subprocesses=True):
+                task.data.update(variables)
+    return moves
+
+
+def _repredict_started(task) -> None:
+    """A running task (multi-instance, call activity) keeps its children that are real (the
+    instances); its predicted successors are rebuilt from the new outputs, which a reset would
+    do for a READY task. SpiffWorkflow does not redo them when the task completes."""
+    outputs = list(task.task_spec.outputs)
+    for child in list(task.children):
+        if child.has_state(TaskState.PREDICTED_MASK | TaskState.FUTURE) and child.task_spec not in outputs:
+            task.workflow._remove_task(child.id)
+    present = {child.task_spec for child in task.children}
+    for spec in outputs:
+        if spec not in present:
+            task._add_child(spec, TaskState.LIKELY)
+    for child in task.children:
+        if child.has_state(TaskState.PREDICTED_MASK | TaskState.FUTURE):
+            child.task_spec._predict(child, mask=TaskState.PREDICTED_MASK | TaskState.FUTURE)
+
+
+def timer_due(value: Any) -> dt.datetime | None:
+    """The due datetime of a timer value (as timer_value returns it), or None."""
+    return _timer_due(value)

@@ -46,3 +46,12 @@ def fire_due_timers_task() -> int:
     from .timers import fire_due_timers
 
     return fire_due_timers()
+
+
+@shared_task(name="engine.tasks.migration_batch_task", acks_late=True)
+def migration_batch_task(batch_id: int) -> dict[str, int]:
+    """Run a migration batch (engine.migration); a second delivery goes on where the first stopped."""
+    from .migration import batch_run
+
+    batch = batch_run(batch_id)
+    return {"processed": batch.processed, "ok": batch.ok, "refused": batch.refused, "failed": batch.failed}
