@@ -50,7 +50,7 @@ def process_version_publish(*, bundle: Bundle) -> SyncOutcome:
     if any(getattr(definition, k) != v for k, v in fields.items()):
         ProcessDefinition.objects.filter(pk=definition.pk).update(**fields)
     content_hash = bundle.content_hash
-    existing = definition.versions.filter(content_hash=content_hash).first()
+    existing = definition.versions.filter(content_hash=content_hash, tenant__isnull=True).first()
     if existing is not None:
         return SyncOutcome(bundle.process_id, existing.version, created=False)
     last = definition.versions.order_by("-version").first()
