@@ -248,7 +248,12 @@ def _data_flow(bundle: Bundle, spec, subprocess_specs, main: str) -> list[Proble
                    for meta in user_task_metas(spec, subprocess_specs).values()}
     seen: set[tuple[str | None, str]] = set()
     problems = []
-    for _where, source, mode, file, element_id in located_expressions(bundle.process_id, spec, subprocess_specs):
+    expressions = [(source, mode, file, element_id)
+                   for _where, source, mode, file, element_id in located_expressions(bundle.process_id, spec,
+                                                                                       subprocess_specs)]
+    expressions += [(meta.due_expression, "eval", main, meta.bpmn_id)
+                    for meta in user_task_metas(spec, subprocess_specs).values() if meta.due_expression]
+    for source, mode, file, element_id in expressions:
         if not isinstance(source, str):
             continue
         names, keys = _reads(source, mode)
