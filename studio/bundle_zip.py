@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from common.errors import ValidationFailed
 
+from .paths import _SEGMENT  # noqa: I001 - one name rule for drafts and archives
 from .paths import (
     BINARY_EXTENSIONS,
     MAX_BINARY_BYTES,
@@ -139,5 +140,7 @@ def _single_top_folder(names: list[str]) -> str | None:
     """The one folder every entry sits in (`residence_change/...`), if there is exactly one."""
     tops = {n.split("/", 1)[0] for n in names if "/" in n}
     if len(tops) == 1 and all("/" in n for n in names):
-        return tops.pop()
+        top = tops.pop()
+        if _SEGMENT.match(top):  # "..", "", "C:" stay in the names, which then fail the path check
+            return top
     return None

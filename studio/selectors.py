@@ -115,7 +115,7 @@ def shipped_update(*, draft: Draft) -> dict[str, Any] | None:
             "path": path, "status": status,
             "draft_modified": ours.get(path) != base.get(path),
             "already_taken": ours.get(path) == theirs.get(path),
-            "diff": text_diff(base.get(path), theirs.get(path), path=path),
+            "diff_text": "\n".join(text_diff(base.get(path), theirs.get(path), path=path)),
         })
     return {"base": draft.shipped_base, "newest": newest, "files": files}
 
