@@ -193,6 +193,10 @@ def _from_text(pid: str, text: str, code: str, *, element_id: str | None = None)
     return Problem(file=file, element_id=element_id, code=code, message=message if sep else text, text=text)
 
 
+def _task_problem(where: str, file: str, meta: UserTaskMeta, code: str, message: str) -> Problem:
+    return Problem(file=file, element_id=meta.bpmn_id, code=code, message=message, text=f"{where} {message}")
+
+
 def validate_bundle(bundle: Bundle) -> list[str]:
     """Every problem of the bundle, each naming file and element. Empty list: valid."""
     return [problem.text for problem in bundle_problems(bundle)]
@@ -240,23 +244,21 @@ def bundle_problems(bundle: Bundle, *, parsed: list | None = None) -> list[Probl
                  for text in manifest_problems(pid, bundle.manifest, bundle.files, specs=(spec, subprocess_specs))]
     for meta in user_task_metas(spec, subprocess_specs).values():
         where = f"{pid}/{main}: user task '{meta.bpmn_id}'"
-
-        def add(code: str, message: str, *, file: str = main, _where: str = where, _id: str = meta.bpmn_id) -> None:
-            problems.append(Problem(file=file, element_id=_id, code=code, message=message,
-                                    text=f"{_where} {message}"))
-
         if not meta.lane:
-            add("missing_lane", "non è in nessuna corsia (lane) con un ruolo")
+            problems.append(_task_problem(where, main, meta, "missing_lane", "non è in nessuna corsia (lane) con un ruolo"))
         elif meta.lane not in ROLE_CODES:
-            add("unknown_role", f"è nella corsia '{meta.lane}', che non è un ruolo noto ({', '.join(sorted(ROLE_CODES))})")
+            problems.append(_task_problem(where, main, meta, "unknown_role", f"è nella corsia '{meta.lane}', che non è "
+                                          f"un ruolo noto ({', '.join(sorted(ROLE_CODES))})"))
         if not meta.form:
-            add("missing_form", "non indica il modulo (formJsonSchemaFilename)")
+            problems.append(_task_problem(where, main, meta, "missing_form", "non indica il modulo (formJsonSchemaFilename)"))
         elif meta.form not in forms:
-            add("unknown_form", f"indica il modulo forms/{meta.form}, che non esiste")
+            problems.append(_task_problem(where, main, meta, "unknown_form",
+                                          f"indica il modulo forms/{meta.form}, che non esiste"))
         else:
             problems += _schema_problems(bundle, meta.form, pid, f"user task '{meta.bpmn_id}'", element_id=meta.bpmn_id)
         if meta.ui_form and meta.ui_form not in forms:
-            add("unknown_ui_form", f"indica forms/{meta.ui_form}, che non esiste")
+            problems.append(_task_problem(where, main, meta, "unknown_ui_form",
+                                          f"indica forms/{meta.ui_form}, che non esiste"))
         if meta.due_expression:
             problems += _expr_problems(meta.due_expression, "eval", f"{where} dueDate", file=main,
                                        element_id=meta.bpmn_id)

@@ -64,14 +64,14 @@ class ProcessVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.definition.process_id} v{self.version}"
 
-    @property
-    def is_shipped(self) -> bool:
-        return self.tenant_id is None
-
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise ValueError("process versions are immutable")
         super().save(*args, **kwargs)
+
+    @property
+    def is_shipped(self) -> bool:
+        return self.tenant_id is None
 
 
 class InstanceStatus(models.TextChoices):

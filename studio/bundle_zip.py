@@ -25,8 +25,8 @@ from django.utils.translation import gettext as _
 
 from common.errors import ValidationFailed
 
-from .paths import _SEGMENT  # noqa: I001 - one name rule for drafts and archives
 from .paths import (
+    _SEGMENT,
     BINARY_EXTENSIONS,
     MAX_BINARY_BYTES,
     MAX_FILES,
