@@ -31,7 +31,7 @@ from engine.bundles import version_by_id, version_form
 from engine.locks import lock_instance, mark_locked, run_in_transaction
 from engine.manifest import manifest_of
 from engine.models import IncidentStatus, InstanceStatus, ProcessVersion
-from engine.selectors import process_latest_version
+from engine.selectors import process_latest_version, process_latest_version_id
 from forms.validation import validate_data
 
 from . import statements
@@ -219,7 +219,7 @@ def case_start(
     case data, checked by `_receipt`."""
     roles = _require_roles(user, tenant, CASE_OPENER_ROLES, _("Il tuo ruolo non consente di aprire pratiche."))
     try:
-        version = _latest_version(process_id)
+        version = _latest_version(process_id, tenant)
     except NotFound as exc:
         raise ValidationFailed(
             _("Procedimento sconosciuto: %(p)s") % {"p": process_id},
@@ -237,14 +237,10 @@ def case_start(
     return _open_case(tenant=tenant, version=version, data={**data, **receipt}, subjects=subjects, user=user, ip=ip)
 
 
-def _latest_version(process_id: str) -> ProcessVersion:
-    """The newest version of a process: its id read fresh, the immutable version from the cache."""
-    version_id = (
-        ProcessVersion.objects.filter(definition__process_id=process_id)
-        .order_by("-version")
-        .values_list("pk", flat=True)
-        .first()
-    )
+def _latest_version(process_id: str, tenant: Tenant) -> ProcessVersion:
+    """The version the tenant's new cases start on (its own published variant, else the newest
+    shipped one): its id read fresh, the immutable version from the cache."""
+    version_id = process_latest_version_id(process_id=process_id, tenant=tenant)
     if version_id is None:
         raise NotFound(f"unknown process {process_id!r}", code="unknown_process")
     return version_by_id(version_id)
@@ -333,7 +329,7 @@ def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str,
     back the case opened the first time, `created` False. Concurrent pollers are
     serialised on the tenant row.
     """
-    version = process_latest_version(process_id=process_id)
+    version = process_latest_version(process_id=process_id, tenant=tenant)
     if "platform" not in manifest_of(version).channels:
         raise PermissionRefused(
             _("Il procedimento %(p)s non si apre da una piattaforma.") % {"p": process_id}, code="start_not_allowed"

@@ -509,7 +509,7 @@ def _openable_versions(tenant, user) -> list:
     found = []
     for definition in ProcessDefinition.objects.order_by("name"):
         try:
-            version = process_latest_version(process_id=definition.process_id)
+            version = process_latest_version(process_id=definition.process_id, tenant=tenant)
         except NotFound:
             continue
         if ("counter" in manifest_of(version).channels and manifest_of(version).start_form

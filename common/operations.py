@@ -62,11 +62,21 @@ OperationFn = Callable[[dict[str, Any], OperationContext], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class OperationParam:
+    """A parameter an operation reads (declared for the studio's palette and its validation)."""
+
+    name: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class Operation:
     name: str
     description: str
     fn: OperationFn
     remember: bool = False  # a completed result is stored per idempotency key and returned on a retry
+    # Declared parameters; empty: not declared (the studio then checks only that the operation exists).
+    params: tuple[OperationParam, ...] = ()
 
     def __call__(self, params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
         return self.fn(params, ctx)
@@ -107,8 +117,11 @@ def _remembering(name: str, fn: OperationFn) -> OperationFn:
     return remembered
 
 
-def operation(name: str, *, description: str, remember: bool = False) -> Callable[[OperationFn], OperationFn]:
-    """Register `fn` under its public `name`; with `remember=True` its completed results are remembered."""
+def operation(name: str, *, description: str, remember: bool = False,
+              params: tuple[OperationParam | str, ...] = ()) -> Callable[[OperationFn], OperationFn]:
+    """Register `fn` under its public `name`; with `remember=True` its completed results are remembered.
+    `params` declares what it reads: `OperationParam("x", required=True)` or a plain name (optional)."""
+    declared = tuple(p if isinstance(p, OperationParam) else OperationParam(p) for p in params)
     if "." not in name:
         raise ValueError(f"operation names are '<platform>.<what>', got {name!r}")
 
@@ -117,7 +130,8 @@ def operation(name: str, *, description: str, remember: bool = False) -> Callabl
         if existing is not None and existing.fn is not fn and existing.fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"operation {name!r} is registered twice")
         registered = _remembering(name, fn) if remember else fn
-        _REGISTRY[name] = Operation(name=name, description=description, fn=registered, remember=remember)
+        _REGISTRY[name] = Operation(name=name, description=description, fn=registered, remember=remember,
+                                    params=declared)
         return registered
 
     return decorator

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "support",  # malfunction tickets: the tenant's SLA terms and the SLA report, above cases and documents
     "ops",
     "identity",  # SPID / CIE / eIDAS login (SAML2 service provider) and the demo identity provider
+    "studio",  # the process studio: tenants' drafts, validation, four-eyes publishing, diffs (issue 15)
 ]
 
 MIDDLEWARE = [

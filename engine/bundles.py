@@ -163,66 +163,127 @@ def element_index(spec, subprocess_specs, *, main_file: str) -> ElementIndex:
     return ElementIndex(names=names, service_result_titles=titles)
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a bundle: where (file, BPMN element), what (a stable English code) and the
+    Italian message. `text` is the one-line form `sync_processes` and the system checks print."""
+
+    file: str
+    element_id: str | None
+    code: str
+    message: str
+    text: str
+    severity: str = "error"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "element_id": self.element_id, "code": self.code, "message": self.message,
+                "severity": self.severity}
+
+
+def _problem(pid: str, file: str, code: str, message: str, *, element_id: str | None = None,
+             where: str | None = None) -> Problem:
+    prefix = where if where is not None else f"{pid}/{file}:"
+    return Problem(file=file, element_id=element_id, code=code, message=message, text=f"{prefix} {message}")
+
+
+def _from_text(pid: str, text: str, code: str, *, element_id: str | None = None) -> Problem:
+    """A problem reported as "<pid>/<file>: message" by the manifest checks."""
+    head, sep, message = text.partition(": ")
+    file = head.removeprefix(f"{pid}/") if sep and head.startswith(f"{pid}/") else "manifest.yaml"
+    return Problem(file=file, element_id=element_id, code=code, message=message if sep else text, text=text)
+
+
+def _task_problem(where: str, file: str, meta: UserTaskMeta, code: str, message: str) -> Problem:
+    return Problem(file=file, element_id=meta.bpmn_id, code=code, message=message, text=f"{where} {message}")
+
+
 def validate_bundle(bundle: Bundle) -> list[str]:
     """Every problem of the bundle, each naming file and element. Empty list: valid."""
-    problems: list[str] = []
+    return [problem.text for problem in bundle_problems(bundle)]
+
+
+def bundle_problems(bundle: Bundle, *, parsed: list | None = None) -> list[Problem]:
+    """Every problem of the bundle as `Problem`s (file, element id, code, Italian message).
+
+    `parsed`, when given, receives the (spec, subprocess_specs) pair of a model that parsed, so a
+    caller with more checks to make (the studio) does not parse it again."""
+    problems: list[Problem] = []
     pid = bundle.process_id
     main = f"{pid}.bpmn"
     if main not in bundle.files:
-        return [f"{pid}: manca il modello {main}"]
+        return [Problem(file=main, element_id=None, code="missing_model", message=f"manca il modello {main}",
+                        text=f"{pid}: manca il modello {main}")]
     if "manifest.yaml" not in bundle.files:
-        problems.append(f"{pid}/manifest.yaml: file mancante")
+        problems.append(_problem(pid, "manifest.yaml", "missing_manifest", "file mancante"))
     for name, text in bundle.files.items():
         if name.endswith((".bpmn", ".dmn")):
             try:
                 etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
             except etree.XMLSyntaxError as exc:
-                problems.append(f"{pid}/{name}: XML non valido: {exc}")
+                problems.append(_problem(pid, name, "invalid_xml", f"XML non valido: {exc}"))
     if problems:
         return problems
     try:
         spec, subprocess_specs = _parse(bundle.files, pid)
     except ValidationException as exc:
-        where = f"{pid}/{exc.file_name or main}"
-        element = f" elemento '{exc.id}'" if getattr(exc, "id", None) else ""
-        return [f"{where}:{element} {exc}"]
+        file = exc.file_name or main
+        element_id = getattr(exc, "id", None) or None
+        element = f" elemento '{element_id}'" if element_id else ""
+        return [Problem(file=file, element_id=element_id, code="bpmn_invalid", message=str(exc),
+                        text=f"{pid}/{file}:{element} {exc}")]
     except Exception as exc:  # the parser raises assorted errors for broken models
-        return [f"{pid}/{main}: il modello non si può leggere: {exc}"]
+        return [_problem(pid, main, "model_unreadable", f"il modello non si può leggere: {exc}")]
+    if parsed is not None:
+        parsed.append((spec, subprocess_specs))
 
     forms = {n.removeprefix("forms/") for n in bundle.files if n.startswith("forms/")}
     start_form = bundle.manifest.get("start_form")
     if start_form:
-        problems += _check_schema(bundle, start_form, pid, "manifest start_form")
-    problems += manifest_problems(pid, bundle.manifest, bundle.files, specs=(spec, subprocess_specs))
+        problems += _schema_problems(bundle, start_form, pid, "manifest start_form")
+    problems += [_from_text(pid, text, "manifest_invalid")
+                 for text in manifest_problems(pid, bundle.manifest, bundle.files, specs=(spec, subprocess_specs))]
     for meta in user_task_metas(spec, subprocess_specs).values():
         where = f"{pid}/{main}: user task '{meta.bpmn_id}'"
         if not meta.lane:
-            problems.append(f"{where} non è in nessuna corsia (lane) con un ruolo")
+            problems.append(_task_problem(where, main, meta, "missing_lane", "non è in nessuna corsia (lane) con un ruolo"))
         elif meta.lane not in ROLE_CODES:
-            problems.append(f"{where} è nella corsia '{meta.lane}', che non è un ruolo noto ({', '.join(sorted(ROLE_CODES))})")
+            problems.append(_task_problem(where, main, meta, "unknown_role", f"è nella corsia '{meta.lane}', che non è "
+                                          f"un ruolo noto ({', '.join(sorted(ROLE_CODES))})"))
         if not meta.form:
-            problems.append(f"{where} non indica il modulo (formJsonSchemaFilename)")
+            problems.append(_task_problem(where, main, meta, "missing_form", "non indica il modulo (formJsonSchemaFilename)"))
         elif meta.form not in forms:
-            problems.append(f"{where} indica il modulo forms/{meta.form}, che non esiste")
+            problems.append(_task_problem(where, main, meta, "unknown_form",
+                                          f"indica il modulo forms/{meta.form}, che non esiste"))
         else:
-            problems += _check_schema(bundle, meta.form, pid, f"user task '{meta.bpmn_id}'")
+            problems += _schema_problems(bundle, meta.form, pid, f"user task '{meta.bpmn_id}'", element_id=meta.bpmn_id)
         if meta.ui_form and meta.ui_form not in forms:
-            problems.append(f"{where} indica forms/{meta.ui_form}, che non esiste")
+            problems.append(_task_problem(where, main, meta, "unknown_ui_form",
+                                          f"indica forms/{meta.ui_form}, che non esiste"))
         if meta.due_expression:
-            problems += _check_expr(meta.due_expression, "eval", f"{where} dueDate")
+            problems += _expr_problems(meta.due_expression, "eval", f"{where} dueDate", file=main,
+                                       element_id=meta.bpmn_id)
 
-    for task_spec in _all_task_specs(spec, subprocess_specs):
-        if isinstance(task_spec, OutboxServiceTask):
-            where = f"{pid}/{main}: service task '{task_spec.bpmn_id}'"
-            if get_operation(task_spec.operation_name) is None:
-                problems.append(f"{where} chiama l'operazione sconosciuta '{task_spec.operation_name}'")
-    for where, source, mode in _expressions(pid, spec, subprocess_specs):
-        problems += _check_expr(source, mode, where)
+    for process in (spec, *subprocess_specs.values()):
+        for task_spec in process.task_specs.values():
+            if isinstance(task_spec, OutboxServiceTask) and get_operation(task_spec.operation_name) is None:
+                message = f"chiama l'operazione sconosciuta '{task_spec.operation_name}'"
+                problems.append(Problem(
+                    file=getattr(process, "file", None) or main, element_id=task_spec.bpmn_id,
+                    code="unknown_operation", message=message,
+                    text=f"{pid}/{main}: service task '{task_spec.bpmn_id}' {message}"))
+    for where, source, mode, file, element_id in _located_expressions(pid, spec, subprocess_specs):
+        problems += _expr_problems(source, mode, where, file=file, element_id=element_id)
     return problems
 
 
 def _expressions(pid: str, spec, subprocess_specs):
-    """(where, source, mode) of every expression and script SpiffWorkflow will evaluate.
+    """(where, source, mode) of every expression and script SpiffWorkflow will evaluate."""
+    for where, source, mode, _file, _element in _located_expressions(pid, spec, subprocess_specs):
+        yield where, source, mode
+
+
+def _located_expressions(pid: str, spec, subprocess_specs):
+    """(where, source, mode, file, element id) of every expression and script SpiffWorkflow will evaluate.
 
     Walks the parsed specs, so it sees what the engine sees: scripts, pre/post scripts,
     gateway conditions, multi-instance and loop expressions, timer, message, signal and
@@ -233,7 +294,7 @@ def _expressions(pid: str, spec, subprocess_specs):
         file = getattr(process, "file", None) or f"{pid}.bpmn"
         completion = getattr(process, "completion_condition", None)
         if isinstance(completion, str):
-            yield f"{pid}/{file}: processo '{process.name}' completionCondition", completion, "eval"
+            yield f"{pid}/{file}: processo '{process.name}' completionCondition", completion, "eval", file, process.name
         for task_spec in process.task_specs.values():
             bpmn_id = getattr(task_spec, "bpmn_id", None) or task_spec.name
             where = f"{pid}/{file}: {_kind(task_spec)} '{bpmn_id}'"
@@ -242,18 +303,23 @@ def _expressions(pid: str, spec, subprocess_specs):
                                       ("condition", "condition", "eval")):
                 source = getattr(task_spec, attr, None)
                 if isinstance(source, str) and source.strip():
-                    yield f"{where} {label}", source, mode
+                    yield f"{where} {label}", source, mode, file, bpmn_id
             for condition, target in getattr(task_spec, "cond_task_specs", None) or []:
                 if condition is not None:
-                    yield f"{where} condizione verso '{target}'", condition.args[0], "eval"
+                    yield f"{where} condizione verso '{target}'", condition.args[0], "eval", file, bpmn_id
             for pname, param in (getattr(task_spec, "operation_params", None) or {}).items():
-                yield f"{where} parametro '{pname}'", param.get("value"), "eval"
+                yield f"{where} parametro '{pname}'", param.get("value"), "eval", file, bpmn_id
             definition = getattr(task_spec, "event_definition", None)
             if definition is not None:
-                yield from _event_expressions(where, definition)
+                for w, src, m in _event_expressions(where, definition):
+                    yield w, src, m, file, bpmn_id
             engine = getattr(task_spec, "dmnEngine", None)
             if engine is not None:
-                yield from _dmn_expressions(where, engine.decision_table)
+                for w, src, m in _dmn_expressions(where, engine.decision_table):
+                    yield w, src, m, file, bpmn_id
+
+
+located_expressions = _located_expressions  # the studio's checks walk the same expressions
 
 
 def _kind(task_spec) -> str:
@@ -310,17 +376,25 @@ def _all_task_specs(spec, subprocess_specs):
 
 
 def _check_schema(bundle: Bundle, form: str, pid: str, who: str) -> list[str]:
+    return [problem.text for problem in _schema_problems(bundle, form, pid, who)]
+
+
+def _schema_problems(bundle: Bundle, form: str, pid: str, who: str, *, element_id: str | None = None) -> list[Problem]:
     path = f"forms/{form}"
     if path not in bundle.files:
-        return [f"{pid}/{path}: modulo mancante ({who})"]
+        return [_problem(pid, path, "missing_form", f"modulo mancante ({who})", element_id=element_id)]
     try:
         schema = json.loads(bundle.files[path])
         Draft202012Validator.check_schema(schema)
     except json.JSONDecodeError as exc:
-        return [f"{pid}/{path}: JSON non valido alla riga {exc.lineno}: {exc.msg}"]
+        return [_problem(pid, path, "invalid_json", f"JSON non valido alla riga {exc.lineno}: {exc.msg}",
+                         element_id=element_id)]
     except SchemaError as exc:
-        return [f"{pid}/{path}: JSON Schema non valido in {'/'.join(map(str, exc.path)) or 'radice'}: {exc.message}"]
-    return _check_file_fields(schema, f"{pid}/{path}")
+        return [_problem(pid, path, "invalid_schema",
+                         f"JSON Schema non valido in {'/'.join(map(str, exc.path)) or 'radice'}: {exc.message}",
+                         element_id=element_id)]
+    return [_from_text(pid, text, "invalid_file_field", element_id=element_id)
+            for text in _check_file_fields(schema, f"{pid}/{path}")]
 
 
 FILE_KINDS = frozenset({"pdf", "jpeg", "png", "tiff"})
@@ -349,15 +423,28 @@ def _check_file_fields(schema: Any, where: str, prefix: str = "") -> list[str]:
 
 def _check_expr(source: Any, mode: str, where: str) -> list[str]:
     """The same allow-list parser the engine runs: a refused construct is named here, at sync time."""
+    return [problem.text for problem in _expr_problems(source, mode, where, file="", element_id=None)]
+
+
+def _expr_problems(source: Any, mode: str, where: str, *, file: str, element_id: str | None) -> list[Problem]:
+    message = expression_problem(source, mode)
+    if message is None:
+        return []
+    return [Problem(file=file, element_id=element_id, code="invalid_expression", message=f"{where.partition(': ')[2] or where}: {message}",
+                    text=f"{where}: {message}")]
+
+
+def expression_problem(source: Any, mode: str) -> str | None:
+    """Why the engine's sandbox refuses `source` (Italian), or None when it accepts it."""
     try:
         check_expression(source, mode)  # type: ignore[arg-type]
     except SandboxViolation as exc:
-        return [f"{where}: espressione non ammessa: {exc}"]
+        return f"espressione non ammessa: {exc}"
     except SyntaxError as exc:
-        return [f"{where}: errore di sintassi alla riga {exc.lineno}: {exc.msg}"]
+        return f"errore di sintassi alla riga {exc.lineno}: {exc.msg}"
     except (ValueError, TypeError) as exc:  # e.g. a NUL byte in the source
-        return [f"{where}: espressione non ammessa: {exc}"]
-    return []
+        return f"espressione non ammessa: {exc}"
+    return None
 
 
 # Versions are immutable, so their parsed forms are cached per process. The key

@@ -26,13 +26,23 @@ class ProcessDefinition(models.Model):
 
     @property
     def latest_version(self) -> ProcessVersion | None:
-        return self.versions.order_by("-version").first()
+        """The newest shipped version (tenant variants are not shipped: see ProcessVersion.tenant)."""
+        return self.versions.filter(tenant__isnull=True).order_by("-version").first()
 
 
 class ProcessVersion(models.Model):
-    """An immutable bundle: every file of the procedure folder, and its content hash."""
+    """An immutable bundle: every file of the procedure folder, and its content hash.
+
+    A version without a tenant is shipped (processes/<id>/, `sync_processes`): every municipality
+    sees it. A version with a tenant is that municipality's own variant, published from the studio:
+    new cases of that tenant start on its newest variant, and no other tenant ever sees it.
+    Numbers are shared by both kinds (one sequence per procedure), so "v7" names one bundle.
+    """
 
     definition = models.ForeignKey(ProcessDefinition, on_delete=models.PROTECT, related_name="versions")
+    tenant = models.ForeignKey("accounts.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # A tenant variant: the shipped version it was forked from (what "a shipped update" is compared to).
+    based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     version = models.PositiveIntegerField()
     content_hash = models.CharField(max_length=64)
     # relative path -> text content (BPMN, DMN, JSON forms, manifest, README)
@@ -43,7 +53,11 @@ class ProcessVersion(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["definition", "version"], name="process_version_unique_number"),
-            models.UniqueConstraint(fields=["definition", "content_hash"], name="process_version_unique_hash"),
+            models.UniqueConstraint(fields=["definition", "content_hash"], name="process_version_unique_hash",
+                                    condition=models.Q(tenant__isnull=True)),
+            models.UniqueConstraint(fields=["definition", "tenant", "content_hash"],
+                                    name="process_version_unique_tenant_hash",
+                                    condition=models.Q(tenant__isnull=False)),
         ]
         ordering = ["definition", "-version"]
 
@@ -54,6 +68,10 @@ class ProcessVersion(models.Model):
         if self.pk is not None:
             raise ValueError("process versions are immutable")
         super().save(*args, **kwargs)
+
+    @property
+    def is_shipped(self) -> bool:
+        return self.tenant_id is None
 
 
 class InstanceStatus(models.TextChoices):

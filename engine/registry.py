@@ -50,7 +50,7 @@ def process_version_publish(*, bundle: Bundle) -> SyncOutcome:
     if any(getattr(definition, k) != v for k, v in fields.items()):
         ProcessDefinition.objects.filter(pk=definition.pk).update(**fields)
     content_hash = bundle.content_hash
-    existing = definition.versions.filter(content_hash=content_hash).first()
+    existing = definition.versions.filter(content_hash=content_hash, tenant__isnull=True).first()
     if existing is not None:
         return SyncOutcome(bundle.process_id, existing.version, created=False)
     last = definition.versions.order_by("-version").first()
@@ -67,3 +67,30 @@ def process_version_publish(*, bundle: Bundle) -> SyncOutcome:
 
 def sync_processes(root: Path | None = None) -> list[SyncOutcome]:
     return [process_version_publish(bundle=read_bundle(folder)) for folder in bundle_folders(root)]
+
+
+@transaction.atomic
+def tenant_version_publish(*, tenant, bundle: Bundle, based_on: ProcessVersion) -> ProcessVersion:
+    """Publish a tenant's own variant of a shipped procedure (the studio, after four eyes).
+
+    The same checks as `sync_processes` (validation, deed templates rendered with sample data); the
+    version belongs to `tenant` only and takes the next number of the procedure's sequence. An
+    identical variant already published by the tenant is returned as is."""
+    problems = validate_bundle(bundle) or deed_render_problems(bundle.process_id, bundle.manifest, bundle.files)
+    if problems:
+        raise BundleError(problems)
+    definition = ProcessDefinition.objects.select_for_update().get(process_id=bundle.process_id)
+    content_hash = bundle.content_hash
+    existing = definition.versions.filter(content_hash=content_hash, tenant=tenant).first()
+    if existing is not None:
+        return existing
+    last = definition.versions.order_by("-version").first()
+    return ProcessVersion.objects.create(
+        definition=definition,
+        tenant=tenant,
+        based_on=based_on,
+        version=(last.version + 1) if last else 1,
+        content_hash=content_hash,
+        files=bundle.files,
+        manifest=bundle.manifest,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from SpiffWorkflow.util.task import TaskState
 
 from common.errors import NotFound
@@ -14,16 +14,32 @@ from .runtime import load_for_read, ready_tasks, snapshot_data
 from .types import ReadyTask
 
 
-def process_latest_version(*, process_id: str) -> ProcessVersion:
-    version = (
-        ProcessVersion.objects.select_related("definition")
-        .filter(definition__process_id=process_id)
-        .order_by("-version")
-        .first()
-    )
-    if version is None:
+def process_versions_visible(*, tenant=None) -> QuerySet[ProcessVersion]:
+    """Versions a tenant may see: the shipped ones and its own variants (never another tenant's).
+    Without a tenant: the shipped ones only."""
+    qs = ProcessVersion.objects.select_related("definition")
+    if tenant is None:
+        return qs.filter(tenant__isnull=True)
+    return qs.filter(Q(tenant__isnull=True) | Q(tenant=tenant))
+
+
+def process_latest_version_id(*, process_id: str, tenant=None) -> int | None:
+    """The version new cases of `tenant` start on: its newest own variant of the procedure if it
+    published one, else the newest shipped version. Without a tenant: the newest shipped version."""
+    qs = ProcessVersion.objects.filter(definition__process_id=process_id).order_by("-version")
+    if tenant is not None:
+        own = qs.filter(tenant=tenant).values_list("pk", flat=True).first()
+        if own is not None:
+            return own
+    return qs.filter(tenant__isnull=True).values_list("pk", flat=True).first()
+
+
+def process_latest_version(*, process_id: str, tenant=None) -> ProcessVersion:
+    """process_latest_version_id's version (see there), with its definition."""
+    version_id = process_latest_version_id(process_id=process_id, tenant=tenant)
+    if version_id is None:
         raise NotFound(f"unknown process {process_id!r}", code="unknown_process")
-    return version
+    return ProcessVersion.objects.select_related("definition").get(pk=version_id)
 
 
 def incident_list(*, tenant, open_only: bool = True) -> QuerySet[Incident]:

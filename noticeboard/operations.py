@@ -15,7 +15,7 @@ import datetime as dt
 from typing import Any
 
 from common.errors import Conflict, NotFound, ValidationFailed
-from common.operations import OperationContext, PermanentError, operation
+from common.operations import OperationContext, OperationParam, PermanentError, operation
 
 
 def _int(params: dict[str, Any], name: str, default: int | None = None) -> int:
@@ -31,6 +31,8 @@ def _int(params: dict[str, Any], name: str, default: int | None = None) -> int:
     description="Post a signed PDF (document_id) on the tenant's online notice board for `days` consecutive "
     "days (default 8, banns). Params: title, body, category, document_id, days, start_date, office, "
     "responsible. Returns publication_id, number, year, register_number, start_date, end_date.",
+    params=(OperationParam("title", required=True), OperationParam("document_id", required=True), "body", "category",
+            "days", "start_date", "office", "responsible"),
 )
 def publish(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     from accounts.models import Tenant
