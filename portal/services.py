@@ -478,6 +478,9 @@ def certificate_request_create(*, tenant: Tenant, user: User, kind: str, other_f
             _("Nel registro del Comune non c'è una persona con questo codice fiscale.") if for_other
             else _("Non risulti iscritto nel registro di questo Comune: chiedi il certificato al tuo Comune."),
             details={"other_fiscal_code" if for_other else "kind": [_("Persona non trovata.")]})
+    from registry.certificates.services import certificate_issuable
+
+    certificate_issuable(tenant=tenant, person_id=person.pk, kind=kind)  # refused before anything is paid
     request = CertificateRequest.objects.create(
         tenant=tenant, user=user, person=person, kind=kind, for_other=for_other, purpose=purpose,
         use_code=use_code, use_note=use_note[:200], request_id=uuid.uuid4(),
@@ -563,6 +566,8 @@ def milestones_notify(*, limit: int = 500) -> int:
     from engine.bundles import version_by_id
     from engine.manifest import manifest_of
 
+    from django.db.models import Q
+
     sent = 0
     profiles = CitizenProfile.objects.filter(models_q_opted_in()).select_related("user", "tenant")
     for profile in profiles.iterator():
@@ -570,7 +575,8 @@ def milestones_notify(*, limit: int = 500) -> int:
         if not own:
             continue
         case_ids = CaseSubject.objects.filter(tenant=profile.tenant, fiscal_code=own).values("case_id")
-        for case in Case.objects.filter(pk__in=case_ids, status="open").order_by("-updated_at")[:50]:
+        recent = Q(status="open") | Q(closed_at__gte=clock.now() - dt.timedelta(days=7))  # the outcome too
+        for case in Case.objects.filter(recent, pk__in=case_ids).order_by("-updated_at")[:50]:
             manifest = manifest_of(version_by_id(case.process_version_id))
             if not manifest.public_milestones:
                 continue

@@ -266,9 +266,7 @@ def certificate_issue_online(*, tenant: Tenant, user: User, person_id: int, kind
                   request_id=request_id, ip=ip, act_id=None)
 
 
-def _issue(*, tenant: Tenant, user: User, spec: Kind, person_id: int, copies: int, use: Use,
-           request_id: uuid.UUID, ip: str | None, act_id: int | None) -> list[Certificate]:
-    kind = spec.code
+def _data_and_body(tenant: Tenant, spec: Kind, person_id: int, act_id: int | None):
     if spec.is_civil_status:
         data = selectors.act_certificate_data(tenant=tenant, person_id=person_id, act_kind=spec.act_kind,
                                               principal_role=spec.principal_role, act_id=act_id)
@@ -276,7 +274,22 @@ def _issue(*, tenant: Tenant, user: User, spec: Kind, person_id: int, copies: in
         data = selectors.certificate_data(tenant=tenant, person_id=person_id)
     if data is None:
         raise NotFound(_("Persona o atto non trovati."))
-    body = spec.rules(data)  # CertificateRefused: the register cannot support it
+    return data, spec.rules(data)  # CertificateRefused: the register cannot support it
+
+
+def certificate_issuable(*, tenant: Tenant, person_id: int, kind: str) -> None:
+    """Raise CertificateRefused (or NotFound) when the register cannot support this certificate, so
+    that nobody is asked to pay the stamp duty of a certificate that would then be refused."""
+    spec = CATALOGUE.get(kind)
+    if spec is None:
+        raise ValidationFailed(_("Certificato non previsto."), details={"kind": [str(kind)[:50]]})
+    _data_and_body(tenant, spec, person_id, None)
+
+
+def _issue(*, tenant: Tenant, user: User, spec: Kind, person_id: int, copies: int, use: Use,
+           request_id: uuid.UUID, ip: str | None, act_id: int | None) -> list[Certificate]:
+    kind = spec.code
+    data, body = _data_and_body(tenant, spec, person_id, act_id)
     base = base_for(tenant, spec)
     signer, signer_name = signer_for_role(SIGNER_ROLE)
     tsa = documents_conf.tsa_url()
