@@ -393,6 +393,7 @@ def payment_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def payment_pay(request: HttpRequest, pk: str) -> HttpResponse:
     tenant = _citizen(request)
+    selectors.position_get(tenant=tenant, user=request.user, position_id=_int(pk))  # NotFound: not theirs
     back = request.build_absolute_uri(reverse("portal:payment_return", args=[_int(pk)]))
     try:
         url = services.payment_checkout_url(tenant=tenant, user=request.user, position_id=_int(pk), return_url=back)
