@@ -50,6 +50,25 @@ def _page(request: HttpRequest, template: str, context: dict[str, Any], status: 
     return render(request, template, {"portal_nav": context.pop("nav", ""), **context}, status=status)
 
 
+def _allow_checkout(response: HttpResponse, tenant) -> HttpResponse:
+    """A page with a "pay" form: the form posts here and is redirected to pagoPA Checkout, which the
+    browser checks against `form-action` too, so that origin (and only it) joins the policy."""
+    from urllib.parse import urlsplit
+
+    from common.middleware import ContentSecurityPolicyMiddleware
+    from connectors.base import config
+
+    cfg = config.resolve("pagopa", tenant)
+    parts = urlsplit(cfg.credential("checkout_base_url") or cfg.base_url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        from django.conf import settings
+
+        policy = getattr(settings, "PROCEDO_CSP", "") or ContentSecurityPolicyMiddleware.DEFAULT
+        response["Content-Security-Policy"] = policy.replace(
+            "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}")
+    return response
+
+
 # --------------------------------------------------------------------------- home and catalogue
 
 
@@ -173,6 +192,10 @@ def request_step(request: HttpRequest, process_id: str) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         part = parse_post(_sub_schema(schema, step["keys"]), request.POST)
+        for key in step["keys"]:
+            # An object left empty: its own required fields are reported, next to each input.
+            if schema["properties"][key].get("type") == "object" and key not in part:
+                part[key] = {}
         for key in step["keys"]:
             values.pop(key, None)
         values.update(part)
@@ -384,9 +407,9 @@ def payment_list(request: HttpRequest) -> HttpResponse:
     positions = list(selectors.my_positions(tenant=tenant, user=request.user)[:200])
     for p in positions:
         p.due_date_shown = selectors.position_due_date(p)
-    return _page(request, "portal/payments.html", {
+    return _allow_checkout(_page(request, "portal/payments.html", {
         "nav": "payments", "due": [p for p in positions if p.paid_at is None and p.status in ("VALID", "PUBLISHED")],
-        "paid": [p for p in positions if p.paid_at is not None]})
+        "paid": [p for p in positions if p.paid_at is not None]}), tenant)
 
 
 @login_required
@@ -501,8 +524,8 @@ def certificate_detail(request: HttpRequest, pk: str) -> HttpResponse:
     from registry.certificates.catalogue import CATALOGUE
 
     spec = CATALOGUE.get(cert_request.kind)
-    return _page(request, "portal/certificate.html", {"nav": "certificates", "req": cert_request,
-                                                      "title": spec.title if spec else cert_request.kind})
+    return _allow_checkout(_page(request, "portal/certificate.html", {
+        "nav": "certificates", "req": cert_request, "title": spec.title if spec else cert_request.kind}), tenant)
 
 
 # --------------------------------------------------------------------------- preferences
