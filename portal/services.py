@@ -562,11 +562,11 @@ def milestones_notify(*, limit: int = 500) -> int:
     """Tell each opted-in citizen about every public milestone their open cases reached since the
     last message (App IO with a deep link to the case; email when not on IO or IO refuses). Once per
     milestone (MilestoneNotice); the first run for a case only records what was already reached."""
+    from django.db.models import Q
+
     from cases.selectors import case_progress
     from engine.bundles import version_by_id
     from engine.manifest import manifest_of
-
-    from django.db.models import Q
 
     sent = 0
     profiles = CitizenProfile.objects.filter(models_q_opted_in()).select_related("user", "tenant")

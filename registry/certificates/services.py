@@ -288,7 +288,6 @@ def certificate_issuable(*, tenant: Tenant, person_id: int, kind: str) -> None:
 
 def _issue(*, tenant: Tenant, user: User, spec: Kind, person_id: int, copies: int, use: Use,
            request_id: uuid.UUID, ip: str | None, act_id: int | None) -> list[Certificate]:
-    kind = spec.code
     data, body = _data_and_body(tenant, spec, person_id, act_id)
     base = base_for(tenant, spec)
     signer, signer_name = signer_for_role(SIGNER_ROLE)

@@ -21,7 +21,12 @@ from documents.models import Document, DossierEntry, Origin
 from documents.verify import verify_pdf
 from engine.services import outbox_deliver_due
 from portal import services
-from portal.models import CertificateRequestStatus, MilestoneNotice, ProtocolStatus, Submission, SubmissionDraft
+from portal.models import (
+    CertificateRequestStatus,
+    MilestoneNotice,
+    ProtocolStatus,
+    SubmissionDraft,
+)
 from registry.models import Certificate
 from tests.portal.conftest import citizen_client, clean_pdf, declaration_for
 
@@ -128,7 +133,8 @@ def test_the_citizen_answers_the_10bis_notice_with_text_and_a_file(town, sims, p
     assert case.work_items.filter(bpmn_id="evaluate_reply", status="open").exists()
     reply_doc = Document.objects.get(case=case, filename="contratto.pdf")
     assert DossierEntry.objects.get(document=reply_doc).origin == Origin.CITIZEN
-    assert case.data["gw_wait" if "gw_wait" in case.data else "citizen_reply"] or True
+    # What the citizen sent is in the area too (and the office's evaluation task has it as the message payload).
+    assert "Abito qui: allego il contratto." in client.get(f"/area-personale/pratiche/{case.pk}/").content.decode()
 
 
 def test_a_citizen_cannot_deliver_a_message_the_manifest_keeps_for_the_office(town, sims, portal_settings):
