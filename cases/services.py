@@ -551,6 +551,40 @@ def case_cancel(*, case_id: int, tenant: Tenant, user: User, reason: str, ip: st
     return Case.objects.get(pk=case_id)
 
 
+def case_withdraw(*, case_id: int, tenant: Tenant, user: User, reason: str = "", ip: str | None = None) -> Case:
+    """A declarant withdraws their own request while it is open, where the procedure allows it
+    (manifest `portal.withdrawal`): the case is cancelled with their reason, like a cancellation
+    by the office, and the audit names the citizen."""
+    roles = roles_for(user=user, tenant=tenant)
+    own = (user.fiscal_code or "").upper()
+    if Role.CITIZEN not in roles or not own:
+        raise PermissionRefused(_("Solo chi ha presentato la domanda può ritirarla."), code="withdrawal_not_allowed")
+    case = Case.objects.filter(pk=case_id, tenant=tenant, subject_rows__fiscal_code=own).first()
+    if case is None:
+        raise NotFound(_("Pratica non trovata."))
+    if not manifest_of(version_by_id(case.process_version_id)).portal.withdrawal:
+        raise PermissionRefused(_("Questo procedimento non prevede il ritiro online della domanda."),
+                                code="withdrawal_not_allowed")
+    if case.status != CaseStatus.OPEN:
+        raise Conflict(_("La pratica è già conclusa."), code="already_closed")
+    reason = " ".join((reason or "").split())[:500] or _("Ritirata dal richiedente")
+
+    def withdraw() -> None:
+        instance = lock_instance(Subquery(Case.objects.filter(pk=case_id, tenant=tenant).values("instance_id")[:1]))
+        if instance is None:
+            raise NotFound(_("Pratica non trovata."))
+        engine.instance_cancel(instance=instance, actor_username=user.username,
+                               reason=_("Ritirata dal richiedente: %(r)s") % {"r": reason}, projector=project)
+        audit_record(
+            tenant=tenant, actor=user, action="cancel", object_type="case", object_id=str(case_id),
+            object_repr=instance.case_number, summary=_("Domanda ritirata dal richiedente: %(r)s") % {"r": reason},
+            ip=ip,
+        )
+
+    run_in_transaction(withdraw, what="case withdrawal")
+    return Case.objects.get(pk=case_id)
+
+
 def comment_add(*, case: Case, user: User, text: str, ip: str | None = None) -> Comment:
     roles = roles_for(user=user, tenant=case.tenant)
     if not roles or roles <= {Role.VIEWER, Role.CITIZEN}:

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "ops",
     "identity",  # SPID / CIE / eIDAS login (SAML2 service provider) and the demo identity provider
     "studio",  # the process studio: tenants' drafts, validation, four-eyes publishing, diffs (issue 15)
+    "portal",  # the citizens' personal area (/area-personale/), above cases, registry, documents, connectors
 ]
 
 MIDDLEWARE = [
@@ -459,6 +460,13 @@ PROCEDO_JSON_MAX_DEPTH = env_int("PROCEDO_JSON_MAX_DEPTH", 64)
 PROCEDO_NOTICEBOARD_ARCHIVE_DAYS = env_int("PROCEDO_NOTICEBOARD_ARCHIVE_DAYS", 365)
 if not 0 <= PROCEDO_NOTICEBOARD_ARCHIVE_DAYS <= 3650:
     raise ImproperlyConfigured("PROCEDO_NOTICEBOARD_ARCHIVE_DAYS must be between 0 and 3650")
+# Citizen area: drafts kept this many days after their last change (at least a year), and the beat
+# jobs that retry protocol registrations, issue certificates paid but not collected and send the
+# public-milestone messages (App IO, email).
+PROCEDO_PORTAL_DRAFT_DAYS = env_int("PROCEDO_PORTAL_DRAFT_DAYS", 400)
+if PROCEDO_PORTAL_DRAFT_DAYS < 366:
+    raise ImproperlyConfigured("PROCEDO_PORTAL_DRAFT_DAYS must be at least 366 (drafts are kept a year)")
+CELERY_BEAT_SCHEDULE["portal-housekeeping"] = {"task": "portal.tasks.portal_housekeeping_task", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["noticeboard-close-ended"] = {
     "task": "noticeboard.tasks.close_ended_publications_task", "schedule": 15 * 60.0,
 }

@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("identity.urls")),
     path("", include("support.urls")),
     path("", include("studio.urls")),
+    path("area-personale/", include("portal.urls")),
 ]
 # The demo identity provider is not even mounted in production (its views also answer 404 when disabled).
 if demo_idp_enabled():

@@ -39,8 +39,9 @@ DEADLINE_KINDS = ("calendar", "working")
 # The operation that issues a deed; its service tasks get their `data` from the deed's mapping.
 DEED_OPERATION = "documents.render_and_sign"
 KNOWN_KEYS = ("name", "description", "category", "channel", "starters", "start_form", "subjects_path",
-              "business_key", "legal_deadline", "outcomes", "messages", "public_milestones", "deeds")
+              "business_key", "legal_deadline", "outcomes", "messages", "public_milestones", "deeds", "portal")
 DEED_KEYS = ("title", "template", "fields", "mapping")
+PORTAL_KEYS = ("audience", "documents", "fees", "withdrawal")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,18 @@ class LegalDeadline:
 
     days: int
     kind: Literal["calendar", "working"] = "calendar"
+
+
+@dataclass(frozen=True)
+class PortalInfo:
+    """What the citizens' service page says of a procedure filed online (`portal:` in the manifest):
+    who may use it, the documents to prepare (when the procedure has no required-documents DMN),
+    the fees, and whether the citizen may withdraw a case still open (`withdrawal`)."""
+
+    audience: str = ""
+    documents: tuple[str, ...] = ()
+    fees: str = ""
+    withdrawal: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,7 @@ class Manifest:
     # of the parsed model (the stored manifest is JSONB, whose keys lose their order).
     public_milestones: tuple[tuple[str, str], ...] = ()
     deeds: Mapping[str, Deed] = field(default_factory=dict)
+    portal: PortalInfo = PortalInfo()
     problems: tuple[str, ...] = ()
 
     def message_roles(self, message: str) -> frozenset[str]:
@@ -169,6 +183,7 @@ class _Parser:
             messages=messages,
             public_milestones=milestones,
             deeds=deeds,
+            portal=self._portal(channels),
             problems=tuple(self.problems),
         )
 
@@ -208,6 +223,29 @@ class _Parser:
         if "counter" in channels and not staff:
             self.problem("il canale 'counter' richiede almeno un ruolo d'ufficio in 'starters'")
         return channels, starters
+
+    def _portal(self, channels: list[Any]) -> PortalInfo:
+        declared = self.raw.get("portal")
+        if declared is None:
+            return PortalInfo()
+        if not isinstance(declared, dict):
+            self.problem("'portal' deve essere una mappa (ammesse: " + ", ".join(PORTAL_KEYS) + ")")
+            return PortalInfo()
+        for key in declared:
+            if key not in PORTAL_KEYS:
+                self.problem(f"chiave sconosciuta '{key}' in 'portal' (ammesse: {', '.join(PORTAL_KEYS)})")
+        if "portal" not in (channels or []):
+            self.problem("'portal' descrive il servizio online: richiede il canale 'portal'")
+        documents = declared.get("documents") or []
+        if not isinstance(documents, list) or not all(isinstance(d, str) and d.strip() for d in documents):
+            self.problem("'portal.documents' deve essere un elenco di testi")
+            documents = []
+        withdrawal = declared.get("withdrawal", False)
+        if not isinstance(withdrawal, bool):
+            self.problem("'portal.withdrawal' deve essere true o false")
+            withdrawal = False
+        return PortalInfo(audience=_text(declared.get("audience")), documents=tuple(documents),
+                          fees=_text(declared.get("fees")), withdrawal=withdrawal)
 
     def _deadline(self) -> LegalDeadline | None:
         declared = self.raw.get("legal_deadline")

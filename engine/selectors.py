@@ -73,3 +73,19 @@ def instance_progress(*, instance: WorkflowInstance) -> dict[str, list[str]]:
         elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
             current[bpmn_id] = None
     return {"done": [i for i in done if i not in current], "current": list(current)}
+
+
+def instance_waiting_messages(*, instance: WorkflowInstance) -> set[str]:
+    """Names of the BPMN messages the instance is waiting for now (its WAITING catch events), so a
+    page offers a person only the answers the case can take (e.g. the 10-bis observations)."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+
+    from .runtime import event_definitions
+
+    workflow = load_for_read(instance)
+    names: set[str] = set()
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        for definition in event_definitions(task):
+            if isinstance(definition, MessageEventDefinition):
+                names.add(definition.name)
+    return names

@@ -369,7 +369,7 @@ class HttpClient:
                 ),
                 status,
             )
-        if 300 <= status < 400:
+        if 300 <= status < 400 and status not in allowed:
             raise with_status(
                 InvalidResponse(
                     _("Il servizio %(platform)s ha risposto con un reindirizzamento inatteso (HTTP %(status)s).")

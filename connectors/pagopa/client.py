@@ -16,6 +16,9 @@ SPEC = "pagopa/openapi/openapi_external_v1.json"
 POSITIONS = "/organizations/{organizationfiscalcode}/debtpositions"
 POSITION = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}"
 PUBLISH = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}/publish"
+# pagoPA Checkout, API for creditor institutions ("ec"): a cart of notices; the answer is a 302 to
+# the checkout page the citizen's browser is sent to, which returns to one of `returnUrls`.
+CARTS = "/checkout/ec/v1/carts"
 
 
 class GpdClient:
@@ -63,3 +66,37 @@ class GpdClient:
         if response.status == 404:
             return None
         return self._check("get", POSITION, response.status, response.json())
+
+
+class CheckoutClient:
+    """pagoPA Checkout for creditor institutions: `cart_create` gives the page where the citizen pays."""
+
+    platform = "pagopa"
+
+    @classmethod
+    def from_config(cls, source: Any) -> CheckoutClient:
+        cfg = config.resolve(cls.platform, source)
+        base = cfg.credential("checkout_base_url") or cfg.base_url
+        return cls(base, api_key=cfg.credential("checkout_api_key") or cfg.credential("api_key"), timeout=cfg.timeout)
+
+    def __init__(self, base_url: str, *, api_key: str, timeout: tuple[float, float] = (5.0, 30.0)) -> None:
+        self.http = HttpClient(base_url, platform="pagoPA Checkout", timeout=timeout,
+                               default_headers={"Ocp-Apim-Subscription-Key": api_key})
+
+    def cart_create(self, *, notices: list[dict[str, Any]], return_ok: str, return_cancel: str, return_error: str,
+                    email: str = "") -> str:
+        """notices: [{noticeNumber, fiscalCode (the creditor's), amount (cents), companyName, description}].
+        Returns the checkout page's URL (the 302's Location)."""
+        body: dict[str, Any] = {
+            "paymentNotices": notices,
+            "returnUrls": {"returnOkUrl": return_ok, "returnCancelUrl": return_cancel, "returnErrorUrl": return_error},
+        }
+        if email:
+            body["emailNotice"] = email
+        response = self.http.request("POST", CARTS, json=body, allowed_statuses=(302,))
+        location = response.headers.get("location", "")
+        if response.status != 302 or not location.startswith(("http://", "https://")):
+            from ..base.errors import InvalidResponse
+
+            raise InvalidResponse("pagoPA Checkout did not answer with the checkout page", details={"status": response.status})
+        return location

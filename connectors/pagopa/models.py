@@ -27,6 +27,7 @@ class DebtPosition(TenantScopedModel):
     debtor_fiscal_code = models.CharField(max_length=16)
     kind = models.CharField(max_length=20, default="fee")  # fee | stamp_duty
     status = models.CharField(max_length=20, default="NEW")  # NEW, then GPD's own statuses
+    due_date = models.DateField(_("scadenza"), null=True, blank=True)  # the payment option's dueDate
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     # Set when the engine has delivered "payment received" to the case (at-least-once).

@@ -48,6 +48,10 @@ def _amount_cents(params: dict[str, Any]) -> int:
     return int(cents)
 
 
+def _due_day(value: str | None) -> dt.date:
+    return dt.date.fromisoformat(_due_datetime(value)[:10])
+
+
 def _due_datetime(value: str | None) -> str:
     if not value:
         day = clock.today() + dt.timedelta(days=30)
@@ -145,7 +149,7 @@ def debt_position_create(*, tenant_id: int, idempotency_key: str, params: dict[s
             status = client.publish_position(position.iupd).get("status", "VALID")
     except InvalidRequest:
         raise
-    DebtPosition.objects.filter(pk=position.pk).update(status=status)
+    DebtPosition.objects.filter(pk=position.pk).update(status=status, due_date=_due_day(params.get("due_date")))
     position.status = status
     return _result(position)
 

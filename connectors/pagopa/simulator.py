@@ -1,13 +1,18 @@
 """pagoPA GPD simulator: debt positions per organisation, with GPD's statuses and errors.
 
 Demo/test extra: `POST /__sim__/pay/<nav>` marks the payment option paid, as if a
-citizen paid at a PSP.
+citizen paid at a PSP. The Checkout is simulated too: `POST /checkout/ec/v1/carts` (the creditor
+institutions' API) answers 302 to a page `/c/<cart id>` where the citizen presses "Paga" (the
+positions become paid, back to `returnOkUrl`) or "Annulla" (back to `returnCancelUrl`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
@@ -35,11 +40,14 @@ class GpdSimulator(SimulatorApp):
             Rule(f"{base}/<iupd>", endpoint="get", methods=["GET"]),
             Rule(f"{base}/<iupd>/publish", endpoint="publish", methods=["POST"]),
             Rule("/info", endpoint="info", methods=["GET"]),
+            Rule("/checkout/ec/v1/carts", endpoint="cart_create", methods=["POST"]),
+            Rule("/c/<cart_id>", endpoint="cart_page", methods=["GET", "POST"]),
         ]
 
     def reset(self) -> None:
         super().reset()
         self.positions: dict[tuple[str, str], dict[str, Any]] = {}
+        self.carts: dict[str, dict[str, Any]] = {}
 
     def _auth(self, request: Request) -> Response | None:
         if not request.headers.get("Ocp-Apim-Subscription-Key"):
@@ -112,6 +120,58 @@ class GpdSimulator(SimulatorApp):
             if position is None:
                 return problem(404, "NOT FOUND", f"Debt Position with IUPD {iupd} not found")
             return json_response(self._as_base_response(position))
+
+    # --- Checkout -------------------------------------------------------------------------------
+
+    def on_cart_create(self, request: Request) -> Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        body = request.get_json(silent=True)
+        notices = body.get("paymentNotices") if isinstance(body, dict) else None
+        urls = body.get("returnUrls") if isinstance(body, dict) else None
+        if not isinstance(notices, list) or not 1 <= len(notices) <= 5 or not isinstance(urls, dict):
+            return problem(400, "BAD REQUEST", "paymentNotices (1-5) and returnUrls are required")
+        for key in ("returnOkUrl", "returnCancelUrl", "returnErrorUrl"):
+            if urlsplit(str(urls.get(key, ""))).scheme not in ("http", "https"):
+                return problem(400, "BAD REQUEST", f"returnUrls.{key} must be an http(s) URL")
+        for notice in notices:
+            if not isinstance(notice, dict) or not str(notice.get("noticeNumber", "")).isdigit():
+                return problem(400, "BAD REQUEST", "each notice needs a noticeNumber")
+        cart_id = secrets.token_urlsafe(12)
+        with self.lock:
+            self.carts[cart_id] = {"notices": notices, "urls": urls, "status": "open"}
+        host = request.host_url.rstrip("/")
+        return Response(status=302, headers={"Location": f"{host}/c/{cart_id}"})
+
+    def on_cart_page(self, request: Request, cart_id: str) -> Response:
+        with self.lock:
+            cart = self.carts.get(cart_id)
+        if cart is None:
+            return Response("<!doctype html><title>Carrello non trovato</title><p>Carrello non trovato.</p>",
+                            status=404, content_type="text/html; charset=utf-8")
+        if request.method == "POST":
+            urls = cart["urls"]
+            if request.form.get("action") == "pay" and cart["status"] == "open":
+                paid = all(self.mark_paid(str(n["noticeNumber"])) for n in cart["notices"])
+                cart["status"] = "paid" if paid else "error"
+                return Response(status=303, headers={"Location": urls["returnOkUrl"] if paid else urls["returnErrorUrl"]})
+            if cart["status"] == "paid":
+                return Response(status=303, headers={"Location": urls["returnOkUrl"]})
+            cart["status"] = "cancelled"
+            return Response(status=303, headers={"Location": urls["returnCancelUrl"]})
+        rows = "".join(
+            f"<tr><td>{html.escape(str(n.get('description', '')))}</td><td>{html.escape(str(n.get('companyName', '')))}</td>"
+            f"<td>{html.escape(str(n['noticeNumber']))}</td><td>{int(n.get('amount', 0)) / 100:.2f} €</td></tr>"
+            for n in cart["notices"])
+        page = f"""<!doctype html><html lang="it"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>pagoPA Checkout (simulatore)</title></head>
+<body><main><h1>pagoPA Checkout (simulatore)</h1>
+<p>Pagamento simulato: nessun addebito reale.</p>
+<table><caption>Avvisi nel carrello</caption><thead><tr><th scope="col">Causale</th><th scope="col">Ente</th>
+<th scope="col">Codice avviso</th><th scope="col">Importo</th></tr></thead><tbody>{rows}</tbody></table>
+<form method="post"><button type="submit" name="action" value="pay" id="pay">Paga</button>
+<button type="submit" name="action" value="cancel" id="cancel">Annulla</button></form></main></body></html>"""
+        return Response(page, content_type="text/html; charset=utf-8")
 
     def admin(self, request: Request) -> Response:
         if request.path.startswith("/__sim__/pay/") and request.method == "POST":

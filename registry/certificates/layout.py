@@ -44,10 +44,11 @@ def _mm(points: float) -> Mm:
 
 
 @cache
-def layout_docx(title: str, office: str = REGISTRY_OFFICE, validity: str = SIX_MONTHS) -> bytes:
+def layout_docx(title: str, office: str = REGISTRY_OFFICE, validity: str = SIX_MONTHS, footer: str = "") -> bytes:
     """The layout of one certificate type. The defaults are the population-register certificates'
     (their bytes, hence their cached bases, do not change); the civil-status ones name their office
-    and, for a fact that cannot change (a death), an unlimited validity."""
+    and, for a fact that cannot change (a death), an unlimited validity. `footer` replaces the
+    certificates' legal footer (the citizen area's receipts and notices use the same layout)."""
     doc = Document()
     style = doc.styles["Normal"]
     style.font.name = FONT
@@ -77,9 +78,9 @@ def layout_docx(title: str, office: str = REGISTRY_OFFICE, validity: str = SIX_M
     title_par.alignment = WD_ALIGN_PARAGRAPH.CENTER
     run = title_par.add_run(title.upper())
     run.bold, run.font.size = True, Pt(15)
-    footer = table.rows[3].cells[0].paragraphs[0]
-    footer.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
-    run = footer.add_run(_FOOTER.format(validity=validity))
+    footer_par = table.rows[3].cells[0].paragraphs[0]
+    footer_par.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
+    run = footer_par.add_run(footer or _FOOTER.format(validity=validity))
     run.font.size = Pt(8)
     out = io.BytesIO()
     doc.save(out)

@@ -17,7 +17,8 @@ class StampMode(models.TextChoices):
     EXEMPT = "exempt", _("Esente")
     PHYSICAL = "physical", _("Contrassegno (marca da bollo)")
     VIRTUAL = "virtual", _("Bollo assolto in modo virtuale")
-    # PAGOPA = "pagopa": payment through pagoPA comes with the online portal (services.STAMP_PAYMENT_HOOK)
+    # paid through pagoPA in the citizen area (portal/): stamp_id is the notice number
+    PAGOPA = "pagopa", _("Bollo pagato con pagoPA")
 
 
 class CertificateBase(TenantScopedModel):

@@ -47,10 +47,28 @@ PHYSICAL_STAMP = re.compile(r"^\d{14}$")  # the contrassegno's identification nu
 VIRTUAL_STAMP = re.compile(r"^[A-Za-z0-9 ./\-]{3,60}$")
 
 
-def _stamp_paid_by_pagopa(**_kwargs) -> None:
-    """Hook for the online portal: stamp duty paid through pagoPA (not available at the counter yet)."""
-    raise ValidationFailed(_("Il pagamento del bollo con pagoPA non è ancora disponibile allo sportello."),
-                           code="pagopa_not_available")
+STAMP_DUTY_CENTS = 1600  # imposta di bollo on a certificate: 16,00 euro per copy (DPR 642/1972, tariffa art. 4)
+
+
+def _stamp_paid_by_pagopa(*, tenant: Tenant, copies: int, position_id: int | None, request_id: uuid.UUID | None) -> str:
+    """The stamp duty paid through pagoPA (the citizen area): the tenant's debt position, paid, for at
+    least 16 euro per copy, not already used for another request. Returns the notice number printed."""
+    from connectors.pagopa.models import DebtPosition
+
+    position = DebtPosition.objects.filter(tenant=tenant, pk=position_id).first() if position_id else None
+    if position is None or position.paid_at is None:
+        raise ValidationFailed(_("L'imposta di bollo non risulta ancora pagata con pagoPA."), code="stamp_not_paid",
+                               details={"stamp_mode": [_("Pagamento non ricevuto.")]})
+    if position.amount_cents < STAMP_DUTY_CENTS * copies:
+        raise ValidationFailed(_("L'importo pagato non copre l'imposta di bollo."), code="stamp_not_paid",
+                               details={"stamp_mode": [_("Importo insufficiente.")]})
+    reused = Certificate.objects.for_tenant(tenant).filter(stamp_mode=StampMode.PAGOPA, stamp_id=position.notice_number)
+    if request_id is not None:
+        reused = reused.exclude(request_id=request_id)
+    if reused.exists():
+        raise ValidationFailed(_("Questo pagamento è già stato usato per un altro certificato."), code="stamp_used",
+                               details={"stamp_mode": [_("Pagamento già usato.")]})
+    return position.notice_number
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,8 @@ class Use:
             if self.code == OTHER_EXEMPTION:
                 text = f"{text}: {self.note}"
             return _("Rilasciato in esenzione dall'imposta di bollo: %(reason)s.") % {"reason": text}
+        if self.mode == StampMode.PAGOPA:
+            return _("Imposta di bollo assolta tramite pagoPA, avviso n. %(id)s.") % {"id": self.stamp_ids[copy_index]}
         if self.mode == StampMode.PHYSICAL:
             return _("Imposta di bollo assolta mediante contrassegno telematico n. %(id)s.") % {
                 "id": self.stamp_ids[copy_index]}
@@ -84,7 +104,7 @@ def exemption_choices() -> list[tuple[int, str]]:
 
 
 def check_use(*, tenant: Tenant, copies: int, use_code: int | None, use_note: str, stamp_mode: str,
-              stamp_ids: list[str]) -> Use:
+              stamp_ids: list[str], paid_position_id: int | None = None, request_id: uuid.UUID | None = None) -> Use:
     """The use and the stamps, or ValidationFailed with the field at fault."""
     if not 1 <= copies <= MAX_COPIES:
         raise ValidationFailed(_("Il numero di copie deve essere tra 1 e %(max)s.") % {"max": MAX_COPIES},
@@ -98,8 +118,10 @@ def check_use(*, tenant: Tenant, copies: int, use_code: int | None, use_note: st
                                    details={"use_note": [_("Motivo obbligatorio.")]})
         return Use(use_code, note if use_code == OTHER_EXEMPTION else "", StampMode.EXEMPT, [""] * copies)
     ids = [" ".join(s.split()) for s in stamp_ids if s and s.strip()]
-    if stamp_mode == "pagopa":
-        _stamp_paid_by_pagopa(tenant=tenant, copies=copies)
+    if stamp_mode == StampMode.PAGOPA:
+        notice = _stamp_paid_by_pagopa(tenant=tenant, copies=copies, position_id=paid_position_id,
+                                       request_id=request_id)
+        return Use(None, "", StampMode.PAGOPA, [notice] * copies)
     if stamp_mode == StampMode.PHYSICAL:
         if len(ids) != copies or any(not PHYSICAL_STAMP.match(s) for s in ids):
             raise ValidationFailed(_("Indica il numero di 14 cifre del contrassegno di ogni copia (uno per copia)."),
@@ -127,7 +149,7 @@ def check_statutory_use(*, copies: int, stamp_mode: str, stamp_ids: list[str], e
     if not 1 <= copies <= MAX_COPIES:
         raise ValidationFailed(_("Il numero di copie deve essere tra 1 e %(max)s.") % {"max": MAX_COPIES},
                                details={"copies": [_("Numero di copie non valido.")]})
-    if stamp_mode in (StampMode.PHYSICAL, StampMode.VIRTUAL, "pagopa") or any(s and s.strip() for s in stamp_ids):
+    if stamp_mode in (StampMode.PHYSICAL, StampMode.VIRTUAL, StampMode.PAGOPA) or any(s and s.strip() for s in stamp_ids):
         raise ValidationFailed(_("Certificati ed estratti di stato civile sono esenti dall'imposta di bollo: non va "
                                  "applicato né pagato alcun bollo."), code="stamp_not_due",
                                details={"stamp_mode": [_("Bollo non dovuto.")]})
@@ -200,6 +222,51 @@ def certificate_issue(*, tenant: Tenant, user: User, person_id: int, kind: str, 
     else:
         use = check_use(tenant=tenant, copies=copies, use_code=use_code, use_note=use_note, stamp_mode=stamp_mode,
                         stamp_ids=stamp_ids or [])
+    return _issue(tenant=tenant, user=user, spec=spec, person_id=person_id, copies=copies, use=use,
+                  request_id=request_id, ip=ip, act_id=act_id)
+
+
+# Certificates a citizen may ask online about another person: the population register is public
+# (art. 33 D.P.R. 223/1989: anyone may have the current registry certificates of anyone, the use
+# stated for the stamp duty); the historical ones need a motivated request examined by the office
+# (art. 35) and civil-status certificates stay with the counter for others.
+ONLINE_THIRD_PARTY_KINDS = frozenset({"residenza", "stato_famiglia", "cittadinanza", "esistenza_in_vita", "nascita"})
+
+
+def certificate_issue_online(*, tenant: Tenant, user: User, person_id: int, kind: str, use_code: int | None = None,
+                             use_note: str = "", paid_position_id: int | None = None,
+                             request_id: uuid.UUID, ip: str | None = None) -> list[Certificate]:
+    """A certificate a citizen asks in the personal area (one copy): about themselves (their register
+    entry, linked by fiscal code), or another person for the kinds the law opens to anyone; exempt
+    by the use declared, or with the stamp duty paid through pagoPA (`paid_position_id`)."""
+    from registry.models import Person
+
+    if Role.CITIZEN not in roles_for(user=user, tenant=tenant):
+        raise PermissionRefused(_("Solo i cittadini chiedono certificati online."))
+    spec = CATALOGUE.get(kind)
+    if spec is None:
+        raise ValidationFailed(_("Certificato non previsto."), details={"kind": [str(kind)[:50]]})
+    person = Person.objects.for_tenant(tenant).filter(pk=person_id).first()
+    if person is None:
+        raise NotFound(_("Persona non trovata."))
+    own = bool(user.fiscal_code) and person.fiscal_code.upper() == user.fiscal_code.upper()
+    if not own and kind not in ONLINE_THIRD_PARTY_KINDS:
+        raise PermissionRefused(_("Questo certificato si può chiedere online solo per sé stessi."),
+                                code="certificate_not_for_others")
+    done = list(Certificate.objects.for_tenant(tenant).filter(request_id=request_id).order_by("copy_number"))
+    if done:
+        return done
+    if spec.stamp_exemption:
+        use = check_statutory_use(copies=1, stamp_mode="", stamp_ids=[], exemption=spec.stamp_exemption)
+    else:
+        use = check_use(tenant=tenant, copies=1, use_code=use_code, use_note=use_note,
+                        stamp_mode=StampMode.PAGOPA if use_code is None else "", stamp_ids=[],
+                        paid_position_id=paid_position_id, request_id=request_id)
+    return _issue(tenant=tenant, user=user, spec=spec, person_id=person_id, copies=1, use=use,
+                  request_id=request_id, ip=ip, act_id=None)
+
+
+def _data_and_body(tenant: Tenant, spec: Kind, person_id: int, act_id: int | None):
     if spec.is_civil_status:
         data = selectors.act_certificate_data(tenant=tenant, person_id=person_id, act_kind=spec.act_kind,
                                               principal_role=spec.principal_role, act_id=act_id)
@@ -207,7 +274,21 @@ def certificate_issue(*, tenant: Tenant, user: User, person_id: int, kind: str, 
         data = selectors.certificate_data(tenant=tenant, person_id=person_id)
     if data is None:
         raise NotFound(_("Persona o atto non trovati."))
-    body = spec.rules(data)  # CertificateRefused: the register cannot support it
+    return data, spec.rules(data)  # CertificateRefused: the register cannot support it
+
+
+def certificate_issuable(*, tenant: Tenant, person_id: int, kind: str) -> None:
+    """Raise CertificateRefused (or NotFound) when the register cannot support this certificate, so
+    that nobody is asked to pay the stamp duty of a certificate that would then be refused."""
+    spec = CATALOGUE.get(kind)
+    if spec is None:
+        raise ValidationFailed(_("Certificato non previsto."), details={"kind": [str(kind)[:50]]})
+    _data_and_body(tenant, spec, person_id, None)
+
+
+def _issue(*, tenant: Tenant, user: User, spec: Kind, person_id: int, copies: int, use: Use,
+           request_id: uuid.UUID, ip: str | None, act_id: int | None) -> list[Certificate]:
+    data, body = _data_and_body(tenant, spec, person_id, act_id)
     base = base_for(tenant, spec)
     signer, signer_name = signer_for_role(SIGNER_ROLE)
     tsa = documents_conf.tsa_url()
