@@ -34,6 +34,8 @@ _BY_NAME = {
     "cases.tasks.deliver_payments_task": CONNECTORS,
     "cases.tasks.poll_anpr_citizen_requests_task": CONNECTORS,
     "audit.tasks.seal_audit_chains_task": DEFAULT,
+    # A studio scenario run: minutes in a sandbox child process that renders deeds with LibreOffice.
+    "studio.scenarios.scenario_run_task": DOCUMENTS,
 }
 # Operation prefixes whose delivery needs the documents workers (LibreOffice, signing keys).
 DOCUMENT_OPERATION_PREFIXES = ("documents.",)

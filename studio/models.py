@@ -81,3 +81,7 @@ class PublishRequest(TenantScopedModel):
             models.UniqueConstraint(fields=["draft"], condition=models.Q(status="pending"),
                                     name="studio_one_pending_request_per_draft"),
         ]
+
+
+# Scenario runs of a draft in the sandbox (studio/models_tools.py).
+from studio.models_tools import ScenarioRun  # noqa: E402,F401

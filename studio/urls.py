@@ -1,8 +1,7 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
-# The lead adds here, at merge, the studio's tools (h4): path("", include("studio.urls_tools")).
 urlpatterns = [
     path("studio/", views.studio_home, name="studio_home"),
     path("studio/bozze/nuova/", views.draft_new, name="studio_draft_new"),
@@ -27,4 +26,6 @@ urlpatterns = [
     path("studio/versioni/<str:pk>/esporta/", views.version_export, name="studio_version_export"),
     path("studio/versioni/<str:pk>/diagramma/", views.version_diagram, name="studio_version_diagram"),
     path("studio/differenze/", views.version_diff, name="studio_diff"),
+    # Form preview, widget palette, deed templates check, scenario runs and recording.
+    path("studio/", include("studio.urls_tools")),
 ]
