@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("noticeboard.urls")),
     path("", include("identity.urls")),
     path("", include("support.urls")),
+    path("", include("payments.urls")),
 ]
 # The demo identity provider is not even mounted in production (its views also answer 404 when disabled).
 if demo_idp_enabled():
