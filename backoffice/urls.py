@@ -15,4 +15,7 @@ urlpatterns = [
     path("amministrazione/incidenti/<str:pk>/riprova/", views.admin_incident_retry, name="admin_incident_retry"),
     path("amministrazione/ente/", views.admin_tenant, name="admin_tenant"),
     path("amministrazione/modelli/", views.admin_templates, name="admin_templates"),
+    path("amministrazione/procedimenti/", views.admin_process_settings, name="admin_process_settings"),
+    path("amministrazione/procedimenti/<slug:process_id>/", views.admin_process_settings_edit,
+         name="admin_process_settings_edit"),
 ]

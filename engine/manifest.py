@@ -39,7 +39,9 @@ DEADLINE_KINDS = ("calendar", "working")
 # The operation that issues a deed; its service tasks get their `data` from the deed's mapping.
 DEED_OPERATION = "documents.render_and_sign"
 KNOWN_KEYS = ("name", "description", "category", "channel", "starters", "start_form", "subjects_path",
-              "business_key", "legal_deadline", "outcomes", "messages", "public_milestones", "deeds")
+              "business_key", "legal_deadline", "outcomes", "messages", "public_milestones", "deeds", "settings")
+SETTING_KEYS = ("title", "description", "type", "default", "minimum", "maximum")
+SETTING_TYPES = ("integer", "boolean")
 DEED_KEYS = ("title", "template", "fields", "mapping")
 
 
@@ -76,6 +78,41 @@ class Deed:
 
 
 @dataclass(frozen=True)
+class ProcessSetting:
+    """A choice each municipality makes for the procedure (e.g. the days to pay the stamp duty),
+    declared with its default; the case sees the tenant's value as `settings[<name>]`, fixed when
+    the case opens (cases.services)."""
+
+    name: str
+    title: str
+    type: Literal["integer", "boolean"]
+    default: Any
+    description: str = ""
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def clean(self, value: Any) -> Any:
+        """The value as the case will see it, or ValueError with an Italian message."""
+        if self.type == "boolean":
+            if isinstance(value, bool):
+                return value
+            if str(value).strip().lower() in ("true", "on", "1", "si", "sì"):
+                return True
+            if str(value).strip().lower() in ("false", "off", "0", "no", ""):
+                return False
+            raise ValueError("valore sì/no non valido")
+        try:
+            number = int(str(value).strip())
+        except ValueError as exc:
+            raise ValueError("numero intero non valido") from exc
+        if self.minimum is not None and number < self.minimum:
+            raise ValueError(f"almeno {self.minimum}")
+        if self.maximum is not None and number > self.maximum:
+            raise ValueError(f"al massimo {self.maximum}")
+        return number
+
+
+@dataclass(frozen=True)
 class Manifest:
     process_id: str
     name: str
@@ -93,7 +130,11 @@ class Manifest:
     # of the parsed model (the stored manifest is JSONB, whose keys lose their order).
     public_milestones: tuple[tuple[str, str], ...] = ()
     deeds: Mapping[str, Deed] = field(default_factory=dict)
+    settings: tuple[ProcessSetting, ...] = ()
     problems: tuple[str, ...] = ()
+
+    def setting_defaults(self) -> dict[str, Any]:
+        return {s.name: s.default for s in self.settings}
 
     def message_roles(self, message: str) -> frozenset[str]:
         """Roles whose holders may deliver `message` to a case; empty: only the system delivers it."""
@@ -169,6 +210,7 @@ class _Parser:
             messages=messages,
             public_milestones=milestones,
             deeds=deeds,
+            settings=self._settings(),
             problems=tuple(self.problems),
         )
 
@@ -208,6 +250,45 @@ class _Parser:
         if "counter" in channels and not staff:
             self.problem("il canale 'counter' richiede almeno un ruolo d'ufficio in 'starters'")
         return channels, starters
+
+    def _settings(self) -> tuple[ProcessSetting, ...]:
+        raw = self.raw.get("settings")
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict):
+            self.problem("'settings' deve essere una mappa nome -> {title, type, default, ...}")
+            return ()
+        found = []
+        for name, spec in raw.items():
+            where = f"impostazione '{name}'"
+            if not isinstance(name, str) or not name.isidentifier():
+                self.problem(f"{where}: il nome deve essere un identificatore")
+                continue
+            if not isinstance(spec, dict):
+                self.problem(f"{where}: deve essere una mappa")
+                continue
+            for key in spec:
+                if key not in SETTING_KEYS:
+                    self.problem(f"{where}: chiave sconosciuta '{key}' (ammesse: {', '.join(SETTING_KEYS)})")
+            kind = spec.get("type")
+            if kind not in SETTING_TYPES:
+                self.problem(f"{where}: 'type' deve essere uno di {', '.join(SETTING_TYPES)}")
+                continue
+            bounds = {k: spec.get(k) for k in ("minimum", "maximum")}
+            if any(v is not None and (isinstance(v, bool) or not isinstance(v, int)) for v in bounds.values()):
+                self.problem(f"{where}: 'minimum' e 'maximum' devono essere interi")
+                continue
+            setting = ProcessSetting(name=name, title=_text(spec.get("title")) or name, type=kind,
+                                     default=spec.get("default"), description=_text(spec.get("description")),
+                                     minimum=bounds["minimum"], maximum=bounds["maximum"])
+            try:
+                if setting.clean(setting.default) != setting.default:
+                    raise ValueError("default di tipo sbagliato")
+            except ValueError as exc:
+                self.problem(f"{where}: 'default' non valido ({exc})")
+                continue
+            found.append(setting)
+        return tuple(found)
 
     def _deadline(self) -> LegalDeadline | None:
         declared = self.raw.get("legal_deadline")
