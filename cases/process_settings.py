@@ -92,7 +92,7 @@ def settings_update(*, tenant: Any, user: Any, process_id: str, values: dict[str
         row.updated_by = user
         row.save()
         audit_record(
-            tenant=tenant, actor=user, action="process.settings_update", object_type="process",
+            tenant=tenant, actor=user, action="process.settings", object_type="process",
             object_id=process_id, object_repr=manifest.name,
             summary=_("Impostazioni del procedimento «%(name)s» modificate") % {"name": manifest.name},
             before=before, after=cleaned,

@@ -50,7 +50,7 @@ def request_invalidation(*, tenant, user, position_id: int) -> DebtPosition:
         outbox_enqueue_detached(instance_id=case.instance_id, operation=INVALIDATE_OPERATION,
                                 params={"iupd": position.iupd}, key=f"pagopa-invalidate-{position.pk}-{attempt}")
         audit_record(
-            tenant=tenant, actor=user, action="payment.invalidate_requested", object_type="case",
+            tenant=tenant, actor=user, action="payment.invalidate", object_type="case",
             object_id=str(case.pk), object_repr=case.number,
             summary=_("Chiesto l'annullamento su pagoPA dell'avviso %(n)s") % {"n": position.notice_number},
             extra={"iupd": position.iupd, "notice_number": position.notice_number},
