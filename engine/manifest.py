@@ -267,9 +267,11 @@ class _Parser:
             if not isinstance(spec, dict):
                 self.problem(f"{where}: deve essere una mappa")
                 continue
-            for key in spec:
-                if key not in SETTING_KEYS:
-                    self.problem(f"{where}: chiave sconosciuta '{key}' (ammesse: {', '.join(SETTING_KEYS)})")
+            unknown = [key for key in spec if key not in SETTING_KEYS]
+            for key in unknown:
+                self.problem(f"{where}: chiave sconosciuta '{key}' (ammesse: {', '.join(SETTING_KEYS)})")
+            if unknown:
+                continue
             kind = spec.get("type")
             if kind not in SETTING_TYPES:
                 self.problem(f"{where}: 'type' deve essere uno di {', '.join(SETTING_TYPES)}")
