@@ -29,16 +29,16 @@ from accounts.roles import ADMIN_ROLES, Role
 from accounts.selectors import roles_for
 from audit.events import record_read
 from audit.services import client_ip
-from cases import selectors as case_selectors
 from cases import process_settings
+from cases import selectors as case_selectors
 from cases import services as case_services
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
 from common.pages import int_or_404 as _int
 from common.pages import page_tenant
 from documents import services as documents_services
+from documents.errors import TemplateRejected
 from engine.manifest import manifest_of
 from engine.selectors import latest_versions
-from documents.errors import TemplateRejected
 
 from . import selectors
 

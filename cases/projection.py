@@ -26,8 +26,8 @@ from engine.models import Incident, IncidentStatus, InstanceStatus
 from engine.types import ReadyTask, StepResult
 
 from . import statements
-from .payments import queue_invalidations
 from .models import Case, CaseStatus, WorkItem, WorkItemStatus
+from .payments import queue_invalidations
 
 
 def project(result: StepResult) -> None:

@@ -9,12 +9,11 @@ from accounts.roles import Role
 from accounts.selectors import roles_for
 from audit.services import audit_record
 from cases.models import Case, CaseStatus
+from cases.payments import INVALIDATE_OPERATION, open_positions_of
 from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused
 from connectors.pagopa.models import DebtPosition
 from engine.services import outbox_enqueue_detached
-
-from cases.payments import INVALIDATE_OPERATION, open_positions_of
 
 # Who reads the tenant's payments: the officers who create notices and the supervisor.
 READER_ROLES = frozenset({Role.SUPERVISOR, Role.CIVIL_REGISTRAR, Role.REGISTRAR})
