@@ -17,8 +17,19 @@ def create_debt_position(params: dict[str, Any], ctx: OperationContext) -> dict[
     for a marca da bollo digitale (kind "stamp_duty", 16.00 euro): document_sha256 (hex, the signed
     deed's digest) or document_hash (base64) and provincial_residence (the payer's province).
     result: iupd, iuv, notice_number, organization_fiscal_code, amount_cents, status."""
+    if params.get("kind") == "stamp_duty" and not str(params.get("provincial_residence") or "").strip():
+        # A payer with no Italian province on record (resident abroad, not found in ANPR): @e.bollo
+        # still wants one; the municipality's own province is the fallback (to be checked with pagoPA).
+        params = {**params, "fallback_province": _tenant_province(ctx.tenant_istat)}
     return debt_position_create(tenant_id=ctx.tenant_id, idempotency_key=ctx.idempotency_key, params=params,
                                 case_id=ctx.case_id, case_number=ctx.case_number)
+
+
+def _tenant_province(istat_code: str) -> str:
+    from forms.models import Municipality
+
+    return (Municipality.objects.filter(istat_code=istat_code).order_by("-current")
+            .values_list("province", flat=True).first()) or ""
 
 
 @operation("pagopa.get_payment_status", description="Legge su pagoPA lo stato di pagamento di una posizione debitoria")

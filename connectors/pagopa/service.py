@@ -102,7 +102,8 @@ def _transfer(params: dict[str, Any], creds: dict[str, Any], amount: int, descri
     }
     if params.get("kind", "fee") == "stamp_duty":
         # Marca da bollo digitale: the stamp replaces the IBAN (GPD TransferModel: mutually exclusive).
-        province = str(params.get("provincial_residence") or creds.get("province") or "").strip().upper()
+        province = str(params.get("provincial_residence") or creds.get("province")
+                       or params.get("fallback_province") or "").strip().upper()
         if not re.fullmatch(r"[A-Z]{2}", province):
             raise InvalidRequest(_("Provincia di residenza non valida per la marca da bollo."),
                                    details={"provincial_residence": [province[:10]]})

@@ -172,3 +172,11 @@ def test_another_tenants_position_cannot_be_invalidated(gpd):
     with pytest.raises(InvalidRequest):
         invalidate(result["iupd"], ctx_for(other))
     assert DebtPosition.objects.get().invalidated_at is None
+
+
+def test_a_payer_without_a_province_gets_the_municipalitys(gpd):
+    app, _ = gpd
+    tenant = make_tenant("Comune di Capannori", istat="046007", belfiore="B648")
+    create({**STAMP, "provincial_residence": ""}, ctx_for(tenant))
+    transfer = next(iter(app.positions.values()))["paymentOption"][0]["transfer"][0]
+    assert transfer["stamp"]["provincialResidence"] == "LU"
