@@ -17,4 +17,7 @@ urlpatterns = [
     path("amministrazione/modelli/", views.admin_templates, name="admin_templates"),
     # Migration of running cases to another version of their process (issue 15).
     path("amministrazione/", include("backoffice.migration_urls")),
+    path("amministrazione/procedimenti/", views.admin_process_settings, name="admin_process_settings"),
+    path("amministrazione/procedimenti/<slug:process_id>/", views.admin_process_settings_edit,
+         name="admin_process_settings_edit"),
 ]

@@ -29,6 +29,7 @@ from accounts.roles import ADMIN_ROLES, Role
 from accounts.selectors import roles_for
 from audit.events import record_read
 from audit.services import client_ip
+from cases import process_settings
 from cases import selectors as case_selectors
 from cases import services as case_services
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
@@ -36,6 +37,8 @@ from common.pages import int_or_404 as _int
 from common.pages import page_tenant
 from documents import services as documents_services
 from documents.errors import TemplateRejected
+from engine.manifest import manifest_of
+from engine.selectors import latest_versions
 
 from . import selectors
 
@@ -277,6 +280,49 @@ def admin_tenant(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/admin_tenant.html", {
         "nav": "admin", "admin_tab": "tenant", "tenant": tenant, "error": error,
     }, status=400 if error else 200)
+
+
+@login_required
+@never_cache
+def admin_process_settings(request: HttpRequest) -> HttpResponse:
+    """The procedures that let the municipality choose something (manifest `settings`)."""
+    tenant = _admin_tenant(request)
+    process_settings.require_editor(tenant=tenant, user=request.user)
+    rows = []
+    for version in latest_versions():
+        manifest = manifest_of(version)
+        if manifest.settings:
+            values = process_settings.settings_for(tenant, manifest)
+            rows.append({"manifest": manifest, "values": [(s, values[s.name]) for s in manifest.settings]})
+    return render(request, "backoffice/admin_process_settings.html", {
+        "nav": "admin", "admin_tab": "processes", "rows": rows,
+    })
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def admin_process_settings_edit(request: HttpRequest, process_id: str) -> HttpResponse:
+    tenant = _admin_tenant(request)
+    manifest, values = process_settings.settings_page_data(tenant=tenant, user=request.user, process_id=process_id)
+    if not manifest.settings:
+        raise NotFound(_("Il procedimento non ha impostazioni."))
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        submitted = {s.name: request.POST.get(s.name, "") for s in manifest.settings}
+        try:
+            process_settings.settings_update(tenant=tenant, user=request.user, process_id=process_id,
+                                             values=submitted)
+        except ValidationFailed as exc:
+            errors = _field_errors(exc)
+            values = {**values, **submitted}
+        else:
+            messages.success(request, _("Impostazioni salvate: valgono per le pratiche aperte da ora."))
+            return redirect("admin_process_settings")
+    fields = [{"setting": s, "value": values.get(s.name), "errors": errors.get(s.name, [])} for s in manifest.settings]
+    return render(request, "backoffice/admin_process_settings_edit.html", {
+        "nav": "admin", "admin_tab": "processes", "manifest": manifest, "fields": fields,
+    }, status=400 if errors else 200)
 
 
 @login_required

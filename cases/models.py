@@ -157,3 +157,19 @@ class SavedFilter(TenantScopedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProcessSettings(TenantScopedModel):
+    """A municipality's choices for one procedure (the manifest's `settings`, e.g. the days to pay
+    the stamp duty, four-eyes checks): only the values that differ from the declared defaults.
+    A case reads them once, when it opens (`settings` in its data)."""
+
+    process_id = models.CharField(max_length=100)
+    values = models.JSONField(default=dict)
+    updated_at = models.DateTimeField()
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("impostazioni del procedimento")
+        verbose_name_plural = _("impostazioni dei procedimenti")
+        constraints = [models.UniqueConstraint(fields=["tenant", "process_id"], name="process_settings_unique")]

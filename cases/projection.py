@@ -27,6 +27,7 @@ from engine.types import ReadyTask, StepResult
 
 from . import statements
 from .models import Case, CaseStatus, WorkItem, WorkItemStatus
+from .payments import queue_invalidations
 
 
 def project(result: StepResult) -> None:
@@ -73,6 +74,9 @@ def project(result: StepResult) -> None:
         _refuse_if_claimed_by_other(instance.case_id, result)
     if not counts[-1]:
         return  # the case row is being created in this same transaction
+    if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) and result.event != "incident":
+        # The case ended: a pagoPA notice still unpaid must not stay payable (cases.payments).
+        queue_invalidations(instance)
     if result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks:
         _system_event(instance, SYSTEM_EVENT_SUMMARIES[result.event](result.detail), result.detail)
     for incident in result.new_incidents:

@@ -36,6 +36,7 @@ from forms.validation import validate_data
 
 from . import statements
 from .models import Case, CaseNumberSequence, CaseStatus, CaseSubject, Comment, WorkItem, WorkItemStatus
+from .process_settings import settings_for
 from .projection import project
 
 logger = logging.getLogger(__name__)
@@ -263,6 +264,10 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
                user: User | None, ip: str | None = None, business_key: str = "",
                summary: str | None = None) -> Case:
     process_id = version.definition.process_id
+    manifest = manifest_of(version)
+    if manifest.settings:
+        # The municipality's choices for this procedure, as they are today (cases.process_settings).
+        data = {**data, "settings": settings_for(tenant, manifest)}
 
     received_on = dt.date.fromisoformat(str(data.get("received_on") or clock.today().isoformat())[:10])
 

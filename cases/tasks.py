@@ -11,6 +11,8 @@ from accounts.models import Tenant
 from common import clock
 from engine.services import deliver_message
 
+from .models import Case, CaseStatus
+from .payments import report_unmatched
 from .projection import project
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,8 @@ def deliver_payments() -> int:
     """Tell every waiting case that its pagoPA position was paid; at-least-once, idempotent.
 
     A payment is acknowledged only once a case caught it: a case that has not reached
-    its wait yet gets it on a later poll instead of losing it.
+    its wait yet gets it on a later poll instead of losing it; one whose case has ended
+    (cancelled, lapsed) is reported on the payments page instead (cases.payments).
     """
     from connectors.pagopa.payments import acknowledge_paid_position, poll_paid_positions
 
@@ -44,6 +47,11 @@ def deliver_payments() -> int:
         if caught:
             acknowledge_paid_position(position_id=paid["position_id"])
             delivered += caught
+            continue
+        case = Case.objects.filter(tenant=tenant, pk=paid["case_id"]).first() if paid.get("case_id") else None
+        if case is not None and case.status != CaseStatus.OPEN:
+            # The case ended before the payment arrived: reported for the office, not lost.
+            report_unmatched(tenant=tenant, case=case, paid=paid)
         else:
             logger.info("payment %s for case %s: no case waiting yet", paid["iuv"], paid["case_number"])
     return delivered

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "backoffice",  # tenant administration pages, above accounts, cases and documents
     "registry",
     "noticeboard",  # the public online notice board (albo pretorio), above cases and documents
+    "payments",  # the tenant's pagoPA payments page, above cases and connectors
     "support",  # malfunction tickets: the tenant's SLA terms and the SLA report, above cases and documents
     "ops",
     "identity",  # SPID / CIE / eIDAS login (SAML2 service provider) and the demo identity provider

@@ -39,7 +39,10 @@ DEADLINE_KINDS = ("calendar", "working")
 # The operation that issues a deed; its service tasks get their `data` from the deed's mapping.
 DEED_OPERATION = "documents.render_and_sign"
 KNOWN_KEYS = ("name", "description", "category", "channel", "starters", "start_form", "subjects_path",
-              "business_key", "legal_deadline", "outcomes", "messages", "public_milestones", "deeds", "portal")
+              "business_key", "legal_deadline", "outcomes", "messages", "public_milestones", "deeds", "portal",
+              "settings")
+SETTING_KEYS = ("title", "description", "type", "default", "minimum", "maximum")
+SETTING_TYPES = ("integer", "boolean")
 DEED_KEYS = ("title", "template", "fields", "mapping")
 PORTAL_KEYS = ("audience", "documents", "fees", "withdrawal")
 
@@ -89,6 +92,41 @@ class Deed:
 
 
 @dataclass(frozen=True)
+class ProcessSetting:
+    """A choice each municipality makes for the procedure (e.g. the days to pay the stamp duty),
+    declared with its default; the case sees the tenant's value as `settings[<name>]`, fixed when
+    the case opens (cases.services)."""
+
+    name: str
+    title: str
+    type: Literal["integer", "boolean"]
+    default: Any
+    description: str = ""
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def clean(self, value: Any) -> Any:
+        """The value as the case will see it, or ValueError with an Italian message."""
+        if self.type == "boolean":
+            if isinstance(value, bool):
+                return value
+            if str(value).strip().lower() in ("true", "on", "1", "si", "sì"):
+                return True
+            if str(value).strip().lower() in ("false", "off", "0", "no", ""):
+                return False
+            raise ValueError("valore sì/no non valido")
+        try:
+            number = int(str(value).strip())
+        except ValueError as exc:
+            raise ValueError("numero intero non valido") from exc
+        if self.minimum is not None and number < self.minimum:
+            raise ValueError(f"almeno {self.minimum}")
+        if self.maximum is not None and number > self.maximum:
+            raise ValueError(f"al massimo {self.maximum}")
+        return number
+
+
+@dataclass(frozen=True)
 class Manifest:
     process_id: str
     name: str
@@ -107,7 +145,11 @@ class Manifest:
     public_milestones: tuple[tuple[str, str], ...] = ()
     deeds: Mapping[str, Deed] = field(default_factory=dict)
     portal: PortalInfo = PortalInfo()
+    settings: tuple[ProcessSetting, ...] = ()
     problems: tuple[str, ...] = ()
+
+    def setting_defaults(self) -> dict[str, Any]:
+        return {s.name: s.default for s in self.settings}
 
     def message_roles(self, message: str) -> frozenset[str]:
         """Roles whose holders may deliver `message` to a case; empty: only the system delivers it."""
@@ -184,6 +226,7 @@ class _Parser:
             public_milestones=milestones,
             deeds=deeds,
             portal=self._portal(channels),
+            settings=self._settings(),
             problems=tuple(self.problems),
         )
 
@@ -246,6 +289,46 @@ class _Parser:
             withdrawal = False
         return PortalInfo(audience=_text(declared.get("audience")), documents=tuple(documents),
                           fees=_text(declared.get("fees")), withdrawal=withdrawal)
+    def _settings(self) -> tuple[ProcessSetting, ...]:
+        raw = self.raw.get("settings")
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict):
+            self.problem("'settings' deve essere una mappa nome -> {title, type, default, ...}")
+            return ()
+        found = []
+        for name, spec in raw.items():
+            where = f"impostazione '{name}'"
+            if not isinstance(name, str) or not name.isidentifier():
+                self.problem(f"{where}: il nome deve essere un identificatore")
+                continue
+            if not isinstance(spec, dict):
+                self.problem(f"{where}: deve essere una mappa")
+                continue
+            unknown = [key for key in spec if key not in SETTING_KEYS]
+            for key in unknown:
+                self.problem(f"{where}: chiave sconosciuta '{key}' (ammesse: {', '.join(SETTING_KEYS)})")
+            if unknown:
+                continue
+            kind = spec.get("type")
+            if kind not in SETTING_TYPES:
+                self.problem(f"{where}: 'type' deve essere uno di {', '.join(SETTING_TYPES)}")
+                continue
+            bounds = {k: spec.get(k) for k in ("minimum", "maximum")}
+            if any(v is not None and (isinstance(v, bool) or not isinstance(v, int)) for v in bounds.values()):
+                self.problem(f"{where}: 'minimum' e 'maximum' devono essere interi")
+                continue
+            setting = ProcessSetting(name=name, title=_text(spec.get("title")) or name, type=kind,
+                                     default=spec.get("default"), description=_text(spec.get("description")),
+                                     minimum=bounds["minimum"], maximum=bounds["maximum"])
+            try:
+                if setting.clean(setting.default) != setting.default:
+                    raise ValueError("default di tipo sbagliato")
+            except ValueError as exc:
+                self.problem(f"{where}: 'default' non valido ({exc})")
+                continue
+            found.append(setting)
+        return tuple(found)
 
     def _deadline(self) -> LegalDeadline | None:
         declared = self.raw.get("legal_deadline")

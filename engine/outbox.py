@@ -18,6 +18,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext as _
 from SpiffWorkflow.util.task import TaskState
@@ -26,8 +27,8 @@ from common import clock
 from common.operations import OperationContext, PermanentError, get_operation
 
 from .locks import lock_instance, run_in_transaction
-from .models import Incident, IncidentStatus, OutboxMessage, OutboxStatus
-from .runtime import InstanceRuntime, open_incident, project_incident
+from .models import Incident, IncidentStatus, OutboxMessage, OutboxStatus, WorkflowInstance
+from .runtime import InstanceRuntime, dispatch_outbox, open_incident, project_incident
 from .spiff import OutboxServiceTask
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,28 @@ def _perform(message: OutboxMessage) -> str:
     return outbox_succeeded(message, result)
 
 
+def outbox_enqueue_detached(*, instance_id: int, operation: str, params: dict[str, Any], key: str) -> OutboxMessage | None:
+    """Queue a service call no task waits for (clean-up once a case has ended, e.g. invalidating
+    its unpaid pagoPA notice): delivered, retried and given up like any other call, its failure an
+    incident on the case; its result is only kept on the row. `key` makes it once per purpose: a
+    second call with the same key queues nothing (None). Caller holds the transaction; the sweep
+    (or the dispatch after commit) delivers it."""
+    tenant_id = WorkflowInstance.objects.filter(pk=instance_id).values_list("tenant_id", flat=True).first()
+    if tenant_id is None:
+        return None
+    now = clock.now()
+    message, created = OutboxMessage.objects.get_or_create(
+        idempotency_key=f"detached-{key}"[:100],
+        defaults={"tenant_id": tenant_id, "instance_id": instance_id, "task_id": "", "task_bpmn_id": "",
+                  "operation": operation, "params": params, "next_attempt_at": now, "created_at": now,
+                  "updated_at": now},
+    )
+    if not created:
+        return None
+    transaction.on_commit(lambda: dispatch_outbox([message.pk]))
+    return message
+
+
 def outbox_succeeded(message: OutboxMessage, result: dict[str, Any]) -> str:
     """Feed a service call's result back to its case (the service task completes)."""
 
@@ -165,6 +188,11 @@ def outbox_succeeded(message: OutboxMessage, result: dict[str, Any]) -> str:
         current.locked_until = None
         current.updated_at = now
         current.save(update_fields=["status", "result", "locked_until", "updated_at"])
+        if not message.task_id:  # a detached call (outbox_enqueue_detached): no task to complete
+            Incident.objects.filter(outbox=current, status=IncidentStatus.OPEN).update(
+                status=IncidentStatus.RESOLVED, resolved_at=now
+            )
+            return "done"
         runtime = InstanceRuntime.load_or_incident(instance)
         if runtime is None:
             return "stale"  # the result stays on the outbox row; the incident says why

@@ -42,6 +42,17 @@ def process_latest_version(*, process_id: str, tenant=None) -> ProcessVersion:
     return ProcessVersion.objects.select_related("definition").get(pk=version_id)
 
 
+def latest_versions() -> list[ProcessVersion]:
+    """The newest version of every process, by process id (immutable versions, from the cache)."""
+    from .bundles import version_by_id
+
+    latest: dict[str, int] = {}
+    for process_id, pk in (ProcessVersion.objects.order_by("definition__process_id", "-version")
+                           .values_list("definition__process_id", "pk")):
+        latest.setdefault(process_id, pk)
+    return [version_by_id(pk) for pk in latest.values()]
+
+
 def incident_list(*, tenant, open_only: bool = True) -> QuerySet[Incident]:
     qs = Incident.objects.for_tenant(tenant).select_related("instance").order_by("-created_at")
     if open_only:

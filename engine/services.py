@@ -38,7 +38,7 @@ from .models import (
     ProcessVersion,
     WorkflowInstance,
 )
-from .outbox import outbox_claim, outbox_deliver, outbox_deliver_due, outbox_due_ids
+from .outbox import outbox_claim, outbox_deliver, outbox_deliver_due, outbox_due_ids, outbox_enqueue_detached
 from .runtime import InstanceRuntime, dispatch_outbox, event_definitions
 from .spiff import retry_errored_tasks
 from .timers import fire_due_timers, timer_fire
@@ -56,6 +56,7 @@ __all__ = [
     "outbox_claim",
     "outbox_deliver",
     "outbox_deliver_due",
+    "outbox_enqueue_detached",
     "outbox_due_ids",
     "timer_fire",
 ]

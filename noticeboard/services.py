@@ -14,6 +14,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Tenant, User
@@ -273,7 +275,7 @@ def publication_withdraw(*, publication: Publication, actor: User | None, reason
 
 def _report_data(publication: Publication) -> dict[str, Any]:
     fmt = "%d/%m/%Y"
-    return {
+    data = {
         "ente": {"nome": publication.tenant.name, "indirizzo": ""},
         "pubblicazione": {
             "numero": publication.register_number, "oggetto": publication.title,
@@ -282,6 +284,17 @@ def _report_data(publication: Publication) -> dict[str, Any]:
             "responsabile": publication.responsible, "impronta": publication.document.sha256,
         },
     }
+    if publication.withdrawn_at is not None:
+        withdrawn_on = timezone.localtime(publication.withdrawn_at).date()
+        if withdrawn_on < publication.start_date:
+            period = "L'atto non è mai stato visibile al pubblico: l'annullamento è precedente all'inizio."
+        else:
+            period = (f"L'atto è stato consultabile dal {publication.start_date.strftime(fmt)} al "
+                      f"{min(withdrawn_on, publication.end_date).strftime(fmt)}; dall'annullamento l'albo ne "
+                      "mostra solo gli estremi con la dicitura «annullata» e il motivo.")
+        data["pubblicazione"].update(periodo_effettivo=period, annullata_il=withdrawn_on.strftime(fmt),
+                                     motivo=publication.withdrawal_reason)
+    return data
 
 
 def publication_close(*, publication: Publication) -> Publication:
@@ -290,14 +303,16 @@ def publication_close(*, publication: Publication) -> Publication:
     report has an idempotency key and is attached only once."""
     from documents.services import document_issue
 
-    from .report import referto_docx
+    from .report import referto_docx, referto_withdrawn_docx
 
     if publication.report_document_id is not None:
         return publication
-    if publication.withdrawn_at is not None or publication.end_date >= clock.today():
+    withdrawn = publication.withdrawn_at is not None
+    if not withdrawn and publication.end_date >= clock.today():
         raise Conflict(_("La pubblicazione non è conclusa."), code="not_ended")
     doc = document_issue(  # slow (LibreOffice, signature): outside any transaction
-        tenant=publication.tenant, case=publication.case, template=referto_docx(), data=_report_data(publication),
+        tenant=publication.tenant, case=publication.case,
+        template=referto_withdrawn_docx() if withdrawn else referto_docx(), data=_report_data(publication),
         kind="referto_pubblicazione", title=f"Referto di pubblicazione n. {publication.register_number}",
         signer_role=_signer_role(), signer_role_label="Responsabile dell'albo pretorio",
         idempotency_key=f"noticeboard-report-{publication.pk}")
@@ -314,8 +329,9 @@ def publication_close(*, publication: Publication) -> Publication:
 
 
 def publications_close_ended(*, limit: int = 100) -> dict[str, int]:
-    """Issue the report of every publication that has ended and has none yet (the periodic job)."""
-    due = list(Publication.objects.filter(end_date__lt=clock.today(), withdrawn_at__isnull=True,
+    """Issue the report of every publication that has ended or was withdrawn and has none yet (the periodic job)."""
+    # Ended, or withdrawn (its time on the board ended with the withdrawal): the report says which.
+    due = list(Publication.objects.filter(Q(end_date__lt=clock.today()) | Q(withdrawn_at__isnull=False),
                                           report_document__isnull=True)
                .select_related("tenant", "document", "case").order_by("end_date", "pk")[:limit])
     outcome = {"closed": 0, "failed": 0}

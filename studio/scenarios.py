@@ -12,6 +12,7 @@ File format (every key is checked; a typo fails the file with a message naming i
       - name: accepted                       # unique in the file; the pytest id is <process>:<name>
         at: "2026-03-02T08:30:00Z"           # the clock when the case opens (default: this Monday)
         citizen: RSSMRA80A01H501U            # fiscal code of the `citizen` user (default: first subject)
+        settings: {payment_days: 10}         # the municipality's settings of the procedure (manifest)
         simulators:                          # set up a simulator through its admin API, over HTTP
           - {platform: anpr, post: /__sim__/citizen-requests, json: {...}}
         start:                               # a person opens it (counter or portal) ...
@@ -22,7 +23,8 @@ File format (every key is checked; a typo fails the file with a message naming i
         # ... or a national platform does:   start: {platform: ANPR, business_key: ..., data: {...}}
         steps:
           - complete: registration           # a user task by BPMN id: claimed and completed
-            as: registrar                    # default: the role of the task's lane
+            as: registrar                    # default: the role of the task's lane; "registrar:2" is a
+                                             #   second person with that role (four-eyes)
             data: {...}
             refused: validation_failed       # optional: the service must refuse with this code
           - deliver_outbox: true             # the worker delivers every pending service call
@@ -34,6 +36,10 @@ File format (every key is checked; a typo fails the file with a message naming i
           - advance_to: "2026-03-09T13:30:00+01:00"  # the same, to an instant (not backwards)
           - pay: true                        # the citizen pays every open pagoPA notice of the case (on
                                              # the pagoPA simulator, over HTTP); the payments poller runs
+          - pay: late                        # the same (if any is still open), for a case that is not
+                                             # waiting for it: the poller runs and must deliver nothing
+          - cancel: "Rinuncia degli sposi"   # a person cancels the case with this reason
+            as: supervisor
           - expect: {...}                    # expectations at this point
         expect: {...}                        # expectations at the end
 
@@ -41,7 +47,9 @@ Expectations: `ready` (BPMN ids of the open tasks, any order), `status` (open, c
 `outcome` (a key of the manifest's `outcomes`), `documents` (kind -> how many the case has),
 `milestones` (the labels the citizen sees, in order), `data` (keys of the case data and their
 values), `open_incidents` (default at the end: 0), `legal_due_date` (the case's legal term, ISO date),
-`due` (BPMN id of an open task -> its due date, ISO).
+`due` (BPMN id of an open task -> its due date, ISO), `payments` (state on the payments page -> how
+many of the case's pagoPA positions are in it: to_pay, overdue, paid, invalidated, to_invalidate,
+unmatched).
 """
 
 from __future__ import annotations
@@ -61,15 +69,17 @@ from accounts.roles import ROLE_CODES
 PROCESSES = Path(__file__).resolve().parents[1] / "processes"
 DEFAULT_START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 2026, 09:30 in Rome
 
-SCENARIO_KEYS = {"name", "at", "citizen", "simulators", "start", "steps", "expect"}
+SCENARIO_KEYS = {"name", "at", "citizen", "settings", "simulators", "start", "steps", "expect"}
 START_KEYS = {"as", "data", "platform", "business_key", "received_on", "channel", "received_on_reason"}
-STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect", "pay"}
+STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect", "pay",
+              "cancel"}
 STEP_KEYS = {"complete": {"complete", "as", "data", "refused"}, "deliver_outbox": {"deliver_outbox"},
              "message": {"message", "as", "payload", "refused"}, "advance_days": {"advance_days"},
              "advance_hours": {"advance_hours"}, "advance_to": {"advance_to"},
-             "expect": {"expect"}, "pay": {"pay"}}
+             "expect": {"expect"}, "pay": {"pay"}, "cancel": {"cancel", "as", "refused"}}
 EXPECT_KEYS = {"ready", "status", "outcome", "documents", "milestones", "data", "open_incidents", "legal_due_date",
-               "due"}
+               "due", "payments"}
+PAYMENT_STATES = {"to_pay", "overdue", "paid", "invalidated", "to_invalidate", "unmatched"}
 STATUSES = {"open", "closed", "cancelled"}
 SIMULATOR_KEYS = {"platform", "post", "json"}
 
@@ -118,6 +128,8 @@ class _Checker:
                 self.problem(f"{what}: chiave sconosciuta '{key}' (ammesse: {', '.join(sorted(allowed))})")
 
     def role(self, role: Any, what: str) -> None:
+        if isinstance(role, str) and role.rpartition(":")[2].isdigit():
+            role = role.rpartition(":")[0]  # "civil_registrar:2": a second person with the role
         if role is not None and not _known(role, ROLE_CODES):
             self.problem(f"{what}: ruolo sconosciuto '{role}' (ammessi: {', '.join(sorted(ROLE_CODES))})")
 
@@ -182,6 +194,8 @@ def load_scenarios(folder: Path) -> list[Scenario]:
 
 def _check_scenario(spec: dict[str, Any], c: _Checker) -> None:
     c.keys(spec, SCENARIO_KEYS, "scenario")
+    if "settings" in spec and not isinstance(spec["settings"], dict):
+        c.problem("'settings' associa a un'impostazione del procedimento il suo valore")
     if "at" in spec:
         try:
             _parse_at(spec["at"])
@@ -260,8 +274,12 @@ def _check_step(step: Any, n: int, c: _Checker) -> None:
         if step["deliver_outbox"] is not True:
             c.problem(f"{what}: scrivere 'deliver_outbox: true'")
     elif kind == "pay":
-        if step["pay"] is not True:
-            c.problem(f"{what}: scrivere 'pay: true'")
+        if step["pay"] is not True and step["pay"] != "late":
+            c.problem(f"{what}: scrivere 'pay: true' (o 'pay: late' per una pratica già chiusa)")
+    elif kind == "cancel":
+        if not isinstance(step["cancel"], str) or not step["cancel"].strip():
+            c.problem(f"{what}: 'cancel' è il motivo dell'annullamento")
+        c.role(step.get("as"), what)
     elif kind == "expect":
         _check_expect(step["expect"], c, what)
 
@@ -298,6 +316,10 @@ def _check_expect(expect: Any, c: _Checker, what: str) -> None:
                     c.problem(f"{what}: la tappa '{label}' non è tra le 'public_milestones' del manifest")
     if "data" in expect and not isinstance(expect["data"], dict):
         c.problem(f"{what}: 'data' associa a una chiave dei dati della pratica il valore atteso")
+    payments = expect.get("payments")
+    if payments is not None and (not isinstance(payments, dict) or not all(
+            k in PAYMENT_STATES and isinstance(v, int) and not isinstance(v, bool) for k, v in payments.items())):
+        c.problem(f"{what}: 'payments' associa a uno stato ({', '.join(sorted(PAYMENT_STATES))}) quante posizioni")
     incidents = expect.get("open_incidents")
     if incidents is not None and (not isinstance(incidents, int) or isinstance(incidents, bool) or incidents < 0):
         c.problem(f"{what}: 'open_incidents' è un numero")
@@ -339,10 +361,12 @@ class Runner:
 
     def user(self, role: str):
         if role not in self.users:
+            # "registrar:2" is a second person with the same role (four-eyes steps).
+            base = role.rpartition(":")[0] if role.rpartition(":")[2].isdigit() else role
             fiscal_code = ""
-            if role == "citizen":
+            if base == "citizen":
                 fiscal_code = self.scenario.spec.get("citizen") or self._first_subject()
-            self.users[role] = self.make_user(self.tenant, role, fiscal_code=fiscal_code)
+            self.users[role] = self.make_user(self.tenant, base, fiscal_code=fiscal_code)
         return self.users[role]
 
     def _first_subject(self) -> str:
@@ -356,6 +380,8 @@ class Runner:
 
         spec = self.scenario.spec
         clock.freeze(_parse_at(spec["at"]) if "at" in spec else DEFAULT_START)
+        if spec.get("settings"):
+            self._settings(spec["settings"])
         for n, sim in enumerate(spec.get("simulators") or [], start=1):
             self._simulator(n, sim)
         self._start(spec["start"])
@@ -364,6 +390,21 @@ class Runner:
             where = f"passo {n} ({kind}: {step[kind]})"
             getattr(self, f"_step_{kind}")(step, where)
         self._expect({"open_incidents": 0, **(spec.get("expect") or {})}, "expect finale")
+
+    def _settings(self, values: dict[str, Any]) -> None:
+        """The municipality's settings, set as its supervisor would (cases.process_settings)."""
+        from cases.process_settings import settings_page_data, settings_update
+
+        supervisor = self.user("supervisor")
+        manifest, current = settings_page_data(tenant=self.tenant, user=supervisor, process_id=self.scenario.process_id)
+        unknown = set(values) - set(current)
+        if unknown:
+            self.fail("settings", f"impostazioni sconosciute {sorted(unknown)} (dichiarate: {sorted(current)})")
+        try:
+            settings_update(tenant=self.tenant, user=supervisor, process_id=self.scenario.process_id,
+                            values={**current, **values})
+        except Exception as exc:  # noqa: BLE001
+            self.fail("settings", f"impostazioni rifiutate: {_describe(exc)}")
 
     def _simulator(self, n: int, sim: dict[str, Any]) -> None:
         import requests
@@ -452,14 +493,29 @@ class Runner:
             self.fail(where, "nessun simulatore pagoPA")
         notices = list(DebtPosition.objects.filter(case_id=self.case.pk, paid_at__isnull=True)
                        .values_list("notice_number", flat=True))
-        if not notices:
+        if not notices and step["pay"] is True:
             self.fail(where, "la pratica non ha avvisi pagoPA da pagare")
         for notice in notices:
             response = requests.post(f"{base}/__sim__/pay/{notice}", timeout=10)
             if response.status_code >= 400:
                 self.fail(where, f"pagoPA ha rifiutato il pagamento di {notice}: {response.text[:300]}")
-        if not deliver_payments():
+        delivered = deliver_payments()
+        if step["pay"] == "late" and delivered:
+            self.fail(where, "il pagamento è stato consegnato, ma la pratica doveva essere già chiusa")
+        if step["pay"] is True and not delivered:
             self.fail(where, "il pagamento non è arrivato alla pratica (nessuna attesa di 'pagamento_ricevuto')")
+
+    def _step_cancel(self, step: dict[str, Any], where: str) -> None:
+        from cases import services
+
+        try:
+            services.case_cancel(case_id=self.case.pk, tenant=self.tenant, user=self.user(step.get("as") or "supervisor"),
+                                 reason=step["cancel"])
+        except Exception as exc:  # noqa: BLE001
+            self._refused(step, where, exc)
+            return
+        if "refused" in step:
+            self.fail(where, f"doveva essere rifiutato ({step['refused']}), invece è stata annullata")
 
     def _step_advance_days(self, step: dict[str, Any], where: str) -> None:
         from common import clock
@@ -532,6 +588,13 @@ class Runner:
                 status__in=[WorkItemStatus.COMPLETED, WorkItemStatus.CANCELLED]).values_list("due_at", flat=True))
             if dues != [str(due)]:
                 self.fail(where, f"scadenza del compito '{bpmn_id}': {dues}, attesa {due}")
+        if "payments" in expect:
+            from payments.selectors import positions_for_office, state_of
+
+            states = Counter(state_of(p) for p in positions_for_office(tenant=self.tenant).filter(case_id=case.pk))
+            got = {state: states.get(state, 0) for state in expect["payments"]}
+            if got != expect["payments"]:
+                self.fail(where, f"posizioni pagoPA per stato {dict(states)}, attese {expect['payments']}")
         if "open_incidents" in expect:
             incidents = list(Incident.objects.filter(instance__case_id=case.pk, status=IncidentStatus.OPEN)
                              .values_list("kind", "message"))

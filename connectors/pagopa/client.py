@@ -1,7 +1,7 @@
 """pagoPA GPD (Gestione Posizioni Debitorie) REST client, API v1.
 
 Paths and payloads: openapi/openapi_external_v1.json (createPosition,
-publishPosition, getOrganizationDebtPositionByIUPD). Auth: `Ocp-Apim-Subscription-Key`.
+publishPosition, invalidatePosition, getOrganizationDebtPositionByIUPD). Auth: `Ocp-Apim-Subscription-Key`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ PUBLISH = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}/publish"
 # pagoPA Checkout, API for creditor institutions ("ec"): a cart of notices; the answer is a 302 to
 # the checkout page the citizen's browser is sent to, which returns to one of `returnUrls`.
 CARTS = "/checkout/ec/v1/carts"
+INVALIDATE = "/organizations/{organizationfiscalcode}/debtpositions/{iupd}/invalidate"
 
 
 class GpdClient:
@@ -58,6 +59,12 @@ class GpdClient:
     def publish_position(self, iupd: str) -> dict[str, Any]:
         response = self.http.request("POST", PUBLISH.format(organizationfiscalcode=self.org, iupd=iupd))
         return self._check("post", PUBLISH, response.status, response.json())
+
+    def invalidate_position(self, iupd: str) -> dict[str, Any]:
+        """VALID/PUBLISHED -> INVALID: the notice can no longer be paid. 409 when not invalidable
+        (already paid, invalid or expired), 404 when unknown: PlatformRefused, the caller reads back."""
+        response = self.http.request("POST", INVALIDATE.format(organizationfiscalcode=self.org, iupd=iupd))
+        return self._check("post", INVALIDATE, response.status, response.json())
 
     def get_position(self, iupd: str) -> dict[str, Any] | None:
         response = self.http.request(

@@ -25,13 +25,25 @@ class DebtPosition(TenantScopedModel):
     amount_cents = models.PositiveBigIntegerField()
     description = models.CharField(max_length=140)
     debtor_fiscal_code = models.CharField(max_length=16)
+    debtor_name = models.CharField(max_length=140, blank=True)
     kind = models.CharField(max_length=20, default="fee")  # fee | stamp_duty
     status = models.CharField(max_length=20, default="NEW")  # NEW, then GPD's own statuses
     due_date = models.DateField(_("scadenza"), null=True, blank=True)  # the payment option's dueDate
+    # Marca da bollo digitale: base64 SHA-256 of the stamped document, as sent in the GPD `stamp`.
+    document_hash = models.CharField(max_length=72, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # The receipt as GPD reports it on the paid payment option.
+    receipt_id = models.CharField(max_length=64, blank=True)
+    psp_name = models.CharField(max_length=140, blank=True)
+    payment_method = models.CharField(max_length=40, blank=True)
     # Set when the engine has delivered "payment received" to the case (at-least-once).
     paid_delivered_at = models.DateTimeField(null=True, blank=True)
+    # Paid, but its case had already ended (cancelled, lapsed): never delivered, listed for the
+    # office to check (refund or a new request) on the payments page.
+    unmatched_at = models.DateTimeField(null=True, blank=True)
+    # Invalidated on GPD (the case ended before payment): nobody can pay it any more.
+    invalidated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("posizione debitoria")

@@ -1,5 +1,8 @@
 """Finding positions that citizens have paid, for the engine's "payment received" message.
 
+A payment for a case that has already ended (cancelled, lapsed) is reported instead
+(`report_unmatched_payment`): listed for the office, not delivered, not lost.
+
 Delivery is at-least-once: `poll_paid_positions()` returns every paid position
 not yet acknowledged (newly paid ones included), and the engine calls
 `acknowledge_paid_position()` once the message reached the case. The message
@@ -16,7 +19,7 @@ from common.operations import ConnectorError
 
 from .client import GpdClient
 from .models import DebtPosition
-from .service import PAID_STATUSES, _parse_ts
+from .service import PAID_STATUSES, _parse_ts, receipt_fields
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ def poll_paid_positions(*, limit: int = 500) -> list[dict[str, Any]]:
         updates: dict[str, Any] = {"status": status}
         if status in PAID_STATUSES:
             updates["paid_at"] = _parse_ts(remote.get("paymentDate")) or clock.now()
+            updates.update(receipt_fields(remote))
         DebtPosition.objects.filter(pk=position.pk, paid_at__isnull=True).update(**updates)
     return [
         {
@@ -55,7 +59,8 @@ def poll_paid_positions(*, limit: int = 500) -> list[dict[str, Any]]:
             "amount_cents": p.amount_cents,
             "paid_at": p.paid_at.isoformat() if p.paid_at else None,
         }
-        for p in DebtPosition.objects.filter(paid_at__isnull=False, paid_delivered_at__isnull=True).order_by("pk")
+        for p in DebtPosition.objects.filter(paid_at__isnull=False, paid_delivered_at__isnull=True,
+                                             unmatched_at__isnull=True).order_by("pk")
     ]
 
 
@@ -63,4 +68,13 @@ def acknowledge_paid_position(*, position_id: int) -> bool:
     """Mark the "payment received" message as delivered; True the first time only."""
     return bool(
         DebtPosition.objects.filter(pk=position_id, paid_delivered_at__isnull=True).update(paid_delivered_at=clock.now())
+    )
+
+
+def report_unmatched_payment(*, position_id: int) -> bool:
+    """A payment whose case had already ended: kept, never delivered, listed for the office
+    (payments page, "pagamenti da verificare"). True the first time only."""
+    return bool(
+        DebtPosition.objects.filter(pk=position_id, paid_delivered_at__isnull=True, unmatched_at__isnull=True)
+        .update(unmatched_at=clock.now())
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import logging
 import re
@@ -22,8 +24,16 @@ from .notice import build_iuv, iuv_base_for
 logger = logging.getLogger(__name__)
 
 PAID_STATUSES = {"PAID", "REPORTED"}
+# Positions a citizen can still pay (GPD statuses).
+PAYABLE_STATUSES = {"VALID", "PUBLISHED"}
 # Taxonomy of pagoPA incomes (tassonomia dei servizi di incasso); override per tenant.
 DEFAULT_CATEGORY = "9/0101108TS/"
+# The transfer category of a marca da bollo digitale: "a taxonomy code referable to the digital
+# stamp" (pagoPA, servizio @e.bollo). Placeholder until the tenant joins @e.bollo 2.0 and sets
+# its own code (credential `stamp_category`): to be checked against pagoPA's taxonomy table.
+DEFAULT_STAMP_CATEGORY = "9/0101108TS/"
+# pagoPA issues the digital stamp in one cut only: 16.00 euro (D.P.R. 642/1972, tariffa art. 1).
+STAMP_AMOUNT_CENTS = 1600
 
 
 def gpd_client(tenant: Any) -> tuple[GpdClient, dict[str, Any]]:
@@ -63,6 +73,29 @@ def _due_datetime(value: str | None) -> str:
     return f"{day.isoformat()}T23:59:59"
 
 
+def stamp_document_hash(params: dict[str, Any]) -> str:
+    """The stamped document's digest as @e.bollo wants it: SHA-256, base64 (44 characters).
+
+    `document_sha256` is the hex digest the documents app records for every signed deed;
+    `document_hash` the base64 form already. Anything else is refused: a stamp bound to a
+    wrong digest would not discharge the duty on the deed."""
+    hex_digest = str(params.get("document_sha256") or "").strip().lower()
+    if hex_digest:
+        if not re.fullmatch(r"[0-9a-f]{64}", hex_digest):
+            raise InvalidRequest(_("Impronta SHA-256 del documento non valida."),
+                                 details={"document_sha256": [hex_digest[:80]]})
+        return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+    value = str(params.get("document_hash") or "").strip()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise InvalidRequest(_("Manca l'impronta SHA-256 del documento per la marca da bollo."),
+                             details={"document_sha256": [_("Obbligatorio.")]})
+    return value
+
+
 def _transfer(params: dict[str, Any], creds: dict[str, Any], amount: int, description: str, org: str) -> dict:
     transfer: dict[str, Any] = {
         "idTransfer": "1",
@@ -73,18 +106,20 @@ def _transfer(params: dict[str, Any], creds: dict[str, Any], amount: int, descri
     }
     if params.get("kind", "fee") == "stamp_duty":
         # Marca da bollo digitale: the stamp replaces the IBAN (GPD TransferModel: mutually exclusive).
-        province = str(params.get("provincial_residence") or creds.get("province") or "")
+        province = str(params.get("provincial_residence") or creds.get("province")
+                       or params.get("fallback_province") or "").strip().upper()
         if not re.fullmatch(r"[A-Z]{2}", province):
             raise InvalidRequest(_("Provincia di residenza non valida per la marca da bollo."),
-                                   details={"provincial_residence": [province]})
+                                   details={"provincial_residence": [province[:10]]})
+        if amount != STAMP_AMOUNT_CENTS:
+            raise InvalidRequest(_("La marca da bollo digitale è di 16,00 euro."),
+                                 details={"amount": [str(amount)]})
+        transfer["category"] = params.get("category") or creds.get("stamp_category") or DEFAULT_STAMP_CATEGORY
         transfer["stamp"] = {
-            "hashDocument": str(params.get("document_hash") or ""),
-            "stampType": str(params.get("stamp_type") or "01"),
+            "hashDocument": stamp_document_hash(params),
+            "stampType": "01",  # imposta di bollo
             "provincialResidence": province,
         }
-        if not transfer["stamp"]["hashDocument"]:
-            raise InvalidRequest(_("Manca l'impronta del documento per la marca da bollo."),
-                                   details={"document_hash": [_("Obbligatorio.")]})
     else:
         iban = params.get("iban") or creds.get("iban") or "IT60X0542811101000000123456"
         transfer["iban"] = iban
@@ -110,10 +145,14 @@ def debt_position_create(*, tenant_id: int, idempotency_key: str, params: dict[s
     if kind not in ("fee", "stamp_duty"):
         raise InvalidRequest(_("Tipo di pagamento non valido."), details={"kind": [str(kind)]})
 
+    due = _due_datetime(params.get("due_date"))
+    transfer = _transfer(params, creds, amount, description, org)
     position = _reserve(tenant_id=tenant_id, idempotency_key=idempotency_key, org=org, amount=amount,
                         description=description, debtor_cf=debtor_cf, kind=kind, case_id=case_id,
-                        case_number=case_number, segregation_code=str(creds.get("segregation_code", "47")))
-    if position.status in ("VALID", "PUBLISHED", "PAID", "PARTIALLY_PAID", "REPORTED"):
+                        case_number=case_number, segregation_code=str(creds.get("segregation_code", "47")),
+                        extra={"debtor_name": debtor_name[:140], "due_date": dt.date.fromisoformat(due[:10]),
+                               "document_hash": (transfer.get("stamp") or {}).get("hashDocument", "")})
+    if position.status in ("VALID", "PUBLISHED", "PAID", "PARTIALLY_PAID", "REPORTED", "INVALID", "EXPIRED"):
         return _result(position)  # a repeated delivery: already done
 
     body = {
@@ -128,8 +167,8 @@ def debt_position_create(*, tenant_id: int, idempotency_key: str, params: dict[s
             "amount": amount,
             "description": description,
             "isPartialPayment": False,
-            "dueDate": _due_datetime(params.get("due_date")),
-            "transfer": [_transfer(params, creds, amount, description, org)],
+            "dueDate": due,
+            "transfer": [transfer],
         }],
     }
     if params.get("debtor_email"):
@@ -155,7 +194,8 @@ def debt_position_create(*, tenant_id: int, idempotency_key: str, params: dict[s
 
 
 def _reserve(*, tenant_id: int, idempotency_key: str, org: str, amount: int, description: str, debtor_cf: str,
-             kind: str, case_id: int | None, case_number: str | None, segregation_code: str) -> DebtPosition:
+             kind: str, case_id: int | None, case_number: str | None, segregation_code: str,
+             extra: dict[str, Any] | None = None) -> DebtPosition:
     existing = DebtPosition.objects.filter(tenant_id=tenant_id, idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
@@ -165,7 +205,7 @@ def _reserve(*, tenant_id: int, idempotency_key: str, org: str, amount: int, des
                 tenant_id=tenant_id, idempotency_key=idempotency_key, case_id=case_id,
                 case_number=case_number or "", iupd="pending", iuv="pending", notice_number="pending",
                 organization_fiscal_code=org, amount_cents=amount, description=description,
-                debtor_fiscal_code=debtor_cf, kind=kind,
+                debtor_fiscal_code=debtor_cf, kind=kind, **(extra or {}),
             )
             iuv = build_iuv(segregation_code=segregation_code,
                             iuv_base=iuv_base_for(year=clock.today().year, sequence=position.pk % 10**9))
@@ -186,6 +226,9 @@ def _result(position: DebtPosition) -> dict[str, Any]:
         "organization_fiscal_code": position.organization_fiscal_code,
         "amount_cents": position.amount_cents,
         "status": position.status,
+        "kind": position.kind,
+        "due_date": position.due_date.isoformat() if position.due_date else None,
+        **({"document_hash": position.document_hash} if position.document_hash else {}),
     }
 
 
@@ -220,3 +263,65 @@ def _parse_ts(value: str | None) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def receipt_fields(remote: dict[str, Any]) -> dict[str, Any]:
+    """What the paid payment option tells about the receipt (GPD PaymentOptionModelResponse)."""
+    for option in remote.get("paymentOption") or []:
+        if option.get("status") in ("PO_PAID", "PO_PARTIALLY_REPORTED", "PO_REPORTED"):
+            return {
+                "receipt_id": str(option.get("idReceipt") or "")[:64],
+                "psp_name": str(option.get("pspCompany") or "")[:140],
+                "payment_method": str(option.get("paymentMethod") or "")[:40],
+            }
+    return {}
+
+
+def stamp_hashes(remote: dict[str, Any]) -> list[str]:
+    """The document digests the position's digital stamps are bound to, as GPD holds them."""
+    return [str((t.get("stamp") or {}).get("hashDocument") or "")
+            for o in remote.get("paymentOption") or [] for t in o.get("transfer") or [] if t.get("stamp")]
+
+
+def debt_position_invalidate(*, tenant_id: int, iupd: str) -> dict[str, Any]:
+    """Make a position unpayable on GPD because its case ended (cancelled, lapsed, expired).
+
+    Idempotent: a position already invalid (or never created on GPD) is done; one paid meanwhile
+    is not invalidated but recorded as paid, so the payments poller reports it for its closed
+    case instead of losing it. Result: iupd, status, invalidated (bool), paid (bool)."""
+    position = DebtPosition.objects.filter(tenant_id=tenant_id, iupd=iupd).first()
+    if position is None:
+        raise InvalidRequest(_("Posizione debitoria sconosciuta."), details={"iupd": [str(iupd)[:80]]})
+    if position.invalidated_at is not None or position.paid_at is not None:
+        return _closing_result(position)
+    client, _creds = gpd_client(tenant_id)
+    now = clock.now()
+    try:
+        answer = client.invalidate_position(position.iupd)
+        updates: dict[str, Any] = {"status": answer.get("status", "INVALID"), "invalidated_at": now}
+    except PlatformRefused as exc:
+        if exc.http_status not in (404, 409):
+            raise
+        remote = client.get_position(position.iupd)
+        if remote is None:
+            # Never reached GPD (the case ended before the creation call): nothing can be paid.
+            updates = {"status": "INVALID", "invalidated_at": now}
+        else:
+            status = remote.get("status", position.status)
+            updates = {"status": status}
+            if status in PAID_STATUSES:
+                updates["paid_at"] = _parse_ts(remote.get("paymentDate")) or now
+                updates.update(receipt_fields(remote))
+            elif status in ("INVALID", "EXPIRED"):
+                updates["invalidated_at"] = now
+            else:
+                raise
+    DebtPosition.objects.filter(pk=position.pk).update(**updates)
+    position.refresh_from_db()
+    logger.info("pagoPA position %s closed: %s", position.iupd, position.status)
+    return _closing_result(position)
+
+
+def _closing_result(position: DebtPosition) -> dict[str, Any]:
+    return {"iupd": position.iupd, "status": position.status, "invalidated": position.invalidated_at is not None,
+            "paid": position.paid_at is not None}

@@ -8,6 +8,8 @@ positions become paid, back to `returnOkUrl`) or "Annulla" (back to `returnCance
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import html
 import secrets
@@ -39,6 +41,7 @@ class GpdSimulator(SimulatorApp):
             Rule(base, endpoint="create", methods=["POST"]),
             Rule(f"{base}/<iupd>", endpoint="get", methods=["GET"]),
             Rule(f"{base}/<iupd>/publish", endpoint="publish", methods=["POST"]),
+            Rule(f"{base}/<iupd>/invalidate", endpoint="invalidate", methods=["POST"]),
             Rule("/info", endpoint="info", methods=["GET"]),
             Rule("/checkout/ec/v1/carts", endpoint="cart_create", methods=["POST"]),
             Rule("/c/<cart_id>", endpoint="cart_page", methods=["GET", "POST"]),
@@ -66,6 +69,8 @@ class GpdSimulator(SimulatorApp):
             return problem(400, "BAD REQUEST", "Malformed JSON request")
         errs = errors_for(SPEC, request_pointer(SPEC, "post", POSITIONS), body)
         for option in body.get("paymentOption") or []:
+            for transfer in option.get("transfer") or []:
+                errs.extend(_transfer_errors(transfer))
             if not iuv_is_valid(str(option.get("iuv", ""))):
                 errs.append(f"paymentOption.iuv: {option.get('iuv')!r} is not a valid IUV (aux digit 3)")
             total = sum(t.get("amount", 0) for t in option.get("transfer") or [])
@@ -110,6 +115,21 @@ class GpdSimulator(SimulatorApp):
                 return problem(409, "CONFLICT", f"Debt Position with IUPD {iupd} is not in DRAFT status")
             position["status"] = "VALID"
             position["publishDate"] = position["lastUpdatedDate"] = _now()
+            return json_response(self._as_model(position))
+
+    def on_invalidate(self, request: Request, org: str, iupd: str) -> Response:
+        """GPD invalidatePosition: only a position nobody has paid yet (VALID or PUBLISHED)."""
+        if (denied := self._auth(request)) is not None:
+            return denied
+        with self.lock:
+            position = self.positions.get((org, iupd))
+            if position is None:
+                return problem(404, "NOT FOUND", f"Debt Position with IUPD {iupd} not found")
+            if position["status"] not in ("VALID", "PUBLISHED"):
+                return problem(409, "CONFLICT", f"Debt Position with IUPD {iupd} is not in invalidable status "
+                                                f"({position['status']})")
+            position["status"] = "INVALID"
+            position["lastUpdatedDate"] = _now()
             return json_response(self._as_model(position))
 
     def on_get(self, request: Request, org: str, iupd: str) -> Response:
@@ -185,6 +205,7 @@ class GpdSimulator(SimulatorApp):
         with self.lock:
             for position in self.positions.values():
                 for option in position["paymentOption"]:
+                    # An invalidated or expired position cannot be paid (the PSP gets PPT_... errors).
                     if option["nav"] == nav and position["status"] in ("VALID", "PUBLISHED"):
                         now = _now()
                         option.update(status="PO_PAID", paymentDate=now, pspCompany="Banca Simulata",
@@ -228,6 +249,29 @@ class GpdSimulator(SimulatorApp):
             options.append(option)
         out["paymentOption"] = options
         return out
+
+
+def _transfer_errors(transfer: dict[str, Any]) -> list[str]:
+    """What GPD and the @e.bollo service check beyond the schema: a transfer pays either an IBAN
+    or a digital stamp (TransferModel: mutually exclusive), and a stamp carries the base64 SHA-256
+    of the stamped document (32 bytes: 44 characters), 16 euro, type "01"."""
+    stamp = transfer.get("stamp")
+    if stamp is None:
+        return [] if transfer.get("iban") else ["transfer: an IBAN or a stamp is required"]
+    errs = []
+    if transfer.get("iban") or transfer.get("postalIban"):
+        errs.append("transfer.stamp: mutually exclusive with iban and postalIban")
+    try:
+        digest = base64.b64decode(str(stamp.get("hashDocument", "")), validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 32:
+        errs.append("transfer.stamp.hashDocument: not the base64 of a SHA-256 digest")
+    if stamp.get("stampType") != "01":
+        errs.append(f"transfer.stamp.stampType: unknown stamp type {stamp.get('stampType')!r}")
+    if transfer.get("amount") != 1600:
+        errs.append("transfer.amount: a digital stamp (marca da bollo digitale) is 16.00 euro")
+    return errs
 
 
 def create_app() -> GpdSimulator:

@@ -27,6 +27,7 @@ CONNECTOR_OPERATIONS = {
     "appio.send_message": True,
     "pagopa.create_debt_position": False,
     "pagopa.get_payment_status": False,
+    "pagopa.invalidate_debt_position": False,  # idempotent on its own row (invalidated_at)
     "parer.send_sip": True,
     "protocol.register": True,
     "send.create_notification": True,

@@ -104,6 +104,8 @@ def test_at_the_end_a_signed_report_is_attached_to_the_publication_and_the_case(
     withdrawn = publish(board, signed_document(), title="Avviso annullato", category="avviso")
     services.publication_withdraw(publication=withdrawn, actor=board["supervisor"], reason="Errore")
 
+    # The withdrawn one gets its report at once: its time on the board ended with the withdrawal.
+    assert close_ended_publications_task() == {"closed": 1, "failed": 0}
     clock.advance(dt.timedelta(days=7))  # the last day: not ended yet
     assert close_ended_publications_task() == {"closed": 0, "failed": 0}
     clock.advance(dt.timedelta(days=1))
@@ -114,7 +116,14 @@ def test_at_the_end_a_signed_report_is_attached_to_the_publication_and_the_case(
     report = publication.report_document
     assert report is not None and report.kind == "referto_pubblicazione" and report.case == case
     assert Document.objects.filter(case=case, kind="referto_pubblicazione").count() == 1
-    assert Publication.objects.get(pk=withdrawn.pk).report_document is None
+    withdrawn_report = Publication.objects.get(pk=withdrawn.pk).report_document
+    assert withdrawn_report is not None and withdrawn_report.kind == "referto_pubblicazione"
+    withdrawn_path = tmp_path / "referto-annullata.pdf"
+    withdrawn_path.write_bytes(storage.get(withdrawn_report.sha256))
+    withdrawn_text = " ".join(subprocess.run(["pdftotext", str(withdrawn_path), "-"], capture_output=True, text=True,
+                                             check=True).stdout.split())
+    assert "REFERTO DI PUBBLICAZIONE ANNULLATA" in withdrawn_text and "motivazione: Errore" in withdrawn_text
+    assert "consultabile dal 07/12/2026 al 07/12/2026" in withdrawn_text
     pdf = storage.get(report.sha256)
     [signature] = verify_pdf(pdf)
     assert signature.intact and signature.valid

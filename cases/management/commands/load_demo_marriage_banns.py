@@ -38,7 +38,7 @@ DEMO_REQUEST = {
     "rite": "civil",
     "celebration_municipality": "Capannori",
 }
-DEMO_CHECKS = {"outcome": "approved", "documents_verified": True, "civil_status_confirmed": True, "payment_days": 30}
+DEMO_CHECKS = {"outcome": "approved", "documents_verified": True, "civil_status_confirmed": True}
 
 
 def _answers(url: str) -> bool:
