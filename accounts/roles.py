@@ -17,8 +17,13 @@ class Role(models.TextChoices):
 
 
 ROLE_CODES = frozenset(Role.values)
-# Roles that may see every case of the tenant (not only their own tasks).
+# Roles that work in the tenant (not citizens).
 STAFF_ROLES = frozenset(ROLE_CODES - {Role.CITIZEN})
+# The municipality's own office: they see every case and dossier of the tenant. The supplier's
+# support team is staff too but sees only the procedures it serves (SUPPORT_PROCESSES): it is the
+# data processor of the tickets (art. 28 GDPR), not of the demographic cases and dossiers.
+OFFICE_ROLES = frozenset(STAFF_ROLES - {Role.SUPPORT})
+SUPPORT_PROCESSES = frozenset({"malfunction_ticket"})
 # Roles allowed to read the audit trail of the tenant.
 AUDIT_READER_ROLES = frozenset({Role.SUPERVISOR, Role.PROCESS_ADMIN})
 # Roles allowed to run the tenant's administration pages (users, incidents).

@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from accounts.models import Tenant, User
-from accounts.roles import STAFF_ROLES, Role
+from accounts.roles import OFFICE_ROLES, STAFF_ROLES, SUPPORT_PROCESSES, Role
 from accounts.selectors import roles_for
 from common.errors import NotFound
 from common.operations import get_operation
@@ -41,11 +41,14 @@ def inbox_for_user(*, tenant: Tenant, user: User, scope: str = "mine") -> QueryS
 
 
 def case_visible_qs(*, tenant: Tenant, user: User) -> QuerySet[Case]:
-    """Cases the user may see: staff see the tenant's cases; citizens their own."""
+    """Cases the user may see: the office sees the tenant's cases, the supplier's support team only
+    the tickets (SUPPORT_PROCESSES), citizens their own."""
     roles = roles_for(user=user, tenant=tenant)
     qs = Case.objects.filter(tenant=tenant)
-    if roles & STAFF_ROLES:
+    if roles & OFFICE_ROLES:
         return qs
+    if Role.SUPPORT in roles:
+        return qs.filter(process_id__in=sorted(SUPPORT_PROCESSES))
     if Role.CITIZEN in roles and user.fiscal_code:
         return qs.filter(subject_rows__fiscal_code=user.fiscal_code.upper()).distinct()
     return qs.none()
@@ -92,9 +95,11 @@ def work_item_get(*, tenant: Tenant, user: User, work_item_id: int) -> WorkItem:
     if item is None:
         raise NotFound("task not found")
     roles = roles_for(user=user, tenant=tenant)
-    if not roles & STAFF_ROLES:
-        raise NotFound("task not found")
-    return item
+    if roles & OFFICE_ROLES:
+        return item
+    if Role.SUPPORT in roles and item.case.process_id in SUPPORT_PROCESSES:
+        return item
+    raise NotFound("task not found")
 
 
 def case_history(*, case: Case) -> list[dict]:

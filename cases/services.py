@@ -616,7 +616,8 @@ def case_message_deliver(
     Only the messages the procedure's manifest lists under `messages`, and only by the roles
     listed there: a payment confirmation (pagoPA) or an ANPR event is delivered by the system
     alone (cases.tasks), never by a person claiming it happened. A citizen delivers only to a
-    case they are a subject of.
+    case they are a subject of; a message declared `by: starter` only the person who started the
+    case delivers.
     """
     tenant = case.tenant
     roles = roles_for(user=user, tenant=tenant)
@@ -626,6 +627,13 @@ def case_message_deliver(
         case=case, fiscal_code=(user.fiscal_code or "").upper()
     ).exists():
         held = frozenset()
+    manifest = manifest_of(version_by_id(case.process_version_id))
+    if held and manifest.message_by_starter_only(message) and case.created_by_id != user.pk:
+        # e.g. only the reporter confirms or reopens their own malfunction ticket
+        raise PermissionRefused(
+            _("Solo chi ha avviato la pratica può consegnare il messaggio «%(m)s».") % {"m": message[:100]},
+            code="message_not_allowed",
+        )
     if not held:
         raise PermissionRefused(
             _("Non puoi consegnare il messaggio «%(m)s» a questa pratica.") % {"m": message[:100]},

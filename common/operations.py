@@ -16,6 +16,14 @@ result of a completed call per (tenant, operation, idempotency key): a second
 delivery of the same outbox message returns it instead of calling the platform
 again. The store is the connectors' `OperationResult` table, handed to this module
 once by `ConnectorsConfig.ready()` (`use_result_store`), since `common` imports no app.
+
+`@result_effect("anpr.mutazione_residenza", name="registry")` registers what another app does
+with an operation's result *in the case's transaction* when the engine feeds the result back
+(`engine.outbox`): e.g. the local population register follows ANPR's change. An effect gets the
+call's params, its result and the context, and returns a small JSON report that the engine adds to
+the result under `effects[<name>]` (so the case shows whether the effect was applied, and why not).
+An effect runs in a savepoint: its failure is reported there and logged, never lost, and never
+undoes the platform's answer (the alignment check later lists what differs).
 """
 
 from __future__ import annotations
@@ -135,6 +143,24 @@ def operation(name: str, *, description: str, remember: bool = False,
         return registered
 
     return decorator
+
+
+ResultEffectFn = Callable[[dict[str, Any], dict[str, Any], OperationContext], dict[str, Any]]
+_EFFECTS: dict[str, dict[str, ResultEffectFn]] = {}
+
+
+def result_effect(operation_name: str, *, name: str) -> Callable[[ResultEffectFn], ResultEffectFn]:
+    """Register `fn(params, result, ctx) -> report` to run when `operation_name`'s result is fed back."""
+
+    def decorator(fn: ResultEffectFn) -> ResultEffectFn:
+        _EFFECTS.setdefault(operation_name, {})[name] = fn
+        return fn
+
+    return decorator
+
+
+def result_effects(operation_name: str) -> dict[str, ResultEffectFn]:
+    return dict(_EFFECTS.get(operation_name, {}))
 
 
 def get_operation(name: str) -> Operation | None:

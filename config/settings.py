@@ -404,6 +404,8 @@ CELERY_BEAT_SCHEDULE = {
     "engine-deliver-due-outbox": {"task": "engine.tasks.deliver_due_outbox_task", "schedule": 5.0},
     "cases-deliver-payments": {"task": "cases.tasks.deliver_payments_task", "schedule": 60.0},
     "cases-poll-anpr-citizen-requests": {"task": "cases.tasks.poll_anpr_citizen_requests_task", "schedule": 300.0},
+    # Deaths recorded by the civil-status registers, sent to ANPR (registry.anpr_sender).
+    "registry-send-anpr-notifications": {"task": "registry.tasks.send_anpr_notifications_task", "schedule": 60.0},
     # PROCEDO_AUDIT_SEAL_INTERVAL is declared below; the schedule reads it from there.
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -78,7 +78,7 @@ def dossier_page(request: HttpRequest, fiscal_code: str) -> HttpResponse:
     except PermissionRefused as exc:
         raise Http404 from exc
     roles = roles_for(user=request.user, tenant=tenant)
-    can_upload = bool(roles & (STAFF_ROLES - {Role.VIEWER}))
+    can_upload = bool(roles & (STAFF_ROLES - {Role.VIEWER, Role.SUPPORT}))
     types = list(DocumentType.objects.filter(tenant=tenant, is_active=True))
     form = {"document_type": "", "date": "", "protocol_number": "", "protocol_date": "", "origin": Origin.OFFICE}
     errors: dict[str, str] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import Tenant, User
-from accounts.roles import STAFF_ROLES, Role
+from accounts.roles import OFFICE_ROLES, STAFF_ROLES, Role
 from accounts.selectors import roles_for
 from common.errors import NotFound, PermissionRefused
 
@@ -44,6 +44,9 @@ def document_get(*, tenant: Tenant, user: User, document_id: int) -> Document:
 
 def dossier_list(*, tenant: Tenant, user: User, fiscal_code: str) -> QuerySet[DossierEntry]:
     fiscal_code = fiscal_code.strip().upper()
+    roles = roles_for(user=user, tenant=tenant)
+    if Role.SUPPORT in roles and not roles & OFFICE_ROLES and Role.CITIZEN not in roles:
+        raise PermissionRefused("the support team reads tickets, not dossiers")
     if _is_citizen_only(user, tenant) and (user.fiscal_code or "").upper() != fiscal_code:
         raise PermissionRefused("not your dossier")
     return DossierEntry.objects.filter(tenant=tenant, fiscal_code=fiscal_code).select_related("document")

@@ -118,7 +118,7 @@ def dossier_upload(*, tenant: Tenant, user: User, fiscal_code: str, data: bytes,
                    date: dt.date, protocol_number: str = "", protocol_date: dt.date | None = None,
                    origin: str = Origin.OFFICE, case=None, ip: str | None = None) -> DossierEntry:
     roles = roles_for(user=user, tenant=tenant)
-    writers = STAFF_ROLES - {Role.VIEWER}
+    writers = STAFF_ROLES - {Role.VIEWER, Role.SUPPORT}
     if not roles & writers:
         raise PermissionRefused(_("Il tuo ruolo non consente di caricare documenti nel fascicolo."))
     if origin not in Origin.values:

@@ -35,6 +35,10 @@ CHANNELS = frozenset({"platform", "counter", "portal"})
 STARTER_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.POLICE, Role.SUPERVISOR, Role.CITIZEN})
 # Who may be named as a deliverer of a message (`messages`).
 DELIVERER_ROLES = STARTER_ROLES
+# Who among the holders of those roles may deliver a message (`messages: {name: {roles, by}}`):
+# anyone (the default) or only the person who started the case (`starter`, e.g. the reporter of
+# a malfunction ticket confirms or reopens it).
+MESSAGE_DELIVERERS = ("anyone", "starter")
 DEADLINE_KINDS = ("calendar", "working")
 # The operation that issues a deed; its service tasks get their `data` from the deed's mapping.
 DEED_OPERATION = "documents.render_and_sign"
@@ -140,6 +144,8 @@ class Manifest:
     legal_deadline: LegalDeadline | None = None
     outcomes: Mapping[str, str] = field(default_factory=dict)
     messages: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Messages only the person who started the case may deliver (`by: starter`).
+    starter_messages: frozenset[str] = frozenset()
     # (BPMN element id, the Italian label a citizen sees once the case reaches it), in the order
     # of the parsed model (the stored manifest is JSONB, whose keys lose their order).
     public_milestones: tuple[tuple[str, str], ...] = ()
@@ -154,6 +160,10 @@ class Manifest:
     def message_roles(self, message: str) -> frozenset[str]:
         """Roles whose holders may deliver `message` to a case; empty: only the system delivers it."""
         return self.messages.get(message, frozenset())
+
+    def message_by_starter_only(self, message: str) -> bool:
+        """True: among those roles, only the person who started the case may deliver `message`."""
+        return message in self.starter_messages
 
     def outcome_label(self, outcome: str) -> str:
         return self.outcomes.get(outcome, outcome)
@@ -205,7 +215,7 @@ class _Parser:
         if not start_form:
             self.problem("manca 'start_form' (ogni procedimento ha lo schema dei dati di avvio)")
         elements, message_names = self._model()
-        messages = self._messages(message_names)
+        messages, starter_messages = self._messages(message_names)
         milestones = self._milestones(elements)
         deeds = self._deeds()
         if deeds:
@@ -223,6 +233,7 @@ class _Parser:
             legal_deadline=self._deadline(),
             outcomes=self._outcomes(),
             messages=messages,
+            starter_messages=starter_messages,
             public_milestones=milestones,
             deeds=deeds,
             portal=self._portal(channels),
@@ -381,17 +392,30 @@ class _Parser:
                 return None, None
         return model_elements(specs), model_messages(specs)
 
-    def _messages(self, message_names: set[str] | None) -> dict[str, frozenset[str]]:
+    def _messages(self, message_names: set[str] | None) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+        """{message: roles} and the messages only the case's starter delivers. Each entry is a list
+        of roles, or a mapping {roles: [...], by: anyone|starter}."""
         declared = self.raw.get("messages") or {}
         if not isinstance(declared, dict):
             self.problem("'messages' deve associare a ogni messaggio i ruoli che possono consegnarlo")
-            return {}
+            return {}, frozenset()
         known_roles = ", ".join(sorted(STARTER_ROLES))
         messages: dict[str, frozenset[str]] = {}
-        for name, roles in declared.items():
+        starter_only: set[str] = set()
+        for name, entry in declared.items():
             if message_names is not None and name not in message_names:
                 self.problem(f"il messaggio '{name}' in 'messages' non esiste nel modello "
                              f"(messaggi del BPMN: {', '.join(sorted(message_names)) or 'nessuno'})")
+            roles = entry
+            if isinstance(entry, dict):
+                unknown = set(entry) - {"roles", "by"}
+                if unknown:
+                    self.problem(f"chiavi sconosciute {sorted(unknown)} per il messaggio '{name}' (ammesse: roles, by)")
+                roles, by = entry.get("roles"), entry.get("by", "anyone")
+                if by not in MESSAGE_DELIVERERS:
+                    self.problem(f"'by' del messaggio '{name}' deve essere uno di: {', '.join(MESSAGE_DELIVERERS)}")
+                elif by == "starter":
+                    starter_only.add(str(name))
             role_list = _as_list(roles)
             if not role_list:
                 self.problem(f"il messaggio '{name}' in 'messages' non indica i ruoli che possono consegnarlo")
@@ -401,7 +425,7 @@ class _Parser:
                     self.problem(f"ruolo sconosciuto o non ammesso '{role}' per il messaggio '{name}' "
                                  f"(ammessi: {known_roles})")
             messages[str(name)] = frozenset(r for r in role_list if r in DELIVERER_ROLES)
-        return messages
+        return messages, frozenset(starter_only)
 
     def _milestones(self, elements: list[str] | None) -> tuple[tuple[str, str], ...]:
         declared = self.raw.get("public_milestones") or {}

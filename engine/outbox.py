@@ -24,7 +24,8 @@ from django.utils.translation import gettext as _
 from SpiffWorkflow.util.task import TaskState
 
 from common import clock
-from common.operations import OperationContext, PermanentError, get_operation
+from common.errors import ProcedoError
+from common.operations import OperationContext, PermanentError, get_operation, result_effects
 
 from .locks import lock_instance, run_in_transaction
 from .models import Incident, IncidentStatus, OutboxMessage, OutboxStatus, WorkflowInstance
@@ -150,7 +151,7 @@ def _perform(message: OutboxMessage) -> str:
         raise
     except Exception as exc:
         return outbox_failed(message, exc)
-    return outbox_succeeded(message, result)
+    return outbox_succeeded(message, result, ctx=ctx)
 
 
 def outbox_enqueue_detached(*, instance_id: int, operation: str, params: dict[str, Any], key: str) -> OutboxMessage | None:
@@ -175,7 +176,27 @@ def outbox_enqueue_detached(*, instance_id: int, operation: str, params: dict[st
     return message
 
 
-def outbox_succeeded(message: OutboxMessage, result: dict[str, Any]) -> str:
+def _apply_result_effects(message: OutboxMessage, result: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """Run the effects other apps registered for this operation, each in a savepoint of the case's
+    transaction; returns the result with their reports under `effects` (common.operations)."""
+    effects = result_effects(message.operation)
+    if not effects or not isinstance(result, dict):
+        return result
+    reports: dict[str, Any] = {}
+    for name, effect in effects.items():
+        try:
+            with transaction.atomic():
+                reports[name] = effect(message.params, result, ctx)
+        except ProcedoError as exc:
+            logger.warning("outbox %s: effect %s not applied: %s", message.pk, name, exc)
+            reports[name] = {"applied": False, "code": getattr(exc, "code", "error"), "message": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - reported on the case, logged; the platform's answer stands
+            logger.exception("outbox %s: effect %s failed", message.pk, name)
+            reports[name] = {"applied": False, "code": "effect_failed", "message": exc.__class__.__name__}
+    return {**result, "effects": reports}
+
+
+def outbox_succeeded(message: OutboxMessage, result: dict[str, Any], *, ctx: OperationContext | None = None) -> str:
     """Feed a service call's result back to its case (the service task completes)."""
 
     def feed_back() -> str:
@@ -201,7 +222,11 @@ def outbox_succeeded(message: OutboxMessage, result: dict[str, Any]) -> str:
             logger.warning("outbox %s: task %s no longer ready; result kept", message.pk, message.task_id)
             return "stale"
         before = runtime.ready_user_task_ids()
-        task.internal_data[OutboxServiceTask.RESULT_KEY] = result
+        context = ctx or OperationContext(
+            tenant_id=message.tenant_id, tenant_istat=instance.tenant.istat_code,
+            idempotency_key=message.idempotency_key, case_id=instance.case_id,
+            case_number=instance.case_number or None, attempt=current.attempts)
+        task.internal_data[OutboxServiceTask.RESULT_KEY] = _apply_result_effects(current, result, context)
         task.run()
         Incident.objects.filter(outbox=current, status=IncidentStatus.OPEN).update(
             status=IncidentStatus.RESOLVED, resolved_at=now

@@ -11,6 +11,7 @@ Celery tasks call these functions. Outbox and timer sweeps live in `engine.outbo
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any
 
@@ -149,9 +150,13 @@ def instance_cancel(
     return InstanceRuntime.load(instance, projector=projector).cancel(actor_username=actor_username, reason=reason)
 
 
-def _catch_message(runtime: InstanceRuntime, name: str, payload: Any) -> MessageEventDefinition | None:
+def _message_catchers(runtime: InstanceRuntime, name: str) -> tuple[MessageEventDefinition | None, list]:
+    """The message's definition and, per waiting task that catches it, (task, catching event id)."""
     definition = None
+    catchers = []
     for task in list(runtime.workflow.event_manager.tasks.values()):
+        if task.state != TaskState.WAITING:
+            continue
         for index, candidate in enumerate(event_definitions(task)):
             if isinstance(candidate, MessageEventDefinition) and candidate.name == name:
                 definition = candidate
@@ -160,8 +165,27 @@ def _catch_message(runtime: InstanceRuntime, name: str, payload: Any) -> Message
                 catcher = task.task_spec
                 if isinstance(task.task_spec.event_definition, MultipleEventDefinition):
                     catcher = task.task_spec.outputs[index]
-                task.data[catcher.bpmn_id] = payload
-    return definition
+                catchers.append((task, catcher.bpmn_id))
+    return definition, catchers
+
+
+def _catch_message(runtime: InstanceRuntime, name: str, payload: Any) -> bool:
+    """Let the waiting tasks catch the message; its payload goes under the catching event's id.
+
+    The payload is written after SpiffWorkflow has caught the event, not before: catching
+    updates the task, and an update merges the parent's data into the task's (the parent's
+    values win). In a loop the parent still holds the previous round's payload under the same
+    id, so a payload written first was overwritten by the previous one (and, being the event's
+    own dict, changed in place). A copy is written, so the event and the data never share it.
+    """
+    definition, catchers = _message_catchers(runtime, name)
+    if definition is None:
+        return False
+    runtime.workflow.catch(BpmnEvent(definition, copy.deepcopy(payload)))
+    for task, catcher_id in catchers:
+        if task.state != TaskState.WAITING:  # caught: READY now, runs in the engine steps
+            task.data[catcher_id] = copy.deepcopy(payload)
+    return True
 
 
 def deliver_message(
@@ -187,11 +211,9 @@ def deliver_message(
         runtime = InstanceRuntime.load_or_incident(instance, projector=projector)
         if runtime is None:
             return False
-        definition = _catch_message(runtime, name, payload)
-        if definition is None:
-            return False
         before = runtime.ready_user_task_ids()
-        runtime.workflow.catch(BpmnEvent(definition, payload))
+        if not _catch_message(runtime, name, payload):
+            return False
         runtime.advance(event="message", detail={"message": name}, previous_ready_ids=before)
         return True
 

@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.control import (
 )
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent, ThrowingEvent
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
@@ -68,6 +68,7 @@ __all__ = [
     "UserTaskMixin",
     "dump_workflow",
     "load_workflow",
+    "fire_reached_timers",
     "next_timer_due",
     "prepare_specs",
     "retry_errored_tasks",
@@ -255,6 +256,10 @@ def _timer_due(value: Any) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
+def _cycle(definition) -> bool:
+    return isinstance(definition, CycleTimerEventDefinition)
+
+
 def _event_definitions(task) -> list:
     definition = getattr(task.task_spec, "event_definition", None)
     if isinstance(definition, MultipleEventDefinition):
@@ -262,16 +267,49 @@ def _event_definitions(task) -> list:
     return [definition] if definition is not None else []
 
 
+# A cycle timer starts its next round only once its instant has passed (SpiffWorkflow compares
+# strictly and keeps the round in its own value): the sweep looks for it one tick later.
+_CYCLE_TICK = dt.timedelta(microseconds=1)
+
+
 def next_timer_due(workflow: BpmnWorkflow) -> dt.datetime | None:
-    """When the earliest timer the workflow waits on is due (None: it waits on no timer)."""
+    """When the earliest timer the workflow waits on is due (None: it waits on no timer).
+
+    A date or duration timer is due at its instant (`fire_reached_timers` fires it then); the
+    sweep's `next_timer_at <= now` and the firing therefore agree to the microsecond."""
     due: list[dt.datetime] = []
     for task in list(workflow.event_manager.tasks.values()):
-        if not any(isinstance(d, TimerEventDefinition) for d in _event_definitions(task)):
+        timers = [d for d in _event_definitions(task) if isinstance(d, TimerEventDefinition)]
+        if not timers:
             continue
         when = _timer_due(timer_value(task))
         if when is not None:
-            due.append(when)
+            due.append(when + _CYCLE_TICK if any(_cycle(d) for d in timers) else when)
     return min(due) if due else None
+
+
+def fire_reached_timers(workflow: BpmnWorkflow, now: dt.datetime) -> int:
+    """Fire every date or duration timer whose instant is `now` or earlier; returns how many.
+
+    SpiffWorkflow fires a timer when its instant is strictly before the current time, while
+    the sweep selects instances whose `next_timer_at` is reached (`<=`): at the exact due
+    instant the sweep would load an instance that SpiffWorkflow leaves waiting until the next
+    sweep. A reached timer is marked fired the way SpiffWorkflow's own `catch` marks an event
+    (`event_fired` in the task's internal data, which `has_fired` returns), then the waiting
+    tasks are refreshed, so "due" means the same thing on both sides. In an event-based gateway
+    the mark is the gateway's (its timer keeps its value there); a gateway waits on one timer.
+    """
+    fired = 0
+    for task in list(workflow.event_manager.tasks.values()):
+        timers = [d for d in _event_definitions(task) if isinstance(d, TimerEventDefinition) and not _cycle(d)]
+        if not timers or task.internal_data.get("event_fired"):
+            continue
+        when = _timer_due(timer_value(task))
+        if when is not None and when <= now:
+            task.internal_data["event_fired"] = True
+            fired += 1
+    workflow.refresh_timers()
+    return fired
 
 
 def retry_errored_tasks(workflow: BpmnWorkflow) -> list:

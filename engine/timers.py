@@ -15,6 +15,7 @@ from common import clock
 from .locks import lock_instance, run_in_transaction
 from .models import InstanceStatus, WorkflowInstance
 from .runtime import InstanceRuntime
+from .spiff import fire_reached_timers
 from .types import Projector
 
 
@@ -32,7 +33,9 @@ def timer_fire(instance_id: int, *, now: dt.datetime | None = None, projector: P
         if runtime is None:
             return False
         before = runtime.ready_user_task_ids()
-        runtime.workflow.refresh_timers()
+        # A timer is due at its instant, as the query above says (SpiffWorkflow alone would
+        # wait until the instant has passed and the next sweep).
+        fire_reached_timers(runtime.workflow, now)
         runtime.advance(event="timer", detail={"due": now.isoformat()}, previous_ready_ids=before)
         return True
 

@@ -5,3 +5,7 @@ class RegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "registry"
     verbose_name = "Anagrafe"
+
+    def ready(self) -> None:
+        # The local register follows ANPR's changes in the case's transaction (result effects).
+        from . import anpr_effects  # noqa: F401

@@ -485,8 +485,9 @@ class AnprNotificationStatus(models.TextChoices):
 
 class AnprNotification(TenantScopedModel):
     """A communication to ANPR that a civil-status act makes due (today: death), recorded in the
-    same transaction as the act. The ANPR call itself is the job of a later sender that picks the
-    pending rows (outbox): nothing is lost if ANPR is down when the act is closed."""
+    same transaction as the act: a transactional outbox. `registry.anpr_sender` sends the pending
+    rows (2001 for a death), retrying with back-off: nothing is lost if ANPR is down when the act
+    is closed, and a row is sent once (the ANPR operation id derives from the row)."""
 
     event = models.CharField(max_length=20)  # "death"
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="anpr_notifications")
@@ -498,6 +499,11 @@ class AnprNotification(TenantScopedModel):
     anpr_operation_ref = models.CharField(max_length=60, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The sender's outbox bookkeeping (registry.anpr_sender): when to try next, a lease while a
+    # worker holds the row, and ANPR's last refusal or fault in words.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["act", "event"], name="registry_anpr_notification_once")]

@@ -28,6 +28,7 @@ from .models import (
     HouseNumberEventKind,
     Person,
     Residence,
+    ResidenceEvent,
     Street,
 )
 from .text import normalise, parse_date
@@ -112,6 +113,38 @@ def residence_close(*, tenant, actor, person_id: int, end_date: dt.date, closing
                  object_repr=str(person), summary=_("Residenza chiusa"), before={"end_date": None},
                  after={"end_date": end_date, "event": closing_event}, ip=ip)
     return current
+
+
+@transaction.atomic
+def residence_annul(*, tenant, actor, anpr_operation_ref: str, annulment_ref: str = "",
+                    ip: str | None = None) -> list[int]:
+    """Undo the residences an ANPR operation opened, after ANPR annulled it (5012/1013): an annulled
+    registration never took effect, so each such period is removed and the period it had closed
+    (an internal move) is open again. Only open periods are undone: a later change of the person
+    is not rolled back silently (ANPR refuses to annul an operation that is not the last, EN077).
+    Returns the ids of the people whose history changed."""
+    if not anpr_operation_ref:
+        return []
+    touched = []
+    for residence in (Residence.objects.for_tenant(tenant).select_for_update()
+                      .filter(anpr_operation_ref=anpr_operation_ref[:60], end_date__isnull=True)
+                      .select_related("person", "house_number")):
+        person = _lock_person(tenant=tenant, person_id=residence.person_id)
+        previous = (Residence.objects.filter(person=person, end_date=residence.start_date,
+                                             closing_event=ResidenceEvent.INTERNAL_MOVE)
+                    .exclude(pk=residence.pk).order_by("-start_date").first())
+        before = {"residence": residence.pk, "house_number": residence.house_number_id,
+                  "start_date": residence.start_date, "event": residence.opening_event}
+        residence.delete()
+        if previous is not None:
+            previous.end_date, previous.closing_event = None, ""
+            previous.save(update_fields=["end_date", "closing_event"])
+        audit_record(tenant=tenant, actor=actor, action="delete", object_type="residence",
+                     object_id=str(before["residence"]), object_repr=str(person),
+                     summary=_("Residenza annullata (annullamento ANPR %(ref)s)") % {"ref": annulment_ref or "-"},
+                     before=before, after={"reopened": previous.pk if previous else None}, ip=ip)
+        touched.append(person.pk)
+    return touched
 
 
 # --- civici -----------------------------------------------------------------------------------

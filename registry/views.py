@@ -29,7 +29,13 @@ from .legacy.format import ENTITY_LABELS
 from .models import IssueSeverity
 from .text import parse_date
 
-READER_ROLES = frozenset({Role.REGISTRAR, Role.SUPERVISOR, Role.VIEWER})
+# The civil registrar reads the register too: drawing up a birth, marriage or death act means
+# identifying its parties and their household in the population register, and a closed act acts on
+# it (a death closes the residence, a marriage changes the civil status: artt. 12-13 D.P.R. 396/2000,
+# art. 20 D.P.R. 223/1989 on the communications between the two offices). Every read of a person,
+# household, civico or act is audited as for the registrar. Imports and the ANPR alignment stay
+# with the supervisor.
+READER_ROLES = frozenset({Role.REGISTRAR, Role.CIVIL_REGISTRAR, Role.SUPERVISOR, Role.VIEWER})
 IMPORT_ROLES = frozenset({Role.SUPERVISOR})
 
 

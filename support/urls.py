@@ -7,5 +7,6 @@ from . import views
 urlpatterns = [
     path("assistenza/segnala/", views.report_problem, name="support_report_problem"),
     path("assistenza/sla/", views.report_page, name="support_sla_report"),
+    path("assistenza/livelli/", views.terms_page, name="support_terms"),
     path("assistenza/sla/export.<str:fmt>", views.report_export, name="support_sla_export"),
 ]

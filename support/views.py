@@ -17,11 +17,12 @@ from common.pages import page_tenant
 from documents.exports import export_rows
 
 from .report import REPORT_COLUMNS, chart_svg, sla_report
+from .report_pdf import report_pdf
 
 # Who reads the SLA report: the municipality's responsabile, the process administrator, and the
 # supplier's support team (it is the basis of the penalties both sides check).
 REPORT_ROLES = frozenset({Role.SUPERVISOR, Role.PROCESS_ADMIN, Role.SUPPORT})
-EXPORT_FORMATS = ("csv", "ods")
+EXPORT_FORMATS = ("csv", "ods", "pdf")
 
 
 def _month(request: HttpRequest) -> tuple[int, int]:
@@ -68,8 +69,11 @@ def report_export(request: HttpRequest, fmt: str) -> HttpResponse:
         return HttpResponse(status=404)
     year, month = _month(request)
     report = sla_report(tenant=tenant, year=year, month=month)
-    rows = [row.as_dict() for row in report["levels"]] + [report["total"].as_dict()]
-    body, content_type, ext = export_rows(fmt, REPORT_COLUMNS, rows, title=f"SLA {year:04d}-{month:02d}")
+    if fmt == "pdf":
+        body, content_type, ext = report_pdf(report, tenant_name=str(tenant)), "application/pdf", "pdf"
+    else:
+        rows = [row.as_dict() for row in report["levels"]] + [report["total"].as_dict()]
+        body, content_type, ext = export_rows(fmt, REPORT_COLUMNS, rows, title=f"SLA {year:04d}-{month:02d}")
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="sla-{year:04d}-{month:02d}.{ext}"'
     return response
@@ -118,3 +122,114 @@ def report_problem(request: HttpRequest) -> HttpResponse:
         "page_url": page, "values": values, "errors": errors,
         "levels": [(lv, levels[lv]["label"]) for lv in ("4", "3", "2", "1")],
     }, status=400 if errors else 200)
+
+
+# --- the tenant's service-level terms (SupportTerms), edited by the responsabile ---------------------
+
+WEEKDAYS = [(0, "lunedì"), (1, "martedì"), (2, "mercoledì"), (3, "giovedì"), (4, "venerdì"), (5, "sabato"),
+            (6, "domenica")]
+TARGET_UNITS = (("minutes", "minuti"), ("hours", "ore"), ("working_days", "giorni lavorativi"))
+
+
+def _terms_form(terms: dict) -> dict:
+    calendar, levels = terms["calendar"], terms["levels"]
+    rows = []
+    for level in ("4", "3", "2", "1"):
+        entry = levels[level]
+        (unit, amount), = entry["target"].items()
+        rows.append({"level": level, "label": entry["label"], "unit": unit, "amount": str(amount),
+                     "penalty_fixed": entry["penalty_fixed"], "penalty_per_hour": entry["penalty_per_hour"]})
+    return {"weekdays": [int(d) for d in calendar.get("weekdays", [])], "start": calendar.get("start", "08:00"),
+            "end": calendar.get("end", "18:00"), "holidays": "\n".join(str(h) for h in calendar.get("holidays", [])),
+            "national_holidays": bool(calendar.get("national_holidays", True)), "levels": rows}
+
+
+def _calendar_problem(calendar: dict) -> str:
+    """An Italian message for what the calendar fields get wrong ("" when they look right)."""
+    import datetime as dt
+    import re
+
+    if not calendar["weekdays"]:
+        return _("Scegli almeno un giorno di servizio.")
+    times = [calendar["start"], calendar["end"]]
+    if not all(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", t) for t in times) or times[1] <= times[0]:
+        return _("Orario di servizio non valido: ora di inizio e di fine come 08:00 e 18:00, la fine dopo l'inizio.")
+    for index, text in enumerate(calendar["holidays"]):
+        for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+            try:
+                calendar["holidays"][index] = dt.datetime.strptime(text, fmt).date().isoformat()
+                break
+            except ValueError:
+                continue
+        else:
+            return _("Giorno di chiusura non valido: %(d)s (usa GG/MM/AAAA).") % {"d": text[:20]}
+    return ""
+
+
+def _terms_from_post(post, current_calendar: dict) -> tuple[dict, dict, dict]:
+    """(calendar, levels, form values) read from the form; the numbers stay text until validated."""
+    weekdays = sorted({int(d) for d in post.getlist("weekdays") if d.isdigit() and 0 <= int(d) <= 6})
+    holidays = [line.strip() for line in (post.get("holidays") or "").replace(",", "\n").splitlines() if line.strip()]
+    calendar = {**{k: v for k, v in current_calendar.items() if k == "patron_day"},
+                "weekdays": weekdays, "start": (post.get("start") or "").strip()[:5],
+                "end": (post.get("end") or "").strip()[:5], "holidays": holidays[:1000],
+                "national_holidays": post.get("national_holidays") == "1"}
+    levels, rows = {}, []
+    for level in ("4", "3", "2", "1"):
+        unit = post.get(f"unit_{level}") if post.get(f"unit_{level}") in dict(TARGET_UNITS) else "hours"
+        amount = (post.get(f"amount_{level}") or "").strip().replace(",", ".")[:12]
+        row = {"level": level, "label": (post.get(f"label_{level}") or "").strip()[:200], "unit": unit,
+               "amount": amount, "penalty_fixed": (post.get(f"penalty_fixed_{level}") or "").strip()[:15],
+               "penalty_per_hour": (post.get(f"penalty_per_hour_{level}") or "").strip()[:15]}
+        rows.append(row)
+        try:
+            number = float(amount)
+        except ValueError:
+            number = -1.0  # refused by the validation, with the level named
+        levels[level] = {"label": row["label"] or level, "target": {unit: number},
+                         "penalty_fixed": row["penalty_fixed"].replace(",", ".") or "0",
+                         "penalty_per_hour": row["penalty_per_hour"].replace(",", ".") or "0"}
+    values = {"weekdays": weekdays, "start": calendar["start"], "end": calendar["end"],
+              "holidays": "\n".join(holidays), "national_holidays": calendar["national_holidays"], "levels": rows}
+    return calendar, levels, values
+
+
+@login_required
+@never_cache
+def terms_page(request: HttpRequest) -> HttpResponse:
+    """The responsabile sets the levels, times, service hours, closing days and penalties; the
+    support team and the process administrator read them. Running tickets keep their own terms."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from accounts.selectors import roles_for
+    from common.errors import ValidationFailed
+
+    from .services import terms_update
+    from .terms import terms_of
+
+    tenant = page_tenant(request)
+    roles = roles_for(user=request.user, tenant=tenant)
+    if not roles & REPORT_ROLES:
+        raise PermissionRefused(_("I livelli di servizio sono riservati al responsabile e al gruppo di assistenza."))
+    can_edit = Role.SUPERVISOR in roles
+    current = terms_of(tenant)
+    values, error = _terms_form(current), ""
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionRefused(_("Solo il responsabile modifica i livelli di servizio."))
+        calendar, levels, values = _terms_from_post(request.POST, current["calendar"])
+        error = _calendar_problem(calendar)
+        try:
+            if not error:
+                terms_update(tenant=tenant, user=request.user, calendar=calendar, levels=levels,
+                             ip=request.META.get("REMOTE_ADDR"))
+        except ValidationFailed as exc:
+            error = exc.message
+        if not error:
+            messages.success(request, _("Livelli di servizio salvati: valgono per le segnalazioni aperte da ora."))
+            return redirect("support_terms")
+    return render(request, "support/terms.html", {
+        "nav": "support", "values": values, "error": error, "can_edit": can_edit, "weekdays": WEEKDAYS,
+        "units": TARGET_UNITS,
+    }, status=400 if error else 200)

@@ -1,7 +1,7 @@
 """ANPR SOAP messages: builders for the requests we send, readers for the answers.
 
 Plain data in, lxml out (and back): the shapes follow the official XSDs in
-`anpr/wsdl/comuni/` (5000mutazione, 1000iscrizione, P000sc); element order matters
+`anpr/wsdl/comuni/` (5000mutazione, 1000iscrizione, 2000cancellazione, P000sc); element order matters
 because every type there is an `xs:sequence`. Tests validate each builder's output
 against the XSD, and the simulator validates what it receives the same way.
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from lxml import etree
 
-from .soap import ISCRIZIONE, MUTAZIONE, SERVIZI_CITTADINO, Service
+from .soap import CANCELLAZIONE, ISCRIZIONE, MUTAZIONE, SERVIZI_CITTADINO, Service
 
 APPLICATION = {"nomeApplicativo": "Procedo", "versioneApplicativo": "1.0", "fornitoreApplicativo": "Procedo"}
 CITIZENSHIP_ITALY = {"code": "100", "name": "ITALIA"}
@@ -158,6 +158,34 @@ def iscrizione(header: Header, *, person: dict[str, Any], address: dict[str, Any
     _residence(root, "residenza", address, effective_date)
     ctl = _sub(root, "datiControllo")
     _sub(ctl, "attribuzioneFamiglia", "1")  # a new family is formed for the registered person
+    return root
+
+
+def cancellazione_decesso(header: Header, *, person: dict[str, Any], death_date: str,
+                          act: dict[str, Any] | None = None, head_of_household: bool = False) -> etree._Element:
+    """Richiesta2001: deletion from the register for an ascertained death (table "Motivi di
+    cancellazione dall'Anagrafe": 1 = morte accertata), with the death act when it is known.
+    act: {"municipality_name", "municipality_istat", "province", "year", "part", "series", "number", "date"}."""
+    root = _root(CANCELLAZIONE, "Richiesta2001")
+    _header(root, header)
+    motivo = _sub(root, "motivoCancellazione")
+    _sub(motivo, "tipoMotivoCancellazione", "1")
+    _generalita(root, "generalitaPerRicerca", person)
+    evento = _sub(root, "datiDecesso")
+    _sub(evento, "dataEvento", death_date)
+    if act:
+        atto = _sub(evento, "attoEvento")
+        comune = _sub(atto, "comuneRegistrazione")
+        _sub(comune, "nomeComune", act["municipality_name"])
+        _opt(comune, "codiceIstat", act.get("municipality_istat"))
+        _sub(comune, "siglaProvinciaIstat", act["province"])
+        _sub(atto, "anno", act["year"])
+        _sub(atto, "parte", act["part"])
+        _opt(atto, "serie", act.get("series"))
+        _sub(atto, "numeroAtto", act["number"])
+        _opt(atto, "dataFormazioneAtto", act.get("date"))
+    ctl = _sub(root, "datiControllo")
+    _sub(ctl, "ruoloSoggetto", "1" if head_of_household else "2")  # 1 intestatario, 2 altro componente
     return root
 
 

@@ -180,6 +180,42 @@ def annullamento_mutazione(params: dict[str, Any], ctx: OperationContext) -> dic
     return {"esito": "OK", "operation": kind, "id_operazione_anpr": answer.anpr_operation_id}
 
 
+@operation(
+    "anpr.cancellazione_decesso",
+    description="Comunica ad ANPR la morte di un residente (2001, cancellazione per morte accertata)",
+    remember=True,
+)
+def cancellazione_decesso(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """params: person {fiscal_code, family_name, given_name, sex, birth_date, id_anpr}, death_date (ISO),
+    act {year, part, series, number, date} (the death act of this comune), head_of_household.
+    result: esito, operation (2001), operation_id, id_operazione_anpr."""
+    person = dict(params.get("person") or {})
+    person["fiscal_code"] = _fiscal_code(person.get("fiscal_code"), "person.fiscal_code")
+    person["family_name"] = str(person.get("family_name") or "").upper()
+    person["given_name"] = str(person.get("given_name") or "").upper()
+    try:
+        death_date = dt.date.fromisoformat(str(params.get("death_date") or "")).isoformat()
+    except ValueError:
+        raise InvalidRequest(_("Data di morte non valida."), details={"death_date": ["invalid"]}) from None
+    act = params.get("act") or None
+    if act:
+        found = _municipality(ctx.tenant_istat)
+        if found is None:
+            raise InvalidRequest(_("Comune con codice ISTAT %(code)s non trovato tra i comuni in vigore.")
+                                 % {"code": ctx.tenant_istat}, details={"act": ["municipality_unknown"]})
+        act = {**act, "municipality_name": str(found[0]).upper(), "province": found[1],
+               "municipality_istat": ctx.tenant_istat, "number": str(act.get("number") or ""),
+               "part": str(act.get("part") or "1"), "series": str(act.get("series") or "") or None}
+    client = _client(ctx)
+    operation_id = soap_operation_id(ctx.idempotency_key)
+    answer = client.call(soap.CANCELLAZIONE, messages.cancellazione_decesso(
+        client.header("2001", operation_id), person={k: person.get(k) for k in (
+            "fiscal_code", "family_name", "given_name", "sex", "birth_date")},
+        death_date=death_date, act=act, head_of_household=bool(params.get("head_of_household"))))
+    return {"esito": "OK", "operation": "2001", "operation_id": operation_id,
+            "id_operazione_anpr": answer.anpr_operation_id}
+
+
 # --- citizen requests (P000) -------------------------------------------------------------------------
 
 def list_citizen_requests(client: AnprClient, *, date_from: dt.date, date_to: dt.date, request_type: str,

@@ -204,6 +204,7 @@ class AnprSimulator(SimulatorApp):
             self.citizen_requests: dict[str, dict[str, Any]] = {}
             self.request_codes = itertools.count(500_001)
             self.changes: list[dict[str, Any]] = []  # every applied register change, for tests
+            self.deceased: dict[str, dict[str, Any]] = {}  # fiscal code -> person deleted for death (2001)
 
     # --- register helpers ---------------------------------------------------------------------------
     def person(self, fiscal_code: str) -> dict[str, Any] | None:
@@ -550,6 +551,24 @@ class AnprSimulator(SimulatorApp):
 
     def _op_1013(self, service: soap.Service, payload: etree._Element, testata: etree._Element) -> bytes:
         return self._annul(service, "1013", payload, testata, "datiOperazione", "1002")
+
+    def _op_2001(self, service: soap.Service, payload: etree._Element, testata: etree._Element) -> bytes:
+        """Deletion for death: the person leaves the resident register (kept in `deceased`)."""
+        fiscal_code = (payload.findtext("generalitaPerRicerca/codiceFiscale/codFiscale") or "").upper()
+        person = self.people.get(fiscal_code)
+        if person is None:
+            return self._ko(service, "2001", testata, "EN130", fiscal_code)
+        answer, anpr_id = self._ok(service, "2001", testata, [person])
+        person = self.people.pop(fiscal_code)
+        person["death_date"] = payload.findtext("datiDecesso/dataEvento")
+        self.deceased[fiscal_code] = person
+        self.applied[anpr_id] = {"operation": "2001", "family": person["family"], "registered": fiscal_code,
+                                 "operation_id": testata.findtext("idOperazioneComune")}
+        self.last_change[person["family"]] = anpr_id
+        self.changes.append({"operation": "2001", "anpr_id": anpr_id, "fiscal_code": fiscal_code,
+                             "death_date": person["death_date"],
+                             "act_number": payload.findtext("datiDecesso/attoEvento/numeroAtto")})
+        return answer
 
     # --- P000: citizen requests ---------------------------------------------------------------------
     def _ok_p(self, service: soap.Service, operation: str, testata: etree._Element,

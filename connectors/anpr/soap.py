@@ -40,8 +40,10 @@ MUTAZIONE = Service("5000", "/ANPR5000ServiziMutazione/AnprService5000", "http:/
                     "anpr/schemas/5000mutazione.xsd")
 ISCRIZIONE = Service("1000", "/ANPR/AnprService1000", "http://sogei.it/ANPR/1000iscrizione",
                      "anpr/schemas/1000iscrizione.xsd")
+CANCELLAZIONE = Service("2000", "/ANPR/AnprService2000", "http://sogei.it/ANPR/2000cancellazione",
+                        "anpr/schemas/2000cancellazione.xsd")
 SERVIZI_CITTADINO = Service("P000", "/P000", "http://sogei.it/ANPR/P000sc", "anpr/schemas/P000sc.xsd")
-SERVICES = {s.path: s for s in (MUTAZIONE, ISCRIZIONE, SERVIZI_CITTADINO)}
+SERVICES = {s.path: s for s in (MUTAZIONE, ISCRIZIONE, CANCELLAZIONE, SERVIZI_CITTADINO)}
 
 
 def envelope(payload: etree._Element) -> bytes:

@@ -126,6 +126,10 @@ def _rewrite(folder: Path, **changes) -> list[str]:
         ({"subjects_path": None}, "il canale 'portal' richiede 'subjects_path'"),
         ({"messages": {"pagamento_ricevuto": ["citizen"]}}, "il messaggio 'pagamento_ricevuto' in 'messages' non esiste"),
         ({"messages": {"citizen_reply": ["root"]}}, "ruolo sconosciuto o non ammesso 'root' per il messaggio"),
+        ({"messages": {"citizen_reply": {"roles": ["citizen"], "by": "anybody"}}},
+         "'by' del messaggio 'citizen_reply' deve essere uno di: anyone, starter"),
+        ({"messages": {"citizen_reply": {"roles": ["citizen"], "who": "starter"}}},
+         "chiavi sconosciute ['who'] per il messaggio 'citizen_reply'"),
         ({"public_milestones": {"nowhere": "Mai"}}, "l'elemento 'nowhere' in 'public_milestones' non esiste"),
     ],
 )

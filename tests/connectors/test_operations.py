@@ -16,6 +16,7 @@ from tests.factories import make_tenant
 # reads, and pagoPA (its DebtPosition row gives the retry the same IUV), are not.
 CONNECTOR_OPERATIONS = {
     "anpr.annullamento_mutazione": True,
+    "anpr.cancellazione_decesso": True,
     "anpr.c020_residence_lookup": False,
     "anpr.c021_family_lookup": False,
     "anpr.c030_national_id": False,

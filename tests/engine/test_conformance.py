@@ -102,6 +102,54 @@ def test_timer_boundary_event_fires_once_when_due(tenant):
     assert selectors.instance_data(instance=instance)["timed_out"] is True
 
 
+def test_timer_fires_at_its_exact_due_instant(tenant):
+    """The sweep selects `next_timer_at <= now`; SpiffWorkflow must fire the timer then too,
+    not leave the loaded instance waiting for the next sweep."""
+    clock.freeze(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC))
+    version = publish_model("timer_boundary")
+    started = engine.instance_start(tenant=tenant, version=version, data={})
+    clock.advance(dt.timedelta(days=5, microseconds=-1))
+    assert engine.fire_due_timers() == 0
+    clock.advance(dt.timedelta(microseconds=1))
+    assert engine.fire_due_timers() == 1
+    instance = _reload(started)
+    assert instance.status == InstanceStatus.COMPLETED
+    assert selectors.instance_data(instance=instance)["timed_out"] is True
+    assert engine.fire_due_timers() == 0
+
+
+def test_timer_of_an_event_based_gateway_fires_at_its_exact_due_instant(tenant):
+    clock.freeze(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC))
+    version = publish_model("gateway_loop")
+    started = engine.instance_start(tenant=tenant, version=version, data={})
+    _complete(started, "work", {})
+    instance = _reload(started)
+    assert instance.next_timer_at == dt.datetime(2026, 3, 7, 9, 0, tzinfo=dt.UTC)
+    clock.advance(dt.timedelta(days=5))
+    assert engine.fire_due_timers() == 1
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.COMPLETED
+    assert instance.next_timer_at is None
+    assert "end_silence" in selectors.instance_progress(instance=instance)["done"]
+
+
+def test_event_based_gateway_in_a_loop_reads_each_rounds_message(tenant):
+    """Round after round the gateway catches the same message: each round reads its own payload,
+    never the previous round's (nor keys the previous payload had and this one has not)."""
+    version = publish_model("gateway_loop")
+    result = engine.instance_start(tenant=tenant, version=version, data={}, business_key="LOOP-1")
+    rounds = [{"action": "reopen", "note": "ancora rotto"}, {"action": "reopen"}, {"action": "confirm"}]
+    for payload in rounds:
+        result = _complete(result, "work", {})
+        assert engine.deliver_message(tenant=tenant, name="feedback", correlation_key="LOOP-1", payload=payload) == 1
+        data = selectors.instance_data(instance=_reload(result))
+        assert data["feedback"] == payload
+        result.ready_tasks = selectors.instance_ready_tasks(instance=result.instance)
+    assert data["answers"] == ["reopen", "reopen", "confirm"]
+    assert result.instance.status == InstanceStatus.COMPLETED
+    assert rounds[0] == {"action": "reopen", "note": "ancora rotto"}  # the caller's payload is not touched
+
+
 def test_timer_is_cancelled_when_the_task_is_completed_first(tenant):
     version = publish_model("timer_boundary")
     started = engine.instance_start(tenant=tenant, version=version, data={})

@@ -36,6 +36,11 @@ def test_the_shipped_manifests_load_into_typed_values():
     assert residence.outcome_label("unknown") == "unknown"
     assert residence.message_roles("citizen_reply") == {"citizen", "registrar", "supervisor"}
     assert residence.message_roles("payment_received") == frozenset()  # only the system delivers it
+    assert not residence.message_by_starter_only("citizen_reply")
+    ticket = _shipped("malfunction_ticket")
+    assert ticket.problems == ()
+    assert ticket.message_roles("reporter_confirm") == {"registrar", "civil_registrar", "police", "supervisor"}
+    assert all(ticket.message_by_starter_only(m) for m in ("reporter_info", "reporter_confirm", "reporter_reopen"))
     assert list(residence.deeds) == ["comunicazione_avvio"]
     anpr = _shipped("anpr_citizen_request")
     assert anpr.problems == () and anpr.channels == {"platform"} and anpr.starters == frozenset()

@@ -4,7 +4,7 @@
 `bundles.user_task_metas` and the case page's `_bpmn_index`) returned for every
 shipped procedure, every test bundle and every conformance model, captured before
 they were replaced. The parsed-spec readers must return the same values. Procedures shipped
-after that (malfunction_ticket, marriage_banns, cremation_authorisation) were captured from the parsed-spec readers when added:
+after that (malfunction_ticket, marriage_banns, cremation_authorisation) and later conformance models (gateway_loop) were captured from the parsed-spec readers when added:
 for them the entry is a regression snapshot.
 """
 

@@ -29,7 +29,7 @@ def family(tenant, person, civico):
     return household
 
 
-@pytest.mark.parametrize("role", ["registrar", "supervisor", "viewer"])
+@pytest.mark.parametrize("role", ["registrar", "civil_registrar", "supervisor", "viewer"])
 def test_register_staff_find_a_person_by_each_criterion(tenant, person, family, role):
     client = _client(make_user(tenant, role))
     for query in ({"name": "rossi mar"}, {"name": "mario rossi"}, {"cf": "rssmra80a01h501u"},
@@ -61,7 +61,29 @@ def test_household_street_and_civico_pages_render(tenant, person, family, civico
     assert AuditEvent.objects.filter(tenant=tenant, object_type="registry_house_number").exists()
 
 
-@pytest.mark.parametrize("role", ["police", "civil_registrar", "process_admin", "citizen"])
+def test_the_civil_registrar_reads_people_and_acts_audited_but_not_imports(tenant, person, family, export, tmp_path):
+    """Drawing up acts means identifying their parties in the register; imports stay with the supervisor."""
+    from registry.civil_status.services import act_register
+    from registry.legacy.importer import import_run
+
+    officer = make_user(tenant, "civil_registrar")
+    client = _client(officer)
+    act = act_register(tenant=tenant, actor=None, kind="death", act_date=dt.date(2024, 3, 2), office="Capannori",
+                       officer="Ufficiale", data={"death_date": "2024-03-01"}, parties=[(person.pk, "deceased")])
+    assert "Anagrafe" in client.get("/").content.decode()
+    assert client.get(f"/anagrafe/persone/{person.pk}/").status_code == 200
+    assert client.get(f"/anagrafe/famiglie/{family.pk}/").status_code == 200
+    assert f"/anagrafe/atti/{act.pk}/" in client.get("/anagrafe/atti/", {"person": person.pk}).content.decode()
+    assert client.get(f"/anagrafe/atti/{act.pk}/").status_code == 200
+    reads = set(AuditEvent.objects.filter(tenant=tenant, action="read", actor=officer)
+                .values_list("object_type", flat=True))
+    assert {"registry_person", "registry_household", "civil_act_search", "civil_act"} <= reads
+    run = import_run(tenant=tenant, folder=export[0], report_dir=tmp_path / "r")
+    assert client.get(f"/anagrafe/importazioni/{run.pk}/").status_code == 404
+    assert client.get("/anagrafe/allineamento/").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["police", "process_admin", "citizen"])
 def test_other_roles_do_not_see_the_register(tenant, person, role):
     client = _client(make_user(tenant, role))
     assert client.get("/anagrafe/", {"name": "rossi"}).status_code == 404

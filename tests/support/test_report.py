@@ -1,7 +1,8 @@
 """The SLA report: per month and level, met/missed, durations and penalties from the ticket's terms;
-the page (chart and table) for the responsabile and the support team only; CSV/ODS exports."""
+the page (chart and table) for the responsabile and the support team only; CSV/ODS/PDF exports."""
 
 import datetime as dt
+import subprocess
 from decimal import Decimal
 
 import pytest
@@ -88,6 +89,13 @@ def test_report_page_and_exports(month):
     assert lines[0].startswith("Livello,") and any(line.startswith("4,") and line.endswith(",300.00") for line in lines)
     ods = client.get("/assistenza/sla/export.ods?month=2026-03")
     assert ods.status_code == 200 and ods.content[:2] == b"PK"
+    pdf = client.get("/assistenza/sla/export.pdf?month=2026-03")
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf.content, capture_output=True,
+                          check=True).stdout.decode()
+    assert "Comune di Lucca" in text and "report di 03/2026" in text and "Pagina 1 di 1" in text
+    assert "360.00" in text and "300.00" in text and "oltre i tempi" in text
+    assert "Bloccante: l'applicazione non è utilizzabile" in text  # accents through WinAnsi
     assert client.get("/assistenza/sla/export.exe?month=2026-03").status_code == 404
     # A malformed month falls back to the current one instead of failing.
     assert client.get("/assistenza/sla/?month=2026-13").status_code == 200

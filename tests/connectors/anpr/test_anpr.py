@@ -205,6 +205,29 @@ def test_registration_from_abroad_is_a_1002_and_its_annulment_a_1013(platforms):
     assert not _client().lookup("C020", newcomer["fiscal_code"]).found
 
 
+@pytest.mark.django_db
+def test_a_death_is_sent_as_a_2001_once_and_the_person_leaves_the_register(platforms):
+    _, anpr, *_ = platforms
+    tenant = make_tenant(istat="046007")
+    params = {"person": {"fiscal_code": CF, "family_name": "Prova", "given_name": "Giovanni", "sex": "M",
+                         "birth_date": "1990-10-10"},
+              "death_date": "2026-11-20", "act": {"year": 2026, "part": "1", "series": "", "number": 7,
+                                                  "date": "2026-11-21"}}
+    sent = get_operation("anpr.cancellazione_decesso")(params, ctx_for(tenant, key="anpr-notification-1"))
+    assert sent["operation"] == "2001" and sent["id_operazione_anpr"]
+    assert not _client().lookup("C020", CF).found
+    # the same notification sent again (a lost answer) gets the first answer, nothing changes twice
+    again = get_operation("anpr.cancellazione_decesso")(params, ctx_for(tenant, key="anpr-notification-1"))
+    assert again["id_operazione_anpr"] == sent["id_operazione_anpr"]
+    assert [(c["operation"], c["act_number"]) for c in anpr.changes] == [("2001", "7")]
+    # someone ANPR does not know as resident: refused for good (EN130), not retried
+    with pytest.raises(PlatformRefused) as info:
+        get_operation("anpr.cancellazione_decesso")(
+            {**params, "person": {**params["person"], "fiscal_code": "XXXXXX90R10H501Q"}},
+            ctx_for(tenant, key="anpr-notification-2"))
+    assert info.value.platform_code == "EN130" and isinstance(info.value, PermanentError)
+
+
 def test_someone_not_resident_cannot_have_a_change_within_the_comune(platforms, db):
     tenant = make_tenant(istat="046007")
     with pytest.raises(PermanentError) as info:
@@ -228,6 +251,11 @@ def test_every_message_we_build_satisfies_the_official_xsd():
                                               provenance={"country_code": "215", "country_name": "FRANCIA"})),
         (soap.MUTAZIONE, messages.annullamento_mutazione(header, annulled=annulled, subject=person)),
         (soap.ISCRIZIONE, messages.annullamento_iscrizione(header, annulled=annulled, subject=person)),
+        (soap.CANCELLAZIONE, messages.cancellazione_decesso(
+            header, person=person, death_date="2026-11-20", head_of_household=True,
+            act={"municipality_name": "CAPANNORI", "municipality_istat": "046007", "province": "LU",
+                 "year": 2026, "part": "1", "series": "A", "number": "12", "date": "2026-11-21"})),
+        (soap.CANCELLAZIONE, messages.cancellazione_decesso(header, person=person, death_date="2026-11-20")),
         (soap.SERVIZI_CITTADINO, messages.elenco_richieste(header, date_from="2026-11-01", date_to="2026-11-23",
                                                            request_type="2")),
         (soap.SERVIZI_CITTADINO, messages.dettaglio_richiesta(header, request_code="5")),
