@@ -9,6 +9,7 @@ system's audit events; the audit of what a person did is written here, once per 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -234,6 +235,7 @@ def case_start(
         if not own or own not in {s["fiscal_code"] for s in subjects}:
             raise PermissionRefused(_("Puoi presentare una domanda solo se sei tra i dichiaranti."))
     receipt = _receipt(tenant, roles, start_channel, data, received_on, channel, received_on_reason)
+    data = _with_start_defaults(version, data)
     return _open_case(tenant=tenant, version=version, data={**data, **receipt}, subjects=subjects, user=user, ip=ip)
 
 
@@ -261,6 +263,17 @@ def _validate_start_data(version: ProcessVersion, data: Any) -> None:
     errors = validate_data(_form_json(version, start_form), data)
     if errors:
         raise ValidationFailed(_("I dati della domanda non sono validi."), details={"data": errors})
+
+
+def _with_start_defaults(version: ProcessVersion, data: dict[str, Any]) -> dict[str, Any]:
+    """The start data with the `default` of every top-level property of the start schema that the
+    request left out, so that the model can read an optional field by name (the sandbox has no way
+    to ask whether a name exists: a missing optional field would be an incident)."""
+    start_form = manifest_of(version).start_form
+    properties = version_form(version, start_form).get("properties") if start_form else None
+    defaults = {key: copy.deepcopy(prop["default"]) for key, prop in (properties or {}).items()
+                if isinstance(prop, dict) and "default" in prop and key not in data}
+    return {**data, **defaults} if defaults else data
 
 
 def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: list[dict[str, Any]],
@@ -339,6 +352,7 @@ def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str,
             _("Il procedimento %(p)s non si apre da una piattaforma.") % {"p": process_id}, code="start_not_allowed"
         )
     _validate_start_data(version, data)
+    data = _with_start_defaults(version, data)
 
     def open_once() -> tuple[Case, bool]:
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # lock level 0 (engine.locks)

@@ -30,6 +30,7 @@ _BY_NAME = {
     "engine.tasks.deliver_due_outbox_task": CONNECTORS,
     "cases.tasks.deliver_payments_task": CONNECTORS,
     "cases.tasks.poll_anpr_citizen_requests_task": CONNECTORS,
+    "cases.tasks.poll_notice_deliveries_task": CONNECTORS,
     "audit.tasks.seal_audit_chains_task": DEFAULT,
 }
 # Operation prefixes whose delivery needs the documents workers (LibreOffice, signing keys).

@@ -29,6 +29,9 @@ File format (every key is checked; a typo fails the file with a message naming i
           - advance_to: "2026-03-09T13:30:00+01:00"  # the same, to an instant (not backwards)
           - pay: true                        # the citizen pays every open pagoPA notice of the case (on
                                              # the pagoPA simulator, over HTTP); the payments poller runs
+          - simulator: {platform: appio, post: /__sim__/messages/read, json: {...}}  # something happens
+                                             # on a platform (the citizen reads a message, ...)
+          - poll_deliveries: true            # the poller asks App IO / SEND about the notices sent
           - expect: {...}                    # expectations at this point
         expect: {...}                        # expectations at the end
 
@@ -36,7 +39,10 @@ Expectations: `ready` (BPMN ids of the open tasks, any order), `status` (open, c
 `outcome` (a key of the manifest's `outcomes`), `documents` (kind -> how many the case has),
 `milestones` (the labels the citizen sees, in order), `data` (keys of the case data and their
 values), `open_incidents` (default at the end: 0), `legal_due_date` (the case's legal term, ISO date),
-`due` (BPMN id of an open task -> its due date, ISO).
+`due` (BPMN id of an open task -> its due date, ISO), `notices` (the notices sent to citizens, in order:
+a list of {kind, channel, status, delivered_on, protocolled}, each a subset), `protocol` (the case's
+documents protocolled: kind -> direction), `dossier` (fiscal code -> document kinds filed, each with
+its protocol number when the document has one).
 """
 
 from __future__ import annotations
@@ -56,13 +62,14 @@ DEFAULT_START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 
 
 SCENARIO_KEYS = {"name", "at", "citizen", "simulators", "start", "steps", "expect"}
 START_KEYS = {"as", "data", "platform", "business_key", "received_on", "channel", "received_on_reason"}
-STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect", "pay"}
+STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect", "pay",
+              "simulator", "poll_deliveries"}
 STEP_KEYS = {"complete": {"complete", "as", "data", "refused"}, "deliver_outbox": {"deliver_outbox"},
              "message": {"message", "as", "payload", "refused"}, "advance_days": {"advance_days"},
              "advance_hours": {"advance_hours"}, "advance_to": {"advance_to"},
-             "expect": {"expect"}, "pay": {"pay"}}
+             "expect": {"expect"}, "pay": {"pay"}, "simulator": {"simulator"}, "poll_deliveries": {"poll_deliveries"}}
 EXPECT_KEYS = {"ready", "status", "outcome", "documents", "milestones", "data", "open_incidents", "legal_due_date",
-               "due"}
+               "due", "notices", "protocol", "dossier"}
 STATUSES = {"open", "closed", "cancelled"}
 SIMULATOR_KEYS = {"platform", "post", "json"}
 
@@ -248,6 +255,16 @@ def _check_step(step: Any, n: int, c: _Checker) -> None:
     elif kind == "pay":
         if step["pay"] is not True:
             c.problem(f"{what}: scrivere 'pay: true'")
+    elif kind == "poll_deliveries":
+        if step["poll_deliveries"] is not True:
+            c.problem(f"{what}: scrivere 'poll_deliveries: true'")
+    elif kind == "simulator":
+        sim = step["simulator"]
+        if not isinstance(sim, dict) or not isinstance(sim.get("platform"), str) or \
+                not str(sim.get("post", "")).startswith("/__sim__/"):
+            c.problem(f"{what}: serve {{platform, post: /__sim__/..., json}}")
+        else:
+            c.keys(sim, SIMULATOR_KEYS, what)
     elif kind == "expect":
         _check_expect(step["expect"], c, what)
 
@@ -284,6 +301,12 @@ def _check_expect(expect: Any, c: _Checker, what: str) -> None:
                     c.problem(f"{what}: la tappa '{label}' non è tra le 'public_milestones' del manifest")
     if "data" in expect and not isinstance(expect["data"], dict):
         c.problem(f"{what}: 'data' associa a una chiave dei dati della pratica il valore atteso")
+    notices = expect.get("notices")
+    if notices is not None and (not isinstance(notices, list) or not all(isinstance(n, dict) for n in notices)):
+        c.problem(f"{what}: 'notices' è la lista delle comunicazioni inviate ({{kind, channel, status, ...}})")
+    for key in ("protocol", "dossier"):
+        if key in expect and not isinstance(expect[key], dict):
+            c.problem(f"{what}: '{key}' deve essere una mappa")
     incidents = expect.get("open_incidents")
     if incidents is not None and (not isinstance(incidents, int) or isinstance(incidents, bool) or incidents < 0):
         c.problem(f"{what}: 'open_incidents' è un numero")
@@ -351,16 +374,17 @@ class Runner:
             getattr(self, f"_step_{kind}")(step, where)
         self._expect({"open_incidents": 0, **(spec.get("expect") or {})}, "expect finale")
 
-    def _simulator(self, n: int, sim: dict[str, Any]) -> None:
+    def _simulator(self, n: int | str, sim: dict[str, Any]) -> None:
         import requests
 
+        where = n if isinstance(n, str) else f"simulators #{n}"
         base = self.simulator_urls.get(sim["platform"])
         if base is None:
-            self.fail(f"simulators #{n}", f"nessun simulatore '{sim['platform']}' "
-                                           f"(disponibili: {', '.join(sorted(self.simulator_urls))})")
+            self.fail(where, f"nessun simulatore '{sim['platform']}' "
+                             f"(disponibili: {', '.join(sorted(self.simulator_urls))})")
         response = requests.post(base + sim["post"], json=sim.get("json") or {}, timeout=10)
         if response.status_code >= 400:
-            self.fail(f"simulators #{n}", f"il simulatore ha risposto {response.status_code}: {response.text[:300]}")
+            self.fail(where, f"il simulatore ha risposto {response.status_code}: {response.text[:300]}")
 
     def _start(self, start: dict[str, Any]) -> None:
         from cases import services
@@ -447,6 +471,14 @@ class Runner:
         if not deliver_payments():
             self.fail(where, "il pagamento non è arrivato alla pratica (nessuna attesa di 'pagamento_ricevuto')")
 
+    def _step_simulator(self, step: dict[str, Any], where: str) -> None:
+        self._simulator(where, step["simulator"])
+
+    def _step_poll_deliveries(self, step: dict[str, Any], where: str) -> None:
+        from cases.tasks import poll_notice_deliveries
+
+        poll_notice_deliveries()
+
     def _step_advance_days(self, step: dict[str, Any], where: str) -> None:
         from common import clock
         from engine import services as engine
@@ -518,6 +550,35 @@ class Runner:
                 status__in=[WorkItemStatus.COMPLETED, WorkItemStatus.CANCELLED]).values_list("due_at", flat=True))
             if dues != [str(due)]:
                 self.fail(where, f"scadenza del compito '{bpmn_id}': {dues}, attesa {due}")
+        if "notices" in expect:
+            from cases.models import CitizenNotice
+
+            notices = [{"kind": n.kind, "channel": n.channel, "status": n.status,
+                        "delivered_on": n.delivered_on.isoformat() if n.delivered_on else None,
+                        "protocolled": bool(n.protocol_number)}
+                       for n in CitizenNotice.objects.filter(case=case).order_by("sent_at", "pk")]
+            if len(notices) != len(expect["notices"]) or not all(
+                    _matches(got, want) for got, want in zip(notices, expect["notices"], strict=False)):
+                self.fail(where, f"comunicazioni {notices}, attese {expect['notices']}")
+        if "protocol" in expect:
+            got = {d.kind: d.protocol_direction for d in Document.objects.filter(case=case).exclude(protocol_number="")
+                   .exclude(kind="segnatura")}
+            if got != expect["protocol"]:
+                self.fail(where, f"documenti protocollati {got}, attesi {expect['protocol']}")
+        if "dossier" in expect:
+            from documents.models import DossierEntry
+
+            for fiscal_code, kinds in expect["dossier"].items():
+                entries = list(DossierEntry.objects.filter(case=case, fiscal_code=fiscal_code)
+                               .select_related("document").order_by("pk"))
+                got_kinds = sorted(e.document_type for e in entries)
+                if got_kinds != sorted(kinds):
+                    self.fail(where, f"fascicolo di {fiscal_code}: {got_kinds}, attesi {sorted(kinds)}")
+                for e in entries:
+                    if e.document.protocol_number and (e.protocol_number != e.document.protocol_number
+                                                       or e.protocol_date != e.document.protocol_date):
+                        self.fail(where, f"fascicolo di {fiscal_code}: {e.document_type} senza il protocollo "
+                                         f"del documento ({e.document.protocol_number})")
         if "open_incidents" in expect:
             incidents = list(Incident.objects.filter(instance__case_id=case.pk, status=IncidentStatus.OPEN)
                              .values_list("kind", "message"))
