@@ -484,3 +484,10 @@ def comment_list(*, case: Case, user: User) -> QuerySet:
     if case_is_public_only(tenant=case.tenant, user=user):
         raise PermissionRefused(_("Le note interne della pratica sono riservate all'ufficio."), code="internal_notes")
     return case.comments.select_related("author")
+
+
+def case_notices(*, case: Case) -> list:
+    """The notices the case sent to citizens, in the order sent (case page: delivery status)."""
+    from .models import CitizenNotice
+
+    return list(CitizenNotice.objects.filter(tenant_id=case.tenant_id, case=case).order_by("sent_at", "pk"))

@@ -386,6 +386,8 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     documents = list(document_list_for_case(tenant=tenant, user=request.user, case_id=case.pk))
     return render(request, "cases/case_detail.html", {
         "progress": progress, "documents": documents,
+        "receipt": presenters.receipt_and_protocol(case.data),
+        "notices": presenters.notice_rows(selectors.case_notices(case=case)),
         "nav": "cases", "case": case, "version": version, "days_left": days_left, "outcome_label": outcome_label,
         "open_items": open_items,
         "past_items": case.work_items.exclude(status="open").select_related("completed_by").order_by("completed_at"),
@@ -529,9 +531,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
 
 
 def _receipt_channel_choices() -> list[tuple[str, str]]:
-    labels = {"counter": _("Sportello"), "pec": _("PEC"), "post": _("Posta"), "email": _("Email"),
-              "portal": _("Portale online"), "anpr": _("Portale ANPR")}
-    return [(code, labels[code]) for code in services.RECEIPT_CHANNELS]
+    return [(code, presenters.receipt_channel_label(code)) for code in services.RECEIPT_CHANNELS]
 
 
 @login_required
