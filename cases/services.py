@@ -716,6 +716,47 @@ def incident_retry(*, tenant: Tenant, user: User, incident_id: int, ip: str | No
     return run_in_transaction(retry, what="incident retry")
 
 
+SEND_BACK_REASON_MIN = 10
+
+
+def incident_send_back(*, tenant: Tenant, user: User, incident_id: int, target: str, reason: str,
+                       ip: str | None = None) -> str:
+    """Send a case whose step failed on its data back to the task that produced the data (issue 10,
+    "Repairable incidents"), on behalf of a supervisor or process admin, with the reason audited.
+    Returns the BPMN id of the task opened again (see engine.services.incident_send_back)."""
+    from accounts.roles import ADMIN_ROLES
+    from engine.models import Incident
+
+    _require_roles(user, tenant, ADMIN_ROLES,
+                   _("Solo un responsabile o un amministratore può rimandare la pratica a un compito."))
+    reason = " ".join(str(reason or "").split())
+    if len(reason) < SEND_BACK_REASON_MIN:
+        raise ValidationFailed(_("Indica il motivo (almeno %(n)s caratteri): resta nella storia della pratica.")
+                               % {"n": SEND_BACK_REASON_MIN}, details={"reason": [_("Campo obbligatorio.")]})
+
+    def send_back() -> str:
+        incident = Incident.objects.for_tenant(tenant).select_related("instance").filter(pk=incident_id).first()
+        if incident is None:
+            raise NotFound(_("Incidente non trovato."))
+        result = engine.incident_send_back(incident_id=incident.pk, tenant=tenant, actor_username=user.username,
+                                           target=str(target), reason=reason, projector=project)
+        Incident.objects.filter(pk=incident.pk).update(resolved_by=user)
+        instance = incident.instance
+        opened = next((t.name for t in result.ready_tasks if t.bpmn_id == target), target)
+        audit_record(
+            tenant=tenant, actor=user, action="update",
+            object_type="case" if instance.case_id else "incident",
+            object_id=str(instance.case_id or incident.pk), object_repr=instance.case_number,
+            summary=_("Pratica rimandata a «%(task)s» per correggere i dati: %(reason)s")
+            % {"task": opened, "reason": reason[:300]},
+            before={"failed_step": incident.task_bpmn_id, "incident": incident.message[:500]},
+            after={"task": target}, extra={"incident": incident.pk, "reason": reason}, ip=ip,
+        )
+        return target
+
+    return run_in_transaction(send_back, what="incident send-back")
+
+
 # --------------------------------------------------------------------------- saved inbox filters
 
 

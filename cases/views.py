@@ -246,8 +246,13 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
     draft = draft_get(work_item=item, user=request.user)
+    sent_back = item.case.data.get(f"{item.bpmn_id}_sent_back") if item.status == "open" else None
+    if not isinstance(sent_back, dict):
+        sent_back = None
     if draft is not None:
         values = draft.data
+    elif sent_back is not None and isinstance(item.case.data.get(item.bpmn_id), dict):
+        values = item.case.data[item.bpmn_id]  # sent back to correct it: what was entered the first time
 
     if request.method == "POST":
         if not can_act:
@@ -292,7 +297,7 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
                       if u.username != item.excluded_username]
     return render(request, "cases/task.html", {
         "nav": "inbox", "item": item, "case": item.case, "fields": fields, "summary": summary,
-        "can_act": can_act, "draft": draft, "sla": presenters.sla(item, tenant), "assignable": assignable,
+        "can_act": can_act, "draft": draft, "sent_back": sent_back, "sla": presenters.sla(item, tenant), "assignable": assignable,
         "four_eyes_blocked": four_eyes_blocked,
     })
 

@@ -181,7 +181,8 @@ def _next_timer(workflow: BpmnWorkflow) -> dt.datetime | None:
 # --------------------------------------------------------------------------- incidents and outbox
 
 
-def open_incident(instance, *, kind: str, message: str, details: str, task=None, outbox=None) -> Incident | None:
+def open_incident(instance, *, kind: str, message: str, details: str, task=None, outbox=None,
+                  data_error: bool = False) -> Incident | None:
     """Record a failure of one case (one open incident per task and kind)."""
     task_id = str(task.id) if task is not None else (outbox.task_id if outbox else "")
     existing = Incident.objects.filter(instance=instance, task_id=task_id, status=IncidentStatus.OPEN, kind=kind)
@@ -197,6 +198,7 @@ def open_incident(instance, *, kind: str, message: str, details: str, task=None,
         message=message,
         details=details[:20000],
         outbox=outbox,
+        data_error=data_error,
         created_at=clock.now(),
     )
 
@@ -427,6 +429,9 @@ class InstanceRuntime:
                 message=_("Il passo «%(step)s» non è riuscito: %(error)s") % {"step": step, "error": exc},
                 details="".join(traceback.format_exception(exc)),
                 task=task,
+                # A script or expression that fails on the case's data (a missing or wrong value):
+                # correcting the data upstream is a way out, as retrying is.
+                data_error=task is not None,
             )
             if incident:
                 new_incidents.append(incident)

@@ -32,6 +32,10 @@ File format (every key is checked; a typo fails the file with a message naming i
           - simulator: {platform: appio, post: /__sim__/messages/read, json: {...}}  # something happens
                                              # on a platform (the citizen reads a message, ...)
           - poll_deliveries: true            # the poller asks App IO / SEND about the notices sent
+          - send_back: registration          # the case's open incident: back to that task to correct
+            as: supervisor                   #   the data (default supervisor), with a reason
+            reason: "..."
+            refused: not_upstream
           - expect: {...}                    # expectations at this point
         expect: {...}                        # expectations at the end
 
@@ -63,11 +67,12 @@ DEFAULT_START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 
 SCENARIO_KEYS = {"name", "at", "citizen", "simulators", "start", "steps", "expect"}
 START_KEYS = {"as", "data", "platform", "business_key", "received_on", "channel", "received_on_reason"}
 STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect", "pay",
-              "simulator", "poll_deliveries"}
+              "simulator", "poll_deliveries", "send_back"}
 STEP_KEYS = {"complete": {"complete", "as", "data", "refused"}, "deliver_outbox": {"deliver_outbox"},
              "message": {"message", "as", "payload", "refused"}, "advance_days": {"advance_days"},
              "advance_hours": {"advance_hours"}, "advance_to": {"advance_to"},
-             "expect": {"expect"}, "pay": {"pay"}, "simulator": {"simulator"}, "poll_deliveries": {"poll_deliveries"}}
+             "expect": {"expect"}, "pay": {"pay"}, "simulator": {"simulator"}, "poll_deliveries": {"poll_deliveries"},
+             "send_back": {"send_back", "as", "reason", "refused"}}
 EXPECT_KEYS = {"ready", "status", "outcome", "documents", "milestones", "data", "open_incidents", "legal_due_date",
                "due", "notices", "protocol", "dossier"}
 STATUSES = {"open", "closed", "cancelled"}
@@ -255,6 +260,10 @@ def _check_step(step: Any, n: int, c: _Checker) -> None:
     elif kind == "pay":
         if step["pay"] is not True:
             c.problem(f"{what}: scrivere 'pay: true'")
+    elif kind == "send_back":
+        if not _known(step["send_back"], c.model.user_tasks):
+            c.problem(f"{what}: '{step['send_back']}' non è un compito (user task) del modello")
+        c.role(step.get("as"), what)
     elif kind == "poll_deliveries":
         if step["poll_deliveries"] is not True:
             c.problem(f"{what}: scrivere 'poll_deliveries: true'")
@@ -473,6 +482,24 @@ class Runner:
 
     def _step_simulator(self, step: dict[str, Any], where: str) -> None:
         self._simulator(where, step["simulator"])
+
+    def _step_send_back(self, step: dict[str, Any], where: str) -> None:
+        from cases import services
+        from engine.models import Incident, IncidentStatus
+
+        incident = Incident.objects.filter(instance__case_id=self.case.pk, status=IncidentStatus.OPEN).order_by(
+            "-pk").first()
+        if incident is None:
+            self.fail(where, "la pratica non ha incidenti aperti")
+        try:
+            services.incident_send_back(tenant=self.tenant, user=self.user(step.get("as") or "supervisor"),
+                                        incident_id=incident.pk, target=step["send_back"],
+                                        reason=str(step.get("reason") or "Dati da correggere (scenario)."))
+        except Exception as exc:  # noqa: BLE001
+            self._refused(step, where, exc)
+            return
+        if "refused" in step:
+            self.fail(where, f"doveva essere rifiutato ({step['refused']}), invece la pratica è tornata indietro")
 
     def _step_poll_deliveries(self, step: dict[str, Any], where: str) -> None:
         from cases.tasks import poll_notice_deliveries
