@@ -401,6 +401,7 @@ def incident_rows(incidents) -> list[IncidentRow]:
 NOTICE_OPERATIONS = {
     "appio.send_message": ("fiscal_code", "subject", "markdown"),
     "send.create_notification": ("recipient.tax_id", "subject", "abstract"),
+    "notify.citizen": ("recipient.fiscal_code", "title", "markdown"),
 }
 
 
