@@ -151,18 +151,19 @@ _SNAPSHOT_STATES = TaskState.READY | TaskState.WAITING | TaskState.COMPLETED
 
 
 def snapshot_data(workflow: BpmnWorkflow, *, all_tasks: list | None = None) -> dict[str, Any]:
-    """The case data as it stands: the data of the latest task that changed.
+    """The case data as it stands: the data of every task reached, the latest change of a key winning.
 
     `all_tasks`: every task of the workflow, when the caller walked the tree already."""
     if all_tasks is not None:
         tasks = [t for t in all_tasks if t.state & _SNAPSHOT_STATES]
     else:
         tasks = list(workflow.get_tasks(state=_SNAPSHOT_STATES))
-    if not tasks:
-        return dict(workflow.data)
-    latest = max(tasks, key=lambda t: t.last_state_change)
     merged = dict(workflow.data)
-    merged.update(latest.data)
+    # Every branch's data, the latest change winning: with parallel branches the task that changed
+    # last may be a join still waiting (SpiffWorkflow gives it no data until it fires), or the other
+    # branch, which never saw what a person entered on this one.
+    for task in sorted(tasks, key=lambda t: t.last_state_change):
+        merged.update(task.data)
     return merged
 
 
