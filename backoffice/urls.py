@@ -13,6 +13,8 @@ urlpatterns = [
     path("amministrazione/utenti/<str:pk>/password/", views.admin_user_password, name="admin_user_password"),
     path("amministrazione/incidenti/", views.admin_incidents, name="admin_incidents"),
     path("amministrazione/incidenti/<str:pk>/riprova/", views.admin_incident_retry, name="admin_incident_retry"),
+    path("amministrazione/incidenti/<str:pk>/rimanda/", views.admin_incident_send_back,
+         name="admin_incident_send_back"),
     path("amministrazione/ente/", views.admin_tenant, name="admin_tenant"),
     path("amministrazione/modelli/", views.admin_templates, name="admin_templates"),
     # Migration of running cases to another version of their process (issue 15).

@@ -252,6 +252,22 @@ def admin_incident_retry(request: HttpRequest, pk: str) -> HttpResponse:
     return redirect("admin_incidents")
 
 
+@login_required
+@require_POST
+def admin_incident_send_back(request: HttpRequest, pk: str) -> HttpResponse:
+    """Send the case back to the task that produced the wrong data (the form below the incident)."""
+    tenant = _admin_tenant(request)
+    try:
+        case_services.incident_send_back(
+            tenant=tenant, user=request.user, incident_id=_int(pk), target=request.POST.get("target", "")[:200],
+            reason=request.POST.get("reason", "")[:2000], ip=client_ip(request))
+        messages.success(request, _("La pratica è tornata al compito scelto: chi se ne occupa trova i dati da "
+                                    "correggere; al completamento i passi successivi ripartono con i dati nuovi."))
+    except (Conflict, ValidationFailed) as exc:
+        messages.warning(request, exc.message)
+    return redirect("admin_incidents")
+
+
 # --------------------------------------------------------------------------- the municipality
 
 

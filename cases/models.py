@@ -173,3 +173,50 @@ class ProcessSettings(TenantScopedModel):
         verbose_name = _("impostazioni del procedimento")
         verbose_name_plural = _("impostazioni dei procedimenti")
         constraints = [models.UniqueConstraint(fields=["tenant", "process_id"], name="process_settings_unique")]
+class NoticeChannel(models.TextChoices):
+    APPIO = "appio", _("App IO")
+    SEND = "send", _("SEND (notifica digitale o raccomandata)")
+    PEC = "pec", _("PEC (tramite SEND)")
+
+
+class NoticeStatus(models.TextChoices):
+    SENT = "sent", _("Inviata, in attesa di consegna")
+    DELIVERED = "delivered", _("Consegnata")
+    FAILED = "failed", _("Non consegnata")
+
+
+class CitizenNotice(TenantScopedModel):
+    """A notice sent to a citizen by a case (`notify.citizen`): the channel chosen, the platform's
+    id to follow it, its protocol number, and the delivery date the channel reported. Created and
+    updated only by cases.notices."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="notices")
+    document = models.ForeignKey("documents.Document", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="+")
+    kind = models.SlugField(max_length=50)
+    title = models.CharField(max_length=300)
+    fiscal_code = models.CharField(max_length=16)
+    channel = models.CharField(max_length=10, choices=NoticeChannel.choices)
+    external_id = models.CharField(max_length=200, blank=True)  # App IO message id, SEND request id
+    iun = models.CharField(max_length=50, blank=True)  # SEND notification id, once accepted
+    protocol_number = models.CharField(max_length=50, blank=True)
+    protocol_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=NoticeStatus.choices, default=NoticeStatus.SENT)
+    status_detail = models.CharField(max_length=300, blank=True)
+    # The BPMN message delivered to the case once the channel reports the delivery (e.g.
+    # "notice_delivered" for the 10-bis notice, whose date starts the 10 days), or "".
+    delivery_message = models.CharField(max_length=100, blank=True)
+    sent_at = models.DateTimeField()
+    delivered_on = models.DateField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="citizen_notice_unique_idempotency"),
+        ]
+        indexes = [models.Index(fields=["status", "channel"]), models.Index(fields=["tenant", "case"])]
+        ordering = ["sent_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.channel} {self.status}"

@@ -173,6 +173,52 @@ def version_files_forms(version) -> dict[str, dict[str, Any]]:
     }
 
 
+def receipt_channel_label(code: str) -> str:
+    labels = {"counter": _("Sportello"), "pec": _("PEC"), "post": _("Posta"), "email": _("Email"),
+              "portal": _("Portale online"), "anpr": _("Portale ANPR")}
+    return str(labels.get(code, code))
+
+
+def _iso_date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def receipt_and_protocol(data: dict[str, Any]) -> dict[str, Any]:
+    """Receipt date, channel and the protocol registrations the case data holds (a service result with
+    `direction` and `protocol_number`: the incoming declaration, outgoing deeds), for the case page."""
+    protocols = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value.get("protocol_number") and value.get("direction") in ("in", "out"):
+            protocols.append({"key": key, "number": str(value["protocol_number"]),
+                              "date": _iso_date(value.get("protocol_date")),
+                              "direction": _("in entrata") if value["direction"] == "in" else _("in uscita")})
+    protocols.sort(key=lambda p: (p["direction"] != _("in entrata"), p["date"] or dt.date.min, p["number"]))
+    return {"received_on": _iso_date(data.get("received_on")),
+            "channel": receipt_channel_label(str(data.get("channel") or "")) if data.get("channel") else "",
+            "protocols": protocols}
+
+
+def notice_rows(notices: Iterable[Any]) -> list[dict[str, Any]]:
+    """Each notice sent to a citizen: what, how, its protocol and where its delivery stands."""
+    rows = []
+    for n in notices:
+        if n.status == "delivered":
+            state = _("consegnata il %(d)s") % {"d": n.delivered_on.strftime("%d/%m/%Y")} if n.delivered_on \
+                else _("consegnata")
+        elif n.status == "failed":
+            state = _("non consegnata: %(why)s") % {"why": n.status_detail} if n.status_detail else _("non consegnata")
+        else:
+            state = _("inviata il %(d)s, in attesa di consegna") % {"d": n.sent_at.strftime("%d/%m/%Y")}
+        rows.append({"title": n.title, "channel": n.get_channel_display(), "status": n.status, "state": state,
+                     "protocol": (_("prot. n. %(n)s del %(d)s") % {"n": n.protocol_number,
+                                                                   "d": n.protocol_date.strftime("%d/%m/%Y")})
+                     if n.protocol_number and n.protocol_date else ""})
+    return rows
+
+
 def days_left_for(case: Any) -> int | None:
     """Days to the legal deadline of an open case (negative once past); None without one."""
     if case.legal_due_date and case.status == CaseStatus.OPEN:

@@ -52,7 +52,7 @@ def project(result: StepResult) -> None:
         fields["outcome"] = str(result.data.get("final_outcome") or "")[:100]
     if result.new_incidents:
         fields["has_open_incident"] = True
-    elif result.event in ("retry", "service_result"):
+    elif result.event in ("retry", "service_result", "sent_back"):
         fields["has_open_incident"] = Exists(
             Incident.objects.filter(instance_id=instance.pk, status=IncidentStatus.OPEN)
         )
@@ -148,6 +148,19 @@ def _work_item_writes(
             WorkItem.objects.filter(case_id=case_id, task_id__in=sorted(gone)),
             status=WorkItemStatus.CANCELLED, completed_at=now,
         ))
+    reopened: set[str] = set()
+    if result.event == "sent_back":
+        # The task the case went back to keeps its id in the workflow: its work item opens again
+        # (the first completion stays in the audit trail), with the due date it has now.
+        for task_id in WorkItem.objects.filter(case_id=case_id, task_id__in=[t for t in ready if t not in existing]) \
+                .values_list("task_id", flat=True):
+            task = ready[task_id]
+            writes.append(statements.update_sql(
+                WorkItem.objects.filter(case_id=case_id, task_id=task_id),
+                status=WorkItemStatus.OPEN, assignee=None, claimed_at=None, completed_at=None, completed_by=None,
+                due_at=task.due_date, excluded_username=task.excluded_username or "", created_at=now,
+            ))
+            reopened.add(task_id)
     new_items = [
         WorkItem(
             tenant_id=tenant_id,
@@ -165,7 +178,7 @@ def _work_item_writes(
             created_at=now,
         )
         for task_id, task in ready.items()
-        if task_id not in existing
+        if task_id not in existing and task_id not in reopened
     ]
     if new_items:
         writes.append(statements.insert_sql(new_items))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -16,6 +17,8 @@ from common.errors import NotFound
 from common.operations import get_operation
 
 from .models import Case, WorkItem, WorkItemStatus
+
+logger = logging.getLogger(__name__)
 
 
 def inbox_for_user(*, tenant: Tenant, user: User, scope: str = "mine") -> QuerySet[WorkItem]:
@@ -246,6 +249,8 @@ class IncidentRow:
     attempts: int
     explanation: IncidentExplanation
     technical: str
+    # (BPMN id, name) of the tasks the case may be sent back to, to correct the data (data errors only)
+    send_back_targets: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _last_exception(details: str) -> tuple[str, str]:
@@ -377,10 +382,19 @@ def incident_rows(incidents) -> list[IncidentRow]:
             (incident.instance_id, incident.task_bpmn_id), 1
         )
         technical = incident.message + (f"\n\n{incident.details}" if incident.details else "")
+        targets: list[tuple[str, str]] = []
+        if incident.data_error and incident.status == "open":
+            from engine.selectors import incident_send_back_targets
+
+            try:
+                targets = incident_send_back_targets(incident=incident)
+            except Exception:  # noqa: BLE001 - an unreadable state has its own incident; no button then
+                logger.warning("incident %s: send-back targets not available", incident.pk, exc_info=True)
         rows.append(IncidentRow(
             incident=incident, case_id=incident.instance.case_id, case_number=incident.instance.case_number,
             procedure=incident.instance.process_version.definition.name, task=task, attempts=attempts,
             explanation=incident_explain(incident, operation=operation), technical=technical,
+            send_back_targets=targets,
         ))
     return rows
 
@@ -392,6 +406,7 @@ def incident_rows(incidents) -> list[IncidentRow]:
 NOTICE_OPERATIONS = {
     "appio.send_message": ("fiscal_code", "subject", "markdown"),
     "send.create_notification": ("recipient.tax_id", "subject", "abstract"),
+    "notify.citizen": ("recipient.fiscal_code", "title", "markdown"),
 }
 
 
@@ -489,3 +504,10 @@ def comment_list(*, case: Case, user: User) -> QuerySet:
     if case_is_public_only(tenant=case.tenant, user=user):
         raise PermissionRefused(_("Le note interne della pratica sono riservate all'ufficio."), code="internal_notes")
     return case.comments.select_related("author")
+
+
+def case_notices(*, case: Case) -> list:
+    """The notices the case sent to citizens, in the order sent (case page: delivery status)."""
+    from .models import CitizenNotice
+
+    return list(CitizenNotice.objects.filter(tenant_id=case.tenant_id, case=case).order_by("sent_at", "pk"))

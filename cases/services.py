@@ -9,6 +9,7 @@ system's audit events; the audit of what a person did is written here, once per 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -235,6 +236,7 @@ def case_start(
         if not own or own not in {s["fiscal_code"] for s in subjects}:
             raise PermissionRefused(_("Puoi presentare una domanda solo se sei tra i dichiaranti."))
     receipt = _receipt(tenant, roles, start_channel, data, received_on, channel, received_on_reason)
+    data = _with_start_defaults(version, data)
     return _open_case(tenant=tenant, version=version, data={**data, **receipt}, subjects=subjects, user=user, ip=ip)
 
 
@@ -258,6 +260,17 @@ def _validate_start_data(version: ProcessVersion, data: Any) -> None:
     errors = validate_data(_form_json(version, start_form), data)
     if errors:
         raise ValidationFailed(_("I dati della domanda non sono validi."), details={"data": errors})
+
+
+def _with_start_defaults(version: ProcessVersion, data: dict[str, Any]) -> dict[str, Any]:
+    """The start data with the `default` of every top-level property of the start schema that the
+    request left out, so that the model can read an optional field by name (the sandbox has no way
+    to ask whether a name exists: a missing optional field would be an incident)."""
+    start_form = manifest_of(version).start_form
+    properties = version_form(version, start_form).get("properties") if start_form else None
+    defaults = {key: copy.deepcopy(prop["default"]) for key, prop in (properties or {}).items()
+                if isinstance(prop, dict) and "default" in prop and key not in data}
+    return {**data, **defaults} if defaults else data
 
 
 def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: list[dict[str, Any]],
@@ -340,6 +353,7 @@ def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str,
             _("Il procedimento %(p)s non si apre da una piattaforma.") % {"p": process_id}, code="start_not_allowed"
         )
     _validate_start_data(version, data)
+    data = _with_start_defaults(version, data)
 
     def open_once() -> tuple[Case, bool]:
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # lock level 0 (engine.locks)
@@ -743,6 +757,47 @@ def incident_retry(*, tenant: Tenant, user: User, incident_id: int, ip: str | No
         return outcome
 
     return run_in_transaction(retry, what="incident retry")
+
+
+SEND_BACK_REASON_MIN = 10
+
+
+def incident_send_back(*, tenant: Tenant, user: User, incident_id: int, target: str, reason: str,
+                       ip: str | None = None) -> str:
+    """Send a case whose step failed on its data back to the task that produced the data (issue 10,
+    "Repairable incidents"), on behalf of a supervisor or process admin, with the reason audited.
+    Returns the BPMN id of the task opened again (see engine.services.incident_send_back)."""
+    from accounts.roles import ADMIN_ROLES
+    from engine.models import Incident
+
+    _require_roles(user, tenant, ADMIN_ROLES,
+                   _("Solo un responsabile o un amministratore può rimandare la pratica a un compito."))
+    reason = " ".join(str(reason or "").split())
+    if len(reason) < SEND_BACK_REASON_MIN:
+        raise ValidationFailed(_("Indica il motivo (almeno %(n)s caratteri): resta nella storia della pratica.")
+                               % {"n": SEND_BACK_REASON_MIN}, details={"reason": [_("Campo obbligatorio.")]})
+
+    def send_back() -> str:
+        incident = Incident.objects.for_tenant(tenant).select_related("instance").filter(pk=incident_id).first()
+        if incident is None:
+            raise NotFound(_("Incidente non trovato."))
+        result = engine.incident_send_back(incident_id=incident.pk, tenant=tenant, actor_username=user.username,
+                                           target=str(target), reason=reason, projector=project)
+        Incident.objects.filter(pk=incident.pk).update(resolved_by=user)
+        instance = incident.instance
+        opened = next((t.name for t in result.ready_tasks if t.bpmn_id == target), target)
+        audit_record(
+            tenant=tenant, actor=user, action="update",
+            object_type="case" if instance.case_id else "incident",
+            object_id=str(instance.case_id or incident.pk), object_repr=instance.case_number,
+            summary=_("Pratica rimandata a «%(task)s» per correggere i dati: %(reason)s")
+            % {"task": opened, "reason": reason[:300]},
+            before={"failed_step": incident.task_bpmn_id, "incident": incident.message[:500]},
+            after={"task": target}, extra={"incident": incident.pk, "reason": reason}, ip=ip,
+        )
+        return target
+
+    return run_in_transaction(send_back, what="incident send-back")
 
 
 # --------------------------------------------------------------------------- saved inbox filters

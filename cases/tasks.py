@@ -121,3 +121,15 @@ def poll_anpr_citizen_requests() -> int:
 @shared_task(name="cases.tasks.poll_anpr_citizen_requests_task")
 def poll_anpr_citizen_requests_task() -> int:
     return poll_anpr_citizen_requests()
+
+
+def poll_notice_deliveries() -> int:
+    """Delivery dates of the notices sent to citizens (App IO, SEND), back to their cases."""
+    from .notices import notice_deliveries_poll
+
+    return notice_deliveries_poll()
+
+
+@shared_task(name="cases.tasks.poll_notice_deliveries_task")
+def poll_notice_deliveries_task() -> int:
+    return poll_notice_deliveries()

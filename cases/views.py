@@ -246,8 +246,13 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
     draft = draft_get(work_item=item, user=request.user)
+    sent_back = item.case.data.get(f"{item.bpmn_id}_sent_back") if item.status == "open" else None
+    if not isinstance(sent_back, dict):
+        sent_back = None
     if draft is not None:
         values = draft.data
+    elif sent_back is not None and isinstance(item.case.data.get(item.bpmn_id), dict):
+        values = item.case.data[item.bpmn_id]  # sent back to correct it: what was entered the first time
 
     if request.method == "POST":
         if not can_act:
@@ -292,7 +297,7 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
                       if u.username != item.excluded_username]
     return render(request, "cases/task.html", {
         "nav": "inbox", "item": item, "case": item.case, "fields": fields, "summary": summary,
-        "can_act": can_act, "draft": draft, "sla": presenters.sla(item, tenant), "assignable": assignable,
+        "can_act": can_act, "draft": draft, "sent_back": sent_back, "sla": presenters.sla(item, tenant), "assignable": assignable,
         "four_eyes_blocked": four_eyes_blocked,
     })
 
@@ -386,6 +391,8 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     documents = list(document_list_for_case(tenant=tenant, user=request.user, case_id=case.pk))
     return render(request, "cases/case_detail.html", {
         "progress": progress, "documents": documents,
+        "receipt": presenters.receipt_and_protocol(case.data),
+        "notices": presenters.notice_rows(selectors.case_notices(case=case)),
         "nav": "cases", "case": case, "version": version, "days_left": days_left, "outcome_label": outcome_label,
         "open_items": open_items,
         "past_items": case.work_items.exclude(status="open").select_related("completed_by").order_by("completed_at"),
@@ -529,9 +536,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
 
 
 def _receipt_channel_choices() -> list[tuple[str, str]]:
-    labels = {"counter": _("Sportello"), "pec": _("PEC"), "post": _("Posta"), "email": _("Email"),
-              "portal": _("Portale online"), "anpr": _("Portale ANPR")}
-    return [(code, labels[code]) for code in services.RECEIPT_CHANNELS]
+    return [(code, presenters.receipt_channel_label(code)) for code in services.RECEIPT_CHANNELS]
 
 
 @login_required

@@ -33,6 +33,7 @@ _BY_NAME = {
     "engine.tasks.deliver_due_outbox_task": CONNECTORS,
     "cases.tasks.deliver_payments_task": CONNECTORS,
     "cases.tasks.poll_anpr_citizen_requests_task": CONNECTORS,
+    "cases.tasks.poll_notice_deliveries_task": CONNECTORS,
     "audit.tasks.seal_audit_chains_task": DEFAULT,
     # A studio scenario run: minutes in a sandbox child process that renders deeds with LibreOffice.
     "studio.scenarios.scenario_run_task": DOCUMENTS,

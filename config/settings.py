@@ -406,6 +406,7 @@ CELERY_BEAT_SCHEDULE = {
     "cases-poll-anpr-citizen-requests": {"task": "cases.tasks.poll_anpr_citizen_requests_task", "schedule": 300.0},
     # Deaths recorded by the civil-status registers, sent to ANPR (registry.anpr_sender).
     "registry-send-anpr-notifications": {"task": "registry.tasks.send_anpr_notifications_task", "schedule": 60.0},
+    "cases-poll-notice-deliveries": {"task": "cases.tasks.poll_notice_deliveries_task", "schedule": 300.0},
     # PROCEDO_AUDIT_SEAL_INTERVAL is declared below; the schedule reads it from there.
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -509,6 +510,9 @@ PROCEDO_PDND_TOKEN_URL = env_str("PROCEDO_PDND_TOKEN_URL", "").strip()
 PROCEDO_SIMULATOR_HOST = env_str("PROCEDO_SIMULATOR_HOST", "127.0.0.1").strip()
 PROCEDO_SEND_SIM_SPEED = env_float("PROCEDO_SEND_SIM_SPEED", 60.0)
 PROCEDO_APPIO_SIM_EVERYONE_ON_IO = env_bool("PROCEDO_APPIO_SIM_EVERYONE_ON_IO", True)
+# App IO simulator: seconds after which the citizen "reads" an ADVANCED message (the demo sees a 10-bis
+# notice delivered); 0 = only when told through /__sim__/messages/read (tests).
+PROCEDO_APPIO_SIM_READ_AFTER = env_float("PROCEDO_APPIO_SIM_READ_AFTER", 0.0 if PROCEDO_ENV == "test" else 120.0)
 # The register's ANPR alignment check (registry/alignment.py): ANPR lookups per second, at most.
 PROCEDO_ANPR_ALIGN_RATE = env_float("PROCEDO_ANPR_ALIGN_RATE", 5.0)
 

@@ -47,6 +47,11 @@ class Document(TenantScopedModel):
     preservation_status = models.CharField(max_length=20, blank=True)  # POSITIVO | WARNING
     preservation_urn = models.CharField(max_length=500, blank=True)
     preserved_at = models.DateTimeField(null=True, blank=True)
+    # Registry protocol (art. 53 DPR 445/2000): the number and date the municipality's protocol gave
+    # this document (incoming declaration or outgoing deed); copied on its dossier entries.
+    protocol_direction = models.CharField(max_length=3, blank=True)  # in | out
+    protocol_number = models.CharField(max_length=50, blank=True)
+    protocol_date = models.DateField(null=True, blank=True)
 
     class Meta:
         constraints = [

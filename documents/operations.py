@@ -89,3 +89,46 @@ def preserve(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
         preserved_at=clock.now())
     return {"outcome": result.get("outcome"), "urn_sip": result.get("urn_sip"),
             "already_preserved": bool(result.get("already_preserved"))}
+
+
+@operation(
+    "documents.protocol",
+    description="Register a case document in the municipality's protocol (protocol.register, segnatura "
+    "validated) and file its number and date on the document and its dossier entries. Params: direction "
+    "in|out, subject, correspondent, document_id, or declaration (the data as received, stored and filed "
+    "in each subject's dossier, for a declaration keyed in from the counter, PEC or post), received_on, "
+    "classification {name, code}. Result: direction, protocol_number, protocol_date, document_id.",
+)
+def protocol(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    from accounts.models import Tenant
+    from cases.models import Case
+
+    from .models import Document
+    from .protocol import declaration_store, document_protocol
+
+    direction = params.get("direction")
+    if direction not in ("in", "out"):
+        raise PermanentError("params 'direction' must be 'in' or 'out'")
+    tenant = Tenant.objects.get(pk=ctx.tenant_id)
+    case = Case.objects.filter(tenant=tenant, pk=ctx.case_id).first() if ctx.case_id else None
+    if params.get("document_id") not in (None, ""):
+        try:
+            document = Document.objects.get(tenant=tenant, pk=int(params["document_id"]))
+        except (TypeError, ValueError, Document.DoesNotExist) as exc:
+            raise PermanentError("params 'document_id' must name a document of this tenant") from exc
+    elif isinstance(params.get("declaration"), dict):
+        subjects = [s.get("fiscal_code") for s in (case.subjects if case else []) if isinstance(s, dict)]
+        document = declaration_store(tenant=tenant, case=case, declaration=params["declaration"],
+                                     subjects=[s for s in subjects if s], title=str(params.get("subject") or ""),
+                                     idempotency_key=f"{ctx.idempotency_key}:declaration")
+    else:
+        raise PermanentError("params 'document_id' or 'declaration' are required")
+    try:
+        return document_protocol(tenant=tenant, document=document, direction=direction,
+                                 subject=str(params.get("subject") or ""), correspondent=params.get("correspondent"),
+                                 classification=params.get("classification"),
+                                 received_on=str(params.get("received_on") or "") or None, ctx=ctx)
+    except ProcedoError:
+        raise
+    except (KeyError, ValueError) as exc:
+        raise PermanentError(f"protocol answer not usable: {exc}") from exc

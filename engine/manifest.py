@@ -594,15 +594,18 @@ def _task_specs(specs: Any) -> Iterable[Any]:
 
 def model_elements(specs: Any) -> list[str]:
     """BPMN ids of the model's flow elements, in the order the parser met them (from the start
-    event along the flows, main process first)."""
+    event along the flows, main process first), end events last: several outcomes that share their
+    last steps (an outcome letter) reach the parser's walk before the longer branches do, but a
+    citizen reads the end of the case after every step that led there."""
     ids: list[str] = []
+    ends: list[str] = []
     seen: set[str] = set()
     for task_spec in _task_specs(specs):
         bpmn_id = getattr(task_spec, "bpmn_id", None)
         if bpmn_id and bpmn_id not in seen:
             seen.add(bpmn_id)
-            ids.append(bpmn_id)
-    return ids
+            (ends if type(task_spec).__name__ == "EndEvent" else ids).append(bpmn_id)
+    return ids + ends
 
 
 def model_messages(specs: Any) -> set[str]:

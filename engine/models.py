@@ -164,6 +164,10 @@ class Incident(TenantScopedModel):
     message = models.TextField()  # plain words for an admin, Italian
     details = models.TextField(blank=True)  # technical detail (English, exception text)
     outbox = models.ForeignKey(OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL)
+    # Caused by the case's data (the platform refused it, a script could not use it): a supervisor may
+    # send the case back to the user task that produced the data (engine.services.incident_send_back).
+    # False for a platform that did not answer: the call may have been applied, only "Riprova" is safe.
+    data_error = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
     created_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)

@@ -266,6 +266,10 @@ def outbox_failed(message: OutboxMessage, exc: BaseException) -> str:
             % {"op": message.operation, "n": current.attempts, "error": text},
             details="".join(traceback.format_exception(exc)),
             outbox=current,
+            # Refused for good (the platform or our check said the data is wrong): nothing was applied,
+            # so the case may go back to correct its data. A call that ran out of retries may have been
+            # applied (a lost answer): only the same call again (same idempotency key) is safe.
+            data_error=not retryable,
         )
         if incident is not None:
             project_incident(instance, incident)

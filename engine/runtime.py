@@ -151,18 +151,19 @@ _SNAPSHOT_STATES = TaskState.READY | TaskState.WAITING | TaskState.COMPLETED
 
 
 def snapshot_data(workflow: BpmnWorkflow, *, all_tasks: list | None = None) -> dict[str, Any]:
-    """The case data as it stands: the data of the latest task that changed.
+    """The case data as it stands: the data of every task reached, the latest change of a key winning.
 
     `all_tasks`: every task of the workflow, when the caller walked the tree already."""
     if all_tasks is not None:
         tasks = [t for t in all_tasks if t.state & _SNAPSHOT_STATES]
     else:
         tasks = list(workflow.get_tasks(state=_SNAPSHOT_STATES))
-    if not tasks:
-        return dict(workflow.data)
-    latest = max(tasks, key=lambda t: t.last_state_change)
     merged = dict(workflow.data)
-    merged.update(latest.data)
+    # Every branch's data, the latest change winning: with parallel branches the task that changed
+    # last may be a join still waiting (SpiffWorkflow gives it no data until it fires), or the other
+    # branch, which never saw what a person entered on this one.
+    for task in sorted(tasks, key=lambda t: t.last_state_change):
+        merged.update(task.data)
     return merged
 
 
@@ -181,7 +182,8 @@ def _next_timer(workflow: BpmnWorkflow) -> dt.datetime | None:
 # --------------------------------------------------------------------------- incidents and outbox
 
 
-def open_incident(instance, *, kind: str, message: str, details: str, task=None, outbox=None) -> Incident | None:
+def open_incident(instance, *, kind: str, message: str, details: str, task=None, outbox=None,
+                  data_error: bool = False) -> Incident | None:
     """Record a failure of one case (one open incident per task and kind)."""
     task_id = str(task.id) if task is not None else (outbox.task_id if outbox else "")
     existing = Incident.objects.filter(instance=instance, task_id=task_id, status=IncidentStatus.OPEN, kind=kind)
@@ -197,6 +199,7 @@ def open_incident(instance, *, kind: str, message: str, details: str, task=None,
         message=message,
         details=details[:20000],
         outbox=outbox,
+        data_error=data_error,
         created_at=clock.now(),
     )
 
@@ -427,6 +430,9 @@ class InstanceRuntime:
                 message=_("Il passo «%(step)s» non è riuscito: %(error)s") % {"step": step, "error": exc},
                 details="".join(traceback.format_exception(exc)),
                 task=task,
+                # A script or expression that fails on the case's data (a missing or wrong value):
+                # correcting the data upstream is a way out, as retrying is.
+                data_error=task is not None,
             )
             if incident:
                 new_incidents.append(incident)

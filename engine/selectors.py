@@ -100,3 +100,23 @@ def instance_waiting_messages(*, instance: WorkflowInstance) -> set[str]:
             if isinstance(definition, MessageEventDefinition):
                 names.add(definition.name)
     return names
+def incident_send_back_targets(*, incident: Incident) -> list[tuple[str, str]]:
+    """(BPMN id, name) of the user tasks an open data incident may send its case back to: those whose
+    data the failed step used, when no service call completed after them (it would be made twice)."""
+    from .runtime import find_task
+    from .spiff import completed_service_tasks, send_back_dropped, upstream_user_tasks
+
+    if incident.status != IncidentStatus.OPEN or not incident.data_error:
+        return []
+    workflow = load_for_read(incident.instance)
+    task = find_task(workflow, incident.task_id) if incident.task_id else None
+    if task is None or task.state not in (TaskState.READY, TaskState.ERROR):
+        return []
+    targets: dict[str, str] = {}
+    for candidate, join in upstream_user_tasks(task):
+        bpmn_id = candidate.task_spec.bpmn_id
+        if bpmn_id in targets:
+            continue  # an earlier run of the same task: the nearest one counts
+        targets[bpmn_id] = "" if completed_service_tasks(send_back_dropped(candidate, join)) else \
+            (candidate.task_spec.bpmn_name or bpmn_id)
+    return [(bpmn_id, name) for bpmn_id, name in targets.items() if name]

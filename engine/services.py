@@ -41,7 +41,8 @@ from .models import (
 )
 from .outbox import outbox_claim, outbox_deliver, outbox_deliver_due, outbox_due_ids, outbox_enqueue_detached
 from .runtime import InstanceRuntime, dispatch_outbox, event_definitions
-from .spiff import retry_errored_tasks
+from .spiff import completed_service_tasks, retry_errored_tasks, send_back_dropped, upstream_user_tasks
+from .spiff import send_back as spiff_send_back
 from .timers import fire_due_timers, timer_fire
 from .types import Projector, ReadyTask, StepResult
 
@@ -51,6 +52,7 @@ __all__ = [
     "deliver_message",
     "fire_due_timers",
     "incident_retry",
+    "incident_send_back",
     "instance_cancel",
     "instance_complete_task",
     "instance_start",
@@ -256,3 +258,83 @@ def incident_retry(
         return runtime.advance(event="retry", actor_username=actor_username)
 
     return run_in_transaction(retry, what=f"retry of incident {incident_id}")
+
+
+def _failed_task(runtime: InstanceRuntime, incident: Incident):
+    task = runtime.find_task(incident.task_id) if incident.task_id else None
+    if task is None or task.state not in (TaskState.READY, TaskState.ERROR):
+        return None
+    return task
+
+
+def incident_send_back(
+    *, incident_id: int, tenant: Tenant, actor_username: str, target: str, reason: str,
+    projector: Projector | None = None,
+) -> StepResult:
+    """Send a case whose step failed on its data back to the user task that produced that data.
+
+    The token moves back to `target` (a completed user task the failed step descends from): what
+    came after it is dropped, the task opens again with the data it was completed with (kept for
+    correction under its id, and `<target>_sent_back` says why), and when it is completed the steps
+    after it run again on the current data. Refused when the failure may have reached the platform
+    (a call that ran out of retries: only "Riprova", with the same idempotency key, is safe), when
+    a service call after `target` already completed (it would be made twice: e.g. a second ANPR
+    registration), or while a call after it is running.
+    """
+
+    def send_back() -> StepResult:
+        instance_id = (
+            Incident.objects.for_tenant(tenant).filter(pk=incident_id).values_list("instance_id", flat=True).first()
+        )
+        if instance_id is None:
+            raise NotFound(_("Incidente non trovato."))
+        instance = lock_instance_or_404(instance_id)
+        incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
+        if incident is None:
+            raise NotFound(_("Incidente non trovato."))
+        if incident.status != IncidentStatus.OPEN:
+            raise Conflict(_("L'incidente è già stato risolto."), code="already_resolved")
+        if not incident.data_error:
+            raise Conflict(_("Questo incidente non dipende dai dati della pratica (il servizio non ha risposto): "
+                             "usa «Riprova»."), code="not_a_data_error")
+        runtime = InstanceRuntime.load(instance, projector=projector)
+        failed = _failed_task(runtime, incident)
+        if failed is None:
+            raise Conflict(_("Il passo non riuscito non è più in attesa."), code="not_waiting")
+        upstream: dict[str, tuple[Any, Any]] = {}
+        for candidate, join in upstream_user_tasks(failed):
+            upstream.setdefault(candidate.task_spec.bpmn_id, (candidate, join))  # the nearest run of it
+        if target not in upstream:
+            raise Conflict(_("La pratica può tornare solo a un compito già svolto che precede il passo non riuscito."),
+                           code="not_upstream")
+        back_to, join = upstream[target]
+        dropped = send_back_dropped(back_to, join)
+        repeated = completed_service_tasks(dropped)
+        if repeated:
+            raise Conflict(
+                _("Non si può tornare a «%(task)s»: l'operazione «%(op)s» è già stata eseguita dopo quel compito "
+                  "e verrebbe ripetuta.") % {"task": back_to.task_spec.bpmn_name or target,
+                                            "op": repeated[0].task_spec.bpmn_name or repeated[0].task_spec.bpmn_id},
+                code="would_repeat_service")
+        dropped_ids = [str(t.id) for t in dropped]
+        calls = OutboxMessage.objects.filter(instance=instance, task_id__in=dropped_ids)
+        if calls.filter(status=OutboxStatus.RUNNING).exists():
+            raise Conflict(_("Un servizio della pratica è in esecuzione: riprova tra poco."), code="service_running")
+        now = clock.now()
+        calls.filter(status__in=[OutboxStatus.PENDING, OutboxStatus.FAILED]).update(
+            status=OutboxStatus.CANCELLED, updated_at=now)
+        incident.status = IncidentStatus.RESOLVED
+        incident.resolved_at = now
+        incident.save(update_fields=["status", "resolved_at"])
+        Incident.objects.filter(instance=instance, status=IncidentStatus.OPEN, task_id__in=dropped_ids).update(
+            status=IncidentStatus.RESOLVED, resolved_at=now)
+        before = runtime.ready_user_task_ids()
+        data = dict(back_to.parent.data)
+        data[target] = back_to.data.get(target)  # what was entered, to correct
+        data[f"{target}_sent_back"] = {"reason": reason[:2000], "by": actor_username, "at": now.isoformat(),
+                                       "incident": incident.pk, "failed_step": incident.task_bpmn_id}
+        spiff_send_back(runtime.workflow, back_to, join, data)
+        return runtime.advance(event="sent_back", actor_username=actor_username, previous_ready_ids=before,
+                               detail={"incident": incident.pk, "target": target, "reason": reason[:2000]})
+
+    return run_in_transaction(send_back, what=f"send-back of incident {incident_id}")

@@ -71,7 +71,11 @@ __all__ = [
     "fire_reached_timers",
     "next_timer_due",
     "prepare_specs",
+    "completed_service_tasks",
     "retry_errored_tasks",
+    "send_back",
+    "send_back_dropped",
+    "upstream_user_tasks",
     "script_engine_for",
     "state_version",
     "timer_value",
@@ -322,6 +326,62 @@ def retry_errored_tasks(workflow: BpmnWorkflow) -> list:
     for task in tasks:
         task._set_state(TaskState.READY)
     return tasks
+
+
+def _is_parallel_join(task) -> bool:
+    from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway
+
+    return isinstance(task.task_spec, ParallelGateway) and len(task.task_spec.inputs) > 1
+
+
+def upstream_user_tasks(task) -> list[tuple[Any, Any]]:
+    """The completed user tasks whose data the failed `task` used, nearest first, each with the
+    parallel join between it and `task` (None when it is on the task's own branch).
+
+    A parallel join continues on the branch that arrived last; the instances of the join on the
+    other branches are cancelled when it fires. A user task on one of those branches (the
+    registrar's check, joined with the protocol registration) is upstream too.
+    """
+    found: list[tuple[Any, Any]] = []
+    current = task.parent
+    while current is not None:
+        if isinstance(current.task_spec, UserTaskMixin) and current.state == TaskState.COMPLETED:
+            found.append((current, None))
+        if _is_parallel_join(current) and current.state == TaskState.COMPLETED:
+            for other in current.workflow.get_tasks(state=TaskState.CANCELLED):
+                if other.task_spec is not current.task_spec:
+                    continue
+                branch = other.parent
+                while branch is not None and not current.is_descendant_of(branch):
+                    if isinstance(branch.task_spec, UserTaskMixin) and branch.state == TaskState.COMPLETED:
+                        found.append((branch, current))
+                    branch = branch.parent
+        current = current.parent
+    return found
+
+
+def send_back_dropped(target, join) -> list:
+    """The tasks a send-back to `target` (through `join`, or None) removes from the tree."""
+    dropped = [t for t in target if t is not target]
+    if join is not None:
+        dropped += [t for t in join if t is not join]
+    return dropped
+
+
+def completed_service_tasks(tasks) -> list:
+    """The service tasks among `tasks` that completed: a send-back that drops them would call them again."""
+    return [t for t in tasks if isinstance(t.task_spec, OutboxServiceTask) and t.state == TaskState.COMPLETED]
+
+
+def send_back(workflow: BpmnWorkflow, target, join, data: dict[str, Any]) -> None:
+    """Reset the workflow to the user task `target` with `data`: its descendants go, and a parallel
+    `join` it was merged through waits again (for the new run of the target's branch), its
+    descendants gone. SpiffWorkflow resets one branch (`reset_from_task_id`); making the join wait
+    again is the part it has no call for (tests/engine/test_send_back.py covers it)."""
+    if join is not None:
+        join._drop_children(force=True)
+        join._set_state(TaskState.WAITING)
+    workflow.reset_from_task_id(target.id, data=data)
 
 
 class ProcedoScriptEngine(PythonScriptEngine):

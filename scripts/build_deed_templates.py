@@ -71,6 +71,7 @@ def comunicazione_avvio() -> bytes:
     doc.add_paragraph("")
     doc.add_paragraph("Gentile {{ richiedente.nome }} {{ richiedente.cognome }} (C.F. {{ richiedente.codice_fiscale }})")
     doc.add_paragraph("Oggetto: comunicazione di avvio del procedimento - pratica n. {{ pratica.numero }}").runs[0].bold = True
+    doc.add_paragraph("Rif.: dichiarazione ricevuta il {{ pratica.data_ricezione }}, protocollo {{ pratica.protocollo }}")
     doc.add_paragraph(
         "Ai sensi degli articoli 7 e 8 della legge 7 agosto 1990, n. 241, si comunica che la dichiarazione "
         "di residenza resa il {{ pratica.data_dichiarazione }} per l'indirizzo {{ indirizzo.via }} "
@@ -83,6 +84,59 @@ def comunicazione_avvio() -> bytes:
     doc.add_paragraph("{% for c in componenti %}")
     doc.add_paragraph("- {{ c.cognome }} {{ c.nome }} ({{ c.codice_fiscale }})")
     doc.add_paragraph("{% endfor %}")
+    doc.add_paragraph("Responsabile del procedimento: {{ responsabile }}.")
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
+def _residence_letter(doc: Document, subject: str) -> None:
+    doc.add_paragraph("{{ stemma }}")
+    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
+    doc.add_paragraph("{{ ente.indirizzo }}")
+    doc.add_paragraph("Ufficio Anagrafe")
+    doc.add_paragraph("")
+    doc.add_paragraph("Gentile {{ richiedente.nome }} {{ richiedente.cognome }} (C.F. {{ richiedente.codice_fiscale }})")
+    doc.add_paragraph(subject).runs[0].bold = True
+    doc.add_paragraph("Rif.: dichiarazione di residenza resa il {{ pratica.data_dichiarazione }}, ricevuta il "
+                      "{{ pratica.data_ricezione }}, protocollo {{ pratica.protocollo }}; indirizzo {{ indirizzo.via }} "
+                      "{{ indirizzo.civico }}, {{ indirizzo.comune }}.")
+
+
+def preavviso_rigetto() -> bytes:
+    """Residence change: notice of the grounds for refusal (art. 10-bis L. 241/1990; DOMAIN §1.5)."""
+    doc = _document()
+    _residence_letter(doc, "Oggetto: comunicazione dei motivi ostativi all'accoglimento - pratica n. {{ pratica.numero }}")
+    doc.add_paragraph(
+        "Ai sensi dell'articolo 10-bis della legge 7 agosto 1990, n. 241, si comunicano i motivi che ostano "
+        "all'accoglimento della dichiarazione di residenza sopra indicata:"
+    )
+    doc.add_paragraph("{{ motivi }}")
+    doc.add_paragraph(
+        "Entro 10 giorni dal ricevimento della presente comunicazione può presentare per iscritto le sue "
+        "osservazioni, eventualmente corredate da documenti. In mancanza di osservazioni, o se non saranno "
+        "accolte, sarà ripristinata la posizione anagrafica precedente con effetto dalla data della "
+        "dichiarazione e saranno effettuate le segnalazioni previste (art. 5 D.L. 5/2012; artt. 75-76 D.P.R. "
+        "445/2000)."
+    )
+    doc.add_paragraph("Responsabile del procedimento: {{ responsabile }}.")
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
+def comunicazione_esito() -> bytes:
+    """Residence change: the outcome of the proceedings (art. 5 DL 5/2012; art. 20 L. 241/1990)."""
+    doc = _document()
+    _residence_letter(doc, "Oggetto: esito del procedimento di cambio di residenza - pratica n. {{ pratica.numero }}")
+    doc.add_paragraph("{{ esito }}")
+    doc.add_paragraph("{% if motivazione %}Motivazione: {{ motivazione }}{% endif %}")
+    doc.add_paragraph("Persone interessate:")
+    doc.add_paragraph("{% for c in componenti %}")
+    doc.add_paragraph("- {{ c.cognome }} {{ c.nome }} ({{ c.codice_fiscale }})")
+    doc.add_paragraph("{% endfor %}")
+    doc.add_paragraph(
+        "Contro il presente provvedimento è ammesso ricorso al Prefetto entro 30 giorni (art. 36 D.P.R. "
+        "223/1989) o al Tribunale Amministrativo Regionale entro 60 giorni dalla notifica."
+    )
     doc.add_paragraph("Responsabile del procedimento: {{ responsabile }}.")
     _seal(doc)
     return _stable_bytes(doc)
@@ -193,6 +247,8 @@ def certificato_pubblicazione() -> bytes:
 
 DEEDS = {
     ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_avvio.docx": comunicazione_avvio,
+    ROOT / "processes" / "residence_change" / "deeds" / "preavviso_rigetto.docx": preavviso_rigetto,
+    ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_esito.docx": comunicazione_esito,
     ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_cremazione.docx": autorizzazione_cremazione,
     ROOT / "processes" / "marriage_banns" / "deeds" / "atto_pubblicazione.docx": atto_pubblicazione,
     ROOT / "processes" / "marriage_banns" / "deeds" / "certificato_pubblicazione.docx": certificato_pubblicazione,

@@ -40,6 +40,13 @@ File format (every key is checked; a typo fails the file with a message naming i
                                              # waiting for it: the poller runs and must deliver nothing
           - cancel: "Rinuncia degli sposi"   # a person cancels the case with this reason
             as: supervisor
+          - simulator: {platform: appio, post: /__sim__/messages/read, json: {...}}  # something happens
+                                             # on a platform (the citizen reads a message, ...)
+          - poll_deliveries: true            # the poller asks App IO / SEND about the notices sent
+          - send_back: registration          # the case's open incident: back to that task to correct
+            as: supervisor                   #   the data (default supervisor), with a reason
+            reason: "..."
+            refused: not_upstream
           - expect: {...}                    # expectations at this point
         expect: {...}                        # expectations at the end
 
@@ -49,7 +56,10 @@ Expectations: `ready` (BPMN ids of the open tasks, any order), `status` (open, c
 values), `open_incidents` (default at the end: 0), `legal_due_date` (the case's legal term, ISO date),
 `due` (BPMN id of an open task -> its due date, ISO), `payments` (state on the payments page -> how
 many of the case's pagoPA positions are in it: to_pay, overdue, paid, invalidated, to_invalidate,
-unmatched).
+unmatched), `notices` (the notices sent to citizens, in order: a list of {kind, channel, status,
+delivered_on, protocolled}, each a subset), `protocol` (the case's documents protocolled: kind ->
+direction), `dossier` (fiscal code -> document kinds filed, each with its protocol number when the
+document has one).
 """
 
 from __future__ import annotations
@@ -72,13 +82,15 @@ DEFAULT_START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 
 SCENARIO_KEYS = {"name", "at", "citizen", "settings", "simulators", "start", "steps", "expect"}
 START_KEYS = {"as", "data", "platform", "business_key", "received_on", "channel", "received_on_reason"}
 STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect", "pay",
-              "cancel"}
+              "cancel", "simulator", "poll_deliveries", "send_back"}
 STEP_KEYS = {"complete": {"complete", "as", "data", "refused"}, "deliver_outbox": {"deliver_outbox"},
              "message": {"message", "as", "payload", "refused"}, "advance_days": {"advance_days"},
              "advance_hours": {"advance_hours"}, "advance_to": {"advance_to"},
-             "expect": {"expect"}, "pay": {"pay"}, "cancel": {"cancel", "as", "refused"}}
+             "expect": {"expect"}, "pay": {"pay"}, "cancel": {"cancel", "as", "refused"},
+             "simulator": {"simulator"}, "poll_deliveries": {"poll_deliveries"},
+             "send_back": {"send_back", "as", "reason", "refused"}}
 EXPECT_KEYS = {"ready", "status", "outcome", "documents", "milestones", "data", "open_incidents", "legal_due_date",
-               "due", "payments"}
+               "due", "payments", "notices", "protocol", "dossier"}
 PAYMENT_STATES = {"to_pay", "overdue", "paid", "invalidated", "to_invalidate", "unmatched"}
 STATUSES = {"open", "closed", "cancelled"}
 SIMULATOR_KEYS = {"platform", "post", "json"}
@@ -280,6 +292,20 @@ def _check_step(step: Any, n: int, c: _Checker) -> None:
         if not isinstance(step["cancel"], str) or not step["cancel"].strip():
             c.problem(f"{what}: 'cancel' è il motivo dell'annullamento")
         c.role(step.get("as"), what)
+    elif kind == "send_back":
+        if not _known(step["send_back"], c.model.user_tasks):
+            c.problem(f"{what}: '{step['send_back']}' non è un compito (user task) del modello")
+        c.role(step.get("as"), what)
+    elif kind == "poll_deliveries":
+        if step["poll_deliveries"] is not True:
+            c.problem(f"{what}: scrivere 'poll_deliveries: true'")
+    elif kind == "simulator":
+        sim = step["simulator"]
+        if not isinstance(sim, dict) or not isinstance(sim.get("platform"), str) or \
+                not str(sim.get("post", "")).startswith("/__sim__/"):
+            c.problem(f"{what}: serve {{platform, post: /__sim__/..., json}}")
+        else:
+            c.keys(sim, SIMULATOR_KEYS, what)
     elif kind == "expect":
         _check_expect(step["expect"], c, what)
 
@@ -320,6 +346,12 @@ def _check_expect(expect: Any, c: _Checker, what: str) -> None:
     if payments is not None and (not isinstance(payments, dict) or not all(
             k in PAYMENT_STATES and isinstance(v, int) and not isinstance(v, bool) for k, v in payments.items())):
         c.problem(f"{what}: 'payments' associa a uno stato ({', '.join(sorted(PAYMENT_STATES))}) quante posizioni")
+    notices = expect.get("notices")
+    if notices is not None and (not isinstance(notices, list) or not all(isinstance(n, dict) for n in notices)):
+        c.problem(f"{what}: 'notices' è la lista delle comunicazioni inviate ({{kind, channel, status, ...}})")
+    for key in ("protocol", "dossier"):
+        if key in expect and not isinstance(expect[key], dict):
+            c.problem(f"{what}: '{key}' deve essere una mappa")
     incidents = expect.get("open_incidents")
     if incidents is not None and (not isinstance(incidents, int) or isinstance(incidents, bool) or incidents < 0):
         c.problem(f"{what}: 'open_incidents' è un numero")
@@ -406,16 +438,17 @@ class Runner:
         except Exception as exc:  # noqa: BLE001
             self.fail("settings", f"impostazioni rifiutate: {_describe(exc)}")
 
-    def _simulator(self, n: int, sim: dict[str, Any]) -> None:
+    def _simulator(self, n: int | str, sim: dict[str, Any]) -> None:
         import requests
 
+        where = n if isinstance(n, str) else f"simulators #{n}"
         base = self.simulator_urls.get(sim["platform"])
         if base is None:
-            self.fail(f"simulators #{n}", f"nessun simulatore '{sim['platform']}' "
-                                           f"(disponibili: {', '.join(sorted(self.simulator_urls))})")
+            self.fail(where, f"nessun simulatore '{sim['platform']}' "
+                             f"(disponibili: {', '.join(sorted(self.simulator_urls))})")
         response = requests.post(base + sim["post"], json=sim.get("json") or {}, timeout=10)
         if response.status_code >= 400:
-            self.fail(f"simulators #{n}", f"il simulatore ha risposto {response.status_code}: {response.text[:300]}")
+            self.fail(where, f"il simulatore ha risposto {response.status_code}: {response.text[:300]}")
 
     def _start(self, start: dict[str, Any]) -> None:
         from cases import services
@@ -517,6 +550,32 @@ class Runner:
         if "refused" in step:
             self.fail(where, f"doveva essere rifiutato ({step['refused']}), invece è stata annullata")
 
+    def _step_simulator(self, step: dict[str, Any], where: str) -> None:
+        self._simulator(where, step["simulator"])
+
+    def _step_send_back(self, step: dict[str, Any], where: str) -> None:
+        from cases import services
+        from engine.models import Incident, IncidentStatus
+
+        incident = Incident.objects.filter(instance__case_id=self.case.pk, status=IncidentStatus.OPEN).order_by(
+            "-pk").first()
+        if incident is None:
+            self.fail(where, "la pratica non ha incidenti aperti")
+        try:
+            services.incident_send_back(tenant=self.tenant, user=self.user(step.get("as") or "supervisor"),
+                                        incident_id=incident.pk, target=step["send_back"],
+                                        reason=str(step.get("reason") or "Dati da correggere (scenario)."))
+        except Exception as exc:  # noqa: BLE001
+            self._refused(step, where, exc)
+            return
+        if "refused" in step:
+            self.fail(where, f"doveva essere rifiutato ({step['refused']}), invece la pratica è tornata indietro")
+
+    def _step_poll_deliveries(self, step: dict[str, Any], where: str) -> None:
+        from cases.tasks import poll_notice_deliveries
+
+        poll_notice_deliveries()
+
     def _step_advance_days(self, step: dict[str, Any], where: str) -> None:
         from common import clock
         from engine import services as engine
@@ -595,6 +654,35 @@ class Runner:
             got = {state: states.get(state, 0) for state in expect["payments"]}
             if got != expect["payments"]:
                 self.fail(where, f"posizioni pagoPA per stato {dict(states)}, attese {expect['payments']}")
+        if "notices" in expect:
+            from cases.models import CitizenNotice
+
+            notices = [{"kind": n.kind, "channel": n.channel, "status": n.status,
+                        "delivered_on": n.delivered_on.isoformat() if n.delivered_on else None,
+                        "protocolled": bool(n.protocol_number)}
+                       for n in CitizenNotice.objects.filter(case=case).order_by("sent_at", "pk")]
+            if len(notices) != len(expect["notices"]) or not all(
+                    _matches(got, want) for got, want in zip(notices, expect["notices"], strict=False)):
+                self.fail(where, f"comunicazioni {notices}, attese {expect['notices']}")
+        if "protocol" in expect:
+            got = {d.kind: d.protocol_direction for d in Document.objects.filter(case=case).exclude(protocol_number="")
+                   .exclude(kind="segnatura")}
+            if got != expect["protocol"]:
+                self.fail(where, f"documenti protocollati {got}, attesi {expect['protocol']}")
+        if "dossier" in expect:
+            from documents.models import DossierEntry
+
+            for fiscal_code, kinds in expect["dossier"].items():
+                entries = list(DossierEntry.objects.filter(case=case, fiscal_code=fiscal_code)
+                               .select_related("document").order_by("pk"))
+                got_kinds = sorted(e.document_type for e in entries)
+                if got_kinds != sorted(kinds):
+                    self.fail(where, f"fascicolo di {fiscal_code}: {got_kinds}, attesi {sorted(kinds)}")
+                for e in entries:
+                    if e.document.protocol_number and (e.protocol_number != e.document.protocol_number
+                                                       or e.protocol_date != e.document.protocol_date):
+                        self.fail(where, f"fascicolo di {fiscal_code}: {e.document_type} senza il protocollo "
+                                         f"del documento ({e.document.protocol_number})")
         if "open_incidents" in expect:
             incidents = list(Incident.objects.filter(instance__case_id=case.pk, status=IncidentStatus.OPEN)
                              .values_list("kind", "message"))

@@ -43,6 +43,15 @@ def validate_content(subject: str, markdown: str) -> None:
         raise InvalidRequest(_("Il messaggio non rispetta i limiti di App IO."), details=details)
 
 
+@dataclass(frozen=True)
+class MessageStatus:
+    """getMessage: the processing status (ACCEPTED, THROTTLED, FAILED, PROCESSED, REJECTED) and, for
+    ADVANCED messages, whether the citizen read it (READ, UNREAD, UNAVAILABLE)."""
+
+    status: str
+    read_status: str = "UNAVAILABLE"
+
+
 class AppIoClient:
     platform = "appio"
 
@@ -86,3 +95,15 @@ class AppIoClient:
         if self.validate_responses:
             check_response(SPEC, "post", "/messages", response.status, data)
         return str(data["id"])
+
+    def get_message(self, fiscal_code: str, message_id: str) -> MessageStatus | None:
+        """getMessage (GET /messages/{fiscal_code}/{id}); None when App IO does not know it."""
+        path = f"/messages/{fiscal_code}/{message_id}"
+        response = self.http.request("GET", path, allowed_statuses=(404,))
+        if response.status == 404:
+            return None
+        data = response.json()
+        if self.validate_responses:
+            check_response(SPEC, "get", "/messages/{fiscal_code}/{id}", 200, data)
+        return MessageStatus(status=str(data.get("status") or "ACCEPTED"),
+                             read_status=str(data.get("read_status") or "UNAVAILABLE"))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Any
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
+
+from common import clock
 
 from ..base import config
 from ..base.openapi import errors_for, request_pointer
@@ -14,6 +17,10 @@ from ..base.simulator import SimulatorApp, json_response, problem
 from .client import SPEC
 
 _ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _iso(when: Any) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _ulid_like() -> str:
@@ -28,9 +35,12 @@ class AppIoSimulator(SimulatorApp):
         "RSSMRA80A01H501U": {"sender_allowed": False, "preferred_languages": ["it_IT"]},
     }
 
-    def __init__(self, *, everyone_on_io: bool = False) -> None:
+    def __init__(self, *, everyone_on_io: bool = False, read_after: float | None = None) -> None:
         # Demo mode may treat any citizen as on IO, so demo cases see messages "sent".
         self.everyone_on_io = everyone_on_io
+        # Demo mode: the citizen reads an ADVANCED message this many seconds (of common.clock) after
+        # it arrives; None: only when told (POST /__sim__/messages/read, as the tests do).
+        self.read_after = read_after
         super().__init__()
 
     def rules(self) -> list[Rule]:
@@ -39,6 +49,7 @@ class AppIoSimulator(SimulatorApp):
             Rule("/profiles/<fiscal_code>", endpoint="profile_get", methods=["GET"]),
             Rule("/messages", endpoint="message_post", methods=["POST"]),
             Rule("/messages/<fiscal_code>", endpoint="message_for", methods=["POST"]),
+            Rule("/messages/<fiscal_code>/<message_id>", endpoint="message_get", methods=["GET"]),
         ]
 
     def reset(self) -> None:
@@ -102,10 +113,41 @@ class AppIoSimulator(SimulatorApp):
             if not profile["sender_allowed"]:
                 return problem(403, "Sender not allowed", "The user has disabled this service")
             message_id = _ulid_like()
-            self.messages.append({"id": message_id, "fiscal_code": fiscal_code, **body})
+            self.messages.append({"id": message_id, "fiscal_code": fiscal_code, **body,
+                                  "created": clock.now(), "read": False})
         return json_response({"id": message_id}, 201, headers={"Location": f"/api/v1/messages/{fiscal_code}/{message_id}"})
 
+    def on_message_get(self, request: Request, fiscal_code: str, message_id: str) -> Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        with self.lock:
+            message = next((m for m in self.messages if m["id"] == message_id and m["fiscal_code"] == fiscal_code),
+                           None)
+            if message is None:
+                return problem(404, "Message not found", "The message you requested was not found in the system.")
+            if (not message["read"] and self.read_after is not None
+                    and (clock.now() - message["created"]).total_seconds() >= self.read_after):
+                message["read"] = True
+            out: dict[str, Any] = {
+                "message": {"id": message_id, "fiscal_code": fiscal_code, "created_at": _iso(message["created"]),
+                            "content": message["content"], "sender_service_id": "01PROCEDODEMOSERVICE0000",
+                            "feature_level_type": message.get("feature_level_type", "STANDARD")},
+                "status": "PROCESSED",
+            }
+            if message.get("feature_level_type") == "ADVANCED":
+                out["read_status"] = "READ" if message["read"] else "UNREAD"
+        return json_response(out)
+
     def admin(self, request: Request) -> Response:
+        if request.path == "/__sim__/messages/read" and request.method == "POST":
+            body = request.get_json(silent=True) or {}
+            with self.lock:
+                marked = 0
+                for message in self.messages:
+                    if message["fiscal_code"] == body.get("fiscal_code") and not message["read"]:
+                        message["read"] = True
+                        marked += 1
+            return json_response({"read": marked})
         if request.path == "/__sim__/profiles" and request.method == "POST":
             body = request.get_json(silent=True) or {}
             with self.lock:
@@ -114,9 +156,10 @@ class AppIoSimulator(SimulatorApp):
             return json_response({"ok": True})
         if request.path == "/__sim__/messages":
             with self.lock:
-                return json_response(list(self.messages))
+                return json_response([{k: v for k, v in m.items() if k != "created"} for m in self.messages])
         return super().admin(request)
 
 
 def create_app() -> AppIoSimulator:
-    return AppIoSimulator(everyone_on_io=config.appio_simulator_everyone_on_io())
+    return AppIoSimulator(everyone_on_io=config.appio_simulator_everyone_on_io(),
+                          read_after=config.appio_simulator_read_after())

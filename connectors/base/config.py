@@ -99,6 +99,12 @@ def send_simulator_speed() -> float:
         raise ConfigurationError(f"PROCEDO_SEND_SIM_SPEED must be a number, got {raw!r}") from exc
 
 
+def appio_simulator_read_after() -> float | None:
+    """Seconds after which the App IO simulator marks an ADVANCED message read (None: never by itself)."""
+    value = float(getattr(settings, "PROCEDO_APPIO_SIM_READ_AFTER", 0.0) or 0.0)
+    return value if value > 0 else None
+
+
 def appio_simulator_everyone_on_io() -> bool:
     return bool(getattr(settings, "PROCEDO_APPIO_SIM_EVERYONE_ON_IO", True))
 

@@ -32,7 +32,8 @@ def _seal(creds: dict[str, Any], tenant_key: str) -> tuple[bytes, bytes]:
 def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: direction "in"|"out", subject, correspondent (string or {type person|organization|administration,
     first_name, last_name, name, fiscal_code, ipa_code, pec}), document {filename, sha256 (hex or base64),
-    mime_type}, optional attachments [...], classification {name, code}, dossier {name, code}.
+    mime_type}, optional attachments [...], classification {name, code}, dossier {name, code}, received_on
+    (ISO date the document reached the office, incoming only: the protocol's "data di arrivo").
     result: protocol_number, protocol_date, protocol_year, registry_code, segnatura_xml."""
     direction = params.get("direction")
     if direction not in ("in", "out"):
@@ -67,6 +68,11 @@ def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
         "codice_aoo": administration.aoo_code,
         "codice_registro": administration.registry_code,
     }
+    if direction == "in" and params.get("received_on"):
+        try:
+            body["data_arrivo"] = dt.date.fromisoformat(str(params["received_on"])[:10]).isoformat()
+        except ValueError:
+            raise InvalidRequest(_("Data di arrivo non valida."), details={"received_on": [str(params["received_on"])]}) from None
     answer = client.register(body, idempotency_key=ctx.idempotency_key)
     number = str(answer["numero"]).zfill(7)
     date = dt.date.fromisoformat(answer["data"])
@@ -83,6 +89,6 @@ def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
         ),
         key_pem=key_pem, cert_pem=cert_pem,
     )
-    return {"protocol_number": number, "protocol_date": date.isoformat(), "protocol_year": date.year,
+    return {"direction": direction, "protocol_number": number, "protocol_date": date.isoformat(), "protocol_year": date.year,
             "registry_code": answer.get("codice_registro") or administration.registry_code,
             "segnatura_xml": segnatura.decode("utf-8")}

@@ -40,6 +40,15 @@ class ProtocolSimulator(SimulatorApp):
         if missing or body.get("verso") not in ("E", "U"):
             return problem(400, "Bad Request", f"campi mancanti o non validi: {', '.join(missing) or 'verso'}",
                            type_="urn:protocollo:validation")
+        arrival = body.get("data_arrivo")
+        if arrival is not None:
+            try:
+                arrived = dt.date.fromisoformat(str(arrival))
+            except ValueError:
+                arrived = None
+            if arrived is None or body.get("verso") != "E" or arrived > timezone.localdate(clock.now()):
+                return problem(400, "Bad Request", "data_arrivo: una data AAAA-MM-GG non futura, solo in entrata",
+                               type_="urn:protocollo:validation")
         key = request.headers.get("Idempotency-Key", "")
         with self.lock:
             if key and key in self.by_key:

@@ -193,15 +193,35 @@ class SendSimulator(SimulatorApp):
             if entry is None:
                 return _problem(404, "PN_NOTIFICATION_NOT_FOUND", f"IUN {iun} not found")
             elapsed = self._elapsed(entry["created"])
+            viewed_at = entry.get("viewed_at")
             history = []
             for offset, status in TIMELINE:
-                if elapsed >= offset:
-                    since = entry["created"] + dt.timedelta(seconds=offset / self.speed)
+                since = entry["created"] + dt.timedelta(seconds=offset / self.speed)
+                if elapsed >= offset and (viewed_at is None or since <= viewed_at):
                     history.append({"status": status, "activeFrom": _iso(since), "relatedTimelineElements": []})
+            if viewed_at is not None:
+                # Read by the recipient: "perfezionata" on that day, no EFFECTIVE_DATE afterwards.
+                history.append({"status": "VIEWED", "activeFrom": _iso(viewed_at), "relatedTimelineElements": []})
             out = {**entry["body"], "iun": iun, "sentAt": _iso(entry["created"]),
                    "notificationStatus": history[-1]["status"], "notificationStatusHistory": history,
                    "timeline": [], "documentsAvailable": True}
         return json_response(out)
+
+
+    def admin(self, request: Request) -> Response:
+        if request.path == "/__sim__/notifications/viewed" and request.method == "POST":
+            body = request.get_json(silent=True) or {}
+            viewed = 0
+            with self.lock:
+                for entry in self.requests_by_id.values():
+                    self._advance(entry)
+                    tax_ids = {r.get("taxId") for r in entry["body"].get("recipients") or []}
+                    if entry["iun"] and entry.get("viewed_at") is None and (
+                            body.get("iun") == entry["iun"] or (body.get("tax_id") and body["tax_id"] in tax_ids)):
+                        entry["viewed_at"] = clock.now()
+                        viewed += 1
+            return json_response({"viewed": viewed})
+        return super().admin(request)
 
 
 def create_app() -> SendSimulator:

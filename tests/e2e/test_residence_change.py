@@ -32,7 +32,18 @@ def anpr(monkeypatch):
     pdnd = PdndSimulator(keys_dir=demo_keys_dir())
     app = AnprSimulator(keys=KeySource(pdnd=pdnd))
     voucher_module.forget_vouchers()
-    with SimulatorServer(pdnd) as pdnd_server, SimulatorServer(app) as anpr_server:
+    from connectors.appio.simulator import AppIoSimulator
+    from connectors.protocollo.simulator import ProtocolSimulator
+    from connectors.send.simulator import SendSimulator
+
+    # The declaration is protocolled and every notice is protocolled and delivered (App IO or SEND).
+    with SimulatorServer(pdnd) as pdnd_server, SimulatorServer(app) as anpr_server, \
+            SimulatorServer(ProtocolSimulator()) as protocol_server, \
+            SimulatorServer(AppIoSimulator(everyone_on_io=True)) as appio_server, \
+            SimulatorServer(SendSimulator()) as send_server:
+        monkeypatch.setattr(django_settings, "PROCEDO_PROTOCOLLO_BASE_URL", protocol_server.url)
+        monkeypatch.setattr(django_settings, "PROCEDO_APPIO_BASE_URL", appio_server.url)
+        monkeypatch.setattr(django_settings, "PROCEDO_SEND_BASE_URL", send_server.url)
         monkeypatch.setattr(django_settings, "PROCEDO_ANPR_BASE_URL", anpr_server.url)
         monkeypatch.setattr(django_settings, "PROCEDO_PDND_BASE_URL", pdnd_server.url)
         monkeypatch.setattr(django_settings, "PROCEDO_PDND_TOKEN_URL", pdnd_server.url + "/token.oauth2")

@@ -41,7 +41,7 @@ def test_the_shipped_manifests_load_into_typed_values():
     assert ticket.problems == ()
     assert ticket.message_roles("reporter_confirm") == {"registrar", "civil_registrar", "police", "supervisor"}
     assert all(ticket.message_by_starter_only(m) for m in ("reporter_info", "reporter_confirm", "reporter_reopen"))
-    assert list(residence.deeds) == ["comunicazione_avvio"]
+    assert list(residence.deeds) == ["comunicazione_avvio", "preavviso_rigetto", "comunicazione_esito"]
     anpr = _shipped("anpr_citizen_request")
     assert anpr.problems == () and anpr.channels == {"platform"} and anpr.starters == frozenset()
 
@@ -117,10 +117,13 @@ def test_the_deed_mapping_becomes_the_data_of_the_service_task_that_issues_it():
                        {"fiscal_code": "BNCNNA82B41H501X", "given_name": "Anna", "family_name": "Bianchi"}],
         "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
         "registration": {"origin": "abroad", "documents_checked": True},
+        "received_on": "2026-03-02",
+        "declaration_protocol": {"direction": "in", "protocol_number": "0000042", "protocol_date": "2026-03-02"},
     }
     data = RestrictedEnvironment(build_helpers(patron_day=None)).evaluate(expression, case_data)
     assert data == {
-        "pratica": {"numero": "2026/000007", "data_dichiarazione": "01/03/2026"},
+        "pratica": {"numero": "2026/000007", "data_dichiarazione": "01/03/2026", "data_ricezione": "02/03/2026",
+                    "protocollo": "n. 0000042 del 02/03/2026"},
         "richiedente": {"nome": "Mario", "cognome": "Rossi", "codice_fiscale": "RSSMRA80A01H501U"},
         "indirizzo": {"via": "Via Roma", "civico": "12", "comune": "Capannori"},
         "componenti": [{"nome": "Mario", "cognome": "Rossi", "codice_fiscale": "RSSMRA80A01H501U"},

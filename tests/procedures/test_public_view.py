@@ -84,8 +84,10 @@ def test_the_api_gives_a_citizen_only_the_public_view(worked_case):
     assert labels[:3] == ["Dichiarazione ricevuta", "Registrazione della dichiarazione",
                           "Accertamento della dimora abituale"]
     assert body["milestones"][-1] == {"label": "In attesa delle sue osservazioni (10 giorni)", "current": True}
-    assert [n["subject"] for n in body["notices"]] == [f"Dichiarazione di residenza: motivi ostativi (pratica {case.number})"]
-    assert NOTICE["reasons"] in body["notices"][0]["text"]  # the notice addressed to them, in full
+    assert [n["subject"] for n in body["notices"]] == [
+        f"Avvio del procedimento di residenza (pratica {case.number})",
+        f"Dichiarazione di residenza: motivi ostativi (pratica {case.number})"]
+    assert NOTICE["reasons"] in body["notices"][1]["text"]  # the notice addressed to them, in full
     assert body["documents"] and all(d["title"] for d in body["documents"])  # the notice of start in their dossier
     assert body["submitted"]["declarants"] == [DECLARATION["declarants"][0]]  # only their own entry
     assert body["submitted"]["new_address"] == DECLARATION["new_address"]

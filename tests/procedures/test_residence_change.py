@@ -32,7 +32,8 @@ def simulators(monkeypatch):
     from connectors.base.simulator import SimulatorServer
 
     servers = []
-    for platform in ("anpr", "pdnd", "appio"):
+    monkeypatch.setattr(django_settings, "PROCEDO_SEND_SIM_SPEED", 1.0)
+    for platform in ("anpr", "pdnd", "appio", "protocollo", "send"):
         try:
             module = importlib.import_module(f"connectors.{platform}.simulator")
         except ModuleNotFoundError:
@@ -161,6 +162,7 @@ def test_positive_verification_closes_the_case_as_accepted(office):
     r = _client(office, "registrar").post(f"/api/v1/tasks/{police_task['id']}/complete/", {"data": POSITIVE}, format="json")
     assert r.status_code == 403
     _complete(office, "police", case["id"], "police_verification", POSITIVE)
+    _drain()  # the outcome letter: issued, protocolled, sent
     detail = _case(office, case["id"])
     assert detail["status"] == "closed" and detail["outcome"] == "accepted" and detail["tasks"] == []
     assert detail["outcome_label"] == "Accolta"
@@ -188,6 +190,7 @@ def test_silence_assent_when_45_days_pass_without_verification(office):
     ack = _task(office, case["id"], "silence_assent")
     assert ack["role"] == "registrar" and _case(office, case["id"])["status"] == "open"
     _complete(office, "registrar", case["id"], "silence_assent", {"acknowledged": True})
+    _drain()  # the outcome letter: issued, protocolled, sent
     detail = _case(office, case["id"])
     assert detail["status"] == "closed" and detail["outcome"] == "silence_assent"
     assert detail["tasks"] == []
@@ -227,6 +230,7 @@ def test_negative_then_reply_accepted(office):
     assert r.status_code == 200, r.content
     assert _case(office, case["id"])["data"]["citizen_reply"]["text"] == "Abito qui dal 1 marzo"
     _complete(office, "registrar", case["id"], "evaluate_reply", {"reply_accepted": True, "evaluation_notes": "Contratto di locazione"})
+    _drain()  # the outcome letter: issued, protocolled, sent
     detail = _case(office, case["id"])
     assert detail["status"] == "closed" and detail["outcome"] == "accepted_after_reply"
 
@@ -241,6 +245,7 @@ def test_negative_then_reply_rejected_restores_previous_position(office):
     assert _case(office, case["id"])["data"]["anpr_restore_result"]
     _complete(office, "registrar", case["id"], "report_discrepancies",
               {"reported_to_public_security": True, "reported_to_previous_municipality": True})
+    _drain()  # the outcome letter: issued, protocolled, sent
     detail = _case(office, case["id"])
     assert detail["status"] == "closed" and detail["outcome"] == "restored"
 

@@ -27,7 +27,9 @@ def simulator_urls(monkeypatch):
     from connectors.base.simulator import SimulatorServer
 
     servers, urls = [], {}
-    for platform in ("anpr", "pdnd", "appio", "pagopa", "protocollo"):
+    # SEND at the speed of common.clock: a notice becomes "perfezionata" 7 simulated days after it is sent.
+    monkeypatch.setattr(django_settings, "PROCEDO_SEND_SIM_SPEED", 1.0)
+    for platform in ("anpr", "pdnd", "appio", "pagopa", "protocollo", "send"):
         module = importlib.import_module(f"connectors.{platform}.simulator")
         server = SimulatorServer(module.create_app())
         server.start()
