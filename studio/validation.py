@@ -38,7 +38,9 @@ from engine.spiff import OutboxServiceTask, UserTaskMixin
 
 # What the engine and the case start put into every case's data (engine.runtime, cases.services).
 INJECTED_NAMES = frozenset({"case_id", "case_number", "received_on", "tenant_istat", "tenant_name", "channel",
-                            "received_on_reason", "final_outcome"})
+                            "received_on_reason", "final_outcome",
+                            # the tenant's process settings as they were when the case opened (cases.process_settings)
+                            "settings"})
 # The DMN engine's stand-in for the input value (engine.bundles._DMN_QUESTION).
 _PLACEHOLDERS = frozenset({"dmninputexpr"})
 

@@ -46,12 +46,12 @@ def inserted_task_bpmn(text: str, *, due: str | None = "add_working_days(receive
             '<spiffworkflow:property name="formJsonSchemaFilename" value="check_documents.schema.json" />'
             f'{due_prop}</spiffworkflow:properties></bpmn:extensionElements>'
             '<bpmn:incoming>f_registered</bpmn:incoming><bpmn:outgoing>f_checked</bpmn:outgoing></bpmn:userTask>\n'
-            '    <bpmn:sequenceFlow id="f_checked" sourceRef="check_documents" targetRef="anpr_registration" />\n    ')
+            '    <bpmn:sequenceFlow id="f_checked" sourceRef="check_documents" targetRef="gw_join" />\n    ')
     replacements = [
         ("<bpmn:incoming>f_registered</bpmn:incoming>", "<bpmn:incoming>f_checked</bpmn:incoming>"),
         ("<bpmn:flowNodeRef>registration</bpmn:flowNodeRef>",
          "<bpmn:flowNodeRef>registration</bpmn:flowNodeRef>\n        <bpmn:flowNodeRef>check_documents</bpmn:flowNodeRef>"),
-        ('<bpmn:sequenceFlow id="f_registered" sourceRef="registration" targetRef="anpr_registration" />',
+        ('<bpmn:sequenceFlow id="f_registered" sourceRef="registration" targetRef="gw_join"/>',
          task + '<bpmn:sequenceFlow id="f_registered" sourceRef="registration" targetRef="check_documents" />'),
         ('<bpmndi:BPMNShape id="registration_di"',
          '<bpmndi:BPMNShape id="check_documents_di" bpmnElement="check_documents"><dc:Bounds x="250" y="320" '
