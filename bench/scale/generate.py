@@ -197,7 +197,7 @@ def make_cases() -> int:
              RETURNING 1""")
     q("""INSERT INTO cases_case (id, tenant_id, number, process_id, process_version_id, instance_id, title, status,
                business_key, subjects, data, outcome, has_open_incident, opened_at, closed_at, legal_due_date,
-               created_by_id, updated_at)
+               created_by_id, updated_at, idempotency_key)
          SELECT b.case_base + c.g, c.tenant_id, to_char(c.opened_at, 'YYYY') || '/' || lpad((c.idx + 1)::text, 6, '0'),
                 tp.process_id, tp.process_version_id, b.inst_base + c.g, tp.title,
                 CASE WHEN c.is_open THEN 'open' WHEN bench_rand(c.g, 3) < 0.03 THEN 'cancelled' ELSE 'closed' END,
@@ -207,7 +207,7 @@ def make_cases() -> int:
                 CASE WHEN NOT c.is_open THEN c.opened_at + (5 + bench_rand(c.g, 5) * 55) * interval '1 day' END,
                 (c.opened_at + interval '45 days')::date,
                 c.first_user + floor(bench_rand(c.g, 6) * c.n_users)::int,
-                c.opened_at + interval '1 day'
+                c.opened_at + interval '1 day', ''
          FROM bench_scale_case c, bench_scale_base b, bench_scale_template tp,
               LATERAL (SELECT jsonb_agg(jsonb_build_object('fiscal_code', bench_cf(c.g * 2 + j), 'given_name', 'Nome' || j,
                                                            'family_name', 'Cognome ' || c.g)) AS subjects

@@ -229,6 +229,8 @@ def main() -> dict:
         nginx_proc = subprocess.Popen([nginx.nginx_binary(), "-p", str(folder), "-c", str(main_conf)],
                                       start_new_session=True, stderr=(folder / "stderr.log").open("wb"))
         nginx.wait_port(https_port, nginx_proc, folder / "error.log")
+        result["db_bytes_before"] = db_bytes(stack)
+        result["media_bytes_before"] = media_bytes(stack)
         sampler = CpuSampler(stack, {name: proc.pid for name, proc in stack.procs.items()} | {"nginx": nginx_proc.pid})
         sampler.start()
         time.sleep(5)  # workers ready
@@ -249,6 +251,7 @@ def main() -> dict:
         result["retried_calls"] = answers.retried_calls
         result["proxy_retries"] = proxy_retries(folder / "access.log")
         result["db_bytes"] = db_bytes(stack)
+        result["media_bytes"] = media_bytes(stack)
     finally:
         if sampler:
             sampler.stop_event.set()
@@ -305,7 +308,9 @@ def run_load(stack: Stack, users: dict, https_port: int, answers: Answers, durat
                 stop.wait(2)
                 return
             item = items[0]
-            client.call(role, "POST", f"/tasks/{item['id']}/claim/", ok=(200, 409))
+            claimed = client.call(role, "POST", f"/tasks/{item['id']}/claim/", ok=(200, 409))
+            if "error" in claimed:  # a colleague took it first
+                return
             client.call(role, "POST", f"/tasks/{item['id']}/complete/", {"data": data}, ok=(200, 409))
             done[f"{bpmn_id} completions"] += 1
             stop.wait(1)
@@ -411,6 +416,12 @@ def proxy_retries(access_log: Path) -> dict:
             if len(parts) == 4 and "," in parts[3]:
                 retried[f"{parts[1]} -> {parts[0]}"] += 1
     return dict(retried)
+
+
+def media_bytes(stack: Stack) -> int:
+    """Bytes of stored documents (the deeds: object storage in production)."""
+    root = stack.var_dir / "media"
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.exists() else 0
 
 
 def db_bytes(stack: Stack) -> dict:
