@@ -44,6 +44,16 @@ def inbox_for_user(*, tenant: Tenant, user: User, scope: str = "mine") -> QueryS
 VERSION_BODY = ("process_version__files", "process_version__manifest")
 
 
+def case_ids_of_subject(*, tenant: Tenant, fiscal_code: str) -> QuerySet:
+    """The ids of the tenant's cases naming this person, as a subquery: read from the (tenant, fiscal_code)
+    index of the subject rows. A join on subject_rows filtered the case's tenant, not the subject row's,
+    so PostgreSQL scanned every subject row of every tenant (85 ms at 1.3 M rows, bench/scale) and the
+    join needed a DISTINCT."""
+    from .models import CaseSubject
+
+    return CaseSubject.objects.filter(tenant=tenant, fiscal_code=fiscal_code.strip().upper()).values("case_id")
+
+
 def case_visible_qs(*, tenant: Tenant, user: User) -> QuerySet[Case]:
     """Cases the user may see: staff see the tenant's cases; citizens their own."""
     roles = roles_for(user=user, tenant=tenant)
@@ -51,7 +61,7 @@ def case_visible_qs(*, tenant: Tenant, user: User) -> QuerySet[Case]:
     if roles & STAFF_ROLES:
         return qs
     if Role.CITIZEN in roles and user.fiscal_code:
-        return qs.filter(subject_rows__fiscal_code=user.fiscal_code.upper()).distinct()
+        return qs.filter(pk__in=case_ids_of_subject(tenant=tenant, fiscal_code=user.fiscal_code))
     return qs.none()
 
 
@@ -77,7 +87,7 @@ def case_list(
     if process:
         qs = qs.filter(process_id=process)
     if fiscal_code:
-        qs = qs.filter(subject_rows__fiscal_code=fiscal_code.strip().upper()).distinct()
+        qs = qs.filter(pk__in=case_ids_of_subject(tenant=tenant, fiscal_code=fiscal_code))
     if due_before:
         qs = qs.filter(legal_due_date__lte=due_before)
     if due_after:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,44 @@ def test_the_case_api_and_pages_answer_without_reading_the_bundle_row(env):
     assert listed.json()["results"][0]["process_version"] == 1
     assert one.status_code == 200 and one.json()["tasks"]
     assert not _reads_bundle(ctx.captured_queries)
+
+
+def test_a_search_by_fiscal_code_reads_the_subject_index_of_the_tenant_and_needs_no_distinct(env):
+    tenant, user, _cases = env
+    other = make_tenant()
+    other_user = make_user(other, Role.REGISTRAR)
+    data = {"declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}]}
+    mine = case_start(tenant=tenant, user=user, process_id="three_tasks", data=data)
+    case_start(tenant=other, user=other_user, process_id="three_tasks", data=data)  # same person, another municipality
+    with CaptureQueriesContext(connection) as ctx:
+        found = list(selectors.case_list(tenant=tenant, user=user, fiscal_code=" rssmra80a01h501u "))
+    assert [c.pk for c in found] == [mine.pk]
+    sql = ctx.captured_queries[-1]["sql"]
+    # The subject rows are narrowed by their own tenant column: the (tenant, fiscal_code) index applies.
+    assert _subjects_by_tenant(sql, tenant.pk) and "DISTINCT" not in sql
+    if connection.vendor == "postgresql":
+        qs = selectors.case_list(tenant=tenant, user=user, fiscal_code="RSSMRA80A01H501U")
+        with connection.cursor() as cur:
+            cur.execute("SET enable_seqscan = off")  # a tiny table: ask what the planner can do with an index
+            try:
+                plan = qs.explain()
+            finally:
+                cur.execute("RESET enable_seqscan")
+        lines = plan.splitlines()
+        scans = [i for i, line in enumerate(lines) if " on cases_casesubject" in line]
+        assert scans and all("Index" in lines[i] and "Seq Scan" not in lines[i] for i in scans), plan
+        condition = lines[scans[0] + 1]
+        assert "Index Cond" in condition and "tenant_id" in condition and "fiscal_code" in condition, plan
+    # The inbox filter by subject and a citizen's own cases go the same way.
+    client = api_client(user, tenant)
+    client.force_login(user)
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get("/?tab=available&subject=RSSMRA80A01H501U")
+    assert page.status_code == 200
+    subject_sql = [q["sql"] for q in ctx.captured_queries if "cases_casesubject" in q["sql"]]
+    assert subject_sql and all(_subjects_by_tenant(q, tenant.pk) for q in subject_sql)
+
+
+def _subjects_by_tenant(sql: str, tenant_id: int) -> bool:
+    """The subject rows (a subquery alias U0... or the table itself) filtered by their own tenant."""
+    return bool(re.search(r'(U\d+|"cases_casesubject")\."tenant_id" = %d\b' % tenant_id, sql))
