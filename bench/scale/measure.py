@@ -27,6 +27,8 @@ import django  # noqa: E402
 
 django.setup()
 
+import config.wsgi  # noqa: E402, F401 - as gunicorn loads it (start-up objects frozen for the collector)
+
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402

@@ -333,7 +333,13 @@ def run_load(stack: Stack, users: dict, https_port: int, answers: Answers, durat
         t.start()
     log(f"load for {duration} s")
     time.sleep(duration / 2)
-    running = stack.psql("SELECT count(*) FROM engine_outboxmessage WHERE status = 'running'", stack.db)
+    # Kill while a delivery is in flight if one shows up within 30 s (as bench/faults phase a does).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = stack.psql("SELECT count(*) FROM engine_outboxmessage WHERE status = 'running'", stack.db)
+        if running not in ("", "0"):
+            break
+        time.sleep(0.2)
     stack.kill("worker1")
     stack.kill("web1")
     killed_at = time.strftime("%H:%M:%S")
