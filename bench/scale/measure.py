@@ -27,13 +27,12 @@ import django  # noqa: E402
 
 django.setup()
 
-import config.wsgi  # noqa: E402, F401 - as gunicorn loads it (start-up objects frozen for the collector)
-
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+import config.wsgi  # noqa: E402, F401 - as gunicorn loads it (start-up objects frozen for the collector)
 from bench.results import percentile  # noqa: E402
 
 TENANTS_PER_SIZE = int(os.environ.get("SCALE_MEASURE_TENANTS", "3"))

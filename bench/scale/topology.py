@@ -38,7 +38,7 @@ import requests
 import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.faults.run import DECLARATION, POSITIVE, REGISTER_CHANGES, REGISTRATION, Api, drive, log  # noqa: E402
+from bench.faults.run import POSITIVE, REGISTER_CHANGES, REGISTRATION, Api, drive, log  # noqa: E402
 from bench.scale import nginx  # noqa: E402
 from bench.stack import ROOT, Stack, free_port  # noqa: E402
 

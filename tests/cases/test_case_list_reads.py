@@ -95,4 +95,4 @@ def test_a_search_by_fiscal_code_reads_the_subject_index_of_the_tenant_and_needs
 
 def _subjects_by_tenant(sql: str, tenant_id: int) -> bool:
     """The subject rows (a subquery alias U0... or the table itself) filtered by their own tenant."""
-    return bool(re.search(r'(U\d+|"cases_casesubject")\."tenant_id" = %d\b' % tenant_id, sql))
+    return bool(re.search(rf'(U\d+|"cases_casesubject")\."tenant_id" = {tenant_id}\b', sql))
