@@ -41,10 +41,12 @@ def free_port() -> int:
 
 class Stack:
     def __init__(self, *, db: str, pg_url: str | None = None, redis_url: str | None = None, web_workers: int = 3,
-                 worker_concurrency: int = 2, var_dir: Path | None = None, log_dir: Path | None = None) -> None:
+                 worker_concurrency: int = 2, var_dir: Path | None = None, log_dir: Path | None = None,
+                 broker_url: str | None = None) -> None:
         self.pg_url = (pg_url or os.environ.get("DRILL_PG_URL", "postgres://postgres@127.0.0.1:5432")).rstrip("/")
         self.db = db
-        self.redis_url = redis_url or os.environ.get("DRILL_REDIS_URL", "redis://127.0.0.1:6379/7")
+        # The Celery broker: Redis by default (the drills), or RabbitMQ (amqp://, the production topology).
+        self.redis_url = broker_url or redis_url or os.environ.get("DRILL_REDIS_URL", "redis://127.0.0.1:6379/7")
         self.web_workers = web_workers
         self.worker_concurrency = worker_concurrency
         self.var_dir = Path(var_dir or tempfile.mkdtemp(prefix=f"{db}-var-"))
@@ -155,21 +157,37 @@ class Stack:
     def stop_simulator(self, platform: str) -> None:
         self.simulators[platform].stop()
 
-    def start_web(self) -> None:
-        self._spawn("gunicorn", [str(BIN / "gunicorn"), "config.wsgi", "-w", str(self.web_workers), "-b",
-                                 f"127.0.0.1:{self.web_port}", "--timeout", "60", "--graceful-timeout", "5"])
-        self.wait_http(self.web_url + "/accedi/")
+    def start_web(self, name: str = "gunicorn", port: int | None = None) -> None:
+        """A gunicorn process (its own process group); several on their own ports behind a proxy."""
+        port = port or self.web_port
+        self._spawn(name, [str(BIN / "gunicorn"), "config.wsgi", "-w", str(self.web_workers), "-b",
+                           f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "5"])
+        self.wait_http(f"http://127.0.0.1:{port}/accedi/")
 
-    def start_worker(self) -> None:
-        self._spawn("celery", [str(BIN / "celery"), "-A", "config", "worker", "-B", "--loglevel=INFO",
-                               f"--concurrency={self.worker_concurrency}", "--schedule",
-                               str(self.var_dir / "celerybeat-schedule"), "-n", f"drill-{self.db}@%h"])
+    def start_worker(self, name: str = "celery", queues: str | None = None, beat: bool = True) -> None:
+        """A Celery worker (its own process group); with `beat` it also runs the scheduler (the drills), and
+        with `queues` it consumes only those (deploy/: one worker per queue, or several queues per worker)."""
+        args = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel=INFO",
+                f"--concurrency={self.worker_concurrency}", "-n", f"{name}-{self.db}@%h"]
+        if beat:
+            args += ["-B", "--schedule", str(self.var_dir / "celerybeat-schedule")]
+        if queues:
+            args += ["-Q", queues]
+        self._spawn(name, args)
 
-    def kill_worker(self) -> None:
-        """SIGKILL the whole worker group: no shutdown handler runs, tasks in flight are lost mid-way."""
-        proc = self.procs.pop("celery")
+    def start_beat(self, name: str = "beat") -> None:
+        """The one scheduler, as a process of its own (deploy/: procedo-beat)."""
+        self._spawn(name, [str(BIN / "celery"), "-A", "config", "beat", "--loglevel=INFO", "--schedule",
+                           str(self.var_dir / "celerybeat-schedule")])
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a whole process group: no shutdown handler runs, work in flight is lost mid-way."""
+        proc = self.procs.pop(name)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+    def kill_worker(self) -> None:
+        self.kill("celery")
 
     def start(self) -> None:
         self.start_simulators()

@@ -334,7 +334,16 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         response["Content-Disposition"] = f'attachment; filename="pratiche.{ext}"'
         return response
 
-    @extend_schema(request=CaseCreateSerializer, responses={201: CaseSerializer})
+    @extend_schema(
+        request=CaseCreateSerializer,
+        parameters=[OpenApiParameter(
+            "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+            description="8-100 characters [A-Za-z0-9._:-], chosen by the client per case to open. Repeating the call "
+                        "with the same key (after a lost answer, a 502) returns the case the first call opened, with "
+                        "200 and `Idempotent-Replayed: true`, and opens nothing new.",
+        )],
+        responses={201: CaseSerializer, 200: CaseSerializer},
+    )
     def create(self, request):
         body = CaseCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -347,7 +356,12 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             channel=body.validated_data.get("channel"),
             received_on_reason=body.validated_data.get("received_on_reason", ""),
             ip=client_ip(request),
+            idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
         )
+        if getattr(case, "replayed", False):  # the same call again: its case, nothing new opened
+            response = Response(_payload_for(case, request.user), status=status.HTTP_200_OK)
+            response["Idempotent-Replayed"] = "true"
+            return response
         return Response(_payload_for(case, request.user), status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=PolymorphicProxySerializer(

@@ -43,9 +43,16 @@ class Case(TenantScopedModel):
     legal_due_date = models.DateField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     updated_at = models.DateTimeField()
+    # The client's `Idempotency-Key` of the API call that opened the case: the same call repeated (an
+    # answer lost to a web process killed mid-request, a client retry) gets this case back, not a new one.
+    idempotency_key = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "number"], name="case_unique_number")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "number"], name="case_unique_number"),
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="case_unique_idempotency_key",
+                                    condition=~models.Q(idempotency_key="")),
+        ]
         indexes = [
             models.Index(fields=["tenant", "status", "opened_at"]),
             models.Index(fields=["tenant", "legal_due_date"]),

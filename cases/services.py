@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,13 +213,37 @@ def case_startable(*, tenant: Tenant, user: User, version: ProcessVersion) -> bo
     return True
 
 
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+
+
+def case_by_idempotency_key(*, tenant: Tenant, user: User, key: str) -> Case | None:
+    """The case an earlier call with this key opened (None: no such call). A key is the caller's: another
+    user's key is refused, never answered with their case."""
+    case = Case.objects.filter(tenant=tenant, idempotency_key=key).first() if key else None
+    if case is not None and case.created_by_id != user.pk:
+        raise Conflict(_("Questa chiave di idempotenza è già stata usata da un altro utente."), code="idempotency_key_reused")
+    return case
+
+
 def case_start(
     *, tenant: Tenant, user: User, process_id: str, data: dict[str, Any], ip: str | None = None,
-    received_on: Any = None, channel: str | None = None, received_on_reason: str = "",
+    received_on: Any = None, channel: str | None = None, received_on_reason: str = "", idempotency_key: str = "",
 ) -> Case:
     """Open a case. `received_on` (ISO date, default today) is the day the request reached the
     office: every term runs from it; `channel` says how (RECEIPT_CHANNELS). Both end up in the
-    case data, checked by `_receipt`."""
+    case data, checked by `_receipt`.
+
+    `idempotency_key` (the API's Idempotency-Key header): a second call with the same key gives back
+    the case the first one opened, marked `replayed`, and opens nothing (also when both run at once:
+    the unique index makes the second wait for the first and then find its case)."""
+    if idempotency_key:
+        if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+            raise ValidationFailed(_("Chiave di idempotenza non valida: da 8 a 100 caratteri tra lettere, cifre e . _ : -"),
+                                   details={"idempotency_key": [_("Formato non valido.")]}, code="invalid_idempotency_key")
+        existing = case_by_idempotency_key(tenant=tenant, user=user, key=idempotency_key)
+        if existing is not None:
+            existing.replayed = True
+            return existing
     roles = _require_roles(user, tenant, CASE_OPENER_ROLES, _("Il tuo ruolo non consente di aprire pratiche."))
     try:
         version = _latest_version(process_id, tenant)
@@ -237,7 +262,15 @@ def case_start(
             raise PermissionRefused(_("Puoi presentare una domanda solo se sei tra i dichiaranti."))
     receipt = _receipt(tenant, roles, start_channel, data, received_on, channel, received_on_reason)
     data = _with_start_defaults(version, data)
-    return _open_case(tenant=tenant, version=version, data={**data, **receipt}, subjects=subjects, user=user, ip=ip)
+    try:
+        return _open_case(tenant=tenant, version=version, data={**data, **receipt}, subjects=subjects, user=user, ip=ip,
+                          idempotency_key=idempotency_key)
+    except IntegrityError:
+        existing = case_by_idempotency_key(tenant=tenant, user=user, key=idempotency_key)
+        if existing is None:
+            raise
+        existing.replayed = True  # the same call, running at the same time, opened it first
+        return existing
 
 
 def _latest_version(process_id: str, tenant: Tenant) -> ProcessVersion:
@@ -275,7 +308,7 @@ def _with_start_defaults(version: ProcessVersion, data: dict[str, Any]) -> dict[
 
 def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: list[dict[str, Any]],
                user: User | None, ip: str | None = None, business_key: str = "",
-               summary: str | None = None) -> Case:
+               summary: str | None = None, idempotency_key: str = "") -> Case:
     process_id = version.definition.process_id
     manifest = manifest_of(version)
     if manifest.settings:
@@ -299,6 +332,7 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
             updated_at=now,
             legal_due_date=_legal_due_date(version, tenant, received_on),
             created_by=user,
+            idempotency_key=idempotency_key,
         )
         CaseSubject.objects.bulk_create(
             [CaseSubject(tenant=tenant, case=case, fiscal_code=s["fiscal_code"]) for s in {s["fiscal_code"]: s for s in subjects}.values()]

@@ -59,7 +59,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(case__process_id=process)
     subject = (request.GET.get("subject") or "").strip().upper()
     if subject:
-        qs = qs.filter(case__subject_rows__fiscal_code=subject)
+        qs = qs.filter(case_id__in=selectors.case_ids_of_subject(tenant=tenant, fiscal_code=subject))
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     presenters.mark_sla(page, tenant)
     counts = {s: selectors.inbox_for_user(tenant=tenant, user=request.user, scope=s).count() for s in scopes}
