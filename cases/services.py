@@ -10,6 +10,7 @@ system's audit events; the audit of what a person did is written here, once per 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from accounts.models import Tenant, User
 from accounts.roles import Role
 from accounts.selectors import roles_for
 from audit.events import message_delivered_event
-from audit.services import audit_record
+from audit.services import audit_prepare, audit_record
 from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
 from engine import services as engine
@@ -289,23 +290,8 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
         CaseSubject.objects.bulk_create(
             [CaseSubject(tenant=tenant, case=case, fiscal_code=s["fiscal_code"]) for s in {s["fiscal_code"]: s for s in subjects}.values()]
         )
-        result = engine.instance_start(
-            tenant=tenant,
-            version=version,
-            data=data,
-            case_id=case.pk,
-            case_number=number,
-            business_key=business_key,
-            actor_username=user.username if user is not None else None,
-            projector=project,
-        )
-        # The projection of the start wrote the case's link to its instance, data and status.
-        case.instance = result.instance
-        case.business_key = result.instance.business_key
-        case.data = result.data
-        case.outcome = str(result.data.get("final_outcome") or "")[:100]
-        case.has_open_incident = bool(result.new_incidents)
-        audit_record(
+        # The opening's event is known now: the projection's statement carries it (cases.projection).
+        opened = audit_prepare(
             tenant=tenant,
             actor=user,
             action="create",
@@ -317,6 +303,23 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
                    **{k: data[k] for k in ("received_on", "channel", "received_on_reason") if k in data}},
             ip=ip,
         )
+        result = engine.instance_start(
+            tenant=tenant,
+            version=version,
+            data=data,
+            case_id=case.pk,
+            case_number=number,
+            business_key=business_key,
+            actor_username=user.username if user is not None else None,
+            projector=functools.partial(project, audit=opened),
+        )
+        opened.write()  # nothing when the projection wrote it
+        # The projection of the start wrote the case's link to its instance, data and status.
+        case.instance = result.instance
+        case.business_key = result.instance.business_key
+        case.data = result.data
+        case.outcome = str(result.data.get("final_outcome") or "")[:100]
+        case.has_open_incident = bool(result.new_incidents)
         return case
 
     case = run_in_transaction(open_it, what="case start")
@@ -514,14 +517,17 @@ def work_item_complete(
             errors = validate_data(_form_json(version_by_id(case.process_version_id), item.form), data)
             if errors:
                 raise ValidationFailed(_("Il modulo contiene errori."), details={"data": errors})
-        engine.instance_complete_task(
-            instance=instance, task_id=item.task_id, data=data, actor_username=user.username, projector=project
-        )
-        audit_record(
+        # The completion's event is known before the step: the projection's statement carries it.
+        completed = audit_prepare(
             tenant=tenant, actor=user, action="complete", object_type="work_item", object_id=str(item.pk), case_id=item.case_id,
             object_repr=f"{case.number}: {item.name}", summary=_("Completato «%(t)s»") % {"t": item.name},
             after=data, ip=ip,
         )
+        engine.instance_complete_task(
+            instance=instance, task_id=item.task_id, data=data, actor_username=user.username,
+            projector=functools.partial(project, audit=completed),
+        )
+        completed.write()  # nothing when the projection wrote it
         return item
 
     item = run_in_transaction(complete, what="work item completion")

@@ -222,16 +222,21 @@ def insert_sql(objs: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     return _insert_sql(model, len(objs)), tuple(params)
 
 
-def execute_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: Any = None) -> list[int]:
     """Run data-modifying statements; how many rows each changed.
 
     On PostgreSQL they go in one round trip as data-modifying CTEs (they see the same snapshot and
     none sees another's changes: the caller passes statements that touch different rows); on
     other databases one by one.
+
+    `tail` (PostgreSQL only): more CTEs to carry in the same statement, an object with `ctes`,
+    `params`, `result` (the CTE whose row is wanted) and `columns` (audit.services.FoldedAppend);
+    its row (or None) is then handed to `tail.row`.
     """
-    if not statements:
+    if not statements and tail is None:
         return []
-    if connection.vendor != "postgresql" or len(statements) == 1:
+    if connection.vendor != "postgresql" or (len(statements) == 1 and tail is None):
+        assert tail is None, "a tail is folded on PostgreSQL only"
         counts = []
         with connection.cursor() as cursor:
             for statement, params in statements:
@@ -243,6 +248,16 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[in
         parts.append(f"s{index} AS ({statement} RETURNING 1)")
         params.extend(stmt_params)
         selects.append(f"(SELECT count(*) FROM s{index})")
+    source = ""
+    if tail is not None:
+        parts.append(tail.ctes)
+        params.extend(tail.params)
+        selects.extend(f"t.{column}" for column in tail.columns)
+        # No row from the tail leaves its columns NULL; the counts come anyway.
+        source = f" FROM (SELECT 1) AS one LEFT JOIN {tail.result} AS t ON true"
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selects)}", params)
-        return [int(n) for n in cursor.fetchone()]
+        cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selects)}{source}", params)
+        row = cursor.fetchone()
+    if tail is not None:
+        tail.row = tuple(row[len(statements):])
+    return [int(n) for n in row[: len(statements)]]

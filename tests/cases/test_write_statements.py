@@ -179,3 +179,71 @@ def test_the_completion_read_brings_item_case_and_instance_and_nothing_of_anothe
             case.instance_id, case.instance.revision, case.instance.state)
         assert instance.tenant is tenant
         assert statements.work_item_for_completion(work_item_id=item.pk, tenant=make_tenant("Altro")) is None
+
+
+def _data_statements(ctx) -> list[str]:
+    control = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].split(" ", 1)[0].rstrip(";").upper() not in control]
+
+
+@pytest.mark.postgres
+def test_a_completion_carries_its_audit_event_in_the_projection_statement(office):
+    """Lock read, then one statement: instance save, work items, case row and the audit append."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import verify_chain
+
+    tenant, alice, _bruno, case, item = office
+    with CaptureQueriesContext(connection) as ctx:
+        work_item_complete(work_item_id=item.pk, tenant=tenant, user=alice, data={"ok": True})
+    sql = _data_statements(ctx)
+    assert len(sql) == 2 and "audit_auditevent" in sql[1] and "engine_workflowinstance" in sql[1]
+    event = AuditEvent.objects.get(tenant=tenant, action="complete")
+    opened = AuditEvent.objects.get(tenant=tenant, action="create", object_id=str(case.pk))
+    assert (event.chain_key, event.seq) == (opened.chain_key, opened.seq + 1)  # the case's chain, in order
+    assert (event.actor, event.object_id, event.after) == (alice, str(item.pk), {"ok": True})
+    assert event.summary == f"Completato «{item.name}»"
+    assert verify_chain(tenant=tenant).ok
+
+
+@pytest.mark.postgres
+def test_a_case_start_carries_its_audit_event_in_the_projection_statement(office):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import verify_chain
+
+    tenant, alice, *_rest = office
+    with CaptureQueriesContext(connection) as ctx:
+        case = case_start(tenant=tenant, user=alice, process_id="three_tasks", data={})
+    sql = _data_statements(ctx)
+    assert sum("audit_auditevent" in s for s in sql) == 1
+    assert "cases_workitem" in sql[-1] and "audit_auditevent" in sql[-1]
+    event = AuditEvent.objects.get(tenant=tenant, action="create", object_id=str(case.pk))
+    assert (event.actor, event.object_repr, event.after["process"]) == (alice, case.number, "three_tasks")
+    assert verify_chain(tenant=tenant).ok
+
+
+@pytest.mark.postgres
+def test_a_folded_append_whose_chain_head_is_missing_is_written_after_the_statement(office):
+    """A tenant without chain heads yet: the statement carrying the append finds no head, its other
+    writes still happen, and the event is then written the usual way (creating the heads)."""
+    from audit.models import AuditChainHead
+    from audit.services import audit_prepare, verify_chain
+
+    _tenant, alice, _bruno, _case, item = office
+    other = make_tenant("Senza catene")
+    AuditChainHead.objects.filter(chain_key__startswith=f"{other.pk}").delete()
+    with transaction.atomic():
+        prepared = audit_prepare(tenant=other, actor=alice, action="system", object_type="case", object_id="7")
+        folded = prepared.fold()
+        counts = statements.execute_together(
+            [statements.update_sql(WorkItem.objects.filter(pk=item.pk), name="Rinominato")], tail=folded)
+        assert counts == [1] and folded.row == (None,) * 5
+        assert prepared.accept(folded.row) is False
+        prepared.write()
+    event = AuditEvent.objects.get(tenant=other)
+    assert (event.seq, event.object_id) == (1, "7") and prepared.written
+    assert WorkItem.objects.get(pk=item.pk).name == "Rinominato"
+    assert verify_chain(tenant=other).ok
