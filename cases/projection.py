@@ -13,6 +13,7 @@ written by the service in `cases.services` that did it, once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Case as DbCase
@@ -29,12 +30,16 @@ from . import statements
 from .models import Case, CaseStatus, WorkItem, WorkItemStatus
 
 
-def project(result: StepResult, *, audit: PreparedAudit | None = None) -> None:
+def project(
+    result: StepResult, *, audit: PreparedAudit | None = None, carry: Sequence[tuple[str, Any]] = ()
+) -> None:
     """`audit`: the event of the person's action that caused this step (cases.services prepares
     it). It is written after the projection's own events, as the action's last write; when the
-    projection writes none, its append travels in the projection's statement (PostgreSQL)."""
+    projection writes none, its append travels in the projection's statement (PostgreSQL).
+    `carry`: the caller's own statements (other rows than the projection's) to send with it."""
     instance = result.instance
     if instance.case_id is None:
+        statements.execute_together(list(carry))
         if audit is not None:
             audit.write()
         return
@@ -70,7 +75,7 @@ def project(result: StepResult, *, audit: PreparedAudit | None = None) -> None:
     system_event = result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks
     # The action's event goes last in the case's chain: folded only when no system event follows.
     folded = audit.fold() if audit is not None and not system_event and not result.new_incidents else None
-    counts = statements.execute_together([*writes, statements.update_sql(case_qs, **fields)], tail=folded)
+    counts = statements.execute_together([*writes, *carry, statements.update_sql(case_qs, **fields)], tail=folded)
     if folded is not None:
         audit.accept(folded.row)  # False: the chain's head was missing, written below
     if pending is not None:

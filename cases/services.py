@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Subquery
 from django.utils.translation import gettext as _
 
@@ -273,10 +273,8 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
 
     def open_it() -> Case:
         now = clock.now()
-        number = _next_number(tenant, clock.today().year)
-        case = Case.objects.create(
+        case = Case(
             tenant=tenant,
-            number=number,
             process_id=process_id,
             process_version=version,
             title=version.definition.name,
@@ -287,9 +285,23 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
             legal_due_date=_legal_due_date(version, tenant, received_on),
             created_by=user,
         )
-        CaseSubject.objects.bulk_create(
-            [CaseSubject(tenant=tenant, case=case, fiscal_code=s["fiscal_code"]) for s in {s["fiscal_code"]: s for s in subjects}.values()]
-        )
+        year = clock.today().year
+        subject_rows = lambda: [  # noqa: E731 - built once the case has its key
+            CaseSubject(tenant=tenant, case=case, fiscal_code=code) for code in {s["fiscal_code"]: s for s in subjects}
+        ]
+        together: list[tuple[str, Any]] = []  # statements the projection's statement carries
+        instance_id = None
+        if connection.vendor == "postgresql":
+            # Number, case row and the instance's key in one statement; the subjects, the instance,
+            # its work items, the case's link and the audit event in the projection's one.
+            instance_id = statements.case_insert_numbered(case, year=year)
+            if subjects:
+                together.append(statements.insert_sql(subject_rows()))
+        else:
+            case.number = _next_number(tenant, year)
+            case.save(force_insert=True)
+            CaseSubject.objects.bulk_create(subject_rows())
+        number = case.number
         # The opening's event is known now: the projection's statement carries it (cases.projection).
         opened = audit_prepare(
             tenant=tenant,
@@ -311,7 +323,8 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
             case_number=number,
             business_key=business_key,
             actor_username=user.username if user is not None else None,
-            projector=functools.partial(project, audit=opened),
+            projector=functools.partial(project, audit=opened, carry=together),
+            instance_id=instance_id,
         )
         opened.write()  # nothing when the projection wrote it
         # The projection of the start wrote the case's link to its instance, data and status.

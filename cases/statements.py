@@ -11,6 +11,7 @@ always parameters.
 - `work_item_for_completion`: a work item, its case and its instance, the instance row locked,
   read by one prebuilt statement (building its ORM twin cost more CPU than the rest of the read);
 - `case_number_next`: the next case number of a tenant and year as one ``UPDATE ... RETURNING``;
+- `case_insert_numbered` (PostgreSQL): that number, the case's INSERT and its instance's id, one statement;
 - `work_item_complete_sql`, `insert_sql`: the projection's statements, their text built once;
 - `execute_together`: on PostgreSQL, several data-modifying statements built by the ORM run as
   one statement (data-modifying CTEs); elsewhere one after the other.
@@ -159,6 +160,51 @@ def case_number_next(*, tenant_id: int, year: int) -> int | None:
         cursor.execute(_number_sql(), [tenant_id, year])
         row = cursor.fetchone()
     return int(row[0]) if row is not None else None
+
+
+@functools.cache
+def _case_insert_sql() -> tuple[str, tuple[Any, ...]]:
+    from engine.models import WorkflowInstance
+
+    q = connection.ops.quote_name
+    seq = q(CaseNumberSequence._meta.db_table)
+    fields = tuple(f for f in Case._meta.concrete_fields if not f.primary_key)
+    last = f"n.{q('last')}"
+    values = [
+        f"(SELECT %s || '/' || CASE WHEN {last} < 1000000 THEN lpad({last}::text, 6, '0') ELSE {last}::text END "
+        "FROM n)" if f.name == "number" else "%s"
+        for f in fields
+    ]
+    instance_seq = f"pg_get_serial_sequence('{WorkflowInstance._meta.db_table}', 'id')"
+    sql = (
+        f"WITH n AS (INSERT INTO {seq} ({q('tenant_id')}, {q('year')}, {q('last')}) VALUES (%s, %s, 1) "
+        f"ON CONFLICT ({q('tenant_id')}, {q('year')}) DO UPDATE SET {q('last')} = {seq}.{q('last')} + 1 "
+        f"RETURNING {q('last')}) "
+        f"INSERT INTO {q(Case._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(values)}) RETURNING {q('id')}, {q('number')}, nextval({instance_seq})"
+    )
+    return sql, fields
+
+
+def case_insert_numbered(case: Case, *, year: int) -> int:
+    """PostgreSQL: advance the tenant's case-number sequence of `year` (creating its row for the
+    first case of the year, locking it until commit), insert `case` with that number and reserve
+    the id of its workflow instance, in one statement. Sets `case.pk` and `case.number`; returns
+    the reserved instance id (engine.services.instance_start(instance_id=...)).
+
+    The ORM twin is `case_number_next` + ``Case.objects.create`` (what other databases run); the
+    number is formatted as ``f"{year}/{last:06d}"``.
+    """
+    sql, fields = _case_insert_sql()
+    params = [
+        str(year) if f.name == "number" else f.get_db_prep_save(f.pre_save(case, True), connection) for f in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [case.tenant_id, year, *params])
+        case.pk, case.number, instance_id = cursor.fetchone()
+    case._state.adding = False
+    case._state.db = connection.alias
+    return int(instance_id)
 
 
 @functools.cache

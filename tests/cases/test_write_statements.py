@@ -247,3 +247,44 @@ def test_a_folded_append_whose_chain_head_is_missing_is_written_after_the_statem
     assert (event.seq, event.object_id) == (1, "7") and prepared.written
     assert WorkItem.objects.get(pk=item.pk).name == "Rinominato"
     assert verify_chain(tenant=other).ok
+
+
+@pytest.mark.postgres
+def test_a_case_insert_numbered_takes_the_years_next_number_and_reserves_its_instance_key(office):
+    from engine.models import WorkflowInstance
+
+    tenant, alice, _bruno, case, _item = office
+    fields = dict(tenant=tenant, process_id="three_tasks", process_version=case.process_version, title="t",
+                  subjects=[], data={}, opened_at=T0, updated_at=T0, created_by=alice)
+    first, second, big = Case(**fields), Case(**fields), Case(**fields)
+    with transaction.atomic():
+        reserved = statements.case_insert_numbered(first, year=2031)  # the year's first: its row is created
+        statements.case_insert_numbered(second, year=2031)
+        CaseNumberSequence.objects.filter(tenant=tenant, year=2031).update(last=999_999)
+        statements.case_insert_numbered(big, year=2031)
+    assert (first.number, second.number, big.number) == ("2031/000001", "2031/000002", "2031/1000000")
+    assert f"{2031}/{1_000_000:06d}" == big.number  # the format of cases.services._next_number
+    assert Case.objects.get(pk=first.pk).created_by == alice and not first._state.adding
+    assert CaseNumberSequence.objects.get(tenant=tenant, year=2031).last == 1_000_000
+    assert reserved > case.instance_id and not WorkflowInstance.objects.filter(pk=reserved).exists()
+
+
+@pytest.mark.postgres
+def test_a_case_start_is_two_statements_in_its_transaction(office):
+    """Number + case row + the instance's key; then instance, subjects, work items, the case's link and
+    the audit event in the projection's statement."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from cases.models import CaseSubject
+
+    tenant, alice, *_rest = office
+    with CaptureQueriesContext(connection) as ctx:
+        case = case_start(tenant=tenant, user=alice, process_id="three_tasks", data={})
+    writes = [s for s in _data_statements(ctx) if not s.startswith("SELECT")]  # the reads: roles, version
+    assert len(writes) == 2 and "cases_casenumbersequence" in writes[0]
+    assert "engine_workflowinstance" in writes[1] and "audit_auditevent" in writes[1]
+    case.refresh_from_db()
+    assert case.instance.case_id == case.pk and case.instance.revision == 1 and case.status == "open"
+    assert WorkItem.objects.filter(case=case, status=WorkItemStatus.OPEN).count() == 1
+    assert not CaseSubject.objects.filter(case=case).exists()
