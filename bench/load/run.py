@@ -29,6 +29,8 @@ def main() -> int:
     users_file = stack.var_dir / "users.json"
     started = time.monotonic()
     try:
+        # Citizens sign in with SPID through the demo identity provider of this very server.
+        stack.env.update(PROCEDO_SPID_DEMO_IDP="1", PROCEDO_SPID_BASE_URL=stack.web_url, PROCEDO_SPID_TENANT="capannori")
         stack.prepare()
         stack.env.update(LOAD_REGISTRARS=str(max(1, counts["OPERATORS"] * 3 // 5)),
                          LOAD_POLICE=str(max(1, counts["OPERATORS"] - counts["OPERATORS"] * 3 // 5)),
