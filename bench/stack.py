@@ -156,8 +156,11 @@ class Stack:
         self.simulators[platform].stop()
 
     def start_web(self) -> None:
+        # The access log carries each request's time inside gunicorn (%(M)s ms): server time vs queueing.
         self._spawn("gunicorn", [str(BIN / "gunicorn"), "config.wsgi", "-w", str(self.web_workers), "-b",
-                                 f"127.0.0.1:{self.web_port}", "--timeout", "60", "--graceful-timeout", "5"])
+                                 f"127.0.0.1:{self.web_port}", "--timeout", "60", "--graceful-timeout", "5",
+                                 "--access-logfile", str(self.log_dir / "access.log"),
+                                 "--access-logformat", "%(m)s %(U)s %(s)s %(M)s"])
         self.wait_http(self.web_url + "/accedi/")
 
     def start_worker(self) -> None:
