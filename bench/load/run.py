@@ -90,7 +90,7 @@ def write_results(duration: int, counts: dict, outbox: str, cases: str, server: 
         "# Load drill", "",
         f"_Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} on {os.cpu_count()} cores (shared with the load generator); "
         f"`DURATION={duration} OPERATORS={counts['OPERATORS']} READERS={counts['READERS']} "
-        f"CITIZENS={counts['CITIZENS']} bash bench/load/run.sh`_", "",
+        f"CITIZENS={counts['CITIZENS']} WEB_WORKERS={os.environ.get('WEB_WORKERS', '3')} bash bench/load/run.sh`_", "",
         "Stack: gunicorn (sync workers), PostgreSQL, Redis broker, one Celery worker with beat, the connector "
         "simulators over HTTP. Citizens sign in with SPID through the demo identity provider and use their own "
         "pages. Targets: 0 errors, p95 < 300 ms for pages.", "",
