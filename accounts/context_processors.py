@@ -1,5 +1,5 @@
-from django.conf import settings
 
+from accounts.middleware import session_remaining_seconds
 from accounts.selectors import roles_for, tenants_for
 
 
@@ -13,5 +13,5 @@ def tenancy(request):
         "current_tenant": tenant,
         "user_tenants": tenants_for(user=user),
         "user_roles": roles_for(user=user, tenant=tenant) if tenant else frozenset(),
-        "session_timeout_seconds": settings.SESSION_COOKIE_AGE,
+        "session_timeout_seconds": session_remaining_seconds(request),
     }

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
@@ -84,3 +86,39 @@ class SecondFactorMiddleware:
 
         target = "two_factor_verify" if has_device else "two_factor_setup"
         return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
+
+
+RENEWED_KEY = "_procedo_renewed"
+
+
+def session_remaining_seconds(request: HttpRequest) -> int:
+    """Seconds until the idle session expires, counted from its last renewal (SessionRenewalMiddleware)."""
+    renewed = request.session.get(RENEWED_KEY) if hasattr(request, "session") else None
+    if not isinstance(renewed, int):
+        return settings.SESSION_COOKIE_AGE
+    return max(0, settings.SESSION_COOKIE_AGE - (int(time.time()) - renewed))
+
+
+class SessionRenewalMiddleware:
+    """The idle timeout (SESSION_COOKIE_AGE) renewed by activity, at most once every
+    PROCEDO_SESSION_RENEW_SECONDS instead of a session write on every request (each one an UPDATE
+    and a durable COMMIT, on every page view). A signed-in session whose last renewal is older is
+    marked modified before the view runs, so Django's SessionMiddleware saves it with a new expiry
+    and cookie; `session_remaining_seconds` tells the pages how long is left. The keepalive view
+    renews unconditionally (`renew_session`)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if session is not None and session.session_key and not session.is_empty():
+            renewed = session.get(RENEWED_KEY)
+            now = int(time.time())
+            if not isinstance(renewed, int) or now - renewed >= settings.PROCEDO_SESSION_RENEW_SECONDS:
+                session[RENEWED_KEY] = now
+        return self.get_response(request)
+
+
+def renew_session(request: HttpRequest) -> None:
+    request.session[RENEWED_KEY] = int(time.time())

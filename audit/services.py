@@ -227,7 +227,7 @@ def _take_chain(tenant, case_id: int | None) -> tuple[str, int, str]:
     return key, seq, prev_hash
 
 
-def audit_record(
+def audit_prepare(
     *,
     tenant,
     actor,
@@ -241,40 +241,105 @@ def audit_record(
     extra: Any = None,
     ip: str | None = None,
     case_id: int | str | None = None,
-) -> AuditEvent:
-    """Append one event. `case_id`: the case the event belongs to (implied for object_type "case"),
-    so that it goes to that case's chain."""
-    # No savepoint when the caller already holds a transaction: an error here must
-    # roll the whole change back anyway (an unaudited change is not allowed).
-    with transaction.atomic(savepoint=False):
-        is_user = actor is not None and getattr(actor, "is_authenticated", False)
-        event = AuditEvent(
-            tenant=tenant,
-            created_at=clock.now(),
-            actor=actor if is_user else None,
-            actor_username=actor.get_username() if is_user else "",
-            ip=ip,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            object_repr=str(object_repr)[:300],
-            summary=summary,
-            before=_jsonable(before),
-            after=_jsonable(after),
-            extra=_jsonable(extra),
-        )
-        shard_case = _case_id(case_id, object_type, object_id)
-        if connection.vendor == "postgresql":
-            _append_postgresql(event, tenant, shard_case)
-        else:
-            event.chain_key, event.seq, event.prev_hash = _take_chain(tenant, shard_case)
-            event.hash = compute_hash(event)
-            event.save(force_insert=True)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s", [event.hash, event.chain_key]
-                )
-    return event
+) -> PreparedAudit:
+    """One event, not written yet: `audit_record` takes the same arguments and writes it at once.
+
+    A write path that knows its event before its last statement prepares it, lets that statement
+    carry the append (`PreparedAudit.fold`, PostgreSQL) and writes it itself only if it could not
+    (`PreparedAudit.write`): one round trip less, same chain, same hash."""
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    event = AuditEvent(
+        tenant=tenant,
+        created_at=clock.now(),
+        actor=actor if is_user else None,
+        actor_username=actor.get_username() if is_user else "",
+        ip=ip,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        object_repr=str(object_repr)[:300],
+        summary=summary,
+        before=_jsonable(before),
+        after=_jsonable(after),
+        extra=_jsonable(extra),
+    )
+    return PreparedAudit(event=event, tenant=tenant, case_id=_case_id(case_id, object_type, object_id))
+
+
+def audit_record(**kwargs: Any) -> AuditEvent:
+    """Append one event (arguments: `audit_prepare`'s). `case_id`: the case the event belongs to
+    (implied for object_type "case"), so that it goes to that case's chain."""
+    return audit_prepare(**kwargs).write()
+
+
+@dataclass
+class FoldedAppend:
+    """The append of one event as common table expressions for the caller's own statement.
+
+    `ctes`: ``old AS (...), head AS (...), ev AS (...)`` with `params` in text order; the row of
+    the CTE `ev` (columns `columns`) goes to `PreparedAudit.accept`. No row: the chain head was
+    not there (the tenant's first event); the caller then calls `PreparedAudit.write`."""
+
+    ctes: str
+    params: list[Any]
+    result: str = "ev"
+    columns: tuple[str, ...] = ("id", "chain_key", "seq", "prev_hash", "hash")
+    row: tuple[Any, ...] | None = None  # set by the statement that carried it
+
+
+@dataclass
+class PreparedAudit:
+    event: AuditEvent
+    tenant: Any
+    case_id: int | None
+    written: bool = False
+
+    def write(self) -> AuditEvent:
+        """Append the event now, in the caller's transaction (the usual path)."""
+        if self.written:
+            return self.event
+        event, tenant = self.event, self.tenant
+        # No savepoint when the caller already holds a transaction: an error here must
+        # roll the whole change back anyway (an unaudited change is not allowed).
+        with transaction.atomic(savepoint=False):
+            if connection.vendor == "postgresql":
+                _append_postgresql(event, tenant, self.case_id)
+            else:
+                event.chain_key, event.seq, event.prev_hash = _take_chain(tenant, self.case_id)
+                event.hash = compute_hash(event)
+                event.save(force_insert=True)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "UPDATE audit_auditchainhead SET last_hash = %s WHERE chain_key = %s",
+                        [event.hash, event.chain_key],
+                    )
+        self.written = True
+        return event
+
+    def fold(self) -> FoldedAppend | None:
+        """The append as CTEs for a statement the caller runs in its transaction, when the chain
+        is known without asking (the one this transaction holds, or the case's shard); None on
+        other databases and for events that pick a free shard (they `write`)."""
+        if self.written or connection.vendor != "postgresql" or not connection.in_atomic_block:
+            return None
+        key = (_held_chains() or {}).get(chain_key_for(self.tenant))
+        if key is None:
+            shards = shard_count() if self.tenant is not None else 1
+            if self.case_id is None and shards > 1:
+                return None
+            key = chain_key_for(self.tenant, (self.case_id or 0) % shards)
+        ctes, params = _append_ctes(self.event, _ONE_HEAD, [key])
+        return FoldedAppend(ctes=ctes, params=params)
+
+    def accept(self, row: Any) -> bool:
+        """Take the `ev` row of a folded append (checked as `_try_append` checks it); False when
+        there is none, and the caller must `write`."""
+        if row is None or row[0] is None:
+            return False
+        _accept_row(self.event, row)
+        _remember_chain(self.tenant, self.event.chain_key)
+        self.written = True
+        return True
 
 
 # --- PostgreSQL: the whole append in one statement ------------------------------------------------
@@ -315,7 +380,8 @@ def _hash_sql(event: AuditEvent) -> tuple[str, list[str]]:
     return f"encode(sha256(convert_to(concat({concat}), 'UTF8')), 'hex')", pieces
 
 
-def _append_statement(event: AuditEvent, head_sql: str, head_params: list[Any]) -> tuple[str, list[Any]]:
+def _append_ctes(event: AuditEvent, head_sql: str, head_params: list[Any]) -> tuple[str, list[Any]]:
+    """``old AS (lock the head), head AS (advance and hash), ev AS (insert the event)``."""
     hash_sql, hash_params = _hash_sql(event)
     links = {"chain_key", "seq", "prev_hash", "hash"}
     fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key and f.attname not in links]
@@ -323,16 +389,28 @@ def _append_statement(event: AuditEvent, head_sql: str, head_params: list[Any]) 
     casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
     table = AuditEvent._meta.db_table
-    sql = (
-        f"WITH old AS ({head_sql}), "
+    ctes = (
+        f"old AS ({head_sql}), "
         f"head AS (UPDATE audit_auditchainhead h SET last_seq = old.last_seq + 1, last_hash = {hash_sql} "
         "FROM old WHERE h.id = old.id RETURNING h.chain_key, h.last_seq, old.last_hash AS prev_hash, h.last_hash), "
         f"ev AS (INSERT INTO {table} ({columns}, chain_key, seq, prev_hash, hash) "
         f"SELECT {casts}, head.chain_key, head.last_seq, head.prev_hash, head.last_hash FROM head "
-        "RETURNING id, chain_key, seq, prev_hash, hash) "
-        "SELECT id, chain_key, seq, prev_hash, hash FROM ev"
+        "RETURNING id, chain_key, seq, prev_hash, hash)"
     )
-    return sql, [*head_params, *hash_params, *values]
+    return ctes, [*head_params, *hash_params, *values]
+
+
+def _append_statement(event: AuditEvent, head_sql: str, head_params: list[Any]) -> tuple[str, list[Any]]:
+    ctes, params = _append_ctes(event, head_sql, head_params)
+    return f"WITH {ctes} SELECT id, chain_key, seq, prev_hash, hash FROM ev", params
+
+
+def _accept_row(event: AuditEvent, row: Any) -> None:
+    event.pk, event.chain_key, event.seq, event.prev_hash, event.hash = row
+    event.seq = int(event.seq)
+    event._state.adding = False
+    if compute_hash(event) != event.hash:
+        raise RuntimeError(f"audit: the database hashed event {event.pk} differently; nothing written")
 
 
 def _try_append(event: AuditEvent, head_sql: str, head_params: list[Any]) -> bool:
@@ -342,11 +420,7 @@ def _try_append(event: AuditEvent, head_sql: str, head_params: list[Any]) -> boo
         row = cursor.fetchone()
     if row is None:
         return False
-    event.pk, event.chain_key, event.seq, event.prev_hash, event.hash = row
-    event.seq = int(event.seq)
-    event._state.adding = False
-    if compute_hash(event) != event.hash:
-        raise RuntimeError(f"audit: the database hashed event {event.pk} differently; nothing written")
+    _accept_row(event, row)
     return True
 
 

@@ -110,7 +110,8 @@ def one_case(tenant: Any, user: Any, rec: Recorder) -> None:
 
 # Where the time of the actions goes: (label, module, class or "", function) wrapped by --breakdown.
 BREAKDOWN = (
-    ("audit_record (hash chain: 2 statements)", "cases.services", "", "audit_record"),
+    ("audit_record (the claim's; start and completion fold theirs into the projection)", "cases.services", "",
+     "audit_record"),
     ("engine: load the state", "engine.runtime", "", "load_for_read"),
     ("engine: dump the state", "engine.runtime", "", "dump_workflow"),
     ("projection (with the instance save on PostgreSQL)", "engine.runtime", "InstanceRuntime", "project"),

@@ -158,10 +158,13 @@ class Stack:
         self.simulators[platform].stop()
 
     def start_web(self, name: str = "gunicorn", port: int | None = None) -> None:
-        """A gunicorn process (its own process group); several on their own ports behind a proxy."""
+        """A gunicorn process (its own process group); several on their own ports behind a proxy. The
+        access log carries each request's time inside gunicorn (%(M)s ms): server time vs queueing."""
         port = port or self.web_port
         self._spawn(name, [str(BIN / "gunicorn"), "config.wsgi", "-w", str(self.web_workers), "-b",
-                           f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "5"])
+                           f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "5",
+                           "--access-logfile", str(self.log_dir / f"access-{name}.log"),
+                           "--access-logformat", "%(m)s %(U)s %(s)s %(M)s"])
         self.wait_http(f"http://127.0.0.1:{port}/accedi/")
 
     def start_worker(self, name: str = "celery", queues: str | None = None, beat: bool = True) -> None:

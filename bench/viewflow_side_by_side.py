@@ -108,27 +108,37 @@ def _floats(pattern: str, text: str) -> list[float]:
     return [float(x) for x in match.groups()]
 
 
-def peer_figures(python: Path) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    text = _peer(python, "bench.py", "--mode", "claim", "--lock", "sfu", "-n", str(N), "--repeat", str(REPEAT))
-    keys = ("ms_process", "ms_task", "proc_s", "start", "lookup", "claim", "complete")
-    out["program"] = dict(zip(keys, _floats(
+KEYS = ("ms_process", "ms_task", "proc_s", "start", "lookup", "claim", "complete")
+
+
+def peer_program_round(python: Path) -> dict[str, float]:
+    """One round of the peer's programmatic figure (N processes, after its own warm-up)."""
+    text = _peer(python, "bench.py", "--mode", "claim", "--lock", "sfu", "-n", str(N), "--repeat", "1")
+    return dict(zip(KEYS, _floats(
         r"MEDIAN of \d+ .*?: ([\d.]+) ms/process, ([\d.]+) ms/task, ([\d.]+) proc/s .*?start ([\d.]+) ms, "
         r"lookup ([\d.]+) ms, claim ([\d.]+) ms, complete ([\d.]+) ms", text), strict=True))
+
+
+def peer_queries(python: Path) -> dict[str, float]:
     text = _peer(python, "bench.py", "--mode", "claim", "--lock", "sfu", "--queries", "20")
-    out["queries"] = {}
+    out = {}
     for action in ("start", "lookup", "claim", "complete"):
         data, tx = _floats(rf"{action}\s*: data mean\s*([\d.]+) .*?tx-control mean\s*([\d.]+)", text)
-        out["queries"][action] = data
-        out["queries"][action + "_tx"] = tx
-    port = _free_port()
-    text = _peer(python, "bench_http.py", "-n", str(N), "--repeat", str(REPEAT), "--lock", "sfu",
-                 env={"VFB_PORT": str(port)})
-    keys = ("ms_process", "ms_task", "proc_s", "start", "lookup", "claim", "complete")
-    out["http"] = dict(zip(keys, _floats(
+        out[action] = data
+        out[action + "_tx"] = tx
+    return out
+
+
+def peer_http_round(python: Path) -> dict[str, float]:
+    text = _peer(python, "bench_http.py", "-n", str(N), "--repeat", "1", "--lock", "sfu",
+                 env={"VFB_PORT": str(_free_port())})
+    return dict(zip(KEYS, _floats(
         r"MEDIAN of \d+ \(HTTP.*?\): ([\d.]+) ms/process, ([\d.]+) ms/task, ([\d.]+) proc/s; start POST ([\d.]+) ms, "
         r"lookup ([\d.]+) ms, assign POST ([\d.]+) ms, execute POST ([\d.]+) ms", text), strict=True))
-    return out
+
+
+def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
 
 
 def _free_port() -> int:
@@ -218,25 +228,23 @@ def verify(case_ids: list[int]) -> None:
     assert closed == len(case_ids) and done == 3 * len(case_ids), (closed, done, len(case_ids))
 
 
-def procedo_program(tenant, users) -> dict[str, float]:
-    results = []
-    for r in range(REPEAT):
-        for i in range(WARMUP):
-            one_case(i, tenant, users, Stopwatch())
-        watch = Stopwatch()
-        ids = []
-        t0 = time.perf_counter()
-        for i in range(N):
-            ids.append(one_case(i, tenant, users, watch))
-        wall = time.perf_counter() - t0
-        verify(ids)
-        res = {"ms_process": wall / N * 1000, "ms_task": wall / (3 * N) * 1000, "proc_s": N / wall,
-               **{k: statistics.mean(v) * 1000 for k, v in watch.t.items()}}
-        print(f"  procedo run {r + 1}: {res['ms_process']:.2f} ms/process, {res['ms_task']:.2f} ms/task | start "
-              f"{res['start']:.2f} lookup {res['lookup']:.2f} claim {res['claim']:.2f} complete {res['complete']:.2f}"
-              f" | loadavg {loadavg()}", flush=True)
-        results.append(res)
-    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+def procedo_program_round(tenant, users, r: int) -> dict[str, float]:
+    """One round of Procedo's programmatic figure (warm-up, then N processes)."""
+    for i in range(WARMUP):
+        one_case(i, tenant, users, Stopwatch())
+    watch = Stopwatch()
+    ids = []
+    t0 = time.perf_counter()
+    for i in range(N):
+        ids.append(one_case(i, tenant, users, watch))
+    wall = time.perf_counter() - t0
+    verify(ids)
+    res = {"ms_process": wall / N * 1000, "ms_task": wall / (3 * N) * 1000, "proc_s": N / wall,
+           **{k: statistics.mean(v) * 1000 for k, v in watch.t.items()}}
+    print(f"  procedo run {r + 1}: {res['ms_process']:.2f} ms/process, {res['ms_task']:.2f} ms/task | start "
+          f"{res['start']:.2f} lookup {res['lookup']:.2f} claim {res['claim']:.2f} complete {res['complete']:.2f}"
+          f" | loadavg {loadavg()}", flush=True)
+    return res
 
 
 def procedo_breakdown(tenant, users, cases: int = 40):
@@ -267,26 +275,35 @@ def _gunicorn(port: int, workers: int = 2) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not start")
 
 
-def procedo_http(tenant, users) -> dict[str, float]:
-    from django.db import connection
-    from rest_framework.authtoken.models import Token
+class ProcedoHttp:
+    """Procedo's REST API on gunicorn (2 sync workers), one client; `round` runs N processes."""
 
-    tokens = {name: Token.objects.get_or_create(user=user)[0].key for name, user in users.items()}
-    port = _free_port()
-    server = _gunicorn(port)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    def __init__(self, tenant, users) -> None:
+        from rest_framework.authtoken.models import Token
 
-    def post(path: str, body: dict, actor: str) -> dict:
-        conn.request("POST", path, body=json.dumps(body), headers={
-            "Authorization": f"Token {tokens[actor]}", "Content-Type": "application/json"})
-        response = conn.getresponse()
+        self.tokens = {name: Token.objects.get_or_create(user=user)[0].key for name, user in users.items()}
+        port = _free_port()
+        self.server = _gunicorn(port)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def close(self) -> None:
+        self.conn.close()
+        self.server.terminate()
+        self.server.wait(15)
+
+    def post(self, path: str, body: dict, actor: str) -> dict:
+        self.conn.request("POST", path, body=json.dumps(body), headers={
+            "Authorization": f"Token {self.tokens[actor]}", "Content-Type": "application/json"})
+        response = self.conn.getresponse()
         payload = response.read()
         assert response.status in (200, 201), (path, response.status, payload[:300])
         return json.loads(payload)
 
-    def one(i: int, t: dict[str, list[float]]) -> int:
+    def one(self, i: int, t: dict[str, list[float]]) -> int:
+        from django.db import connection
+
         t0 = time.perf_counter()
-        case_id = post("/api/v1/cases/", {"process": PROCESS_ID, "data": _start_data(i)}, "clerk")["id"]
+        case_id = self.post("/api/v1/cases/", {"process": PROCESS_ID, "data": _start_data(i)}, "clerk")["id"]
         t["start"].append(time.perf_counter() - t0)
         for bpmn_id, actor, data in TASKS:
             t0 = time.perf_counter()
@@ -295,37 +312,30 @@ def procedo_http(tenant, users) -> dict[str, float]:
                                [case_id, bpmn_id])
                 pk = cursor.fetchone()[0]
             t1 = time.perf_counter()
-            post(f"/api/v1/tasks/{pk}/claim/", {}, actor)
+            self.post(f"/api/v1/tasks/{pk}/claim/", {}, actor)
             t2 = time.perf_counter()
-            post(f"/api/v1/tasks/{pk}/complete/", {"data": data}, actor)
+            self.post(f"/api/v1/tasks/{pk}/complete/", {"data": data}, actor)
             t3 = time.perf_counter()
             t["lookup"].append(t1 - t0)
             t["claim"].append(t2 - t1)
             t["complete"].append(t3 - t2)
         return case_id
 
-    try:
-        results = []
-        for r in range(REPEAT):
-            for i in range(WARMUP):
-                one(i, {k: [] for k in ("start", "lookup", "claim", "complete")})
-            t = {k: [] for k in ("start", "lookup", "claim", "complete")}
-            ids = []
-            t0 = time.perf_counter()
-            for i in range(N):
-                ids.append(one(i, t))
-            wall = time.perf_counter() - t0
-            verify(ids)
-            res = {"ms_process": wall / N * 1000, "ms_task": wall / (3 * N) * 1000, "proc_s": N / wall,
-                   **{k: statistics.mean(v) * 1000 for k, v in t.items()}}
-            print(f"  procedo HTTP run {r + 1}: {res['ms_process']:.2f} ms/process, {res['ms_task']:.2f} ms/task "
-                  f"| loadavg {loadavg()}", flush=True)
-            results.append(res)
-    finally:
-        conn.close()
-        server.terminate()
-        server.wait(15)
-    return {k: statistics.median(r[k] for r in results) for k in results[0]}
+    def round(self, r: int) -> dict[str, float]:
+        for i in range(WARMUP):
+            self.one(i, {k: [] for k in ("start", "lookup", "claim", "complete")})
+        t = {k: [] for k in ("start", "lookup", "claim", "complete")}
+        ids = []
+        t0 = time.perf_counter()
+        for i in range(N):
+            ids.append(self.one(i, t))
+        wall = time.perf_counter() - t0
+        verify(ids)
+        res = {"ms_process": wall / N * 1000, "ms_task": wall / (3 * N) * 1000, "proc_s": N / wall,
+               **{k: statistics.mean(v) * 1000 for k, v in t.items()}}
+        print(f"  procedo HTTP run {r + 1}: {res['ms_process']:.2f} ms/process, {res['ms_task']:.2f} ms/task "
+              f"| loadavg {loadavg()}", flush=True)
+        return res
 
 
 # --------------------------------------------------------------------------- report
@@ -338,16 +348,32 @@ def _row(label: str, f: dict[str, float]) -> str:
 
 def main() -> None:
     load_before = loadavg()
-    peer = None
+    python = None
     if os.environ.get("BENCH_VF_SKIP_PEER") != "1":
         if not (PEER / "bench.py").exists():
             raise SystemExit(f"Viewflow peer not found at {PEER} (set PROCEDO_VIEWFLOW_PEER)")
         python = peer_prepare()
-        peer = peer_figures(python)
     tenant, users = procedo_setup()
-    program = procedo_program(tenant, users)
+    # Interleaved rounds (peer, Procedo, peer, Procedo, ...): the machine's load drifts over minutes, and
+    # each side's median then comes from the same stretches of time; the per-round ratios are kept too.
+    peer_rounds, program_rounds, peer_http_rounds, http_rounds = [], [], [], []
+    for r in range(REPEAT):
+        if python:
+            peer_rounds.append(peer_program_round(python))
+        program_rounds.append(procedo_program_round(tenant, users, r))
     breakdown = procedo_breakdown(tenant, users)
-    over_http = procedo_http(tenant, users)
+    api = ProcedoHttp(tenant, users)
+    try:
+        for r in range(REPEAT):
+            if python:
+                peer_http_rounds.append(peer_http_round(python))
+            http_rounds.append(api.round(r))
+    finally:
+        api.close()
+    program, over_http = median_of(program_rounds), median_of(http_rounds)
+    peer = None
+    if python:
+        peer = {"program": median_of(peer_rounds), "http": median_of(peer_http_rounds), "queries": peer_queries(python)}
     load_after = loadavg()
 
     head = ("| side | ms/process | ms/task | processes/s | start ms | lookup ms | claim ms | complete ms |\n"
@@ -365,7 +391,10 @@ def main() -> None:
             return "(peer not run)"
         r = peer[key]["ms_task"] / program["ms_task"] if key == "program" else peer[key]["ms_task"] / over_http["ms_task"]
         verdict = "faster" if r >= 1 else "slower"
-        return f"**{r:.2f}x** (Viewflow ms/task ÷ Procedo ms/task: Procedo is {verdict})"
+        pairs = (zip(peer_rounds, program_rounds, strict=True) if key == "program"
+                 else zip(peer_http_rounds, http_rounds, strict=True))
+        rounds = ", ".join(f"{a['ms_task'] / b['ms_task']:.2f}x" for a, b in pairs)
+        return f"**{r:.2f}x** (Viewflow ms/task ÷ Procedo ms/task: Procedo is {verdict}; round by round: {rounds})"
 
     queries = ""
     if peer:
@@ -379,8 +408,8 @@ def main() -> None:
     start_vs_complete = program["start"] / program["complete"]
     body = f"""
 Command: `make bench` (or `DATABASE_URL=... .venv/bin/python bench/viewflow_side_by_side.py`), one run, one
-client, PostgreSQL on the same 2 cores; N={N} processes x {REPEAT} repeats (median), {WARMUP} warm-up processes
-each. Shape on both sides: start, register, inspect, exclusive gateway on the outcome, confirm; per human task
+client, PostgreSQL on the same 2 cores; N={N} processes x {REPEAT} rounds (median), {WARMUP} warm-up processes
+each, the two sides' rounds interleaved (Viewflow, Procedo, Viewflow, ...). Shape on both sides: start, register, inspect, exclusive gateway on the outcome, confirm; per human task
 look up, claim, complete, each action its own transaction. Viewflow: the peer's `bench.py --mode claim --lock sfu`
 and `bench_http.py --lock sfu` in a scratch venv ({", ".join(PEER_REQUIREMENTS)}); Procedo: `bench/{PROCESS_ID}`
 through `cases.services` (row locks, projection, audit chain on) and through the REST API.

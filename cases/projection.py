@@ -13,13 +13,14 @@ written by the service in `cases.services` that did it, once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Case as DbCase
 from django.db.models import Exists, F, Value, When
 from django.utils.translation import gettext as _
 
-from audit.services import audit_record
+from audit.services import PreparedAudit, audit_record
 from common import clock
 from common.errors import Conflict
 from engine.models import Incident, IncidentStatus, InstanceStatus
@@ -30,9 +31,18 @@ from .models import Case, CaseStatus, WorkItem, WorkItemStatus
 from .payments import queue_invalidations
 
 
-def project(result: StepResult) -> None:
+def project(
+    result: StepResult, *, audit: PreparedAudit | None = None, carry: Sequence[tuple[str, Any]] = ()
+) -> None:
+    """`audit`: the event of the person's action that caused this step (cases.services prepares
+    it). It is written after the projection's own events, as the action's last write; when the
+    projection writes none, its append travels in the projection's statement (PostgreSQL).
+    `carry`: the caller's own statements (other rows than the projection's) to send with it."""
     instance = result.instance
     if instance.case_id is None:
+        statements.execute_together(list(carry))
+        if audit is not None:
+            audit.write()
         return
     now = clock.now()
     case_qs = Case.objects.filter(pk=instance.case_id)
@@ -67,22 +77,29 @@ def project(result: StepResult) -> None:
     if pending is not None:
         writes.insert(0, (pending.sql, pending.params))
         completed_write = completed_write + 1 if completed_write is not None else None
-    counts = statements.execute_together([*writes, statements.update_sql(case_qs, **fields)])
+    system_event = result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks
+    # The action's event goes last in the case's chain: folded only when no system event follows.
+    folded = audit.fold() if audit is not None and not system_event and not result.new_incidents else None
+    counts = statements.execute_together([*writes, *carry, statements.update_sql(case_qs, **fields)], tail=folded)
+    if folded is not None:
+        audit.accept(folded.row)  # False: the chain's head was missing, written below
     if pending is not None:
         pending.confirm(counts[0])
     if completed_write is not None and counts[completed_write] == 0:
         _refuse_if_claimed_by_other(instance.case_id, result)
-    if not counts[-1]:
-        return  # the case row is being created in this same transaction
-    if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) and result.event != "incident":
-        # The case ended: a pagoPA notice still unpaid must not stay payable (cases.payments).
-        queue_invalidations(instance)
-    if result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks:
-        _system_event(instance, SYSTEM_EVENT_SUMMARIES[result.event](result.detail), result.detail)
-    for incident in result.new_incidents:
-        _system_event(
-            instance, _("Incidente: %(m)s") % {"m": incident.message}, {"incident": incident.pk, "kind": incident.kind}
-        )
+    if counts[-1]:  # else the case row is being created in this same transaction
+        if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) and result.event != "incident":
+            # The case ended: a pagoPA notice still unpaid must not stay payable (cases.payments).
+            queue_invalidations(instance)
+        if system_event:
+            _system_event(instance, SYSTEM_EVENT_SUMMARIES[result.event](result.detail), result.detail)
+        for incident in result.new_incidents:
+            _system_event(
+                instance, _("Incidente: %(m)s") % {"m": incident.message},
+                {"incident": incident.pk, "kind": incident.kind},
+            )
+    if audit is not None:
+        audit.write()  # nothing when the fold carried it
 
 
 # A migration to another version of the process, or its revert: the kept work items take the new

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
 import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Subquery
 from django.utils.translation import gettext as _
 
@@ -25,7 +26,7 @@ from accounts.models import Tenant, User
 from accounts.roles import Role
 from accounts.selectors import roles_for
 from audit.events import message_delivered_event
-from audit.services import audit_record
+from audit.services import audit_prepare, audit_record
 from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
 from engine import services as engine
@@ -319,10 +320,8 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
 
     def open_it() -> Case:
         now = clock.now()
-        number = _next_number(tenant, clock.today().year)
-        case = Case.objects.create(
+        case = Case(
             tenant=tenant,
-            number=number,
             process_id=process_id,
             process_version=version,
             title=version.definition.name,
@@ -334,26 +333,25 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
             created_by=user,
             idempotency_key=idempotency_key,
         )
-        CaseSubject.objects.bulk_create(
-            [CaseSubject(tenant=tenant, case=case, fiscal_code=s["fiscal_code"]) for s in {s["fiscal_code"]: s for s in subjects}.values()]
-        )
-        result = engine.instance_start(
-            tenant=tenant,
-            version=version,
-            data=data,
-            case_id=case.pk,
-            case_number=number,
-            business_key=business_key,
-            actor_username=user.username if user is not None else None,
-            projector=project,
-        )
-        # The projection of the start wrote the case's link to its instance, data and status.
-        case.instance = result.instance
-        case.business_key = result.instance.business_key
-        case.data = result.data
-        case.outcome = str(result.data.get("final_outcome") or "")[:100]
-        case.has_open_incident = bool(result.new_incidents)
-        audit_record(
+        year = clock.today().year
+        subject_rows = lambda: [  # noqa: E731 - built once the case has its key
+            CaseSubject(tenant=tenant, case=case, fiscal_code=code) for code in {s["fiscal_code"]: s for s in subjects}
+        ]
+        together: list[tuple[str, Any]] = []  # statements the projection's statement carries
+        instance_id = None
+        if connection.vendor == "postgresql":
+            # Number, case row and the instance's key in one statement; the subjects, the instance,
+            # its work items, the case's link and the audit event in the projection's one.
+            instance_id = statements.case_insert_numbered(case, year=year)
+            if subjects:
+                together.append(statements.insert_sql(subject_rows()))
+        else:
+            case.number = _next_number(tenant, year)
+            case.save(force_insert=True)
+            CaseSubject.objects.bulk_create(subject_rows())
+        number = case.number
+        # The opening's event is known now: the projection's statement carries it (cases.projection).
+        opened = audit_prepare(
             tenant=tenant,
             actor=user,
             action="create",
@@ -365,6 +363,24 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
                    **{k: data[k] for k in ("received_on", "channel", "received_on_reason") if k in data}},
             ip=ip,
         )
+        result = engine.instance_start(
+            tenant=tenant,
+            version=version,
+            data=data,
+            case_id=case.pk,
+            case_number=number,
+            business_key=business_key,
+            actor_username=user.username if user is not None else None,
+            projector=functools.partial(project, audit=opened, carry=together),
+            instance_id=instance_id,
+        )
+        opened.write()  # nothing when the projection wrote it
+        # The projection of the start wrote the case's link to its instance, data and status.
+        case.instance = result.instance
+        case.business_key = result.instance.business_key
+        case.data = result.data
+        case.outcome = str(result.data.get("final_outcome") or "")[:100]
+        case.has_open_incident = bool(result.new_incidents)
         return case
 
     case = run_in_transaction(open_it, what="case start")
@@ -563,14 +579,17 @@ def work_item_complete(
             errors = validate_data(_form_json(version_by_id(case.process_version_id), item.form), data)
             if errors:
                 raise ValidationFailed(_("Il modulo contiene errori."), details={"data": errors})
-        engine.instance_complete_task(
-            instance=instance, task_id=item.task_id, data=data, actor_username=user.username, projector=project
-        )
-        audit_record(
+        # The completion's event is known before the step: the projection's statement carries it.
+        completed = audit_prepare(
             tenant=tenant, actor=user, action="complete", object_type="work_item", object_id=str(item.pk), case_id=item.case_id,
             object_repr=f"{case.number}: {item.name}", summary=_("Completato «%(t)s»") % {"t": item.name},
             after=data, ip=ip,
         )
+        engine.instance_complete_task(
+            instance=instance, task_id=item.task_id, data=data, actor_username=user.username,
+            projector=functools.partial(project, audit=completed),
+        )
+        completed.write()  # nothing when the projection wrote it
         return item
 
     item = run_in_transaction(complete, what="work item completion")

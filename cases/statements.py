@@ -11,6 +11,7 @@ always parameters.
 - `work_item_for_completion`: a work item, its case and its instance, the instance row locked,
   read by one prebuilt statement (building its ORM twin cost more CPU than the rest of the read);
 - `case_number_next`: the next case number of a tenant and year as one ``UPDATE ... RETURNING``;
+- `case_insert_numbered` (PostgreSQL): that number, the case's INSERT and its instance's id, one statement;
 - `work_item_complete_sql`, `insert_sql`: the projection's statements, their text built once;
 - `execute_together`: on PostgreSQL, several data-modifying statements built by the ORM run as
   one statement (data-modifying CTEs); elsewhere one after the other.
@@ -162,6 +163,51 @@ def case_number_next(*, tenant_id: int, year: int) -> int | None:
 
 
 @functools.cache
+def _case_insert_sql() -> tuple[str, tuple[Any, ...]]:
+    from engine.models import WorkflowInstance
+
+    q = connection.ops.quote_name
+    seq = q(CaseNumberSequence._meta.db_table)
+    fields = tuple(f for f in Case._meta.concrete_fields if not f.primary_key)
+    last = f"n.{q('last')}"
+    values = [
+        f"(SELECT %s || '/' || CASE WHEN {last} < 1000000 THEN lpad({last}::text, 6, '0') ELSE {last}::text END "
+        "FROM n)" if f.name == "number" else "%s"
+        for f in fields
+    ]
+    instance_seq = f"pg_get_serial_sequence('{WorkflowInstance._meta.db_table}', 'id')"
+    sql = (
+        f"WITH n AS (INSERT INTO {seq} ({q('tenant_id')}, {q('year')}, {q('last')}) VALUES (%s, %s, 1) "
+        f"ON CONFLICT ({q('tenant_id')}, {q('year')}) DO UPDATE SET {q('last')} = {seq}.{q('last')} + 1 "
+        f"RETURNING {q('last')}) "
+        f"INSERT INTO {q(Case._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(values)}) RETURNING {q('id')}, {q('number')}, nextval({instance_seq})"
+    )
+    return sql, fields
+
+
+def case_insert_numbered(case: Case, *, year: int) -> int:
+    """PostgreSQL: advance the tenant's case-number sequence of `year` (creating its row for the
+    first case of the year, locking it until commit), insert `case` with that number and reserve
+    the id of its workflow instance, in one statement. Sets `case.pk` and `case.number`; returns
+    the reserved instance id (engine.services.instance_start(instance_id=...)).
+
+    The ORM twin is `case_number_next` + ``Case.objects.create`` (what other databases run); the
+    number is formatted as ``f"{year}/{last:06d}"``.
+    """
+    sql, fields = _case_insert_sql()
+    params = [
+        str(year) if f.name == "number" else f.get_db_prep_save(f.pre_save(case, True), connection) for f in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [case.tenant_id, year, *params])
+        case.pk, case.number, instance_id = cursor.fetchone()
+    case._state.adding = False
+    case._state.db = connection.alias
+    return int(instance_id)
+
+
+@functools.cache
 def _complete_item_sql() -> str:
     from accounts.models import User
 
@@ -222,16 +268,21 @@ def insert_sql(objs: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     return _insert_sql(model, len(objs)), tuple(params)
 
 
-def execute_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: Any = None) -> list[int]:
     """Run data-modifying statements; how many rows each changed.
 
     On PostgreSQL they go in one round trip as data-modifying CTEs (they see the same snapshot and
     none sees another's changes: the caller passes statements that touch different rows); on
     other databases one by one.
+
+    `tail` (PostgreSQL only): more CTEs to carry in the same statement, an object with `ctes`,
+    `params`, `result` (the CTE whose row is wanted) and `columns` (audit.services.FoldedAppend);
+    its row (or None) is then handed to `tail.row`.
     """
-    if not statements:
+    if not statements and tail is None:
         return []
-    if connection.vendor != "postgresql" or len(statements) == 1:
+    if connection.vendor != "postgresql" or (len(statements) == 1 and tail is None):
+        assert tail is None, "a tail is folded on PostgreSQL only"
         counts = []
         with connection.cursor() as cursor:
             for statement, params in statements:
@@ -243,6 +294,16 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[in
         parts.append(f"s{index} AS ({statement} RETURNING 1)")
         params.extend(stmt_params)
         selects.append(f"(SELECT count(*) FROM s{index})")
+    source = ""
+    if tail is not None:
+        parts.append(tail.ctes)
+        params.extend(tail.params)
+        selects.extend(f"t.{column}" for column in tail.columns)
+        # No row from the tail leaves its columns NULL; the counts come anyway.
+        source = f" FROM (SELECT 1) AS one LEFT JOIN {tail.result} AS t ON true"
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selects)}", params)
-        return [int(n) for n in cursor.fetchone()]
+        cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selects)}{source}", params)
+        row = cursor.fetchone()
+    if tail is not None:
+        tail.row = tuple(row[len(statements):])
+    return [int(n) for n in row[: len(statements)]]

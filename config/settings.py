@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "common.middleware.JsonDepthLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "accounts.middleware.SessionRenewalMiddleware",
     "common.middleware.ItalianFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -226,8 +227,11 @@ OTP_TOTP_ISSUER = env_str("PROCEDO_OTP_ISSUER", "Procedo")
 LOGIN_URL = "/accedi/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accedi/"
-SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)  # idle timeout, renewed on every request
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60)  # idle timeout, renewed by activity
+# Renewed at most this often (accounts.middleware.SessionRenewalMiddleware), not saved on every request:
+# a save is a database write and a durable commit on every page view.
+SESSION_SAVE_EVERY_REQUEST = False
+PROCEDO_SESSION_RENEW_SECONDS = env_int("PROCEDO_SESSION_RENEW_SECONDS", 60)
 
 # --- SPID / CIE / eIDAS: Procedo as a SAML2 service provider (identity/) ----------------------------
 # Public base URL of the service provider (ACS, SLO and metadata hang from it); the entity ID is its

@@ -264,6 +264,17 @@ def _instance_update_sql(names: tuple[str, ...]) -> str:
     )
 
 
+@functools.cache
+def _instance_insert_sql() -> str:
+    """``INSERT`` of a new instance row with its reserved key (InstanceRuntime.create)."""
+    q = connection.ops.quote_name
+    columns = [field.column for field in _INSTANCE_FIELDS.values()]
+    return (
+        f"INSERT INTO {q(WorkflowInstance._meta.db_table)} ({', '.join(q(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+
+
 # --------------------------------------------------------------------------- the runtime
 
 
@@ -275,6 +286,7 @@ class InstanceRuntime:
         self.instance = instance
         self.workflow = workflow
         self.projector = resolve_projector(projector)
+        self._unsaved = False  # a row created in this transaction and not inserted yet (create)
 
     @classmethod
     def load(cls, instance: WorkflowInstance, *, projector: Projector | None = None) -> InstanceRuntime:
@@ -309,8 +321,12 @@ class InstanceRuntime:
         case_number: str,
         business_key: str,
         projector: Projector | None,
+        instance_id: int | None = None,
     ) -> InstanceRuntime:
-        """A new instance row (inserted, so ours alone) with its workflow at the start event."""
+        """A new instance row (inserted, so ours alone) with its workflow at the start event.
+
+        `instance_id`: a key the caller reserved from the table's sequence (PostgreSQL), so that
+        the row's INSERT can travel with the projection's statement like an update would."""
         spec, subprocess_specs = parsed_specs(version)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine_for(tenant.work_calendar))
         now = clock.now()
@@ -329,6 +345,7 @@ class InstanceRuntime:
         else:  # pragma: no cover - a parsed process always has a root task
             workflow.data.update(initial)
         instance = WorkflowInstance(
+            pk=instance_id,
             tenant=tenant,
             process_version=version,
             state="{}",
@@ -340,8 +357,10 @@ class InstanceRuntime:
             updated_at=now,
         )
         # Not inserted yet: the first save inserts it with its state (one statement, not an
-        # INSERT and an UPDATE), unless an incident or an outbox row needs its key before.
-        return cls(mark_locked(instance), workflow, projector=projector)
+        # INSERT and an UPDATE), unless an incident or an outbox row needs its row before.
+        runtime = cls(mark_locked(instance), workflow, projector=projector)
+        runtime._unsaved = True
+        return runtime
 
     # ------------------------------------------------------------------ reading
 
@@ -361,8 +380,9 @@ class InstanceRuntime:
 
     def insert_row(self) -> None:
         """Insert a row created in this transaction now, when something needs its key."""
-        if self.instance.pk is None:
+        if self._unsaved:
             self.instance.save(force_insert=True)
+            self._unsaved = False
 
     def save(self, **fields: Any) -> None:
         """Write the state and `fields` if nobody wrote the row since we read it."""
@@ -375,12 +395,19 @@ class InstanceRuntime:
         row was created in this transaction (then it is inserted here, with its state)."""
         instance = self.instance
         fields = {"state": dump_workflow(self.workflow), "updated_at": clock.now(), **fields}
-        if instance.pk is None:  # created in this transaction (InstanceRuntime.create)
+        if self._unsaved:  # created in this transaction (InstanceRuntime.create)
             for name, value in fields.items():
                 setattr(instance, name, value)
             instance.revision += 1
-            instance.save(force_insert=True)
-            return None
+            self._unsaved = False
+            if instance.pk is None:
+                instance.save(force_insert=True)
+                return None
+            # Its key reserved: an INSERT that the projector may send with its own statements.
+            values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in _INSTANCE_FIELDS.values()]
+            instance._state.adding = False
+            instance._state.db = connection.alias
+            return PendingSave(sql=_instance_insert_sql(), params=tuple(values))
         values = {"revision": instance.revision + 1, **fields}
         params = [
             _INSTANCE_FIELDS[name].get_db_prep_save(value, connection) for name, value in values.items()

@@ -80,11 +80,15 @@ def instance_start(
     business_key: str = "",
     actor_username: str | None = None,
     projector: Projector | None = None,
+    instance_id: int | None = None,
 ) -> StepResult:
-    """Create and run a new instance. Must run inside the caller's transaction."""
+    """Create and run a new instance. Must run inside the caller's transaction.
+
+    `instance_id`: a key reserved from the instance table's sequence (PostgreSQL), so that the
+    row's INSERT travels with the projector's statements (InstanceRuntime.create)."""
     runtime = InstanceRuntime.create(
         tenant=tenant, version=version, data=data, case_id=case_id, case_number=case_number,
-        business_key=business_key, projector=projector,
+        business_key=business_key, projector=projector, instance_id=instance_id,
     )
     return runtime.advance(event="started", actor_username=actor_username, previous_ready_ids=frozenset())
 

@@ -1,5 +1,6 @@
 """Load drill scenario (issue 17): operators working their inboxes and completing residence-change tasks
-through the API, read-only users on the pages, "citizens" opening cases. Users and their tokens/sessions
+through the API, read-only users on the pages, citizens signed in with SPID (demo IdP) on their own pages
+and filing declarations. Users and their tokens/sessions
 come from bench/load/seed.py (LOAD_USERS_FILE). Counts per class: LOAD_OPERATORS, LOAD_READERS,
 LOAD_CITIZENS (the run script passes the total with -u)."""
 
@@ -9,6 +10,8 @@ import itertools
 import json
 import os
 import random
+import re
+import urllib.parse
 
 from locust import HttpUser, between, task
 
@@ -111,20 +114,70 @@ class Reader(_Authenticated):
         self.page(f"/pratiche/{random.choice(known_cases)}/", "page: case")
 
 
-class Citizen(_Authenticated):
-    """Declarations arriving from the portal: a new residence-change case each."""
+class Citizen(HttpUser):
+    """Citizens on their own pages: they sign in with SPID through the demo identity provider (the real
+    SAML flow: signed AuthnRequest, the IdP's form, the signed Response posted to the ACS), look at their
+    personal area, their cases and the public view of each, and file residence-change declarations in
+    which they are the declarant (the portal channel: the API with their session and its CSRF token)."""
 
     fixed_count = _count("LOAD_CITIZENS")
     wait_time = between(5, 15)
-    pool = CITIZENS
 
-    @task
+    def on_start(self) -> None:
+        self.me = next(CITIZENS)
+        self.client.headers.update({"X-Procedo-Tenant": TENANT})
+        self.cases: list[int] = []
+        self.signed_in = self.sign_in()
+
+    def sign_in(self) -> bool:
+        start = self.client.get("/spid/accedi/avvia/", params={"idp": USERS["demo_idp"], "livello": "SpidL2"},
+                                name="citizen: SPID request", allow_redirects=False)
+        if start.status_code != 302:
+            return False
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(start.headers["Location"]).query))
+        self.client.get("/demo-idp/sso/", params=query, name="citizen: SPID identity provider")
+        answer = self.client.post("/demo-idp/sso/", data={**query, "identity": self.me["fiscal_code"],
+                                                          "level": "SpidL2"}, name="citizen: SPID identity provider")
+        fields = dict(re.findall(r'name="(SAMLResponse|RelayState)" value="([^"]*)"', answer.text))
+        with self.client.post("/spid/acs/", data=fields, name="citizen: SPID assertion", allow_redirects=False,
+                              catch_response=True) as done:
+            if done.status_code != 302:
+                done.failure(f"{done.status_code} {done.text[:200]}")
+                return False
+        self.page("/spid/benvenuto/", "page: citizen area")  # also sets the CSRF cookie (its logout form)
+        return True
+
+    def page(self, url: str, name: str) -> None:
+        with self.client.get(url, name=name, catch_response=True, allow_redirects=False) as r:
+            if r.status_code != 200:
+                r.failure(f"{r.status_code}")
+
+    @task(1)
+    def area(self) -> None:
+        if self.signed_in:
+            self.page("/spid/benvenuto/", "page: citizen area")
+
+    @task(3)
+    def my_cases(self) -> None:
+        if self.signed_in:
+            self.page("/pratiche/", "page: citizen cases")
+
+    @task(3)
+    def my_case(self) -> None:
+        if self.signed_in and self.cases:
+            self.page(f"/pratiche/{random.choice(self.cases)}/", "page: citizen case")
+
+    @task(2)
     def declare(self) -> None:
-        self.client.cookies.clear()
-        with self.client.post("/api/v1/cases/", json={"process": "residence_change", "data": DECLARATION},
-                              name="api: open case", catch_response=True, headers=self.api) as r:
+        if not self.signed_in:
+            return
+        declaration = {**DECLARATION, "declarants": [
+            {"fiscal_code": self.me["fiscal_code"], "given_name": self.me["given_name"],
+             "family_name": self.me["family_name"]}]}
+        headers = {"X-CSRFToken": self.client.cookies.get("csrftoken", ""), "Referer": self.host + "/spid/benvenuto/"}
+        with self.client.post("/api/v1/cases/", json={"process": "residence_change", "data": declaration},
+                              name="citizen: file a declaration", catch_response=True, headers=headers) as r:
             if r.status_code != 201:
                 r.failure(f"{r.status_code} {r.text[:200]}")
                 return
-            known_cases.append(r.json()["id"])
-        self.client.get(f"/api/v1/cases/{r.json()['id']}/", name="api: case", headers=self.api)
+            self.cases.append(r.json()["id"])

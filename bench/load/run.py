@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.stack import BIN, ROOT, Stack  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+LOAD: dict[str, str] = {}  # the machine's load average when locust started and when it ended
 
 
 def main() -> int:
@@ -28,7 +29,10 @@ def main() -> int:
     stack = Stack(db=os.environ.get("LOAD_DB", "procedo_load"), web_workers=int(os.environ.get("WEB_WORKERS", "3")))
     users_file = stack.var_dir / "users.json"
     started = time.monotonic()
+    server: list[str] = []
     try:
+        # Citizens sign in with SPID through the demo identity provider of this very server.
+        stack.env.update(PROCEDO_SPID_DEMO_IDP="1", PROCEDO_SPID_BASE_URL=stack.web_url, PROCEDO_SPID_TENANT="capannori")
         stack.prepare()
         stack.env.update(LOAD_REGISTRARS=str(max(1, counts["OPERATORS"] * 3 // 5)),
                          LOAD_POLICE=str(max(1, counts["OPERATORS"] - counts["OPERATORS"] * 3 // 5)),
@@ -40,31 +44,58 @@ def main() -> int:
         env = {**stack.env, "LOAD_USERS_FILE": str(users_file), "LOAD_OPERATORS": str(counts["OPERATORS"]),
                "LOAD_READERS": str(counts["READERS"]), "LOAD_CITIZENS": str(counts["CITIZENS"])}
         total = sum(counts.values())
+        LOAD["before"] = "/".join(f"{x:.2f}" for x in os.getloadavg())
         subprocess.run([str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "-u", str(total),
                         "-r", "25", "-t", f"{duration}s", "--stop-timeout", "10", "--host", stack.web_url,
                         "--csv", str(HERE / "results"), "--only-summary", "--loglevel", "WARNING"],
                        cwd=ROOT, env=env, check=False, timeout=duration + 120)
+        LOAD["after"] = "/".join(f"{x:.2f}" for x in os.getloadavg())
         outbox = stack.psql("SELECT status, operation, count(*), left(max(last_error), 160) FROM engine_outboxmessage "
                             "GROUP BY 1, 2 ORDER BY 1, 2", stack.db)
         cases = stack.psql("SELECT status, count(*) FROM cases_case GROUP BY 1 ORDER BY 1", stack.db)
+        server = server_times(stack.log_dir / "access-gunicorn.log")
     finally:
         stack.stop()
     stack.drop()
     for extra in ("results_stats_history.csv", "results_exceptions.csv"):
         (HERE / extra).unlink(missing_ok=True)
-    write_results(duration, counts, outbox, cases)
+    write_results(duration, counts, outbox, cases, server)
     return 0
 
 
-def write_results(duration: int, counts: dict, outbox: str, cases: str) -> None:
+def server_times(access_log: Path) -> list[str]:
+    """Time inside gunicorn per kind of request (numbers in paths folded): what the server spent, as
+    opposed to what the client waited (queueing for a worker included)."""
+    import re
+    import statistics
+
+    spent: dict[str, list[float]] = {}
+    for line in access_log.read_text().splitlines() if access_log.exists() else []:
+        parts = line.split()
+        if len(parts) != 4 or not parts[3].isdigit():
+            continue
+        key = f"{parts[0]} {re.sub(r'/[0-9]+/', '/{id}/', parts[1])}"
+        spent.setdefault(key, []).append(float(parts[3]))
+    rows = ["| request | count | server median ms | server p95 ms |", "|---|---:|---:|---:|"]
+    for key, values in sorted(spent.items(), key=lambda kv: -len(kv[1]))[:16]:
+        values.sort()
+        rows.append(f"| {key} | {len(values)} | {statistics.median(values):.0f} | "
+                    f"{values[max(0, int(len(values) * 0.95) - 1)]:.0f} |")
+    return rows
+
+
+def write_results(duration: int, counts: dict, outbox: str, cases: str, server: list[str]) -> None:
     rows = list(csv.DictReader((HERE / "results_stats.csv").open()))
     lines = [
         "# Load drill", "",
         f"_Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} on {os.cpu_count()} cores (shared with the load generator); "
         f"`DURATION={duration} OPERATORS={counts['OPERATORS']} READERS={counts['READERS']} "
-        f"CITIZENS={counts['CITIZENS']} bash bench/load/run.sh`_", "",
+        f"CITIZENS={counts['CITIZENS']} WEB_WORKERS={os.environ.get('WEB_WORKERS', '3')} bash bench/load/run.sh`_", "",
         "Stack: gunicorn (sync workers), PostgreSQL, Redis broker, one Celery worker with beat, the connector "
-        "simulators over HTTP. Targets: 0 errors, p95 < 300 ms for pages.", "",
+        "simulators over HTTP. Citizens sign in with SPID through the demo identity provider and use their own "
+        "pages. Targets: 0 errors, p95 < 300 ms for pages.", "",
+        f"Load average (1/5/15 min) at the start / end of the locust run: {LOAD.get('before', '?')} / "
+        f"{LOAD.get('after', '?')}.", "",
         "| endpoint | requests | failures | median ms | p95 ms | p99 ms | max ms | req/s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -83,6 +114,8 @@ def write_results(duration: int, counts: dict, outbox: str, cases: str) -> None:
         lines += ["Failures:", "", "| endpoint | error | occurrences |", "|---|---|---:|"]
         lines += [f"| {f['Method']} {f['Name']} | {f['Error'][:150]} | {f['Occurrences']} |" for f in failed]
         lines.append("")
+    if len(server) > 2:
+        lines += ["Time inside the server (gunicorn access log), the most frequent requests:", "", *server, ""]
     lines += ["After the run: cases by status `" + cases.replace("\n", "; ") + "`, outbox by status `"
               + outbox.replace("\n", "; ") + "`.", ""]
     (HERE / "RESULTS.md").write_text("\n".join(lines))

@@ -2,9 +2,10 @@
 and ready sessions (no password hashing under load), and INITIAL_CASES open residence-change cases.
 Writes the users' credentials as JSON to the path given as argument (read by the locustfile).
 
-Citizens: the API refuses a citizen who is not among the declarants, and who may start which procedure
-is being tightened (issue 17, finding 4); the "citizen" load therefore opens residence-change cases
-as registrar-role accounts of the portal, i.e. the same API call and the same work on the server.
+Citizens are not seeded as accounts: each signs in with SPID through the demo identity provider during
+the run (their `cf:<fiscal code>` account is made at the first sign-in); the file names the demo
+identities and the IdP's entity id. The SP's and the demo IdP's certificates are made here
+(`manage.py spid_setup`, under the stack's var directory).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ django.setup()
 
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from accounts.models import Membership, Tenant, User  # noqa: E402
 from cases.services import case_start  # noqa: E402
+from identity.demo_idp import idp  # noqa: E402
 
 DECLARATION = {
     "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"}],
@@ -50,6 +53,7 @@ def _user(tenant: Tenant, username: str, role: str) -> dict:
 
 
 def main(out: Path) -> None:
+    call_command("spid_setup")
     tenant = Tenant.objects.create(name="Comune di Capannori", slug="capannori", istat_code="046007", belfiore_code="B648")
     registrars = int(os.environ.get("LOAD_REGISTRARS", "15"))
     police = int(os.environ.get("LOAD_POLICE", "10"))
@@ -60,7 +64,9 @@ def main(out: Path) -> None:
         "registrars": [_user(tenant, f"registrar.{i}", "registrar") for i in range(registrars)],
         "police": [_user(tenant, f"police.{i}", "police") for i in range(police)],
         "readers": [_user(tenant, f"reader.{i}", "viewer") for i in range(readers)],
-        "citizens": [_user(tenant, f"portal.{i}", "registrar") for i in range(citizens)],
+        "citizens": [{"fiscal_code": i.fiscal_code, "given_name": i.name, "family_name": i.family_name}
+                     for i in idp.IDENTITIES][: max(1, citizens)],
+        "demo_idp": idp.entity_id(),
         "supervisors": [_user(tenant, f"supervisor.{i}", "supervisor") for i in range(int(os.environ.get("LOAD_SUPERVISORS", "0")))],
     }
     opener = User.objects.get(username="registrar.0")

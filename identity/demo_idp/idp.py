@@ -58,7 +58,7 @@ class DemoIdentity:
 IDENTITIES = (
     DemoIdentity("PRVGNN90R10H501Q", "Giovanni", "Prova", "1990-10-10", "giovanni.prova@example.org"),
     DemoIdentity("RSSMRA80A41H501Y", "Maria", "Rossi", "1980-01-01", "maria.rossi@example.org"),
-    DemoIdentity("BNCLCU75C15F205P", "Luca", "Bianchi", "1975-03-15", "luca.bianchi@example.org"),
+    DemoIdentity("BNCLCU75C15F205O", "Luca", "Bianchi", "1975-03-15", "luca.bianchi@example.org"),
 )
 
 

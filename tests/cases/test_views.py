@@ -149,6 +149,43 @@ def test_pages_carry_the_session_timeout_warning_and_keepalive_renews(office):
     assert Client().get("/sessione/").status_code == 302  # anonymous: to the login page
 
 
+def test_the_idle_session_is_renewed_by_activity_at_most_once_a_minute(office):
+    """A page view renews the session's expiry only when its last renewal is a minute old: the other
+    page views write nothing to the session table; the keepalive always renews."""
+    import time
+
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.middleware import RENEWED_KEY
+
+    client = _client(office["registrar"])
+    client.get("/")  # the first request after sign-in renews
+    key = client.cookies["sessionid"].value
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get("/").content.decode()
+    assert not [q for q in ctx.captured_queries if "django_session" in q["sql"] and not q["sql"].startswith("SELECT")]
+    timeout = int(page.split('data-timeout="')[1].split('"')[0])
+    assert 1740 <= timeout <= 1800  # what is left of the idle timeout, for the warning in the page
+
+    session = client.session
+    session[RENEWED_KEY] = int(time.time()) - 600  # last renewed ten minutes ago
+    session.save()
+    Session.objects.filter(session_key=key).update(expire_date=Session.objects.get(session_key=key).expire_date
+                                                     - __import__("datetime").timedelta(minutes=10))
+    before = Session.objects.get(session_key=key).expire_date
+    page = client.get("/").content.decode()
+    assert Session.objects.get(session_key=key).expire_date > before  # renewed, and the cookie with it
+    assert int(page.split('data-timeout="')[1].split('"')[0]) >= 1790
+
+    session = client.session
+    session[RENEWED_KEY] = int(time.time()) - 30
+    session.save()
+    assert client.get("/sessione/").status_code == 204
+    assert abs(client.session[RENEWED_KEY] - time.time()) < 5  # the keepalive renews whatever the minute
+
+
 def test_team_view_for_supervisors_only(office):
     import datetime as dt
 

@@ -179,3 +179,112 @@ def test_the_completion_read_brings_item_case_and_instance_and_nothing_of_anothe
             case.instance_id, case.instance.revision, case.instance.state)
         assert instance.tenant is tenant
         assert statements.work_item_for_completion(work_item_id=item.pk, tenant=make_tenant("Altro")) is None
+
+
+def _data_statements(ctx) -> list[str]:
+    control = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].split(" ", 1)[0].rstrip(";").upper() not in control]
+
+
+@pytest.mark.postgres
+def test_a_completion_carries_its_audit_event_in_the_projection_statement(office):
+    """Lock read, then one statement: instance save, work items, case row and the audit append."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import verify_chain
+
+    tenant, alice, _bruno, case, item = office
+    with CaptureQueriesContext(connection) as ctx:
+        work_item_complete(work_item_id=item.pk, tenant=tenant, user=alice, data={"ok": True})
+    sql = _data_statements(ctx)
+    assert len(sql) == 2 and "audit_auditevent" in sql[1] and "engine_workflowinstance" in sql[1]
+    event = AuditEvent.objects.get(tenant=tenant, action="complete")
+    opened = AuditEvent.objects.get(tenant=tenant, action="create", object_id=str(case.pk))
+    assert (event.chain_key, event.seq) == (opened.chain_key, opened.seq + 1)  # the case's chain, in order
+    assert (event.actor, event.object_id, event.after) == (alice, str(item.pk), {"ok": True})
+    assert event.summary == f"Completato «{item.name}»"
+    assert verify_chain(tenant=tenant).ok
+
+
+@pytest.mark.postgres
+def test_a_case_start_carries_its_audit_event_in_the_projection_statement(office):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import verify_chain
+
+    tenant, alice, *_rest = office
+    with CaptureQueriesContext(connection) as ctx:
+        case = case_start(tenant=tenant, user=alice, process_id="three_tasks", data={})
+    sql = _data_statements(ctx)
+    assert sum("audit_auditevent" in s for s in sql) == 1
+    assert "cases_workitem" in sql[-1] and "audit_auditevent" in sql[-1]
+    event = AuditEvent.objects.get(tenant=tenant, action="create", object_id=str(case.pk))
+    assert (event.actor, event.object_repr, event.after["process"]) == (alice, case.number, "three_tasks")
+    assert verify_chain(tenant=tenant).ok
+
+
+@pytest.mark.postgres
+def test_a_folded_append_whose_chain_head_is_missing_is_written_after_the_statement(office):
+    """A tenant without chain heads yet: the statement carrying the append finds no head, its other
+    writes still happen, and the event is then written the usual way (creating the heads)."""
+    from audit.models import AuditChainHead
+    from audit.services import audit_prepare, verify_chain
+
+    _tenant, alice, _bruno, _case, item = office
+    other = make_tenant("Senza catene")
+    AuditChainHead.objects.filter(chain_key__startswith=f"{other.pk}").delete()
+    with transaction.atomic():
+        prepared = audit_prepare(tenant=other, actor=alice, action="system", object_type="case", object_id="7")
+        folded = prepared.fold()
+        counts = statements.execute_together(
+            [statements.update_sql(WorkItem.objects.filter(pk=item.pk), name="Rinominato")], tail=folded)
+        assert counts == [1] and folded.row == (None,) * 5
+        assert prepared.accept(folded.row) is False
+        prepared.write()
+    event = AuditEvent.objects.get(tenant=other)
+    assert (event.seq, event.object_id) == (1, "7") and prepared.written
+    assert WorkItem.objects.get(pk=item.pk).name == "Rinominato"
+    assert verify_chain(tenant=other).ok
+
+
+@pytest.mark.postgres
+def test_a_case_insert_numbered_takes_the_years_next_number_and_reserves_its_instance_key(office):
+    from engine.models import WorkflowInstance
+
+    tenant, alice, _bruno, case, _item = office
+    fields = dict(tenant=tenant, process_id="three_tasks", process_version=case.process_version, title="t",
+                  subjects=[], data={}, opened_at=T0, updated_at=T0, created_by=alice)
+    first, second, big = Case(**fields), Case(**fields), Case(**fields)
+    with transaction.atomic():
+        reserved = statements.case_insert_numbered(first, year=2031)  # the year's first: its row is created
+        statements.case_insert_numbered(second, year=2031)
+        CaseNumberSequence.objects.filter(tenant=tenant, year=2031).update(last=999_999)
+        statements.case_insert_numbered(big, year=2031)
+    assert (first.number, second.number, big.number) == ("2031/000001", "2031/000002", "2031/1000000")
+    assert f"{2031}/{1_000_000:06d}" == big.number  # the format of cases.services._next_number
+    assert Case.objects.get(pk=first.pk).created_by == alice and not first._state.adding
+    assert CaseNumberSequence.objects.get(tenant=tenant, year=2031).last == 1_000_000
+    assert reserved > case.instance_id and not WorkflowInstance.objects.filter(pk=reserved).exists()
+
+
+@pytest.mark.postgres
+def test_a_case_start_is_two_statements_in_its_transaction(office):
+    """Number + case row + the instance's key; then instance, subjects, work items, the case's link and
+    the audit event in the projection's statement."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from cases.models import CaseSubject
+
+    tenant, alice, *_rest = office
+    with CaptureQueriesContext(connection) as ctx:
+        case = case_start(tenant=tenant, user=alice, process_id="three_tasks", data={})
+    writes = [s for s in _data_statements(ctx) if not s.startswith("SELECT")]  # the reads: roles, version
+    assert len(writes) == 2 and "cases_casenumbersequence" in writes[0]
+    assert "engine_workflowinstance" in writes[1] and "audit_auditevent" in writes[1]
+    case.refresh_from_db()
+    assert case.instance.case_id == case.pk and case.instance.revision == 1 and case.status == "open"
+    assert WorkItem.objects.filter(case=case, status=WorkItemStatus.OPEN).count() == 1
+    assert not CaseSubject.objects.filter(case=case).exists()
