@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Case as DbCase
 from django.db.models import Exists, F, Value, When
 from django.utils.translation import gettext as _
@@ -28,6 +29,7 @@ from engine.types import ReadyTask, StepResult
 from . import statements
 from .models import Case, CaseStatus, WorkItem, WorkItemStatus
 from .payments import queue_invalidations
+from .signals import case_progressed
 
 
 def project(result: StepResult) -> None:
@@ -72,6 +74,8 @@ def project(result: StepResult) -> None:
         pending.confirm(counts[0])
     if completed_write is not None and counts[completed_write] == 0:
         _refuse_if_claimed_by_other(instance.case_id, result)
+    if result.project_tasks or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+        _progressed_after_commit(instance.case_id, instance.tenant_id)
     if not counts[-1]:
         return  # the case row is being created in this same transaction
     if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) and result.event != "incident":
@@ -83,6 +87,17 @@ def project(result: StepResult) -> None:
         _system_event(
             instance, _("Incidente: %(m)s") % {"m": incident.message}, {"incident": incident.pk, "kind": incident.kind}
         )
+
+
+def _progressed_after_commit(case_id: int, tenant_id: int) -> None:
+    """cases.signals.case_progressed once the step is committed (the portal tells citizens then)."""
+    if not case_progressed.receivers:
+        return
+
+    def send() -> None:
+        case_progressed.send_robust(sender=Case, case_id=case_id, tenant_id=tenant_id)
+
+    transaction.on_commit(send, robust=True)
 
 
 # A migration to another version of the process, or its revert: the kept work items take the new
