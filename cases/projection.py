@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Case as DbCase
 from django.db.models import Exists, F, Value, When
 from django.utils.translation import gettext as _
@@ -29,6 +30,7 @@ from engine.types import ReadyTask, StepResult
 from . import statements
 from .models import Case, CaseStatus, WorkItem, WorkItemStatus
 from .payments import queue_invalidations
+from .signals import case_progressed
 
 
 def project(
@@ -87,6 +89,8 @@ def project(
         pending.confirm(counts[0])
     if completed_write is not None and counts[completed_write] == 0:
         _refuse_if_claimed_by_other(instance.case_id, result)
+    if result.project_tasks or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+        _progressed_after_commit(instance.case_id, instance.tenant_id)
     if counts[-1]:  # else the case row is being created in this same transaction
         if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) and result.event != "incident":
             # The case ended: a pagoPA notice still unpaid must not stay payable (cases.payments).
@@ -100,6 +104,17 @@ def project(
             )
     if audit is not None:
         audit.write()  # nothing when the fold carried it
+
+
+def _progressed_after_commit(case_id: int, tenant_id: int) -> None:
+    """cases.signals.case_progressed once the step is committed (the portal tells citizens then)."""
+    if not case_progressed.receivers:
+        return
+
+    def send() -> None:
+        case_progressed.send_robust(sender=Case, case_id=case_id, tenant_id=tenant_id)
+
+    transaction.on_commit(send, robust=True)
 
 
 # A migration to another version of the process, or its revert: the kept work items take the new

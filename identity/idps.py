@@ -24,6 +24,7 @@ class IdentityProvider:
     sso_url: str
     certs: tuple[str, ...]
     scheme: str = "spid"
+    slo_url: str = ""  # SingleLogoutService, HTTP-Redirect binding (empty: local logout only)
 
 
 def _parse(path: Path, scheme: str) -> list[IdentityProvider]:
@@ -36,6 +37,8 @@ def _parse(path: Path, scheme: str) -> list[IdentityProvider]:
             continue
         sso = next((s.get("Location") for s in descriptor.findall(q("md", "SingleSignOnService"))
                     if s.get("Binding") == BINDING_REDIRECT), None)
+        slo = next((s.get("Location") for s in descriptor.findall(q("md", "SingleLogoutService"))
+                    if s.get("Binding") == BINDING_REDIRECT), "")
         certs = tuple(
             body_to_pem(c.text or "")
             for kd in descriptor.findall(q("md", "KeyDescriptor")) if kd.get("use") in (None, "signing")
@@ -45,7 +48,7 @@ def _parse(path: Path, scheme: str) -> list[IdentityProvider]:
         name = (name_el.text or "").strip() if name_el is not None else entity.get("entityID")
         if sso and certs:
             found.append(IdentityProvider(entity_id=entity.get("entityID"), name=name, sso_url=sso,
-                                          certs=certs, scheme=scheme))
+                                          certs=certs, scheme=scheme, slo_url=slo or ""))
     return found
 
 

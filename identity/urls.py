@@ -11,6 +11,7 @@ urlpatterns = [
     path("spid/accedi/avvia/", views.login_start, name="login"),
     path("spid/acs/", views.acs, name="acs"),
     path("spid/slo/", views.slo, name="slo"),
+    path("spid/esci/", views.logout_start, name="logout"),
     path("cns/accedi/", views.cns_login, name="cns"),
     path("spid/benvenuto/", views.welcome, name="welcome"),
 ]

@@ -26,8 +26,22 @@ from common import clock
 from .cns import cns_enabled
 from .idps import identity_provider, identity_providers
 from .levels import LEVELS
-from .services import SESSION_LOA, assertion_id_consume, citizen_sign_in
-from .sp import EIDAS_INDEXES, authn_request_build, metadata_xml, service_provider
+from .services import (
+    SESSION_IDP,
+    SESSION_INDEX,
+    SESSION_LOA,
+    SESSION_NAME_ID,
+    assertion_id_consume,
+    citizen_sign_in,
+)
+from .slo import (
+    logout_request_build,
+    logout_request_validate,
+    logout_response_build,
+    logout_response_validate,
+    message_read,
+)
+from .sp import EIDAS_INDEXES, authn_request_build, metadata_xml, service_provider, sp_credentials_ensure
 from .validator import PendingRequest, ResponseRefused, response_validate
 
 logger = logging.getLogger(__name__)
@@ -186,10 +200,85 @@ def welcome(request: HttpRequest) -> HttpResponse:
     return render(request, "identity/welcome.html", {"level": request.session.get(SESSION_LOA)})
 
 
+SLO_COOKIE = "procedo_spid_logout"
+SLO_SALT = "identity.logout"
+
+
+@require_POST  # CSRF-protected: nobody else's page can sign a citizen out
+def logout_start(request: HttpRequest) -> HttpResponse:
+    """Sign out here, then (SAML single logout) ask the IdP to end its session with a signed LogoutRequest.
+
+    The local session ends first: whatever the IdP answers, or if it never answers, this browser is
+    signed out of Procedo."""
+    session = request.session
+    idp = identity_provider(session.get(SESSION_IDP, "")) if request.user.is_authenticated else None
+    name_id, index = session.get(SESSION_NAME_ID, ""), session.get(SESSION_INDEX, "")
+    if request.user.is_authenticated:
+        logout(request)  # audited by accounts.receivers
+    if idp is None or not idp.slo_url or not name_id:
+        return redirect(settings.LOGOUT_REDIRECT_URL)
+    outgoing = logout_request_build(sp=sp_credentials_ensure(), idp=idp, name_id=name_id,
+                                    name_qualifier=idp.entity_id, session_index=index,
+                                    relay_state=secrets.token_urlsafe(16))
+    response = redirect(outgoing.redirect_url)
+    response.set_cookie(SLO_COOKIE, signing.dumps({"id": outgoing.request_id, "idp": idp.entity_id,
+                                                   "instant": outgoing.issue_instant}, salt=SLO_SALT),
+                        max_age=PENDING_MAX_AGE, httponly=True, secure=request.is_secure(),
+                        samesite="None" if request.is_secure() else "Lax", path=reverse("identity:slo"))
+    return response
+
+
+def _slo_refused(request: HttpRequest, exc: ResponseRefused) -> HttpResponse:
+    logger.info("SAML logout message refused: %s", exc)
+    message = _("Il messaggio di uscita del gestore dell'identità digitale non è valido. La sessione su questo "
+                "servizio è comunque chiusa.")
+    response = render(request, "identity/error.html", {"message": message, "code": exc.code}, status=400)
+    response.delete_cookie(SLO_COOKIE, path=reverse("identity:slo"))
+    return response
+
+
+# csrf_exempt: the IdP posts its LogoutResponse here from its own site. What protects this endpoint is
+# the IdP's signature (checked against its registered certificates only) and, for a LogoutResponse, the
+# ID of the request this browser sent (signed cookie); a message without either is refused.
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def slo(request: HttpRequest) -> HttpResponse:
-    """Local logout (the IdP's LogoutRequest/LogoutResponse land here too)."""
-    if request.user.is_authenticated:
-        logout(request)  # audited by accounts.receivers
-    return redirect(settings.LOGOUT_REDIRECT_URL)
+    """Single logout service: the IdP's LogoutResponse to our request, or its own LogoutRequest."""
+    params = request.GET if request.method == "GET" else request.POST
+    sp = service_provider()
+    skew = dt.timedelta(seconds=settings.PROCEDO_SPID_CLOCK_SKEW_SECONDS)
+    raw_query = request.META.get("QUERY_STRING", "")
+    try:
+        if params.get("SAMLResponse"):
+            incoming = message_read(method=request.method, params=params, raw_query=raw_query,
+                                    param="SAMLResponse", tag="LogoutResponse")
+            try:
+                pending = signing.loads(request.COOKIES.get(SLO_COOKIE, ""), salt=SLO_SALT, max_age=PENDING_MAX_AGE)
+            except signing.BadSignature:
+                pending = {}
+            logout_response_validate(incoming, pending_id=pending.get("id", ""), pending_idp=pending.get("idp", ""),
+                                     pending_instant=pending.get("instant", ""), slo_url=sp.slo_url,
+                                     now=clock.now(), skew=skew)
+            response = redirect(settings.LOGOUT_REDIRECT_URL)
+            response.delete_cookie(SLO_COOKIE, path=reverse("identity:slo"))
+            return response
+        if params.get("SAMLRequest"):
+            incoming = message_read(method=request.method, params=params, raw_query=raw_query,
+                                    param="SAMLRequest", tag="LogoutRequest")
+            asked = logout_request_validate(incoming, slo_url=sp.slo_url, now=clock.now(), skew=skew)
+            success = True
+            if request.user.is_authenticated:
+                session = request.session
+                same = (session.get(SESSION_IDP) == asked.idp.entity_id
+                        and session.get(SESSION_NAME_ID) == asked.name_id
+                        and (not asked.session_indexes or session.get(SESSION_INDEX) in asked.session_indexes))
+                if same:
+                    logout(request)
+                else:  # another person's session in this browser: not the one the IdP is ending
+                    success = False
+            return redirect(logout_response_build(sp=sp_credentials_ensure(), idp=asked.idp,
+                                                  in_response_to=asked.request_id, success=success,
+                                                  relay_state=params.get("RelayState", "")[:80]))
+    except ResponseRefused as exc:
+        return _slo_refused(request, exc)
+    return _slo_refused(request, ResponseRefused("malformed", "no SAML message"))

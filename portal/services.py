@@ -559,14 +559,11 @@ def certificate_requests_paid_issue() -> int:
 
 
 def milestones_notify(*, limit: int = 500) -> int:
-    """Tell each opted-in citizen about every public milestone their open cases reached since the
-    last message (App IO with a deep link to the case; email when not on IO or IO refuses). Once per
-    milestone (MilestoneNotice); the first run for a case only records what was already reached."""
+    """Beat sweep (the safety net of `case_milestones_notify`, which runs at the milestone itself): tell each
+    opted-in citizen about every public milestone their open cases reached since the last message (App IO
+    with a deep link to the case; email when not on IO or IO refuses). Once per milestone (MilestoneNotice);
+    the first run for a case only records what was already reached."""
     from django.db.models import Q
-
-    from cases.selectors import case_progress
-    from engine.bundles import version_by_id
-    from engine.manifest import manifest_of
 
     sent = 0
     profiles = CitizenProfile.objects.filter(models_q_opted_in()).select_related("user", "tenant")
@@ -577,25 +574,53 @@ def milestones_notify(*, limit: int = 500) -> int:
         case_ids = CaseSubject.objects.filter(tenant=profile.tenant, fiscal_code=own).values("case_id")
         recent = Q(status="open") | Q(closed_at__gte=clock.now() - dt.timedelta(days=7))  # the outcome too
         for case in Case.objects.filter(recent, pk__in=case_ids).order_by("-updated_at")[:50]:
-            manifest = manifest_of(version_by_id(case.process_version_id))
-            if not manifest.public_milestones:
-                continue
-            progress = case_progress(case=case)
-            reached = set(progress["done"]) | set(progress["current"])
-            known = set(MilestoneNotice.objects.filter(case=case, user=profile.user).values_list("element_id", flat=True))
-            first_time = not known
-            for element, label in manifest.public_milestones:
-                if element not in reached or element in known:
-                    continue
-                channel = "none" if first_time else _notify(profile, case, label)
-                try:
-                    MilestoneNotice.objects.create(tenant=profile.tenant, case=case, user=profile.user,
-                                                   element_id=element, channel=channel, sent_at=clock.now())
-                except IntegrityError:
-                    continue
-                sent += channel != "none"
-                if sent >= limit:
-                    return sent
+            sent += _case_milestones_tell(profile, case)
+            if sent >= limit:
+                return sent
+    return sent
+
+
+def case_milestones_notify(*, case_id: int) -> int:
+    """At the milestone: the engine step of this case has committed (cases.signals.case_progressed,
+    then portal.tasks.case_milestones_task); tell its opted-in subjects what public milestone it reached."""
+    case = Case.objects.filter(pk=case_id).first()
+    if case is None:
+        return 0
+    codes = CaseSubject.objects.filter(tenant_id=case.tenant_id, case=case).values("fiscal_code")
+    profiles = (CitizenProfile.objects.filter(models_q_opted_in(), tenant_id=case.tenant_id, user__fiscal_code__in=codes)
+                .select_related("user", "tenant"))
+    return sum(_case_milestones_tell(profile, case) for profile in profiles)
+
+
+def _case_milestones_tell(profile: CitizenProfile, case: Case) -> int:
+    """The public milestones of `case` not yet told to `profile`'s citizen: each is claimed first
+    (MilestoneNotice, unique), then sent, so that the hook and the sweep never both send one."""
+    from cases.selectors import case_progress
+    from engine.bundles import version_by_id
+    from engine.manifest import manifest_of
+
+    manifest = manifest_of(version_by_id(case.process_version_id))
+    if not manifest.public_milestones:
+        return 0
+    progress = case_progress(case=case)
+    reached = set(progress["done"]) | set(progress["current"])
+    known = set(MilestoneNotice.objects.filter(case=case, user=profile.user).values_list("element_id", flat=True))
+    first_time = not known
+    sent = 0
+    for element, label in manifest.public_milestones:
+        if element not in reached or element in known:
+            continue
+        try:
+            with transaction.atomic():
+                notice = MilestoneNotice.objects.create(tenant=profile.tenant, case=case, user=profile.user,
+                                                        element_id=element, channel="none", sent_at=clock.now())
+        except IntegrityError:
+            continue  # told already (by the sweep or another worker)
+        if first_time:
+            continue
+        notice.channel = _notify(profile, case, label)
+        notice.save(update_fields=["channel"])
+        sent += notice.channel != "none"
     return sent
 
 

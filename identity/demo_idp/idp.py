@@ -82,10 +82,14 @@ def sso_url() -> str:
     return f"{settings.PROCEDO_SPID_BASE_URL}/demo-idp/sso/"
 
 
+def slo_url() -> str:
+    return f"{settings.PROCEDO_SPID_BASE_URL}/demo-idp/slo/"
+
+
 def demo_identity_provider() -> IdentityProvider:
     _key, cert = demo_credentials_ensure()
     return IdentityProvider(entity_id=entity_id(), name="Demo IdP (Procedo)", sso_url=sso_url(),
-                            certs=(cert.read_text(),), scheme="spid")
+                            certs=(cert.read_text(),), scheme="spid", slo_url=slo_url())
 
 
 def metadata_xml() -> bytes:
@@ -96,6 +100,7 @@ def metadata_xml() -> bytes:
     key = etree.SubElement(descriptor, q("md", "KeyDescriptor"), use="signing")
     x509_data = etree.SubElement(etree.SubElement(key, q("ds", "KeyInfo")), q("ds", "X509Data"))
     etree.SubElement(x509_data, q("ds", "X509Certificate")).text = pem_body(cert.read_text())
+    etree.SubElement(descriptor, q("md", "SingleLogoutService"), Binding=BINDING_REDIRECT, Location=slo_url())
     etree.SubElement(descriptor, q("md", "NameIDFormat")).text = NAMEID_TRANSIENT
     etree.SubElement(descriptor, q("md", "SingleSignOnService"), Binding=BINDING_REDIRECT, Location=sso_url())
     etree.SubElement(descriptor, q("md", "SingleSignOnService"), Binding=BINDING_POST, Location=sso_url())
@@ -211,3 +216,55 @@ def response_sign(response: etree._Element, *, sign_response: bool = True, sign_
         data = sign_document(response, key_file=key_file, cert_file=cert_file, id_nodes=id_nodes,
                              node_xpath="/*[local-name()='Response']/*[local-name()='Signature']")
     return data
+
+
+# --- single logout -----------------------------------------------------------------------------------
+
+def sp_message_read(*, raw_query: str, params, param: str, tag: str) -> etree._Element:
+    """A logout message from our SP (HTTP-Redirect, signed over the query with the SP's key)."""
+    from ..slo import query_signature_ok
+    from ..sp import service_provider
+
+    sp = service_provider()
+    if not query_signature_ok(raw_query=raw_query, param=param, certs=(sp.cert_file.read_text(),)):
+        raise BadRequest("signature")
+    try:
+        root = parse_xml(redirect_decode(params.get(param, "")))
+    except XmlError as exc:
+        raise BadRequest("xml") from exc
+    if root.tag != q("samlp", tag) or (root.findtext("saml:Issuer", namespaces=NS) or "").strip() != sp.entity_id:
+        raise BadRequest(f"not a {tag} from our SP")
+    return root
+
+
+def logout_response_build(*, in_response_to: str) -> bytes:
+    """The IdP's signed LogoutResponse (HTTP-POST) to the SP's LogoutRequest."""
+    from ..sp import service_provider
+
+    key_file, cert_file = demo_credentials_ensure()
+    root = etree.Element(q("samlp", "LogoutResponse"), nsmap={"samlp": NS["samlp"], "saml": NS["saml"]},
+                         ID="_" + secrets.token_hex(20), Version="2.0", IssueInstant=format_instant(clock.now()),
+                         Destination=service_provider().slo_url, InResponseTo=in_response_to)
+    etree.SubElement(root, q("saml", "Issuer"), Format=NAMEID_ENTITY).text = entity_id()
+    etree.SubElement(etree.SubElement(root, q("samlp", "Status")), q("samlp", "StatusCode"), Value=STATUS_SUCCESS)
+    insert_signature(root, cert_pem=cert_file.read_text())
+    return sign_document(root, key_file=key_file, cert_file=cert_file,
+                         id_nodes=["urn:oasis:names:tc:SAML:2.0:protocol:LogoutResponse"])
+
+
+def logout_request_url(*, name_id: str, session_index: str) -> str:
+    """IdP-initiated logout: a LogoutRequest to the SP, HTTP-Redirect signed with the IdP's key."""
+    from ..slo import redirect_url
+    from ..sp import service_provider
+
+    key_file, _cert = demo_credentials_ensure()
+    sp = service_provider()
+    now = clock.now()
+    root = etree.Element(q("samlp", "LogoutRequest"), nsmap={"samlp": NS["samlp"], "saml": NS["saml"]},
+                         ID="_" + secrets.token_hex(20), Version="2.0", IssueInstant=format_instant(now),
+                         Destination=sp.slo_url, NotOnOrAfter=format_instant(now + dt.timedelta(minutes=5)))
+    etree.SubElement(root, q("saml", "Issuer"), Format=NAMEID_ENTITY).text = entity_id()
+    etree.SubElement(root, q("saml", "NameID"), Format=NAMEID_TRANSIENT, NameQualifier=entity_id()).text = name_id
+    etree.SubElement(root, q("samlp", "SessionIndex")).text = session_index
+    xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return redirect_url(destination=sp.slo_url, param="SAMLRequest", xml=xml, relay_state="", key_file=key_file)

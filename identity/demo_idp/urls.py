@@ -7,4 +7,6 @@ app_name = "demo_idp"
 urlpatterns = [
     path("demo-idp/metadata/", views.metadata, name="metadata"),
     path("demo-idp/sso/", views.sso, name="sso"),
+    path("demo-idp/slo/", views.slo, name="slo"),
+    path("demo-idp/esci/", views.logout_start, name="logout"),
 ]

@@ -23,11 +23,13 @@ OTHER_CF = "BNCNNA82B41H501X"
 @pytest.fixture
 def sims(monkeypatch) -> dict[str, Any]:
     """Every connector simulator the portal's flows reach (ANPR and PDND for the residence change's
-    registration), fresh, on ephemeral ports, wired through the settings. Values: the WSGI apps."""
+    registration, SEND for the citizen's notices), fresh, on ephemeral ports, wired through the settings. Values: the WSGI apps."""
     import importlib
 
     servers, apps = [], {}
-    for platform in ("anpr", "pdnd", "appio", "pagopa", "protocollo"):
+    # SEND: the residence change notifies the citizen (notify.citizen: App IO, else SEND) since issue 11
+    monkeypatch.setattr(django_settings, "PROCEDO_SEND_SIM_SPEED", 1.0)
+    for platform in ("anpr", "pdnd", "appio", "pagopa", "protocollo", "send"):
         app = importlib.import_module(f"connectors.{platform}.simulator").create_app()
         server = SimulatorServer(app).start()
         servers.append(server)

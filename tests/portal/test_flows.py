@@ -266,3 +266,30 @@ def test_a_certificate_the_register_cannot_support_is_refused_before_any_payment
     with pytest.raises(services.ValidationFailed, match="residente"):
         services.certificate_request_create(tenant=town["tenant"], user=town["citizen"], kind="residenza")
     assert not DebtPosition.objects.exists() and not services.CertificateRequest.objects.exists()
+
+
+def test_the_milestone_message_leaves_at_the_milestone_not_at_the_next_sweep(town, sims, portal_settings, mailoutbox,
+                                                                            django_capture_on_commit_callbacks):
+    """cases.signals.case_progressed after the step's commit queues portal.tasks.case_milestones_task (run
+    here by an eager Celery): the citizen is told without waiting for the beat sweep, and only once."""
+    from config.celery import app
+
+    tenant, citizen = town["tenant"], town["citizen"]
+    services.profile_update(tenant=tenant, user=citizen, io_opt_in=False, email_opt_in=True, email="mario@example.org")
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            case = _submit(town, sims, with_file=False).case  # the start: what it reached is recorded, not sent
+        assert MilestoneNotice.objects.filter(case=case).exists() and not mailoutbox
+        item = case.work_items.get(bpmn_id="registration", status="open")
+        with django_capture_on_commit_callbacks(execute=True):
+            case_services.work_item_complete(work_item_id=item.pk, tenant=tenant, user=town["registrar"],
+                                             data={"origin": "same_municipality", "documents_checked": True})
+            _settle()
+    finally:
+        app.conf.task_always_eager = False
+    notice = MilestoneNotice.objects.get(case=case, element_id="police_verification")
+    assert notice.channel == "email" and len(mailoutbox) == 1
+    assert f"/area-personale/pratiche/{case.pk}/" in mailoutbox[0].body
+    assert services.milestones_notify() == 0  # the sweep finds nothing left to say
+    assert len(mailoutbox) == 1

@@ -8,11 +8,13 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
 from accounts.models import Tenant
 from registry.civil_status.services import act_register, annotation_add
+from registry.demo import demo_residents_ensure
 from registry.legacy.generate import generate
 from registry.legacy.importer import import_run
 from registry.models import CivilAct, CivilActParty, Person
@@ -41,6 +43,18 @@ class Command(BaseCommand):
             people = run.counts["people"]["accepted"]
             self.stdout.write(f"{tenant.name}: anagrafe di esempio con {people} persone (importazione n. {run.pk})")
             self._demo_acts(tenant)
+        self._demo_residents()
+
+    def _demo_residents(self) -> None:
+        """The demo IdP's people live in the municipality the demo's SPID login serves (Capannori)."""
+        active = Tenant.objects.filter(is_active=True).order_by("pk")
+        tenant = active.filter(slug=settings.PROCEDO_SPID_TENANT or "capannori").first() or active.first()
+        if tenant is None:
+            return
+        people = demo_residents_ensure(tenant=tenant)
+        if people:
+            self.stdout.write(f"{tenant.name}: residenti delle identità SPID di prova "
+                              f"({', '.join(p.fiscal_code for p in people)})")
 
     def _demo_acts(self, tenant) -> None:
         """Once per tenant: acts about living people named in no act yet."""
