@@ -180,6 +180,7 @@ def autorizzazione_cremazione() -> bytes:
         "di 24 ore dal decesso (art. 8 D.P.R. 285/1990).{% if osservazione_in_corso %} Alla data del rilascio il "
         "periodo di osservazione non è ancora trascorso.{% endif %}"
     )
+    doc.add_paragraph("Destinazione delle ceneri: {{ ceneri }}.")
     doc.add_paragraph("Copia della presente è trasmessa al crematorio e al richiedente.")
     _seal(doc)
     return _stable_bytes(doc)
