@@ -59,9 +59,14 @@ def _recipient(params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(recipient, dict):
         raise PermanentError("params 'recipient' {fiscal_code, given_name, family_name, pec, address} is required")
     fiscal_code = str(recipient.get("fiscal_code") or "").strip().upper()
-    if len(fiscal_code) != 16 or not fiscal_code.isalnum():
-        raise PermanentError("recipient fiscal_code must be a 16-character fiscal code")
-    return {**recipient, "fiscal_code": fiscal_code}
+    # An organisation (e.g. the crematorium a cremation authorisation goes to) has an 11-digit
+    # fiscal code / VAT number and a name: SEND delivers to it as a legal person (PG).
+    organisation = len(fiscal_code) == 11 and fiscal_code.isdigit()
+    if not organisation and (len(fiscal_code) != 16 or not fiscal_code.isalnum()):
+        raise PermanentError("recipient fiscal_code must be a 16-character fiscal code or an organisation's 11 digits")
+    if organisation and not str(recipient.get("denomination") or "").strip():
+        raise PermanentError("an organisation recipient needs its 'denomination'")
+    return {**recipient, "fiscal_code": fiscal_code, "organisation": organisation}
 
 
 def _physical_address(address: Any) -> dict[str, str] | None:
@@ -114,9 +119,12 @@ def notify_citizen(params: dict[str, Any], ctx: OperationContext) -> dict[str, A
 
         protocolled = document_protocol(
             tenant=tenant, document=document, direction="out", subject=title, classification=None, received_on=None,
-            correspondent={"type": "person", "first_name": str(recipient.get("given_name") or ""),
-                           "last_name": str(recipient.get("family_name") or ""),
-                           "fiscal_code": recipient["fiscal_code"]},
+            correspondent=({"type": "organization", "name": str(recipient.get("denomination") or ""),
+                            "pec": str(recipient.get("pec") or ""), "fiscal_code": recipient["fiscal_code"]}
+                           if recipient["organisation"] else
+                           {"type": "person", "first_name": str(recipient.get("given_name") or ""),
+                            "last_name": str(recipient.get("family_name") or ""),
+                            "fiscal_code": recipient["fiscal_code"]}),
             ctx=_sub(ctx, "protocol"))
         protocol_number = protocolled["protocol_number"]
         protocol_date = dt.date.fromisoformat(protocolled["protocol_date"])
@@ -151,16 +159,17 @@ def _send(*, tenant: Tenant, case: Case, ctx: OperationContext, recipient: dict[
     from connectors.appio.client import AppIoClient
 
     fiscal_code = recipient["fiscal_code"]
-    appio = AppIoClient.from_config(tenant)
-    profile = appio.get_profile(fiscal_code)
-    if profile.on_io and profile.sender_allowed:
+    organisation = recipient["organisation"]
+    profile = None if organisation else AppIoClient.from_config(tenant).get_profile(fiscal_code)
+    if profile is not None and profile.on_io and profile.sender_allowed:
+        appio = AppIoClient.from_config(tenant)
         # ADVANCED: App IO tells us when the citizen read it (the delivery date of the notice).
         message_id = appio.submit_message(fiscal_code, subject=title[:APPIO_SUBJECT_MAX],
                                           markdown=_markdown(params, title=title, protocol=protocol_label),
                                           feature_level_type="ADVANCED")
         return NoticeChannel.APPIO, message_id
     if document is None or document.mime != "application/pdf":
-        raise PermanentError("the citizen is not reachable on App IO and SEND needs the notice as a PDF document")
+        raise PermanentError("the recipient is not reachable on App IO and SEND needs the notice as a PDF document")
     from documents import storage
 
     pec = str(recipient.get("pec") or "").strip()
@@ -169,8 +178,9 @@ def _send(*, tenant: Tenant, case: Case, ctx: OperationContext, recipient: dict[
         # SEND's abstract is one line (pattern ^.*$).
         "abstract": " ".join(str(params.get("markdown") or "").split())[:1024] or title,
         "pa_protocol_number": protocol_number or case.number,
-        "recipient": {"tax_id": fiscal_code, "recipient_type": "PF",
-                      "denomination": f"{recipient.get('given_name', '')} {recipient.get('family_name', '')}".strip()
+        "recipient": {"tax_id": fiscal_code, "recipient_type": "PG" if organisation else "PF",
+                      "denomination": (str(recipient.get("denomination") or "").strip() if organisation else
+                                       f"{recipient.get('given_name', '')} {recipient.get('family_name', '')}".strip())
                       or fiscal_code,
                       "digital_domicile": pec, "physical_address": _physical_address(recipient.get("address"))},
         "documents": [{"title": document.title or title,

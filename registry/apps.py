@@ -8,4 +8,5 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         # The local register follows ANPR's changes in the case's transaction (result effects).
-        from . import anpr_effects  # noqa: F401
+        # registry.death_act_lookup is an engine operation.
+        from . import anpr_effects, operations  # noqa: F401

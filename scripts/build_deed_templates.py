@@ -180,6 +180,7 @@ def autorizzazione_cremazione() -> bytes:
         "di 24 ore dal decesso (art. 8 D.P.R. 285/1990).{% if osservazione_in_corso %} Alla data del rilascio il "
         "periodo di osservazione non è ancora trascorso.{% endif %}"
     )
+    doc.add_paragraph("Destinazione delle ceneri: {{ ceneri }}.")
     doc.add_paragraph("Copia della presente è trasmessa al crematorio e al richiedente.")
     _seal(doc)
     return _stable_bytes(doc)
@@ -245,11 +246,47 @@ def certificato_pubblicazione() -> bytes:
     return _stable_bytes(doc)
 
 
+def diniego_cremazione() -> bytes:
+    """Refusal of the cremation authorisation (L. 130/2001 art. 3; L. 241/1990 artt. 3, 10-bis)."""
+    doc = _document()
+    doc.add_paragraph("{{ stemma }}")
+    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
+    doc.add_paragraph("{{ ente.indirizzo }}")
+    doc.add_paragraph("Ufficio di Stato Civile")
+    doc.add_paragraph("")
+    doc.add_paragraph("DINIEGO DELL'AUTORIZZAZIONE ALLA CREMAZIONE - pratica n. {{ pratica.numero }}").runs[0].bold = True
+    doc.add_paragraph("L'Ufficiale dello Stato Civile")
+    doc.add_paragraph(
+        "vista la richiesta di {{ richiedente.nome }} {{ richiedente.cognome }} (C.F. {{ richiedente.codice_fiscale }}) "
+        "di autorizzare la cremazione della salma di {{ defunto.nome }} {{ defunto.cognome }} "
+        "(C.F. {{ defunto.codice_fiscale }});"
+    )
+    doc.add_paragraph(
+        "{% if giudiziario %}considerato che la cremazione richiede il nulla osta dell'autorità giudiziaria "
+        "(art. 3, comma 1, lettera a, legge 30 marzo 2001, n. 130) e che questo non è stato concesso;"
+        "{% else %}vista la comunicazione dei motivi ostativi all'accoglimento della richiesta (art. 10-bis legge "
+        "7 agosto 1990, n. 241) e considerate le eventuali osservazioni pervenute;{% endif %}"
+    )
+    doc.add_paragraph("per i seguenti motivi (art. 3 legge 241/1990): {{ motivi }}")
+    doc.add_paragraph("NEGA").runs[0].bold = True
+    doc.add_paragraph(
+        "l'autorizzazione alla cremazione della salma di {{ defunto.nome }} {{ defunto.cognome }}. Resta possibile "
+        "la sepoltura della salma."
+    )
+    doc.add_paragraph(
+        "Contro il presente provvedimento è ammesso ricorso al Tribunale amministrativo regionale entro 60 giorni "
+        "dalla notifica o ricorso straordinario al Presidente della Repubblica entro 120 giorni."
+    )
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
 DEEDS = {
     ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_avvio.docx": comunicazione_avvio,
     ROOT / "processes" / "residence_change" / "deeds" / "preavviso_rigetto.docx": preavviso_rigetto,
     ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_esito.docx": comunicazione_esito,
     ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_cremazione.docx": autorizzazione_cremazione,
+    ROOT / "processes" / "cremation_authorisation" / "deeds" / "diniego_cremazione.docx": diniego_cremazione,
     ROOT / "processes" / "marriage_banns" / "deeds" / "atto_pubblicazione.docx": atto_pubblicazione,
     ROOT / "processes" / "marriage_banns" / "deeds" / "certificato_pubblicazione.docx": certificato_pubblicazione,
 }

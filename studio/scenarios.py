@@ -13,6 +13,10 @@ File format (every key is checked; a typo fails the file with a message naming i
         at: "2026-03-02T08:30:00Z"           # the clock when the case opens (default: this Monday)
         citizen: RSSMRA80A01H501U            # fiscal code of the `citizen` user (default: first subject)
         settings: {payment_days: 10}         # the municipality's settings of the procedure (manifest)
+        registry:                            # acts in the municipality's civil-status registers, drawn
+          death_acts:                        #   up and closed by its services (numbered 1, 2, ... per register)
+            - {deceased: {fiscal_code: ..., given_name: ..., family_name: ..., birth_date: ..., sex: M},
+               death_date: "2026-02-28", death_time: "10:15", death_place: "...", part: "1", series: ""}
         simulators:                          # set up a simulator through its admin API, over HTTP
           - {platform: anpr, post: /__sim__/citizen-requests, json: {...}}
         start:                               # a person opens it (counter or portal) ...
@@ -79,7 +83,7 @@ from accounts.roles import ROLE_CODES
 PROCESSES = Path(__file__).resolve().parents[1] / "processes"
 DEFAULT_START = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)  # Monday 2 March 2026, 09:30 in Rome
 
-SCENARIO_KEYS = {"name", "at", "citizen", "settings", "simulators", "start", "steps", "expect"}
+SCENARIO_KEYS = {"name", "at", "citizen", "settings", "registry", "simulators", "start", "steps", "expect"}
 START_KEYS = {"as", "data", "platform", "business_key", "received_on", "channel", "received_on_reason"}
 STEP_KINDS = {"complete", "deliver_outbox", "message", "advance_days", "advance_hours", "advance_to", "expect", "pay",
               "cancel", "simulator", "poll_deliveries", "send_back"}
@@ -208,6 +212,11 @@ def _check_scenario(spec: dict[str, Any], c: _Checker) -> None:
     c.keys(spec, SCENARIO_KEYS, "scenario")
     if "settings" in spec and not isinstance(spec["settings"], dict):
         c.problem("'settings' associa a un'impostazione del procedimento il suo valore")
+    if "registry" in spec:
+        registry = spec["registry"]
+        if not isinstance(registry, dict) or set(registry) - {"death_acts"} or not isinstance(
+                registry.get("death_acts", []), list):
+            c.problem("'registry' ha solo 'death_acts': una lista di atti di morte")
     if "at" in spec:
         try:
             _parse_at(spec["at"])
@@ -414,6 +423,8 @@ class Runner:
         clock.freeze(_parse_at(spec["at"]) if "at" in spec else DEFAULT_START)
         if spec.get("settings"):
             self._settings(spec["settings"])
+        for n, act in enumerate((spec.get("registry") or {}).get("death_acts") or [], start=1):
+            self._death_act(n, act)
         for n, sim in enumerate(spec.get("simulators") or [], start=1):
             self._simulator(n, sim)
         self._start(spec["start"])
@@ -437,6 +448,27 @@ class Runner:
                             values={**current, **values})
         except Exception as exc:  # noqa: BLE001
             self.fail("settings", f"impostazioni rifiutate: {_describe(exc)}")
+
+    def _death_act(self, n: int, act: dict[str, Any]) -> None:
+        """A death act drawn up and closed in the municipality's registers (registry.civil_status)."""
+        from registry.civil_status.services import act_register
+        from registry.models import Person
+        from registry.text import normalise
+
+        where = f"registry.death_acts[{n}]"
+        try:
+            who = act["deceased"]
+            person = Person.objects.create(
+                tenant=self.tenant, fiscal_code=who["fiscal_code"], given_name=who["given_name"],
+                family_name=who["family_name"], search_name=normalise(f"{who['family_name']} {who['given_name']}"),
+                sex=who.get("sex", "M"), birth_date=dt.date.fromisoformat(str(who["birth_date"])))
+            data = {k: str(act[k]) for k in ("death_date", "death_time", "death_place") if k in act}
+            act_register(tenant=self.tenant, actor=self.user("supervisor"), kind="death",
+                         act_date=dt.date.fromisoformat(str(act["death_date"])), office="Ufficio di stato civile",
+                         officer="Ufficiale dello stato civile", data=data, parties=[(person.pk, "deceased")],
+                         part=str(act.get("part", "1")), series=str(act.get("series", "")))
+        except Exception as exc:  # noqa: BLE001
+            self.fail(where, f"atto di morte non registrato: {_describe(exc)}")
 
     def _simulator(self, n: int | str, sim: dict[str, Any]) -> None:
         import requests

@@ -1,5 +1,7 @@
 """Demo cases of the cremation authorisation (processes/cremation_authorisation/), per demo tenant:
-a request to check, one waiting for the judicial nulla osta, one authorised. Safe to run twice."""
+a request to check, one waiting for the judicial nulla osta, one authorised. Each deceased has a
+closed death act in the tenant's civil-status registers (the procedure links to it before the deed).
+Safe to run twice."""
 
 from __future__ import annotations
 
@@ -23,16 +25,40 @@ FAMILIES = [
 CHECKED = {"death_act_checked": True, "identities_checked": True, "will_basis": "testament"}
 
 
+def death_act_number(tenant: Tenant, deceased: tuple, died: dt.date) -> int:
+    """The number of the deceased's closed death act in the tenant's registers, drawn up if missing."""
+    from registry.civil_status.services import act_register
+    from registry.models import ActKind, ActRole, ActStatus, CivilAct, Person
+    from registry.text import normalise
+
+    existing = CivilAct.objects.filter(tenant=tenant, kind=ActKind.DEATH, status=ActStatus.CLOSED, part="1",
+                                       series="", parties__role=ActRole.DECEASED,
+                                       parties__person__fiscal_code=deceased[0]).first()
+    if existing is not None:
+        return existing.number
+    person = Person.objects.filter(tenant=tenant, fiscal_code=deceased[0], death_date__isnull=True).first()
+    if person is None:
+        person = Person.objects.create(
+            tenant=tenant, fiscal_code=deceased[0], given_name=deceased[1].upper(), family_name=deceased[2].upper(),
+            search_name=normalise(f"{deceased[2]} {deceased[1]}"), sex="F" if deceased[0][9] in "4567" else "M",
+            birth_date=dt.date.fromisoformat(deceased[3]))
+    act = act_register(tenant=tenant, actor=None, kind="death", act_date=died, office=tenant.name,
+                       officer="Ufficiale dello stato civile", parties=[(person.pk, "deceased")],
+                       data={"death_date": died.isoformat(), "death_time": "10:30", "death_place": "Abitazione"})
+    return act.number
+
+
 def request(tenant: Tenant, n: int, applicant: tuple, deceased: tuple) -> dict:
     yesterday = clock.today() - dt.timedelta(days=1)
     municipality = tenant.name.removeprefix("Comune di ")
+    number = death_act_number(tenant, deceased, yesterday)
     return {
         "applicant": {"fiscal_code": applicant[0], "given_name": applicant[1], "family_name": applicant[2],
                       "relationship": "child", "agency": {"name": "Onoranze Funebri Lucchesi srl"}},
         "deceased": {"fiscal_code": deceased[0], "given_name": deceased[1], "family_name": deceased[2],
                      "birth_date": deceased[3]},
         "death": {"date": yesterday.isoformat(), "time": "10:30", "place": "Abitazione", "municipality": municipality},
-        "death_act": {"municipality": municipality, "year": yesterday.year, "number": str(100 + n), "part": "I"},
+        "death_act": {"municipality": municipality, "year": yesterday.year, "number": str(number), "part": "I"},
         "will": {"basis": "testament"},
         "crematorium": {"name": "Tempio crematorio di Lucca", "municipality": "Lucca"},
     }
