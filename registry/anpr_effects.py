@@ -122,7 +122,7 @@ def residence_after_anpr_change(params: dict[str, Any], result: dict[str, Any], 
     # The household the movers end up in: the one they join (C021 answered with its ANPR id), or
     # one formed for them when people move together into a new household; a lone declarant moving
     # within the comune keeps the household they have (the 5005 moves the whole ANPR family).
-    target = _target_household(tenant, params.get("household"), result, start,
+    target = _target_household(tenant, result.get("household") or params.get("household"), result, start,
                                together=bool(co_movers) or origin != "same_municipality")
     for position, declarant in enumerate([*declarants, *co_movers]):
         code = normalise_cf(str(declarant.get("fiscal_code") or ""))
@@ -153,7 +153,7 @@ def residence_after_anpr_change(params: dict[str, Any], result: dict[str, Any], 
             problems.append({"fiscal_code": code, "code": getattr(exc, "code", "error"), "message": str(exc)})
     return {"applied": bool(moved) and not problems, "house_number": civico.pk, "moved": moved, "added": added,
             "problems": problems, "household": target.pk if target is not None else None,
-            "household_kind": (params.get("household") or {}).get("kind") or "new"}
+            "household_kind": (result.get("household") or params.get("household") or {}).get("kind") or "new"}
 
 
 # The relationship declared for a co-mover (start form) as ANPR table 5 codes (registry/data/relationship.csv).

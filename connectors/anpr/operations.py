@@ -93,6 +93,10 @@ def c021_family_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[st
 @operation("anpr.household_for_move",
            description="Accerta in ANPR (C021) la famiglia a cui si aggiungono i dichiaranti, o ne costituisce una nuova")
 def household_for_move(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    return _household_for_move(params, ctx)
+
+
+def _household_for_move(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: joins_household_of (fiscal code of a member, normally the head, of an existing household;
     "" for a new one),
     declarants, co_movers (for the count). result: kind (existing | new), family_id_anpr, head
@@ -147,13 +151,18 @@ def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str,
 )
 def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: declarants [{fiscal_code, given_name, family_name, birth_date}], co_movers (same, with
-    relationship), household (the result of anpr.household_for_move), new_address, declaration_date,
+    relationship), joins_household_of (looked up as anpr.household_for_move does; or household, that
+    operation's result), new_address, declaration_date,
     case_number, origin (same_municipality | other_municipality | abroad), previous_municipality (ISTAT code,
     for other_municipality: sent as the provenance).
     result: esito, operation (5005|1002), operation_id, id_operazione_anpr, family_id_anpr."""
     declarants = params.get("declarants") or []
     if not declarants:
         raise InvalidRequest(_("Nessun dichiarante indicato."), details={"declarants": ["required"]})
+    # The household the movers join, asked of ANPR before any change (a wrong one is the case's data
+    # to correct: the registrar is sent back to `registration`); or the one a test model hands over.
+    household = (_household_for_move(params, ctx) if "joins_household_of" in params
+                 else params.get("household") if isinstance(params.get("household"), dict) else {})
     first = declarants[0]
     fiscal_code = _fiscal_code(first.get("fiscal_code"), "declarants.0.fiscal_code")
     address = anpr_address(params.get("new_address") or {})
@@ -187,10 +196,9 @@ def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[s
         answer = client.call(soap.ISCRIZIONE, payload)
         family_id = None
         kind = "1002"
-    household = params.get("household") if isinstance(params.get("household"), dict) else {}
     return {"esito": "OK", "operation": kind, "operation_id": operation_id,
             "id_operazione_anpr": answer.anpr_operation_id, "family_id_anpr": family_id,
-            "household": {"kind": household.get("kind") or "new",
+            "household": {**household, "kind": household.get("kind") or "new",
                           "family_id_anpr": household.get("family_id_anpr") or family_id},
             "co_movers": [str(p.get("fiscal_code") or "").upper() for p in params.get("co_movers") or []
                           if isinstance(p, dict)]}
