@@ -46,3 +46,25 @@ def test_a_declaration_with_household_and_documents_opens_with_their_defaults(of
     assert response.status_code == 201, response.content
     data = Case.objects.get(pk=response.json()["id"]).data
     assert (data["co_movers"], data["joins_household_of"], data["anpr_request_code"]) == ([], "", "")
+
+
+def test_both_linked_cases_show_each_other_on_the_case_page(office):
+    from django.test import Client
+
+    from cases.services import case_start_from_platform
+
+    client = api_client(office["registrar"], office["tenant"])
+    first = Case.objects.get(pk=client.post("/api/v1/cases/", {"process": "residence_change",
+                                                               "data": declaration_payload()},
+                                            format="json").json()["id"])
+    linked, created = case_start_from_platform(
+        tenant=office["tenant"], process_id="residence_change", business_key="ANPR-500001",
+        source=f"pratica {first.number}", received_on="2026-03-08", channel="anpr",
+        data=declaration_payload(anpr_request_code="500001", linked_case=first.number))
+    assert created and linked.data["received_on"] == "2026-03-08" and linked.data["channel"] == "anpr"
+    browser = Client()
+    browser.force_login(office["registrar"])
+    page = browser.get(f"/pratiche/{linked.pk}/").content.decode()
+    assert "Pratiche collegate" in page and f"/pratiche/{first.pk}/" in page and "ANPR-500001" in page
+    page = browser.get(f"/pratiche/{first.pk}/").content.decode()
+    assert "Pratiche collegate" in page and f"/pratiche/{linked.pk}/" in page
