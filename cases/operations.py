@@ -20,3 +20,29 @@ def notify_citizen(params: dict[str, Any], ctx: OperationContext) -> dict[str, A
     from .notices import notify_citizen as run
 
     return run(params, ctx)
+
+
+@operation(
+    "cases.open_linked",
+    description="Open the case of another procedure for this case's request (a residence declaration filed on "
+    "the ANPR portal opens a residence change), once: the business key names it, a retry gives back the "
+    "same case. Params: process_id, data (its start data), business_key, received_on, channel. Result: "
+    "case_id, case_number, process_id, business_key, created.",
+)
+def open_linked(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    from accounts.models import Tenant
+    from common.errors import ValidationFailed
+
+    from .services import case_start_from_platform
+
+    process_id, key = str(params.get("process_id") or ""), str(params.get("business_key") or "")[:100]
+    data = params.get("data")
+    if not process_id or not key or not isinstance(data, dict):
+        raise ValidationFailed("process_id, business_key and data are required", code="invalid_params")
+    tenant = Tenant.objects.get(pk=ctx.tenant_id)
+    case, created = case_start_from_platform(
+        tenant=tenant, process_id=process_id, data=data, business_key=key,
+        source=f"pratica {ctx.case_number}" if ctx.case_number else "Procedo",
+        received_on=params.get("received_on") or None, channel=params.get("channel") or None)
+    return {"case_id": case.pk, "case_number": case.number, "process_id": process_id, "business_key": key,
+            "created": created}

@@ -530,3 +530,18 @@ def case_notices(*, case: Case) -> list:
     from .models import CitizenNotice
 
     return list(CitizenNotice.objects.filter(tenant_id=case.tenant_id, case=case).order_by("sent_at", "pk"))
+
+
+def linked_cases(*, case: Case) -> list[Case]:
+    """The cases linked to this one, both ways: the case it was opened from (`linked_case` in its
+    data, e.g. the ANPR portal request behind a residence change) and the cases opened from it
+    (`linked_residence_case` in its data, or another case whose `linked_case` names it). Same tenant only."""
+    data = case.data if isinstance(case.data, dict) else {}
+    numbers = {str(data.get("linked_case") or "")}
+    opened = data.get("linked_residence_case")
+    if isinstance(opened, dict):
+        numbers.add(str(opened.get("case_number") or ""))
+    numbers.discard("")
+    found = Case.objects.filter(tenant_id=case.tenant_id).exclude(pk=case.pk).filter(
+        Q(number__in=numbers) | Q(data__linked_case=case.number)).only("pk", "number", "title", "business_key", "status")
+    return list(found.order_by("number")[:20])

@@ -255,6 +255,7 @@ def case_start(
         ) from exc
     start_channel = _start_channel(version, user, roles)
     _validate_start_data(version, data)
+    _refuse_platform_only(version, data)
     subjects = _subjects(version, data)
     if start_channel == "portal":
         # A citizen files only for themselves (and those declaring with them).
@@ -294,6 +295,20 @@ def _validate_start_data(version: ProcessVersion, data: Any) -> None:
     errors = validate_data(_form_json(version, start_form), data)
     if errors:
         raise ValidationFailed(_("I dati della domanda non sono validi."), details={"data": errors})
+
+
+def _refuse_platform_only(version: ProcessVersion, data: dict[str, Any]) -> None:
+    """Fields of the start schema marked `"x-platform-only": true` (the ANPR request a residence
+    change answers, the case it was opened from) are set only by the case that opens it
+    (`cases.open_linked`): a person naming them could have the outcome reported on someone else's
+    request."""
+    start_form = manifest_of(version).start_form
+    properties = (version_form(version, start_form).get("properties") or {}) if start_form else {}
+    given = [key for key, prop in properties.items()
+             if isinstance(prop, dict) and prop.get("x-platform-only") and data.get(key) not in (None, "")]
+    if given:
+        raise ValidationFailed(_("I dati della domanda non sono validi."),
+                               details={"data": {key: [_("Campo impostato solo dal sistema.")] for key in given}})
 
 
 def _with_start_defaults(version: ProcessVersion, data: dict[str, Any]) -> dict[str, Any]:
@@ -390,8 +405,12 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
 
 
 def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str, Any], business_key: str,
-                             source: str) -> tuple[Case, bool]:
+                             source: str, received_on: str | None = None,
+                             channel: str | None = None) -> tuple[Case, bool]:
     """Open a case for a request that arrived from a national platform (no user behind it).
+    `received_on` (ISO date, not in the future; default today) and `channel` (RECEIPT_CHANNELS,
+    default portal) are recorded as for a case opened at the office: the platform's own request
+    date is the date of receipt.
 
     Idempotent on (tenant, process, business key): the same request arriving twice gives
     back the case opened the first time, `created` False. Concurrent pollers are
@@ -404,6 +423,7 @@ def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str,
         )
     _validate_start_data(version, data)
     data = _with_start_defaults(version, data)
+    data = {**data, **_platform_receipt(received_on, channel)}
 
     def open_once() -> tuple[Case, bool]:
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # lock level 0 (engine.locks)
@@ -419,6 +439,18 @@ def case_start_from_platform(*, tenant: Tenant, process_id: str, data: dict[str,
         return case, True
 
     return run_in_transaction(open_once, what="case start from a platform")
+
+
+def _platform_receipt(received_on: str | None, channel: str | None) -> dict[str, Any]:
+    today = clock.today()
+    try:
+        day = dt.date.fromisoformat(str(received_on or today.isoformat())[:10])
+    except ValueError:
+        raise ValidationFailed(_("Data di ricezione non valida."),
+                               details={"received_on": [_("Usa il formato AAAA-MM-GG.")]}) from None
+    if channel is not None and channel not in RECEIPT_CHANNELS:
+        raise ValidationFailed(_("Canale di ricezione non ammesso."), details={"channel": ["invalid"]})
+    return {"received_on": min(day, today).isoformat(), "channel": channel or "portal"}
 
 
 # --------------------------------------------------------------------------- work items

@@ -392,6 +392,7 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return render(request, "cases/case_detail.html", {
         "progress": progress, "documents": documents,
         "receipt": presenters.receipt_and_protocol(case.data),
+        "linked_cases": selectors.linked_cases(case=case),
         "notices": presenters.notice_rows(selectors.case_notices(case=case)),
         "nav": "cases", "case": case, "version": version, "days_left": days_left, "outcome_label": outcome_label,
         "open_items": open_items,

@@ -77,8 +77,10 @@ class Field:
 
 
 def _ordered(properties: dict[str, Any], ui: dict[str, Any]) -> list[str]:
-    order = [k for k in ui.get("ui:order", []) if k in properties]
-    return order + [k for k in properties if k not in order]
+    # A field marked "x-platform-only" is set by the system only (cases.services._refuse_platform_only): no input.
+    shown = {k for k, prop in properties.items() if not (isinstance(prop, dict) and prop.get("x-platform-only"))}
+    order = [k for k in ui.get("ui:order", []) if k in shown]
+    return order + [k for k in properties if k not in order and k in shown]
 
 
 def _widget(schema: dict[str, Any], ui: dict[str, Any]) -> str:

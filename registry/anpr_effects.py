@@ -6,7 +6,7 @@ the engine runs them when it feeds the ANPR answer back to the case (`engine.out
 savepoint of that transaction, and adds each report to the result under `effects.registry`:
 
 - `anpr.mutazione_residenza` (5005 within the comune, 1002 from another comune or abroad): every
-  declarant moves to the declared civico from the declaration date (`residence_move`, with the ANPR
+  declarant and every person moving with them (`co_movers`) moves to the declared civico from the declaration date (`residence_move`, with the ANPR
   operation id); a declarant coming from elsewhere who is not in the local register yet is added
   (names and fiscal code from the declaration; sex and birth date from the fiscal code when not
   declared), marked "fiscal code not validated".
@@ -35,7 +35,7 @@ from common.operations import OperationContext, result_effect
 from . import codes
 from .fiscal_code import normalise as normalise_cf
 from .fiscal_code import problem as cf_problem
-from .models import HouseNumber, Person, ResidenceEvent, Street
+from .models import Household, HouseholdKind, HouseholdMember, HouseNumber, Person, ResidenceEvent, Street
 from .services import residence_annul, residence_move
 from .text import normalise
 
@@ -117,7 +117,14 @@ def residence_after_anpr_change(params: dict[str, Any], result: dict[str, Any], 
                            "registrata a mano (la verifica di allineamento con ANPR la segnala)."}
     ref = str(result.get("id_operazione_anpr") or "")
     moved, added, problems = [], [], []
-    for declarant in params.get("declarants") or []:
+    declarants = [p for p in params.get("declarants") or [] if isinstance(p, dict)]
+    co_movers = [p for p in params.get("co_movers") or [] if isinstance(p, dict)]
+    # The household the movers end up in: the one they join (C021 answered with its ANPR id), or
+    # one formed for them when people move together into a new household; a lone declarant moving
+    # within the comune keeps the household they have (the 5005 moves the whole ANPR family).
+    target = _target_household(tenant, result.get("household") or params.get("household"), result, start,
+                               together=bool(co_movers) or origin != "same_municipality")
+    for position, declarant in enumerate([*declarants, *co_movers]):
         code = normalise_cf(str(declarant.get("fiscal_code") or ""))
         person = (Person.objects.for_tenant(tenant).filter(fiscal_code=code, death_date__isnull=True)
                   .order_by("pk").first()) if code else None
@@ -132,6 +139,12 @@ def residence_after_anpr_change(params: dict[str, Any], result: dict[str, Any], 
                     continue
                 current = person.residences.filter(end_date__isnull=True).first()
                 household = current.household_id if current is not None and origin == "same_municipality" else None
+                if target is not None:
+                    household = target.pk
+                    relation = (codes.HEAD_OF_HOUSEHOLD if position == 0 and target.members.filter(
+                        left_on__isnull=True).exclude(person=person).count() == 0
+                        else _RELATIONSHIPS.get(str(declarant.get("relationship") or ""), codes.RELATIONSHIP_UNDEFINED))
+                    _join(tenant, target, person, relation, start)
                 residence_move(tenant=tenant, actor=None, person_id=person.pk, house_number_id=civico.pk,
                                start_date=start, opening_event=event, household_id=household,
                                anpr_operation_ref=ref)
@@ -139,7 +152,45 @@ def residence_after_anpr_change(params: dict[str, Any], result: dict[str, Any], 
         except ProcedoError as exc:
             problems.append({"fiscal_code": code, "code": getattr(exc, "code", "error"), "message": str(exc)})
     return {"applied": bool(moved) and not problems, "house_number": civico.pk, "moved": moved, "added": added,
-            "problems": problems}
+            "problems": problems, "household": target.pk if target is not None else None,
+            "household_kind": (result.get("household") or params.get("household") or {}).get("kind") or "new"}
+
+
+# The relationship declared for a co-mover (start form) as ANPR table 5 codes (registry/data/relationship.csv).
+_RELATIONSHIPS = {"spouse": 2, "child": 3, "grandchild": 4, "parent": 6, "sibling": 9, "other_relative": 13,
+                  "in_law": 22, "cohabitant": 23, "ward": 26, "civil_partner": 28}
+
+
+def _target_household(tenant, household: Any, result: dict[str, Any], start: dt.date, *,
+                      together: bool) -> Household | None:
+    info = household if isinstance(household, dict) else {}
+    family_id = str(info.get("family_id_anpr") or "")
+    if info.get("kind") == "existing":
+        found = Household.objects.for_tenant(tenant).filter(anpr_id=family_id, dissolved_on__isnull=True).first() \
+            if family_id else None
+        if found is None:  # ANPR knows the family, our register not by its id: the head's household
+            head = normalise_cf(str((info.get("head") or {}).get("fiscal_code") or ""))
+            member = HouseholdMember.objects.filter(tenant=tenant, person__fiscal_code=head,
+                                                    left_on__isnull=True).select_related("household").first() \
+                if head else None
+            found = member.household if member is not None else None
+        return found
+    if not together:
+        return None
+    return Household.objects.create(tenant=tenant, kind=HouseholdKind.FAMILY, formed_on=start,
+                                    anpr_id=str(result.get("family_id_anpr") or family_id)[:20])
+
+
+def _join(tenant, household: Household, person: Person, relationship: int, on: dt.date) -> None:
+    """The person leaves their current household sheet (if another) and joins this one from `on`."""
+    current = HouseholdMember.objects.filter(person=person, left_on__isnull=True).first()
+    if current is not None:
+        if current.household_id == household.pk:
+            return
+        current.left_on = max(on, current.joined_on)
+        current.save(update_fields=["left_on"])
+    HouseholdMember.objects.create(tenant=tenant, household=household, person=person, relationship=relationship,
+                                   joined_on=on)
 
 
 @result_effect("anpr.annullamento_mutazione", name="registry")

@@ -90,6 +90,51 @@ def c021_family_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[st
     return _lookup("C021", params, ctx)
 
 
+@operation("anpr.household_for_move",
+           description="Accerta in ANPR (C021) la famiglia a cui si aggiungono i dichiaranti, o ne costituisce una nuova")
+def household_for_move(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    return _household_for_move(params, ctx)
+
+
+def _household_for_move(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """params: joins_household_of (fiscal code of a member, normally the head, of an existing household;
+    "" for a new one),
+    declarants, co_movers (for the count). result: kind (existing | new), family_id_anpr, head
+    {fiscal_code, given_name, family_name} and members (fiscal codes) of the household joined, movers.
+
+    The family the declarants join is the one ANPR knows for that person (C021 for its members and
+    their relationships, C020 for the family id): a household that
+    ANPR does not know, or whose head is not resident, is an incident the registrar can send back to
+    the declaration to correct. A new household needs no lookup (no call to ANPR)."""
+    movers = [str(p.get("fiscal_code") or "").upper() for p in
+              [*(params.get("declarants") or []), *(params.get("co_movers") or [])] if isinstance(p, dict)]
+    head_code = str(params.get("joins_household_of") or "").strip().upper()
+    if head_code in ("", "NUOVA"):  # NUOVA: the registrar corrected the declaration to a new household
+        return {"kind": "new", "family_id_anpr": None, "head": None, "members": [], "movers": movers}
+    head_code = _fiscal_code(head_code, "joins_household_of")
+    if head_code in movers:
+        raise InvalidRequest(_("L'intestatario della famiglia a cui ci si aggiunge non può essere tra chi si trasferisce."),
+                             details={"joins_household_of": ["is_mover"]})
+    reason = "cambio di residenza: famiglia di destinazione"
+    found = _lookup("C021", {**params, "fiscal_code": head_code, "reason": reason}, ctx)
+    family_id = ""
+    if found["found"] and found["subjects"]:
+        # C021 gives the composition and each member's relationship, not the family's id: C020 on the
+        # person named gives the id ANPR's register change needs (idFamigliaConvivenzaANPR).
+        residence = _lookup("C020", {**params, "fiscal_code": head_code, "reason": reason}, ctx)
+        family_id = next((s.get("family_id_anpr") for s in residence["subjects"] if s.get("family_id_anpr")), "")
+    if not family_id:
+        raise InvalidRequest(
+            _("%(cf)s non risulta in ANPR come componente di una famiglia residente: correggere la famiglia "
+              "a cui si aggiungono i dichiaranti, o lasciarla vuota per una nuova famiglia.") % {"cf": head_code},
+            details={"joins_household_of": ["not_found"]})
+    head = next((s for s in found["subjects"] if str(s.get("relation")) == "1"), found["subjects"][0])
+    return {"kind": "existing", "family_id_anpr": family_id, "anpr_operation_id": found["anpr_operation_id"],
+            "head": {"fiscal_code": head.get("fiscal_code", ""), "given_name": head.get("given_name", ""),
+                     "family_name": head.get("family_name", "")},
+            "members": [s.get("fiscal_code", "") for s in found["subjects"]], "movers": movers}
+
+
 @operation("anpr.c030_national_id", description="Accerta l'identificativo unico nazionale ANPR (e-service C030)")
 def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     result = _lookup("C030", params, ctx)
@@ -105,13 +150,19 @@ def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str,
     remember=True,
 )
 def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
-    """params: declarants [{fiscal_code, given_name, family_name, birth_date}], new_address, declaration_date,
+    """params: declarants [{fiscal_code, given_name, family_name, birth_date}], co_movers (same, with
+    relationship), joins_household_of (looked up as anpr.household_for_move does; or household, that
+    operation's result), new_address, declaration_date,
     case_number, origin (same_municipality | other_municipality | abroad), previous_municipality (ISTAT code,
     for other_municipality: sent as the provenance).
     result: esito, operation (5005|1002), operation_id, id_operazione_anpr, family_id_anpr."""
     declarants = params.get("declarants") or []
     if not declarants:
         raise InvalidRequest(_("Nessun dichiarante indicato."), details={"declarants": ["required"]})
+    # The household the movers join, asked of ANPR before any change (a wrong one is the case's data
+    # to correct: the registrar is sent back to `registration`); or the one a test model hands over.
+    household = (_household_for_move(params, ctx) if "joins_household_of" in params
+                 else params.get("household") if isinstance(params.get("household"), dict) else {})
     first = declarants[0]
     fiscal_code = _fiscal_code(first.get("fiscal_code"), "declarants.0.fiscal_code")
     address = anpr_address(params.get("new_address") or {})
@@ -146,7 +197,11 @@ def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[s
         family_id = None
         kind = "1002"
     return {"esito": "OK", "operation": kind, "operation_id": operation_id,
-            "id_operazione_anpr": answer.anpr_operation_id, "family_id_anpr": family_id}
+            "id_operazione_anpr": answer.anpr_operation_id, "family_id_anpr": family_id,
+            "household": {**household, "kind": household.get("kind") or "new",
+                          "family_id_anpr": household.get("family_id_anpr") or family_id},
+            "co_movers": [str(p.get("fiscal_code") or "").upper() for p in params.get("co_movers") or []
+                          if isinstance(p, dict)]}
 
 
 @operation(
