@@ -63,7 +63,8 @@ def _page(browser, live_server, user, viewport):
 def _fits(page, viewport, name):
     if viewport["width"] < 500:
         wide = page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= viewport["width"] + 1, f"{name} is {wide}px wide"
+        culprits = page.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+        assert wide <= viewport["width"] + 1, f"{name} is {wide}px wide: {culprits}"
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=["desktop", "phone"])
