@@ -730,7 +730,7 @@ def _describe(exc: Exception) -> str:
 # Each scenario runs inside a transaction rolled back at its end, as in the test suite.
 
 SANDBOX_TIMEOUT_SECONDS = 600
-SANDBOX_SIMULATORS = ("anpr", "pdnd", "appio", "pagopa", "protocollo")
+SANDBOX_SIMULATORS = ("anpr", "pdnd", "appio", "pagopa", "protocollo", "send")
 SANDBOX_TENANT = {"name": "Comune di Capannori", "slug": "capannori", "istat_code": "046007",
                   "belfiore_code": "B648", "patron_month": 7, "patron_day": 25}
 _REPO = Path(__file__).resolve().parents[1]
@@ -1002,6 +1002,9 @@ def _start_simulators(settings: Any) -> tuple[list[Any], dict[str, str]]:
     from connectors.base.simulator import SimulatorServer
 
     servers, urls = [], {}
+    # SEND at the speed of common.clock, as in tests/procedures/test_scenarios.py: a notice becomes
+    # "perfezionata" 7 simulated days after it is sent (the residence change's 10-day window).
+    settings.PROCEDO_SEND_SIM_SPEED = 1.0
     for platform in SANDBOX_SIMULATORS:
         module = importlib.import_module(f"connectors.{platform}.simulator")
         server = SimulatorServer(module.create_app()).start()

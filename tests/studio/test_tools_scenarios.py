@@ -173,7 +173,9 @@ def test_a_recorded_walk_through_is_saved_to_tests_yaml_and_replays_green(office
     assert scenario["name"] == "recorded_accept"
     assert [next(iter(s)) for s in scenario["steps"]] == ["complete", "deliver_outbox", "complete", "deliver_outbox"]
     assert scenario["expect"] == {"ready": [], "status": "closed", "outcome": "accepted",
-                                  "documents": {"comunicazione_avvio": 1}}
+                                  # the declaration and the outcome deed, each filed with its protocol signature
+                                  "documents": {"comunicazione_avvio": 1, "comunicazione_esito": 1,
+                                                "dichiarazione": 1, "segnatura": 3}}
     # Round trip: the ordinary scenario run replays the recorded scenario green.
     [replayed] = run_in_sandbox("residence_change", draft.files, only=["recorded_accept"])
     assert replayed.passed, replayed.message
