@@ -8,6 +8,7 @@ urlpatterns = [
     path("studio/importa/", views.draft_import, name="studio_import"),
     path("studio/bozze/<str:pk>/", views.draft_detail, name="studio_draft"),
     path("studio/bozze/<str:pk>/modifica/", views.draft_editor, name="studio_draft_editor"),
+    path("studio/bozze/<str:pk>/modulo/", views.draft_form_editor, name="studio_draft_form_editor"),
     path("studio/bozze/<str:pk>/testo/", views.draft_file_page, name="studio_draft_file_page"),
     path("studio/bozze/<str:pk>/richiesta/", views.draft_request, name="studio_draft_request"),
     path("studio/bozze/<str:pk>/scarta/", views.draft_discard, name="studio_draft_discard"),

@@ -194,6 +194,8 @@ def _schema_properties(files: Mapping[str, str], form: str | None) -> set[str] |
 def _produced(bundle: Bundle, spec, subprocess_specs) -> set[str]:
     produced = set(INJECTED_NAMES)
     produced |= _schema_properties(bundle.files, bundle.manifest.get("start_form")) or set()
+    if bundle.manifest.get("settings"):
+        produced.add("settings")  # the municipality's choices, put in the start data (cases.services)
     for process in _processes(spec, subprocess_specs):
         for task_spec in process.task_specs.values():
             bpmn_id = getattr(task_spec, "bpmn_id", None)

@@ -35,6 +35,7 @@ from . import selectors, services
 from .bundle_zip import MAX_UPLOAD_BYTES, export_zip
 from .diff import bundle_diff
 from .models import DraftStatus
+from .paths import clean_path
 from .validation import has_errors
 
 logger = logging.getLogger(__name__)
@@ -235,7 +236,8 @@ def draft_detail(request: HttpRequest, pk: str) -> HttpResponse:
         request, tenant, draft=draft, problems=problems, has_errors=has_errors(problems),
         error_ids=sorted({p.element_id for p in problems if p.element_id and p.severity == "error"}),
         warning_ids=sorted({p.element_id for p in problems if p.element_id and p.severity == "warning"}),
-        files=sorted(draft.files), main_file=main, diff=diff, requests=requests, pending=pending,
+        files=sorted(draft.files), main_file=main, diff=diff,
+        form_files={f for f in draft.files if f.startswith("forms/") and f.endswith(".schema.json")}, requests=requests, pending=pending,
         update=selectors.shipped_update(draft=draft) if draft.status == DraftStatus.OPEN else None,
         is_open=draft.status == DraftStatus.OPEN, user_pk=request.user.pk,
     ))
@@ -287,8 +289,36 @@ def draft_editor(request: HttpRequest, pk: str) -> HttpResponse:
         file_url=urls["file"], save_url=urls["file"], validate_url=urls["validate"], palette_url=urls["palette"],
         expression_url=urls["expression"],
         # h4's preview endpoint (studio/urls_tools.py); the page works without it until it is merged.
-        form_preview_url=f"{reverse('studio_draft', args=[draft.pk])}anteprima-modulo/",
-        forms_url=reverse("studio_draft", args=[draft.pk]) + "#file",
+        form_preview_url=reverse("studio_form_preview", args=[draft.pk]),
+        forms_url=reverse("studio_draft_form_editor", args=[draft.pk]),
+    ))
+
+
+@login_required
+@never_cache
+@require_GET
+def draft_form_editor(request: HttpRequest, pk: str) -> HttpResponse:
+    """The form editor page (templates/studio/form_editor.html) for ?path=forms/<name>.schema.json.
+
+    The page loads and saves through the JSON file endpoint and previews through anteprima-modulo;
+    here only the path is checked (a JSON schema of the draft, under forms/) so the page never
+    points its scripts at something else.
+    """
+    tenant = _editor(request)
+    draft = selectors.draft_get(tenant=tenant, draft_id=_int(pk))
+    path = request.GET.get("path") or ""
+    try:
+        path = clean_path(path)
+    except ValidationFailed as exc:
+        raise NotFound(exc.message, code="form_not_found") from exc
+    if not (path.startswith("forms/") and path.endswith(".schema.json")) or path not in draft.files:
+        raise NotFound(_("Il modulo %(p)s non esiste nella bozza.") % {"p": path[:200]}, code="form_not_found")
+    return render(request, "studio/form_editor.html", _context(
+        request, tenant, draft=draft, form_path=path,
+        file_url=reverse("studio_draft_file", args=[draft.pk]),
+        save_url=reverse("studio_draft_file", args=[draft.pk]),
+        form_preview_url=reverse("studio_form_preview", args=[draft.pk]),
+        back_url=reverse("studio_draft", args=[draft.pk]) + "#file",
     ))
 
 

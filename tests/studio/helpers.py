@@ -39,19 +39,24 @@ NEW_FORM = """{"type": "object", "title": "Verifica dei documenti", "required": 
 
 def inserted_task_bpmn(text: str, *, due: str | None = "add_working_days(received_on, 3)") -> str:
     """The residence change with a user task `check_documents` in the registrar lane, between the
-    registration and the ANPR call (what the issue's browser test adds in the modeler)."""
+    registration and what follows it (what the issue's browser test adds in the modeler)."""
+    import re
+
+    flow = re.search(r'<bpmn:sequenceFlow id="f_registered" sourceRef="registration" targetRef="([^"]+)"\s*/>', text)
+    assert flow, "f_registered not found"
+    target = flow.group(1)
     due_prop = f'<spiffworkflow:property name="dueDate" value="{due}" />' if due else ""
     task = ('<bpmn:userTask id="check_documents" name="Verifica dei documenti">'
             '<bpmn:extensionElements><spiffworkflow:properties>'
             '<spiffworkflow:property name="formJsonSchemaFilename" value="check_documents.schema.json" />'
             f'{due_prop}</spiffworkflow:properties></bpmn:extensionElements>'
             '<bpmn:incoming>f_registered</bpmn:incoming><bpmn:outgoing>f_checked</bpmn:outgoing></bpmn:userTask>\n'
-            '    <bpmn:sequenceFlow id="f_checked" sourceRef="check_documents" targetRef="gw_join" />\n    ')
+            f'    <bpmn:sequenceFlow id="f_checked" sourceRef="check_documents" targetRef="{target}" />\n    ')
     replacements = [
         ("<bpmn:incoming>f_registered</bpmn:incoming>", "<bpmn:incoming>f_checked</bpmn:incoming>"),
         ("<bpmn:flowNodeRef>registration</bpmn:flowNodeRef>",
          "<bpmn:flowNodeRef>registration</bpmn:flowNodeRef>\n        <bpmn:flowNodeRef>check_documents</bpmn:flowNodeRef>"),
-        ('<bpmn:sequenceFlow id="f_registered" sourceRef="registration" targetRef="gw_join"/>',
+        (flow.group(0),
          task + '<bpmn:sequenceFlow id="f_registered" sourceRef="registration" targetRef="check_documents" />'),
         ('<bpmndi:BPMNShape id="registration_di"',
          '<bpmndi:BPMNShape id="check_documents_di" bpmnElement="check_documents"><dc:Bounds x="250" y="320" '

@@ -29,7 +29,7 @@ def test_elements_are_matched_by_id_with_their_property_changes():
     registration = {c["property"]: (c["before"], c["after"]) for c in by_id["registration"]["changes"]}
     assert registration == {"dueDate": ("add_working_days(received_on, 2)", "add_working_days(received_on, 3)")}
     flow = {c["property"]: (c["before"], c["after"]) for c in by_id["f_registered"]["changes"]}
-    assert flow["targetRef"] == ("gw_join", "check_documents")
+    assert flow["targetRef"] == ("gw_join", "check_documents")  # registration now joins the protocol branch
     assert {c["property"] for c in by_id["police_verification"]["changes"]} == {"corsia"}  # moved lane, by name
     assert by_id["lane_police"]["status"] == "changed"
     assert diff["summary"]["elements_removed"] == []

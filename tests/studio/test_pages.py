@@ -106,3 +106,28 @@ def test_english_pages(capannori):
     client.cookies["django_language"] = "en"
     page = client.get("/studio/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Process studio" in page
+
+
+def test_the_form_editor_page_opens_a_form_of_the_draft_and_only_that(capannori, lucca):
+    draft = fork(capannori)
+    client = second_factor_client(capannori["admin"])
+    url = f"/studio/bozze/{draft.pk}/modulo/"
+    page = client.get(url, {"path": "forms/registration.schema.json"}).content.decode()
+    for attribute in ('id="studio-form-editor"', 'data-path="forms/registration.schema.json"',
+                      f'data-file-url="/studio/bozze/{draft.pk}/file/"', f'data-save-url="/studio/bozze/{draft.pk}/file/"',
+                      f'data-form-preview-url="/studio/bozze/{draft.pk}/anteprima-modulo/"'):
+        assert attribute in page, attribute
+    # The draft page links each form to it, the modeler's "form" field builds on data-forms-url.
+    detail = client.get(f"/studio/bozze/{draft.pk}/").content.decode()
+    assert f'href="{url}?path=forms/registration.schema.json"' in detail
+    editor = client.get(f"/studio/bozze/{draft.pk}/modifica/").content.decode()
+    assert f'data-forms-url="{url}"' in editor
+    # Not a form, not in the draft, or a path that tries to leave it: 404, never a 500.
+    for path in ["", "manifest.yaml", "forms/registration.uischema.json", "forms/nope.schema.json",
+                 "../forms/registration.schema.json", "/etc/passwd", "forms/<script>.schema.json"]:
+        assert client.get(url, {"path": path}).status_code == 404, path
+    # Supervisors read but do not edit; another municipality does not see the draft at all.
+    assert second_factor_client(capannori["supervisor"]).get(
+        url, {"path": "forms/registration.schema.json"}).status_code == 403
+    assert second_factor_client(lucca["admin"]).get(
+        url, {"path": "forms/registration.schema.json"}).status_code == 404

@@ -172,8 +172,8 @@ def test_a_recorded_walk_through_is_saved_to_tests_yaml_and_replays_green(office
     scenario = yaml.safe_load(text)["scenarios"][-1]
     assert scenario["name"] == "recorded_accept"
     assert [next(iter(s)) for s in scenario["steps"]] == ["complete", "deliver_outbox", "complete", "deliver_outbox"]
-    # The final state as the last replay saw it: every deed, receipt and protocol segnatura the case produced.
     assert scenario["expect"] == {"ready": [], "status": "closed", "outcome": "accepted",
+                                  # the declaration and the outcome deed, each filed with its protocol signature
                                   "documents": {"comunicazione_avvio": 1, "comunicazione_esito": 1,
                                                 "dichiarazione": 1, "segnatura": 3}}
     # Round trip: the ordinary scenario run replays the recorded scenario green.

@@ -38,6 +38,12 @@ def _residence_files(**changes: str) -> dict[str, str]:
     return files
 
 
+def _avvio(checked):
+    """The report of the notice of start (the residence change ships more deeds than that one)."""
+    reports, _general = checked
+    return next(r for r in reports if r.template == "deeds/comunicazione_avvio.docx")
+
+
 @pytest.mark.parametrize("process_id", SHIPPED)
 def test_every_shipped_deed_uses_only_its_fields_and_reads_only_data_the_process_produces(process_id):
     reports, general = deeds_check(process_id, read_bundle(PROCESSES / process_id).files)
@@ -47,16 +53,11 @@ def test_every_shipped_deed_uses_only_its_fields_and_reads_only_data_the_process
         assert report.errors == [], [p.message for p in report.errors]
 
 
-
-def _avvio(reports, _general):
-    """The report of the notice of start (the residence change issues three deeds)."""
-    return next(r for r in reports if r.name == "comunicazione_avvio")
-
 def test_it_lists_each_placeholder_with_the_part_of_the_document_using_it():
     files = _residence_files(**{"deeds/comunicazione_avvio.docx": _docx(
         "Pratica {{ pratica.numero }} di {{ richiedente.cognome }}",
         "{% for c in componenti %}{{ c.nome }} {{ c.codice_fiscale }}{% endfor %}")})
-    report = _avvio(*deeds_check("residence_change", files))
+    report = _avvio(deeds_check("residence_change", files))
     listed = {p.path: p.parts for p in report.placeholders}
     assert listed["ente.nome"] == ["intestazione"]
     assert listed["pratica.numero"] == ["corpo del documento"]
@@ -67,7 +68,7 @@ def test_it_lists_each_placeholder_with_the_part_of_the_document_using_it():
 def test_an_unknown_placeholder_is_an_error_and_an_unused_field_a_warning():
     files = _residence_files(**{"deeds/comunicazione_avvio.docx": _docx(
         "{{ pratica.numero }} {{ richiedente.secondo_nome }} {{ sposo.nome }}")})
-    report = _avvio(*deeds_check("residence_change", files))
+    report = _avvio(deeds_check("residence_change", files))
     unknown = [p.message for p in report.problems if p.code == "unknown_placeholder"]
     assert len(unknown) == 2 and "«richiedente.secondo_nome» (corpo del documento)" in unknown[0]
     unused = {p.message for p in report.problems if p.code == "unused_field"}
@@ -83,7 +84,7 @@ def test_a_mapping_reading_data_nobody_produces_or_a_key_the_form_lacks_is_an_er
     mapping["richiedente"]["nome"] = 'declarants[0]["given_nam"]'
     del mapping["responsabile"]
     files = _residence_files(**{"deeds/comunicazione_avvio.mapping.yaml": yaml.safe_dump(mapping)})
-    report = _avvio(*deeds_check("residence_change", files))
+    report = _avvio(deeds_check("residence_change", files))
     by_code = {}
     for problem in report.problems:
         by_code.setdefault(problem.code, []).append(problem.message)
@@ -98,10 +99,10 @@ def test_a_mapping_reading_data_nobody_produces_or_a_key_the_form_lacks_is_an_er
 
 def test_a_broken_docx_is_reported_not_raised():
     files = _residence_files(**{"deeds/comunicazione_avvio.docx": "base64:" + base64.b64encode(b"PK nope").decode()})
-    report = _avvio(*deeds_check("residence_change", files))
+    report = _avvio(deeds_check("residence_change", files))
     assert [p.code for p in report.errors] == ["not_docx"] and report.placeholders == []
     syntax = _residence_files(**{"deeds/comunicazione_avvio.docx": _docx("{{ pratica.numero ")})
-    report = _avvio(*deeds_check("residence_change", syntax))
+    report = _avvio(deeds_check("residence_change", syntax))
     assert report.errors[0].code == "template_syntax" and "paragrafo 1" in report.errors[0].message
 
 
