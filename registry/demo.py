@@ -42,7 +42,7 @@ class DemoResident:
 RESIDENTS = (
     DemoResident("PRVGNN90R10H501Q", "GIOVANNI", "PROVA", "M", dt.date(1990, 10, 10), "058091", "ROMA", SINGLE,
                  "prova"),
-    DemoResident("BNCLCU75C15F205P", "LUCA", "BIANCHI", "M", dt.date(1975, 3, 15), "015146", "MILANO", MARRIED,
+    DemoResident("BNCLCU75C15F205O", "LUCA", "BIANCHI", "M", dt.date(1975, 3, 15), "015146", "MILANO", MARRIED,
                  "bianchi-rossi"),
     DemoResident("RSSMRA80A41H501Y", "MARIA", "ROSSI", "F", dt.date(1980, 1, 1), "058091", "ROMA", MARRIED,
                  "bianchi-rossi"),

@@ -25,7 +25,7 @@ def test_the_demo_idp_people_are_residents_with_a_household(tenant, other_tenant
         assert Residence.objects.filter(person=person, end_date__isnull=True).count() == 1
         assert HouseholdMember.objects.filter(person=person, left_on__isnull=True).count() == 1
         assert not Person.objects.filter(tenant=other_tenant, fiscal_code=identity.fiscal_code).exists()
-    couple = HouseholdMember.objects.filter(person__fiscal_code__in=["BNCLCU75C15F205P", "RSSMRA80A41H501Y"])
+    couple = HouseholdMember.objects.filter(person__fiscal_code__in=["BNCLCU75C15F205O", "RSSMRA80A41H501Y"])
     assert len({m.household_id for m in couple}) == 1
 
     giovanni = Person.objects.get(tenant=tenant, fiscal_code="PRVGNN90R10H501Q")
