@@ -97,7 +97,12 @@ def test_a_citizen_files_answers_pays_and_verifies_a_certificate(browser, live_s
     check_accessibility(page, "portal request step 1 (375 px)")
     page.click("button[value=next]")
     page.wait_for_url("**passo=1")
-    # Step 2, the new address: a mistake first, then corrected.
+    # Steps 2 and 3, people moving with the declarants and the household they join: nobody, a new one.
+    page.click("button[value=next]")
+    page.wait_for_url("**passo=2")
+    page.click("button[value=next]")
+    page.wait_for_url("**passo=3")
+    # Step 4, the new address: a mistake first, then corrected.
     page.click("button[value=next]")
     page.wait_for_selector("#error-summary")
     check_accessibility(page, "portal request step with errors")
@@ -105,8 +110,8 @@ def test_a_citizen_files_answers_pays_and_verifies_a_certificate(browser, live_s
     page.fill("#f-new_address-house_number", "12")
     page.fill("#f-new_address-municipality_istat", "046007")
     page.click("button[value=next]")
-    page.wait_for_url("**passo=2")
-    # Step 3, the other data.
+    page.wait_for_url("**passo=4")
+    # Step 5, the other data.
     page.fill("#f-declaration_date", clock.today().strftime("%d/%m/%Y"))
     page.click("button[value=next]")
     # Attachments: checked by content.
