@@ -20,6 +20,7 @@ CONNECTOR_OPERATIONS = {
     "anpr.c020_residence_lookup": False,
     "anpr.c021_family_lookup": False,
     "anpr.c030_national_id": False,
+    "anpr.household_for_move": False,  # a read (C021 + C020) before the registration
     "anpr.mutazione_residenza": True,
     "anpr.p001_list": False,
     "anpr.p002_detail": False,
