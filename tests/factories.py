@@ -35,7 +35,9 @@ class TenantFactory(DjangoModelFactory):
     name = "Comune di Prova"
     slug = factory.LazyAttributeSequence(lambda o, n: f"t{n}-{slugify(o.name)}"[:50])
     istat_code = factory.Sequence(lambda n: f"{900000 + n:06d}")
-    belfiore_code = factory.Sequence(lambda n: f"Z{n:03d}"[:4])
+    # Four characters, unique for 8,000 tenants per session (the suite makes more than 1,000: a plain
+    # f"Z{n:03d}"[:4] wrapped at n = 1000 onto Z100 and collided).
+    belfiore_code = factory.Sequence(lambda n: f"{'ZYXWVUTS'[(n // 1000) % 8]}{n % 1000:03d}")
     patron_month = None
     patron_day = None
 

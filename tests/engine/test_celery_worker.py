@@ -49,6 +49,12 @@ def worker(settings):
     from config.celery import app
 
     app.conf.broker_url = _redis_url()
+    # An earlier test of the session may have published through the app on another broker: its cached
+    # connection and producer pools would still point there, and the message would never reach this worker.
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
     yield proc
     proc.terminate()
     try:

@@ -28,7 +28,7 @@ def test_the_shipped_manifests_load_into_typed_values():
     residence = _shipped("residence_change")
     assert residence.problems == ()
     assert residence.name == "Cambio di residenza" and residence.category == "anagrafe"
-    assert residence.channels == {"counter", "portal"}
+    assert residence.channels == {"counter", "portal", "platform"}  # platform: opened from an ANPR portal request
     assert residence.starters == {"registrar", "supervisor", "citizen"}
     assert residence.start_form == "start.schema.json" and residence.subjects_path == "declarants[*].fiscal_code"
     assert residence.legal_deadline == LegalDeadline(days=45, kind="calendar")
