@@ -76,6 +76,29 @@ def _configure(tmp: Path, *, upstream_port: int, http_port: int, https_port: int
     return main
 
 
+def _start_nginx(tmp: Path, main: Path, https_port: int) -> subprocess.Popen:
+    """nginx on the configuration `main`, once it accepts connections on its HTTPS port."""
+    proc = subprocess.Popen([_nginx(), "-p", str(tmp), "-c", str(main)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("nginx did not start: " + (tmp / "error.log").read_text(errors="replace"))
+            time.sleep(0.1)
+
+
+def _insecure_tls() -> ssl.SSLContext:
+    """The test's self-signed certificate: no verification."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class _Echo(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
@@ -101,20 +124,9 @@ def test_the_proxy_overwrites_trusted_headers_and_refuses_oversized_bodies(tmp_p
     https_port = _free_port()
     main = _configure(tmp_path, upstream_port=upstream.server_address[1], http_port=_free_port(),
                       https_port=https_port)
-    proc = subprocess.Popen([_nginx(), "-p", str(tmp_path), "-c", str(main)], stderr=subprocess.PIPE)
+    proc = _start_nginx(tmp_path, main, https_port)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("nginx did not start: " + (tmp_path / "error.log").read_text(errors="replace"))
-                time.sleep(0.1)
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = _insecure_tls()
 
         def request(method, headers, host="procedo.example.it"):
             conn = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=10)
@@ -165,20 +177,9 @@ def test_hashed_static_names_are_cached_for_a_year_and_plain_ones_for_an_hour(tm
     https_port = _free_port()
     main = _configure(tmp_path, upstream_port=_free_port(), http_port=_free_port(), https_port=https_port,
                       var_dir=var_dir)
-    proc = subprocess.Popen([_nginx(), "-p", str(tmp_path), "-c", str(main)], stderr=subprocess.PIPE)
+    proc = _start_nginx(tmp_path, main, https_port)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("nginx did not start: " + (tmp_path / "error.log").read_text(errors="replace"))
-                time.sleep(0.1)
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = _insecure_tls()
 
         def get(path):
             conn = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=10)
