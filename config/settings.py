@@ -360,7 +360,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = ["config.celery_routes.route_task"]
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
+    # The test suite publishes into a folder of its own: the demo's worker must not find (and run)
+    # messages a test run left behind for rows that only existed in the test database.
+    _broker_dir = VAR_DIR / ("broker-test" if PROCEDO_ENV == "test" else "broker")
     for _sub in ("processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
