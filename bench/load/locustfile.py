@@ -109,7 +109,7 @@ class Operator(_Authenticated):
 
 
 class Reader(_Authenticated):
-    """Read-only staff: inbox, case search, case pages."""
+    """Read-only staff: inbox, case search, case pages, person pages of the population register."""
 
     fixed_count = _count("LOAD_READERS")
     wait_time = between(*READER_BETWEEN)
@@ -127,6 +127,11 @@ class Reader(_Authenticated):
     @task(3)
     def case(self) -> None:
         self.page(f"/pratiche/{random.choice(known_cases)}/", "page: case")
+
+    @task(1)
+    def person(self) -> None:
+        if USERS.get("person_ids"):
+            self.page(f"/anagrafe/persone/{random.choice(USERS['person_ids'])}/", "page: person")
 
 
 class Citizen(HttpUser):
