@@ -33,7 +33,26 @@ def _fernet_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """An ephemeral port; with DRILL_PORTS=8170-8179 the first free one of that range not handed out yet
+    (a machine shared by several sessions gives each its own range)."""
+    span = os.environ.get("DRILL_PORTS", "")
+    if span:
+        low, high = (int(x) for x in span.split("-"))
+        for port in range(low, high + 1):
+            if port in _handed_out:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+        raise RuntimeError(f"no free port left in DRILL_PORTS={span}")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -137,7 +156,8 @@ class Stack:
         from connectors.base.simulator import SimulatorServer
 
         app = app or self.simulators[platform].app  # a restart keeps the platform's state and its request log
-        server = SimulatorServer(app, host="127.0.0.1", port=self._sim_ports.get(platform, 0))
+        port = self._sim_ports.get(platform) or (free_port() if os.environ.get("DRILL_PORTS") else 0)
+        server = SimulatorServer(app, host="127.0.0.1", port=port)
         server.start()
         self.simulators[platform] = server
         if platform not in self._sim_ports:  # first start: an ephemeral port, then the stack is told where

@@ -107,6 +107,7 @@ def case_get(*, tenant: Tenant, user: User, case_id: int) -> Case:
             .defer(*VERSION_BODY).filter(pk=case_id).first())
     if case is None:
         raise NotFound("case not found")
+    case.tenant = tenant  # the row was filtered by it: no second query for case.tenant
     return case
 
 
@@ -126,11 +127,14 @@ def work_item_get(*, tenant: Tenant, user: User, work_item_id: int) -> WorkItem:
 
 def case_history(*, case: Case) -> list[dict]:
     """Who did what when on a case, from the audit trail (reads left out)."""
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
     from audit.models import AuditEvent
 
-    item_ids = [str(pk) for pk in case.work_items.values_list("pk", flat=True)]
+    item_ids = WorkItem.objects.filter(case_id=case.pk).annotate(key=Cast("pk", CharField())).values("key")
     events = (
-        AuditEvent.objects.filter(tenant=case.tenant)
+        AuditEvent.objects.filter(tenant_id=case.tenant_id)
         .filter(Q(object_type="case", object_id=str(case.pk)) | Q(object_type="work_item", object_id__in=item_ids))
         .exclude(action="read")
         .order_by("created_at", "id")
@@ -169,11 +173,11 @@ def team_overview(*, tenant: Tenant, today: dt.date) -> dict:
 
 def case_progress(*, case: Case) -> dict[str, list[str]]:
     """BPMN element ids done and current for a case (read from its workflow state, no lock)."""
-    from engine.selectors import instance_progress
+    from engine.selectors import instance_progress_by_id
 
     if case.instance_id is None:
         return {"done": [], "current": []}
-    return instance_progress(instance=case.instance)
+    return instance_progress_by_id(instance_id=case.instance_id, tenant=case.tenant_id)
 
 # --------------------------------------------------------------------------- inbox: saved filters, bulk assign
 
@@ -484,7 +488,8 @@ def case_public_view(*, case: Case, user: User) -> dict[str, Any]:
     documents = [
         {"id": d.pk, "title": d.title or d.filename, "filename": d.filename, "created_at": d.created_at,
          "signed": d.signed, "verification_code": d.verification_code, "revoked": d.revoked_at is not None}
-        for d in document_list_for_case(tenant=case.tenant, user=user, case_id=case.pk).order_by("created_at", "pk")
+        for d in document_list_for_case(tenant=case.tenant, user=user, case_id=case.pk, case=case)
+        .order_by("created_at", "pk")
     ]
     notices = []
     if case.instance_id and own:

@@ -62,7 +62,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(case_id__in=selectors.case_ids_of_subject(tenant=tenant, fiscal_code=subject))
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     presenters.mark_sla(page, tenant)
-    counts = {s: selectors.inbox_for_user(tenant=tenant, user=request.user, scope=s).count() for s in scopes}
+    # The tab shown was counted by the paginator (unfiltered: the same count); the others are asked.
+    counts = {s: page.paginator.count if s == scope and not (process or subject)
+              else selectors.inbox_for_user(tenant=tenant, user=request.user, scope=s).count() for s in scopes}
     context = {
         "nav": "inbox", "tab": scope, "page": page, "counts": counts, "process": process, "subject": subject,
         "can_act": bool(roles & ACTING_ROLES), "can_assign": is_supervisor,
@@ -381,14 +383,21 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "days_left": presenters.days_left_for(case),
         })
     days_left = presenters.days_left_for(case)
-    open_items = list(case.work_items.filter(status="open").select_related("assignee").order_by("due_at"))
+    # One query for the open and the past tasks (open by due date, past by completion, as before).
+    items = list(case.work_items.select_related("assignee", "completed_by"))
+    for item in items:
+        item.case = case
+    open_items = sorted((i for i in items if i.status == "open"),
+                        key=lambda i: (i.due_at is None, i.due_at or dt.date.min, i.pk))
+    past_items = sorted((i for i in items if i.status != "open"),
+                        key=lambda i: (i.completed_at is None, i.completed_at or dt.datetime.min.replace(tzinfo=dt.UTC), i.pk))
     presenters.mark_sla(open_items, tenant)
     outcome_label = manifest_of(version).outcome_label(case.outcome)
     steps = selectors.case_progress(case=case) if case.instance_id is not None else None
     progress = presenters.progress(steps, _bpmn_names(version) if steps is not None else {})
     from documents.selectors import document_list_for_case
 
-    documents = list(document_list_for_case(tenant=tenant, user=request.user, case_id=case.pk))
+    documents = list(document_list_for_case(tenant=tenant, user=request.user, case_id=case.pk, case=case))
     return render(request, "cases/case_detail.html", {
         "progress": progress, "documents": documents,
         "receipt": presenters.receipt_and_protocol(case.data),
@@ -396,7 +405,7 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "notices": presenters.notice_rows(selectors.case_notices(case=case)),
         "nav": "cases", "case": case, "version": version, "days_left": days_left, "outcome_label": outcome_label,
         "open_items": open_items,
-        "past_items": case.work_items.exclude(status="open").select_related("completed_by").order_by("completed_at"),
+        "past_items": past_items,
         "history": selectors.case_history(case=case), "comments": case.comments.select_related("author"),
         "data_rows": presenters.readable(case.data, version, result_titles=_service_result_titles(version)),
         "can_comment": bool(roles - {Role.VIEWER, Role.CITIZEN}),
@@ -453,7 +462,9 @@ def case_list(request: HttpRequest) -> HttpResponse:
         status=q.get("status") if q.get("status") in CaseStatus.values else None,
         process=q.get("process") or None, fiscal_code=q.get("fiscal_code") or None, due_before=due_before,
     )
-    page = Paginator(qs, 25).get_page(q.get("page"))
+    # The rows show number, procedure, subjects, status and due date: the case data (its whole start
+    # form and the service results) is not read for a list.
+    page = Paginator(qs.defer("data"), 25).get_page(q.get("page"))
     # Every page of the list shows subjects' names and fiscal codes: each read is audited.
     record_read(tenant=tenant, user=request.user, ip=client_ip(request), object_type="case_list", object_id="*",
                 object_repr="&".join(f"{k}={v}" for k, v in sorted(q.items()))[:300])

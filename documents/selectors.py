@@ -21,10 +21,13 @@ def _is_citizen_only(user: User, tenant: Tenant) -> bool:
     raise NotFound("no role in tenant")
 
 
-def document_list_for_case(*, tenant: Tenant, user: User, case_id: int) -> QuerySet[Document]:
+def document_list_for_case(*, tenant: Tenant, user: User, case_id: int, case=None) -> QuerySet[Document]:
+    """`case`: the case `case_id` as the caller already got it through cases.selectors.case_get for this
+    tenant and user (the case page); otherwise it is fetched here, which checks it is visible."""
     from cases.selectors import case_get
 
-    case = case_get(tenant=tenant, user=user, case_id=case_id)  # raises NotFound when not visible
+    if case is None or case.pk != case_id or case.tenant_id != tenant.pk:
+        case = case_get(tenant=tenant, user=user, case_id=case_id)  # raises NotFound when not visible
     qs = Document.objects.filter(tenant=tenant, case=case)
     if _is_citizen_only(user, tenant):
         qs = qs.filter(dossier_entries__fiscal_code=(user.fiscal_code or "").upper()).distinct()

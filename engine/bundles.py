@@ -474,6 +474,9 @@ def forget_cached_versions() -> None:
     _parsed.cache_clear()
     _user_tasks.cache_clear()
     _element_index.cache_clear()
+    from .selectors import forget_cached_summaries
+
+    forget_cached_summaries()  # keyed by instance and version keys, which such tests reuse
 
 
 def _files(version) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -69,10 +71,64 @@ def instance_data(*, instance: WorkflowInstance) -> dict[str, Any]:
     return snapshot_data(load_for_read(instance))
 
 
+# What the pages read of an instance's state (progress, messages waited for), by (instance id, version id,
+# md5 of the state text): a pure function of the state, so an entry is never stale (any change of the state
+# changes the key) and never crosses instances. Per process, bounded; what it saves is loading and
+# deserialising the workflow on every view of a case page.
+_SUMMARY: OrderedDict[tuple[int, int, str], dict[str, Any]] = OrderedDict()
+_SUMMARY_MAX = 4096
+
+
+def _instance_summary(instance_id: int, tenant) -> dict[str, Any]:
+    from django.db.models import Func, TextField
+
+    qs = WorkflowInstance.objects.filter(pk=instance_id)
+    if tenant is not None:
+        qs = qs.filter(tenant=tenant)
+    row = (qs.annotate(fingerprint=Func("state", function="md5", output_field=TextField()))
+           .values_list("process_version_id", "fingerprint").first())
+    if row is None:
+        return {"done": [], "current": [], "waiting_messages": frozenset()}
+    key = (instance_id, row[0], row[1])
+    cached = _SUMMARY.get(key)
+    if cached is not None:
+        _SUMMARY.move_to_end(key)
+        return cached
+    instance = qs.select_related("tenant").first()
+    if instance is None:
+        return {"done": [], "current": [], "waiting_messages": frozenset()}
+    workflow = load_for_read(instance)
+    summary = {**_progress(workflow), "waiting_messages": frozenset(_waiting_messages(workflow))}
+    if (instance.process_version_id, hashlib.md5(instance.state.encode()).hexdigest()) == row:  # noqa: S324
+        _SUMMARY[key] = summary
+        while len(_SUMMARY) > _SUMMARY_MAX:
+            _SUMMARY.popitem(last=False)
+    return summary
+
+
+def forget_cached_summaries() -> None:
+    _SUMMARY.clear()
+
+
+def instance_progress_by_id(*, instance_id: int, tenant=None) -> dict[str, list[str]]:
+    """`instance_progress` of the instance `instance_id` (of `tenant` when given), without loading the
+    workflow when its state has not changed since it was last read in this process."""
+    summary = _instance_summary(instance_id, tenant)
+    return {"done": list(summary["done"]), "current": list(summary["current"])}
+
+
+def instance_waiting_messages_by_id(*, instance_id: int, tenant=None) -> set[str]:
+    """`instance_waiting_messages` of the instance `instance_id`, cached as `instance_progress_by_id`."""
+    return set(_instance_summary(instance_id, tenant)["waiting_messages"])
+
+
 def instance_progress(*, instance: WorkflowInstance) -> dict[str, list[str]]:
     """BPMN element ids the case went through ("done") and where it stands now ("current": tasks
     ready or waiting on a timer, message or service call). Plain ids, for the case page diagram."""
-    workflow = load_for_read(instance)
+    return _progress(load_for_read(instance))
+
+
+def _progress(workflow) -> dict[str, list[str]]:
     done: dict[str, None] = {}
     current: dict[str, None] = {}
     for task in workflow.get_tasks():
@@ -89,17 +145,22 @@ def instance_progress(*, instance: WorkflowInstance) -> dict[str, list[str]]:
 def instance_waiting_messages(*, instance: WorkflowInstance) -> set[str]:
     """Names of the BPMN messages the instance is waiting for now (its WAITING catch events), so a
     page offers a person only the answers the case can take (e.g. the 10-bis observations)."""
+    return _waiting_messages(load_for_read(instance))
+
+
+def _waiting_messages(workflow) -> set[str]:
     from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
     from .runtime import event_definitions
 
-    workflow = load_for_read(instance)
     names: set[str] = set()
     for task in workflow.get_tasks(state=TaskState.WAITING):
         for definition in event_definitions(task):
             if isinstance(definition, MessageEventDefinition):
                 names.add(definition.name)
     return names
+
+
 def incident_send_back_targets(*, incident: Incident) -> list[tuple[str, str]]:
     """(BPMN id, name) of the user tasks an open data incident may send its case back to: those whose
     data the failed step used, when no service call completed after them (it would be made twice)."""

@@ -134,6 +134,7 @@ def my_case(*, tenant: Tenant, user: User, case_id: int) -> Case:
     case = Case.objects.filter(tenant=tenant, pk=case_id, subject_rows__fiscal_code=own).first()
     if case is None:
         raise NotFound("case not found")
+    case.tenant = tenant  # the row was filtered by it: no second query for case.tenant
     return case
 
 
@@ -144,7 +145,7 @@ def case_portal_view(*, case: Case, user: User) -> dict[str, Any]:
     from cases.selectors import case_public_view
     from engine.bundles import version_by_id
     from engine.manifest import manifest_of
-    from engine.selectors import instance_waiting_messages
+    from engine.selectors import instance_waiting_messages_by_id
 
     view = case_public_view(case=case, user=user)
     manifest = manifest_of(version_by_id(case.process_version_id))
@@ -152,7 +153,8 @@ def case_portal_view(*, case: Case, user: User) -> dict[str, Any]:
     if case.status == "open" and case.instance_id:
         citizen_messages = {m for m, roles in manifest.messages.items() if Role.CITIZEN in roles}
         if citizen_messages:
-            waiting = sorted(citizen_messages & instance_waiting_messages(instance=case.instance))
+            waiting = sorted(citizen_messages & instance_waiting_messages_by_id(
+                instance_id=case.instance_id, tenant=case.tenant_id))
     view["submission"] = Submission.objects.filter(case=case).select_related("receipt").first()
     view["replies"] = list(CaseReply.objects.filter(case=case, user=user))
     view["waiting_messages"] = waiting

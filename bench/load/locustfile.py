@@ -13,6 +13,7 @@ import random
 import re
 import urllib.parse
 
+import gevent
 from locust import HttpUser, between, task
 
 USERS = json.loads(open(os.environ["LOAD_USERS_FILE"]).read())  # noqa: SIM115, PTH123
@@ -34,6 +35,19 @@ known_cases: list[int] = list(USERS["case_ids"])
 
 def _count(name: str) -> int:
     return int(os.environ.get(name, "0"))
+
+
+# Think times, seconds (bench/load/README.md says why): how long a person looks at a page before the next
+# click. Not tuned to the server: taken from what each kind of user does with the page in front of them.
+OPERATOR_BETWEEN = (5, 20)   # back to the inbox, pick the next task
+OPERATOR_FILL = (20, 60)     # read the case behind the task and fill its form, then complete it
+READER_BETWEEN = (5, 30)     # scan a result list (seconds) or read a case page (tens of seconds)
+CITIZEN_BETWEEN = (10, 40)   # read the status of their case, the list of their requests
+CITIZEN_FILL = (60, 180)     # fill in a residence-change declaration (people, address, date)
+
+
+def think(bounds: tuple[int, int]) -> None:
+    gevent.sleep(random.uniform(*bounds))
 
 
 class _Authenticated(HttpUser):
@@ -60,7 +74,7 @@ class Operator(_Authenticated):
     """Registrars and police officers: inbox page, available tasks, claim, case page, complete."""
 
     fixed_count = _count("LOAD_OPERATORS")
-    wait_time = between(2, 5)
+    wait_time = between(*OPERATOR_BETWEEN)
     pool = OPERATORS
 
     @task(2)
@@ -86,6 +100,7 @@ class Operator(_Authenticated):
                 c.failure(f"{c.status_code} {c.text[:200]}")
                 return
         self.page(f"/compiti/{item['id']}/", "page: task")
+        think(OPERATOR_FILL)
         self.client.cookies.clear()
         with self.client.post(f"/api/v1/tasks/{item['id']}/complete/", json={"data": COMPLETION[item["bpmn_id"]]},
                               name="api: complete", catch_response=True, headers=self.api) as done:
@@ -94,10 +109,10 @@ class Operator(_Authenticated):
 
 
 class Reader(_Authenticated):
-    """Read-only staff: inbox, case search, case pages."""
+    """Read-only staff: inbox, case search, case pages, person pages of the population register."""
 
     fixed_count = _count("LOAD_READERS")
-    wait_time = between(3, 8)
+    wait_time = between(*READER_BETWEEN)
     pool = READERS
 
     @task(2)
@@ -113,15 +128,21 @@ class Reader(_Authenticated):
     def case(self) -> None:
         self.page(f"/pratiche/{random.choice(known_cases)}/", "page: case")
 
+    @task(1)
+    def person(self) -> None:
+        if USERS.get("person_ids"):
+            self.page(f"/anagrafe/persone/{random.choice(USERS['person_ids'])}/", "page: person")
+
 
 class Citizen(HttpUser):
     """Citizens on their own pages: they sign in with SPID through the demo identity provider (the real
     SAML flow: signed AuthnRequest, the IdP's form, the signed Response posted to the ACS), look at their
-    personal area, their cases and the public view of each, and file residence-change declarations in
-    which they are the declarant (the portal channel: the API with their session and its CSRF token)."""
+    personal area (/area-personale/: home, their cases, the public view of each), and file
+    residence-change declarations in which they are the declarant (the portal channel: the API with their
+    session and its CSRF token) after the time it takes to fill one in."""
 
     fixed_count = _count("LOAD_CITIZENS")
-    wait_time = between(5, 15)
+    wait_time = between(*CITIZEN_BETWEEN)
 
     def on_start(self) -> None:
         self.me = next(CITIZENS)
@@ -144,7 +165,7 @@ class Citizen(HttpUser):
             if done.status_code != 302:
                 done.failure(f"{done.status_code} {done.text[:200]}")
                 return False
-        self.page("/spid/benvenuto/", "page: citizen area")  # also sets the CSRF cookie (its logout form)
+        self.page("/spid/benvenuto/", "page: SPID welcome")  # also sets the CSRF cookie (its logout form)
         return True
 
     def page(self, url: str, name: str) -> None:
@@ -155,22 +176,23 @@ class Citizen(HttpUser):
     @task(1)
     def area(self) -> None:
         if self.signed_in:
-            self.page("/spid/benvenuto/", "page: citizen area")
+            self.page("/area-personale/", "page: citizen area")
 
     @task(3)
     def my_cases(self) -> None:
         if self.signed_in:
-            self.page("/pratiche/", "page: citizen cases")
+            self.page("/area-personale/pratiche/", "page: citizen cases")
 
     @task(3)
     def my_case(self) -> None:
         if self.signed_in and self.cases:
-            self.page(f"/pratiche/{random.choice(self.cases)}/", "page: citizen case")
+            self.page(f"/area-personale/pratiche/{random.choice(self.cases)}/", "page: citizen case")
 
     @task(2)
     def declare(self) -> None:
         if not self.signed_in:
             return
+        think(CITIZEN_FILL)
         declaration = {**DECLARATION, "declarants": [
             {"fiscal_code": self.me["fiscal_code"], "given_name": self.me["given_name"],
              "family_name": self.me["family_name"]}]}

@@ -52,6 +52,30 @@ def _user(tenant: Tenant, username: str, role: str) -> dict:
     return {"username": username, "role": role, "token": token.key, "session": session.session_key}
 
 
+def _register(tenant: Tenant, people: int) -> list[int]:
+    """A small population register for the person pages: households of two at numbered civici of one street,
+    each person with their membership and current residence."""
+    import datetime as dt
+
+    from registry.models import Household, HouseholdMember, HouseNumber, Person, Residence, Street
+
+    street = Street.objects.create(tenant=tenant, code="V0001", species=213, name="ROMA", search_name="roma")
+    ids = []
+    for i in range(people):
+        if i % 2 == 0:
+            civico = HouseNumber.objects.create(tenant=tenant, street=street, code=f"C{i}", number=i + 1,
+                                                created_on=dt.date(1970, 1, 1))
+            household = Household.objects.create(tenant=tenant, legacy_id=f"F{i}", formed_on=dt.date(2005, 5, 1))
+        person = Person.objects.create(tenant=tenant, legacy_id=f"P{i}", family_name="ROSSI", given_name=f"MARIO{i}",
+                                       search_name=f"rossi mario{i}", sex="M", birth_date=dt.date(1980, 1, 1))
+        HouseholdMember.objects.create(tenant=tenant, household=household, person=person, relationship=1 + i % 2,
+                                       joined_on=dt.date(2005, 5, 1))
+        Residence.objects.create(tenant=tenant, person=person, house_number=civico, household=household,
+                                 start_date=dt.date(2005, 5, 1), opening_event="birth")
+        ids.append(person.pk)
+    return ids
+
+
 def main(out: Path) -> None:
     call_command("spid_setup")
     tenant = Tenant.objects.create(name="Comune di Capannori", slug="capannori", istat_code="046007", belfiore_code="B648")
@@ -69,12 +93,15 @@ def main(out: Path) -> None:
         "demo_idp": idp.entity_id(),
         "supervisors": [_user(tenant, f"supervisor.{i}", "supervisor") for i in range(int(os.environ.get("LOAD_SUPERVISORS", "0")))],
     }
+    users["person_ids"] = _register(tenant, int(os.environ.get("INITIAL_PEOPLE", "200")))
     opener = User.objects.get(username="registrar.0")
     ids = [case_start(tenant=tenant, user=opener, process_id="residence_change", data=DECLARATION).pk
            for _ in range(int(os.environ.get("INITIAL_CASES", "300")))]  # noqa: C416
     users["case_ids"] = ids
     out.write_text(json.dumps(users))
-    print(f"seeded {sum(len(v) for k, v in users.items() if isinstance(v, list) and k != 'case_ids')} users, {len(ids)} cases")
+    counted = ("case_ids", "person_ids", "citizens")
+    print(f"seeded {sum(len(v) for k, v in users.items() if isinstance(v, list) and k not in counted)} users, "
+          f"{len(ids)} cases, {len(users['person_ids'])} people in the register")
 
 
 if __name__ == "__main__":
