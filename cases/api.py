@@ -339,8 +339,9 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         parameters=[OpenApiParameter(
             "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
             description="8-100 characters [A-Za-z0-9._:-], chosen by the client per case to open. Repeating the call "
-                        "with the same key (after a lost answer, a 502) returns the case the first call opened, with "
-                        "200 and `Idempotent-Replayed: true`, and opens nothing new.",
+                        "with the same key (after a lost answer, a 502) returns the first call's answer again (201, "
+                        "`Idempotent-Replayed: true`; 200 once its record expired, PROCEDO_IDEMPOTENCY_TTL_HOURS) and "
+                        "opens nothing new. Every POST of the API accepts the header the same way.",
         )],
         responses={201: CaseSerializer, 200: CaseSerializer},
     )
