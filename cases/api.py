@@ -63,6 +63,26 @@ class WorkItemSerializer(serializers.Serializer):
         ]
 
 
+_DATETIME = serializers.DateTimeField(read_only=True)
+
+
+def work_item_row(item: WorkItem) -> dict[str, Any]:
+    """`WorkItemSerializer(item).data` without the serializer machinery, for the inbox's 50 rows a page
+    (tests/cases/test_inbox_api_rows.py proves the two equal): the same fields, the same formats."""
+    when = _DATETIME.to_representation
+    case = item.case
+    return {
+        "id": item.id, "case_id": case.id, "case_number": case.number, "process": case.process_id,
+        "bpmn_id": item.bpmn_id, "name": item.name, "role": item.role, "status": item.status,
+        "assignee": item.assignee.username if item.assignee_id else None,
+        "claimed_at": when(item.claimed_at) if item.claimed_at else None,
+        "due_at": item.due_at.isoformat() if item.due_at else None,
+        "priority": item.priority,
+        "created_at": when(item.created_at) if item.created_at else None,
+        "completed_at": when(item.completed_at) if item.completed_at else None,
+    }
+
+
 class WorkItemDetailSerializer(WorkItemSerializer):
     form = serializers.SerializerMethodField()
     ui_form = serializers.SerializerMethodField()
@@ -431,9 +451,9 @@ class TaskViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             raise ValidationFailed(_("Ambito non valido."), details={"scope": [_("Usa mine, available o all.")]})
         if scope == "all":
             self.require_role(Role.SUPERVISOR)
-        qs = selectors.inbox_for_user(tenant=self.tenant, user=request.user, scope=scope)
+        qs = selectors.inbox_api_rows(tenant=self.tenant, user=request.user, scope=scope)
         page = self.paginate_queryset(qs)
-        return self.get_paginated_response(WorkItemSerializer(page, many=True).data)
+        return self.get_paginated_response([work_item_row(item) for item in page])
 
     @extend_schema(responses=WorkItemDetailSerializer)
     def retrieve(self, request, pk=None):
