@@ -171,7 +171,7 @@ def render(data: dict) -> str:
             f"{ch['ANPR HTTP requests (register changes)']} / {ch['ANPR operations requested more than once (replays)']} | |",
             f"| outbox messages not done | {ch['outbox rows not done']} (`{'; '.join(ch['outbox'])}`) | "
             f"{'OK' if ch['ok']['every outbox message done'] else 'FAILED'} |",
-            f"| deeds: rows, cases, most per case | {', '.join(ch['deeds: rows, cases, max per case and kind'])} | "
+            f"| signed deeds: rows, cases, most per case and kind | {', '.join(ch['deeds: rows, cases, max per case and kind'])} | "
             f"{'OK' if ch['ok']['one deed per case'] else 'FAILED'} |",
             f"| timers fired per timer case (min, max, cases) | {', '.join(ch['timer fired per case (min|max|cases)'])} of "
             f"{ch['timer cases']} | {'OK' if ch['ok']['every timer fired once'] and ch['ok']['every timer case closed'] else 'FAILED'} |",
