@@ -6,9 +6,11 @@ import datetime as dt
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -63,24 +65,29 @@ class WorkItemSerializer(serializers.Serializer):
         ]
 
 
-_DATETIME = serializers.DateTimeField(read_only=True)
+def _when(value: dt.datetime | None, tz: dt.tzinfo | None) -> str | None:
+    """DRF's DateTimeField output (ISO 8601 in the current time zone, "Z" for UTC), the zone looked up once."""
+    if value is None:
+        return None
+    text = (value.astimezone(tz) if tz is not None and timezone.is_aware(value) else value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def work_item_row(item: WorkItem) -> dict[str, Any]:
-    """`WorkItemSerializer(item).data` without the serializer machinery, for the inbox's 50 rows a page
-    (tests/cases/test_inbox_api_rows.py proves the two equal): the same fields, the same formats."""
-    when = _DATETIME.to_representation
-    case = item.case
-    return {
-        "id": item.id, "case_id": case.id, "case_number": case.number, "process": case.process_id,
-        "bpmn_id": item.bpmn_id, "name": item.name, "role": item.role, "status": item.status,
-        "assignee": item.assignee.username if item.assignee_id else None,
-        "claimed_at": when(item.claimed_at) if item.claimed_at else None,
-        "due_at": item.due_at.isoformat() if item.due_at else None,
-        "priority": item.priority,
-        "created_at": when(item.created_at) if item.created_at else None,
-        "completed_at": when(item.completed_at) if item.completed_at else None,
-    }
+def work_item_rows(rows: Any) -> list[dict[str, Any]]:
+    """`WorkItemSerializer(items, many=True).data` for the inbox's rows (`selectors.inbox_api_rows`: plain
+    values), without model instances or the serializer machinery; tests/cases/test_inbox_api_rows.py proves
+    the two equal."""
+    tz = timezone.get_current_timezone() if settings.USE_TZ else None
+    return [
+        {
+            "id": r["id"], "case_id": r["case_id"], "case_number": r["case__number"], "process": r["case__process_id"],
+            "bpmn_id": r["bpmn_id"], "name": r["name"], "role": r["role"], "status": r["status"],
+            "assignee": r["assignee__username"], "claimed_at": _when(r["claimed_at"], tz),
+            "due_at": r["due_at"].isoformat() if r["due_at"] else None, "priority": r["priority"],
+            "created_at": _when(r["created_at"], tz), "completed_at": _when(r["completed_at"], tz),
+        }
+        for r in rows
+    ]
 
 
 class WorkItemDetailSerializer(WorkItemSerializer):
@@ -453,7 +460,7 @@ class TaskViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             self.require_role(Role.SUPERVISOR)
         qs = selectors.inbox_api_rows(tenant=self.tenant, user=request.user, scope=scope)
         page = self.paginate_queryset(qs)
-        return self.get_paginated_response([work_item_row(item) for item in page])
+        return self.get_paginated_response(work_item_rows(page))
 
     @extend_schema(responses=WorkItemDetailSerializer)
     def retrieve(self, request, pk=None):

@@ -124,7 +124,7 @@ def main() -> dict:
     result["load_after"] = os.getloadavg()
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("INBOX_SORT", "cumulative")).print_stats(45)
         result["profile"] = out.getvalue()
     return result
 
