@@ -2,7 +2,7 @@
 bench/scale/generate.py: the largest municipality, its operators with a token each, GET
 /api/v1/tasks/?scope=mine|available&limit=50 through the whole Django stack in-process (as measure.py).
 
-Per request: wall time, CPU (this thread + the PostgreSQL backend), time inside SQL (execute_wrapper),
+Per request: wall time, CPU (this thread + the PostgreSQL backend, and each apart), time inside SQL (execute_wrapper),
 and the garbage collections that ran during it (gc.callbacks: generation, milliseconds). With
 INBOX_PROFILE=1 one cProfile over all requests, top functions by cumulative time.
 
@@ -90,7 +90,7 @@ def main() -> dict:
         url = f"/api/v1/tasks/?scope={scope}&limit=50"
         for c in clients:  # warm-up
             assert c.get(url).status_code == 200
-        walls, cpus, sqls, gcs = [], [], [], []
+        walls, cpus, pys, pgs, sqls, gcs = [], [], [], [], [], []
         for _ in range(REQUESTS):
             client = random.choice(clients)
             sql_time[0] = 0.0
@@ -104,10 +104,13 @@ def main() -> dict:
                 if profiler:
                     profiler.disable()
                 wall = time.perf_counter() - t0
-                cpu = time.thread_time() - cpu0 + _backend_cpu() - pg0
+                py, pg = time.thread_time() - cpu0, _backend_cpu() - pg0
+                cpu = py + pg
             assert response.status_code == 200, response.content[:300]
             walls.append(wall * 1000)
             cpus.append(cpu * 1000)
+            pys.append(py * 1000)
+            pgs.append(pg * 1000)
             sqls.append(sql_time[0] * 1000)
             gcs.append(watch.events[n_gc:])
         gc_ms = [sum(ms for _g, ms in e) for e in gcs]
@@ -116,6 +119,8 @@ def main() -> dict:
             "n": len(walls),
             "wall_p50": percentile(walls, 50), "wall_p95": percentile(walls, 95), "wall_max": max(walls),
             "cpu_p50": percentile(cpus, 50), "cpu_p95": percentile(cpus, 95),
+            "python_cpu_p50": percentile(pys, 50), "python_cpu_p95": percentile(pys, 95),
+            "postgres_cpu_p50": percentile(pgs, 50), "postgres_cpu_p95": percentile(pgs, 95),
             "sql_p50": percentile(sqls, 50), "sql_p95": percentile(sqls, 95),
             "requests_with_gc": sum(1 for e in gcs if e), "gc_full_collections": sum(1 for e in gcs for g, _ in e if g == 2),
             "gc_ms_in_slowest_5pct": round(sum(gc_ms[i] for i in slow) / max(1, len(slow)), 2),
