@@ -106,3 +106,29 @@ class TenantScopedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class IdempotencyRecord(models.Model):
+    """A mutating API call made with an `Idempotency-Key` header (accounts/idempotency.py): what was asked
+    (a fingerprint of method, path and body) and the answer it got. Written in the same transaction as the
+    call's own changes, so it exists exactly when they were committed: a retry after a commit gets this
+    answer again, a retry after a rollback runs the call again. A key is its user's in its tenant."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=300)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(default=b"")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user", "key"], name="idempotency_key_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

@@ -6,9 +6,11 @@ import datetime as dt
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -61,6 +63,31 @@ class WorkItemSerializer(serializers.Serializer):
             "id", "case_id", "case_number", "process", "bpmn_id", "name", "role", "status",
             "assignee", "claimed_at", "due_at", "priority", "created_at", "completed_at",
         ]
+
+
+def _when(value: dt.datetime | None, tz: dt.tzinfo | None) -> str | None:
+    """DRF's DateTimeField output (ISO 8601 in the current time zone, "Z" for UTC), the zone looked up once."""
+    if value is None:
+        return None
+    text = (value.astimezone(tz) if tz is not None and timezone.is_aware(value) else value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def work_item_rows(rows: Any) -> list[dict[str, Any]]:
+    """`WorkItemSerializer(items, many=True).data` for the inbox's rows (`selectors.inbox_api_rows`: plain
+    values), without model instances or the serializer machinery; tests/cases/test_inbox_api_rows.py proves
+    the two equal."""
+    tz = timezone.get_current_timezone() if settings.USE_TZ else None
+    return [
+        {
+            "id": r["id"], "case_id": r["case_id"], "case_number": r["case__number"], "process": r["case__process_id"],
+            "bpmn_id": r["bpmn_id"], "name": r["name"], "role": r["role"], "status": r["status"],
+            "assignee": r["assignee__username"], "claimed_at": _when(r["claimed_at"], tz),
+            "due_at": r["due_at"].isoformat() if r["due_at"] else None, "priority": r["priority"],
+            "created_at": _when(r["created_at"], tz), "completed_at": _when(r["completed_at"], tz),
+        }
+        for r in rows
+    ]
 
 
 class WorkItemDetailSerializer(WorkItemSerializer):
@@ -339,8 +366,9 @@ class CaseViewSet(TenantScopedMixin, viewsets.GenericViewSet):
         parameters=[OpenApiParameter(
             "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
             description="8-100 characters [A-Za-z0-9._:-], chosen by the client per case to open. Repeating the call "
-                        "with the same key (after a lost answer, a 502) returns the case the first call opened, with "
-                        "200 and `Idempotent-Replayed: true`, and opens nothing new.",
+                        "with the same key (after a lost answer, a 502) returns the first call's answer again (201, "
+                        "`Idempotent-Replayed: true`; 200 once its record expired, PROCEDO_IDEMPOTENCY_TTL_HOURS) and "
+                        "opens nothing new. Every POST of the API accepts the header the same way.",
         )],
         responses={201: CaseSerializer, 200: CaseSerializer},
     )
@@ -430,9 +458,9 @@ class TaskViewSet(TenantScopedMixin, viewsets.GenericViewSet):
             raise ValidationFailed(_("Ambito non valido."), details={"scope": [_("Usa mine, available o all.")]})
         if scope == "all":
             self.require_role(Role.SUPERVISOR)
-        qs = selectors.inbox_for_user(tenant=self.tenant, user=request.user, scope=scope)
+        qs = selectors.inbox_api_rows(tenant=self.tenant, user=request.user, scope=scope)
         page = self.paginate_queryset(qs)
-        return self.get_paginated_response(WorkItemSerializer(page, many=True).data)
+        return self.get_paginated_response(work_item_rows(page))
 
     @extend_schema(responses=WorkItemDetailSerializer)
     def retrieve(self, request, pk=None):

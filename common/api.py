@@ -17,7 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import Conflict, NotFound, PermissionRefused, ProcedoError, ValidationFailed
+from .errors import Conflict, NotFound, PermissionRefused, ProcedoError, Unprocessable, ValidationFailed
 
 logger = logging.getLogger("procedo.api")
 
@@ -26,6 +26,7 @@ _STATUS = {
     PermissionRefused: status.HTTP_403_FORBIDDEN,
     NotFound: status.HTTP_404_NOT_FOUND,
     Conflict: status.HTTP_409_CONFLICT,
+    Unprocessable: status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 
 

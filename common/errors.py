@@ -40,5 +40,11 @@ class Conflict(ProcedoError):
     code = "conflict"
 
 
+class Unprocessable(ProcedoError):
+    """Well-formed, but it cannot be processed as sent (e.g. an idempotency key reused for another call)."""
+
+    code = "unprocessable"
+
+
 class ConfigurationError(ProcedoError):
     code = "configuration_error"

@@ -476,6 +476,11 @@ if not 0 <= PROCEDO_NOTICEBOARD_ARCHIVE_DAYS <= 3650:
 PROCEDO_PORTAL_DRAFT_DAYS = env_int("PROCEDO_PORTAL_DRAFT_DAYS", 400)
 if PROCEDO_PORTAL_DRAFT_DAYS < 366:
     raise ImproperlyConfigured("PROCEDO_PORTAL_DRAFT_DAYS must be at least 366 (drafts are kept a year)")
+# How long an Idempotency-Key of the API answers with its first response (accounts/idempotency.py).
+PROCEDO_IDEMPOTENCY_TTL_HOURS = env_int("PROCEDO_IDEMPOTENCY_TTL_HOURS", 24)
+CELERY_BEAT_SCHEDULE["accounts-prune-idempotency-records"] = {
+    "task": "accounts.tasks.prune_idempotency_records_task", "schedule": 3600.0,
+}
 CELERY_BEAT_SCHEDULE["portal-housekeeping"] = {"task": "portal.tasks.portal_housekeeping_task", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["noticeboard-close-ended"] = {
     "task": "noticeboard.tasks.close_ended_publications_task", "schedule": 15 * 60.0,

@@ -155,8 +155,6 @@ def render(data: dict) -> str:
     if f:
         ch = f["checks"]
         five = {k: v for k, v in f["answers"].items() if k.split(" ")[2].startswith("5")}
-        five_get = {k: v for k, v in five.items() if k.split(" ")[0] in ("GET", "HEAD")}
-        five_post = {k: v for k, v in five.items() if k not in five_get}
         conn = {k: v for k, v in f["answers"].items() if "connection error" in k}
         lines += [
             f"**Fault run** (`topology.py`): nginx (deploy/nginx, TLS) → 2 gunicorn processes (2 workers each); 2 Celery "
@@ -173,15 +171,15 @@ def render(data: dict) -> str:
             f"{ch['ANPR HTTP requests (register changes)']} / {ch['ANPR operations requested more than once (replays)']} | |",
             f"| outbox messages not done | {ch['outbox rows not done']} (`{'; '.join(ch['outbox'])}`) | "
             f"{'OK' if ch['ok']['every outbox message done'] else 'FAILED'} |",
-            f"| deeds: rows, cases, most per case | {', '.join(ch['deeds: rows, cases, max per case and kind'])} | "
+            f"| signed deeds: rows, cases, most per case and kind | {', '.join(ch['deeds: rows, cases, max per case and kind'])} | "
             f"{'OK' if ch['ok']['one deed per case'] else 'FAILED'} |",
             f"| timers fired per timer case (min, max, cases) | {', '.join(ch['timer fired per case (min|max|cases)'])} of "
             f"{ch['timer cases']} | {'OK' if ch['ok']['every timer fired once'] and ch['ok']['every timer case closed'] else 'FAILED'} |",
-            f"| 5xx to a request nginx may resend (GET, HEAD; or any request not yet sent when the process died) | "
-            f"{sum(five_get.values())} | {'OK' if not five_get else 'FAILED'} |",
-            f"| 5xx to a POST the killed process was executing (not resent by nginx by design: it may have committed; "
-            f"deploy/README.md) | {sum(five_post.values())} {five_post or ''} | "
-            f"{'OK: retried by the client, ' + str(f['n_load_errors']) + ' calls failed in the end' if f['n_load_errors'] == 0 else 'FAILED'} |",
+            f"| 5xx the clients saw, after nginx's retries (every POST carries an Idempotency-Key, so nginx resends "
+            f"it to the other web process when the one executing it dies; deploy/README.md) | {sum(five.values())} "
+            f"{five or ''} | {'OK' if not five else 'FAILED'} |",
+            f"| answers replayed from an idempotency record (the call had committed on the killed process) | "
+            f"{sum(f.get('replayed', {}).values())} {f.get('replayed') or ''} | |",
             f"| broken connections seen by the clients | {sum(conn.values())} | {'OK' if not conn else 'FAILED'} |",
             f"| requests nginx passed to the second web process (method → final status) | {f['proxy_retries']} | |",
             f"| client calls retried (any reason) / load errors | {f['retried_calls']} / {f['n_load_errors']} | |",

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import Role
 from cases import selectors
+from cases.models import Case
 from cases.services import case_start
 from engine.bundles import read_bundle
 from engine.registry import process_version_publish
@@ -96,3 +97,30 @@ def test_a_search_by_fiscal_code_reads_the_subject_index_of_the_tenant_and_needs
 def _subjects_by_tenant(sql: str, tenant_id: int) -> bool:
     """The subject rows (a subquery alias U0... or the table itself) filtered by their own tenant."""
     return bool(re.search(rf'(U\d+|"cases_casesubject")\."tenant_id" = {tenant_id}\b', sql))
+
+
+@pytest.mark.postgres
+def test_a_search_by_case_number_reads_the_trigram_index_not_every_case(env):
+    """`?number=` is a substring search ("000042" finds 2026/000042): on PostgreSQL it goes through the
+    trigram index on UPPER(number) (cases/migrations/0008), not a read of every case of the tenant."""
+    if connection.vendor != "postgresql":
+        pytest.fail("the EXPLAIN test needs PostgreSQL (DATABASE_URL)")
+    tenant, user, cases = env
+    wanted = cases[1].number
+    assert [c.pk for c in selectors.case_list(tenant=tenant, user=user, number=wanted[-5:])] == [cases[1].pk]
+    assert [c.pk for c in selectors.case_list(tenant=tenant, user=user, number=wanted.lower())] == [cases[1].pk]
+    # A large municipality's year: 30,000 more cases of this tenant (copies of one, numbered 2025/...), and
+    # the planner's statistics about them.
+    columns = [f.column for f in Case._meta.concrete_fields if f.column not in ("id", "number", "instance_id")]
+    listed = ", ".join(columns)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO cases_case (number, instance_id, {listed}) "
+            f"SELECT '2025/' || lpad(g::text, 6, '0'), NULL, {', '.join('c.' + c for c in columns)} "
+            f"FROM cases_case c, generate_series(1, 30000) g WHERE c.id = %s", [cases[0].pk])
+        cur.execute("ANALYZE cases_case")
+    qs = selectors.case_list(tenant=tenant, user=user, number="012345")
+    assert [c.number for c in qs] == ["2025/012345"]
+    plan = qs.explain()
+    assert "case_number_trgm_idx" in plan, plan
+    assert "Seq Scan on cases_case" not in plan, plan
