@@ -556,4 +556,10 @@ class AlignmentDifference(TenantScopedModel):
         indexes = [models.Index(fields=["tenant", "status"])]
 
 
-from .certificates.models import Certificate, CertificateBase, StampMode  # noqa: E402,F401  (issue 13: certificates)
+from .certificates.models import (  # noqa: E402,F401  (issue 13: certificates)
+    Certificate,
+    CertificateBase,
+    CounterPaymentStatus,
+    CounterStampPayment,
+    StampMode,
+)

@@ -29,4 +29,8 @@ urlpatterns += [
          name="registry_certificates"),
     path("anagrafe/persone/<str:person_id>/certificati/<str:certificate_id>/pdf", views_certificates.certificate_pdf,
          name="registry_certificate_pdf"),
+    path("anagrafe/persone/<str:person_id>/certificati/pagamenti/<str:payment_id>/",
+         views_certificates.certificate_payment, name="registry_certificate_payment"),
+    path("anagrafe/persone/<str:person_id>/certificati/pagamenti/<str:payment_id>/avviso.pdf",
+         views_certificates.certificate_payment_notice, name="registry_certificate_payment_notice"),
 ]
