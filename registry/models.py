@@ -280,6 +280,14 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", _("Interrotta da un errore")
 
 
+class ImportPhase(models.TextChoices):
+    RECONCILE = "reconcile", _("Riconciliazione dei file")
+    ANPR_CHECK = "anpr_check", _("Verifica a campione con ANPR")
+    COMMIT = "commit", _("Scrittura a lotti")
+    REPORT = "report", _("Rapporto")
+    DONE = "done", _("Conclusa")
+
+
 class ImportRun(TenantScopedModel):
     """One run of the legacy import: its reconciliation report and, when committing, its progress.
 
@@ -299,6 +307,11 @@ class ImportRun(TenantScopedModel):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # What the run is doing now, for the live progress page (registry/_import_progress.html).
+    phase = models.CharField(max_length=20, choices=ImportPhase.choices, default=ImportPhase.RECONCILE)
+    # The check of a sample of the accepted people against ANPR (registry.legacy.anpr_sample):
+    # size, checked, matching, mismatched, not_found, errors, error.
+    anpr_sample = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
