@@ -74,7 +74,7 @@ class CounterStampPayment(TenantScopedModel):
     only once pagoPA says it is paid (by the operator's check or by the beat job). `request_id` is
     the certificate request's id, so the copies issued carry it and the payment pays them only."""
 
-    request_id = models.UUIDField(unique=True)
+    request_id = models.UUIDField()  # unique per tenant: another municipality's ids never collide with ours
     person = models.ForeignKey("registry.Person", on_delete=models.PROTECT, related_name="+")
     kind = models.SlugField(max_length=50)
     copies = models.PositiveSmallIntegerField(default=1)
@@ -90,4 +90,6 @@ class CounterStampPayment(TenantScopedModel):
     class Meta:
         indexes = [models.Index(fields=["status"], name="registry_counterpay_open_idx",
                                 condition=Q(status="awaiting_payment"))]
+        constraints = [models.UniqueConstraint(fields=["tenant", "request_id"],
+                                               name="registry_counterpay_unique_request")]
         ordering = ["-created_at", "-id"]

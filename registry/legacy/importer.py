@@ -112,6 +112,12 @@ def import_run(*, tenant, folder: Path, commit: bool = False, batch_size: int = 
             retally(plan)
             ImportRun.objects.filter(pk=run.pk).update(anpr_sample=figures, counts=plan.counts)
             run.anpr_sample = figures
+            # ANPR was asked about people: a read of personal data on the national register, audited
+            audit_record(tenant=tenant, actor=None, action="read", object_type="registry_import",
+                         object_id=str(run.pk), object_repr=run.source,
+                         summary=_("Verifica a campione con ANPR dell'importazione"),
+                         after={k: figures[k] for k in ("size", "checked", "mismatched", "not_found", "errors")},
+                         extra={"started_by": run.started_by})
         if commit:
             _set_phase(run, ImportPhase.COMMIT)
             for number, (entity, rows) in enumerate(units, start=1):

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             name='CounterStampPayment',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('request_id', models.UUIDField(unique=True)),
+                ('request_id', models.UUIDField()),
                 ('kind', models.SlugField()),
                 ('copies', models.PositiveSmallIntegerField(default=1)),
                 ('payer_fiscal_code', models.CharField(max_length=16)),
@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['-created_at', '-id'],
                 'indexes': [models.Index(condition=models.Q(('status', 'awaiting_payment')), fields=['status'], name='registry_counterpay_open_idx')],
+                'constraints': [models.UniqueConstraint(fields=('tenant', 'request_id'), name='registry_counterpay_unique_request')],
             },
         ),
     ]

@@ -85,6 +85,11 @@ def test_the_dry_run_reports_where_a_sample_of_the_export_disagrees_with_anpr(te
     assert "Verifica a campione con ANPR: 6 persone verificate su 6; 4 uguali, 1 con differenze, 1 non trovate" in summary
     report = json.loads((tmp_path / "report" / "rapporto.json").read_text(encoding="utf-8"))
     assert report["anpr_sample"]["mismatched"] == 1
+    # asking ANPR about people is a read of personal data: audited
+    from audit.models import AuditEvent
+
+    event = AuditEvent.objects.get(tenant=tenant, object_type="registry_import", object_id=str(run.pk), action="read")
+    assert event.after["checked"] == 6 and event.after["not_found"] == 1
 
 
 def test_anpr_down_is_reported_and_does_not_stop_the_import(tenant, export, tmp_path, monkeypatch):
