@@ -396,12 +396,14 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     steps = selectors.case_progress(case=case) if case.instance_id is not None else None
     progress = presenters.progress(steps, _bpmn_names(version) if steps is not None else {})
     from documents.selectors import document_list_for_case
+    from registry.civil_status.selectors import acts_for_case
 
     documents = list(document_list_for_case(tenant=tenant, user=request.user, case_id=case.pk, case=case))
     return render(request, "cases/case_detail.html", {
         "progress": progress, "documents": documents,
         "receipt": presenters.receipt_and_protocol(case.data),
         "linked_cases": selectors.linked_cases(case=case),
+        "civil_acts": acts_for_case(tenant=tenant, case_id=case.pk),
         "notices": presenters.notice_rows(selectors.case_notices(case=case)),
         "nav": "cases", "case": case, "version": version, "days_left": days_left, "outcome_label": outcome_label,
         "open_items": open_items,

@@ -412,6 +412,8 @@ CELERY_BEAT_SCHEDULE = {
     "cases-poll-anpr-citizen-requests": {"task": "cases.tasks.poll_anpr_citizen_requests_task", "schedule": 300.0},
     # Deaths recorded by the civil-status registers, sent to ANPR (registry.anpr_sender).
     "registry-send-anpr-notifications": {"task": "registry.tasks.send_anpr_notifications_task", "schedule": 60.0},
+    # Counter certificates whose stamp duty was paid through pagoPA later (registry.certificates.payments).
+    "registry-counter-certificates-paid": {"task": "registry.tasks.counter_certificates_paid_task", "schedule": 60.0},
     "cases-poll-notice-deliveries": {"task": "cases.tasks.poll_notice_deliveries_task", "schedule": 300.0},
     # PROCEDO_AUDIT_SEAL_INTERVAL is declared below; the schedule reads it from there.
 }

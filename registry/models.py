@@ -280,6 +280,14 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", _("Interrotta da un errore")
 
 
+class ImportPhase(models.TextChoices):
+    RECONCILE = "reconcile", _("Riconciliazione dei file")
+    ANPR_CHECK = "anpr_check", _("Verifica a campione con ANPR")
+    COMMIT = "commit", _("Scrittura a lotti")
+    REPORT = "report", _("Rapporto")
+    DONE = "done", _("Conclusa")
+
+
 class ImportRun(TenantScopedModel):
     """One run of the legacy import: its reconciliation report and, when committing, its progress.
 
@@ -299,6 +307,11 @@ class ImportRun(TenantScopedModel):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # What the run is doing now, for the live progress page (registry/_import_progress.html).
+    phase = models.CharField(max_length=20, choices=ImportPhase.choices, default=ImportPhase.RECONCILE)
+    # The check of a sample of the accepted people against ANPR (registry.legacy.anpr_sample):
+    # size, checked, matching, mismatched, not_found, errors, error.
+    anpr_sample = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -477,6 +490,32 @@ class ActAnnotation(TenantScopedModel):
         ordering = ["date", "id"]
 
 
+class ActCaseLink(TenantScopedModel):
+    """A procedure's case that leads to a civil-status act: the marriage banns lead to the marriage
+    act (art. 64 D.P.R. 396/2000: the act states when the banns were published). The case is plain
+    data (id, number: the registry does not depend on cases). `act` stays empty while the act is
+    not drawn up and closed yet; closing a marriage act naming the same spouses within the banns' validity fills
+    it (civil_status.services). Kept apart from the act, which is immutable once closed."""
+
+    act = models.ForeignKey(CivilAct, null=True, blank=True, on_delete=models.PROTECT, related_name="case_links")
+    act_kind = models.CharField(max_length=20, choices=ActKind.choices)
+    relation = models.CharField(max_length=20)  # "banns"
+    case_id = models.BigIntegerField()
+    case_number = models.CharField(max_length=60)
+    fiscal_codes = models.JSONField(default=list)  # the spouses named by the case, upper case, sorted
+    valid_from = models.DateField(null=True, blank=True)  # the banns' window for the celebration
+    valid_to = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    linked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "case_id", "relation"],
+                                               name="registry_act_case_link_unique")]
+        indexes = [models.Index(fields=["tenant", "act_kind"], name="registry_act_link_pending_idx",
+                                condition=Q(act__isnull=True))]
+        ordering = ["created_at", "id"]
+
+
 class AnprNotificationStatus(models.TextChoices):
     PENDING = "pending", _("Da comunicare")
     SENT = "sent", _("Comunicata")
@@ -556,4 +595,10 @@ class AlignmentDifference(TenantScopedModel):
         indexes = [models.Index(fields=["tenant", "status"])]
 
 
-from .certificates.models import Certificate, CertificateBase, StampMode  # noqa: E402,F401  (issue 13: certificates)
+from .certificates.models import (  # noqa: E402,F401  (issue 13: certificates)
+    Certificate,
+    CertificateBase,
+    CounterPaymentStatus,
+    CounterStampPayment,
+    StampMode,
+)

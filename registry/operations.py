@@ -66,3 +66,43 @@ def death_act_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[str,
     return {"found": True, "code": "ok", "message": "", "act_id": act.pk,
             "reference": act.register_reference, "death_date": data.get("death_date", ""),
             "death_time": data.get("death_time", ""), "death_place": data.get("death_place", "")}
+
+
+@operation(
+    "registry.marriage_act_link",
+    description="Collega la pratica (pubblicazioni di matrimonio) all'atto di matrimonio chiuso nei registri del "
+    "Comune che nomina i due sposi ed è celebrato nel periodo di validità; se l'atto non è ancora chiuso, il "
+    "collegamento si completa alla sua chiusura. Risultato: linked, act_id, reference, message.",
+    params=(OperationParam("fiscal_codes", required=True), "valid_from", "valid_to"),
+)
+def marriage_act_link(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    import datetime as dt
+
+    from common.errors import ValidationFailed
+
+    from .civil_status.services import marriage_act_link as link_service
+
+    if ctx.case_id is None:
+        raise PermanentError(_("Il collegamento all'atto di matrimonio richiede una pratica."),
+                             platform_code="case_required")
+    codes = params.get("fiscal_codes")
+    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+        raise PermanentError(_("Servono i codici fiscali dei due sposi."), platform_code="spouses_invalid")
+    window = []
+    for key in ("valid_from", "valid_to"):
+        value = params.get(key)
+        try:
+            window.append(dt.date.fromisoformat(str(value)[:10]) if value else None)
+        except ValueError as exc:
+            raise PermanentError(_("Data non valida: %(v)s") % {"v": str(value)[:20]},
+                                 platform_code="date_invalid") from exc
+    try:
+        link = link_service(tenant_id=ctx.tenant_id, case_id=ctx.case_id, case_number=ctx.case_number or "",
+                            fiscal_codes=codes, valid_from=window[0], valid_to=window[1])
+    except ValidationFailed as exc:
+        raise PermanentError(exc.message, platform_code=exc.code or "invalid") from exc
+    if link.act is None:
+        return {"linked": False, "act_id": None, "reference": "", "message": _(
+            "L'atto di matrimonio degli sposi non è ancora chiuso nei registri del Comune (o il matrimonio è stato "
+            "celebrato altrove): il collegamento si completa quando l'atto viene chiuso.")}
+    return {"linked": True, "act_id": link.act_id, "reference": link.act.register_reference, "message": ""}

@@ -13,6 +13,7 @@ urlpatterns = [
     path("anagrafe/civici/<str:house_number_id>/", views.house_number_detail, name="registry_house_number"),
     path("anagrafe/importazioni/", views.import_run_list, name="registry_imports"),
     path("anagrafe/importazioni/<str:run_id>/", views.import_run_detail, name="registry_import"),
+    path("anagrafe/importazioni/<str:run_id>/avanzamento/", views.import_run_progress, name="registry_import_progress"),
     # Civil-status registers and the ANPR alignment check (registry/views_civil.py).
     path("anagrafe/atti/", views_civil.act_search, name="registry_acts"),
     path("anagrafe/atti/<str:act_id>/", views_civil.act_detail, name="registry_act"),
@@ -29,4 +30,8 @@ urlpatterns += [
          name="registry_certificates"),
     path("anagrafe/persone/<str:person_id>/certificati/<str:certificate_id>/pdf", views_certificates.certificate_pdf,
          name="registry_certificate_pdf"),
+    path("anagrafe/persone/<str:person_id>/certificati/pagamenti/<str:payment_id>/",
+         views_certificates.certificate_payment, name="registry_certificate_payment"),
+    path("anagrafe/persone/<str:person_id>/certificati/pagamenti/<str:payment_id>/avviso.pdf",
+         views_certificates.certificate_payment_notice, name="registry_certificate_payment_notice"),
 ]

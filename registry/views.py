@@ -26,7 +26,7 @@ from common.pages import int_or_404, page_tenant
 
 from . import selectors
 from .legacy.format import ENTITY_LABELS
-from .models import IssueSeverity
+from .models import ImportPhase, ImportStatus, IssueSeverity
 from .text import parse_date
 
 # The civil registrar reads the register too: drawing up a birth, marriage or death act means
@@ -148,5 +148,28 @@ def import_run_detail(request: HttpRequest, tenant, run_id) -> HttpResponse:
     _read(request, tenant, "registry_import", run.pk, run.source)
     return render(request, "registry/import_run_detail.html", {
         "nav": "registry", "run": run, "rows": rows, "page": page, "severity": severity,
-        "severities": IssueSeverity.choices,
+        "severities": IssueSeverity.choices, "progress": _progress(run), "polling": True,
     })
+
+
+def _progress(run) -> dict:
+    """Where a run is: its phase, the batches written, the people checked with ANPR (percent of the phase)."""
+    sample = run.anpr_sample or {}
+    if run.phase == ImportPhase.ANPR_CHECK:
+        done, total = sample.get("checked", 0), sample.get("size", 0)
+    elif run.phase == ImportPhase.COMMIT:
+        done, total = run.last_batch, run.total_batches
+    else:
+        done, total = (1, 1) if run.status != ImportStatus.RUNNING else (0, 0)
+    return {"done": done, "total": total, "percent": int(100 * done / total) if total else 0,
+            "running": run.status == ImportStatus.RUNNING}
+
+
+@registry_page(IMPORT_ROLES)
+def import_run_progress(request: HttpRequest, tenant, run_id) -> HttpResponse:
+    """The progress block of a run, polled by the page (htmx) every 2 seconds while the run goes on;
+    no personal data in it (counts and phase only)."""
+    run = selectors.import_run_get(tenant=tenant, run_id=int_or_404(run_id))
+    if run is None:
+        raise Http404
+    return render(request, "registry/_import_progress.html", {"run": run, "progress": _progress(run), "polling": True})

@@ -194,14 +194,19 @@ def wrap(lines: Iterable[Line], *, size: float, width: float) -> list[Line]:
         f = font("bold" if line.bold else "regular")
         available = width - line.indent
         words = line.text.split(" ")
-        current, first = "", True
+        # widths add up character by character (no kerning): measure each word once, in integer
+        # font units, not each candidate line again (that was quadratic in a paragraph's words)
+        space = round(f.width(" ", 1000))
+        current, current_width, first = "", 0, True
         for word in words:
-            candidate = f"{current} {word}" if current else word
-            if current and f.width(candidate, size) > available:
+            word_width = round(f.width(word, 1000))
+            if current and (current_width + space + word_width) * size / 1000 > available:
                 out.append(Line(current, line.bold, line.indent, line.space_before if first else 0.0))
-                current, first = word, False
+                current, current_width, first = word, word_width, False
+            elif current:
+                current, current_width = f"{current} {word}", current_width + space + word_width
             else:
-                current = candidate
+                current, current_width = word, word_width
         out.append(Line(current, line.bold, line.indent, line.space_before if first else 0.0))
     return out
 

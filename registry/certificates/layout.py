@@ -87,6 +87,7 @@ def layout_docx(title: str, office: str = REGISTRY_OFFICE, validity: str = SIX_M
     return out.getvalue()
 
 
+@cache  # layout_docx is cached too: in a process the bytes of a layout never change
 def layout_sha256(*args: str) -> str:
     """The layout's content hash: over the names and contents of the DOCX parts, not the zip's
     entry timestamps (which change with the second the file was built, in each process)."""

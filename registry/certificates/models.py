@@ -61,3 +61,35 @@ class Certificate(TenantScopedModel):
         ]
         indexes = [models.Index(fields=["tenant", "person", "issued_at"])]
         ordering = ["-issued_at", "-id"]
+
+
+class CounterPaymentStatus(models.TextChoices):
+    AWAITING_PAYMENT = "awaiting_payment", _("In attesa del pagamento del bollo")
+    ISSUED = "issued", _("Rilasciato")
+
+
+class CounterStampPayment(TenantScopedModel):
+    """A certificate asked at the counter whose stamp duty the citizen pays through pagoPA: the
+    pagoPA position (one notice, 16 euro per copy) is created first and the certificate is issued
+    only once pagoPA says it is paid (by the operator's check or by the beat job). `request_id` is
+    the certificate request's id, so the copies issued carry it and the payment pays them only."""
+
+    request_id = models.UUIDField()  # unique per tenant: another municipality's ids never collide with ours
+    person = models.ForeignKey("registry.Person", on_delete=models.PROTECT, related_name="+")
+    kind = models.SlugField(max_length=50)
+    copies = models.PositiveSmallIntegerField(default=1)
+    position = models.OneToOneField("connectors.DebtPosition", on_delete=models.PROTECT, related_name="+")
+    payer_fiscal_code = models.CharField(max_length=16)
+    payer_name = models.CharField(max_length=140)
+    status = models.CharField(max_length=20, choices=CounterPaymentStatus.choices,
+                              default=CounterPaymentStatus.AWAITING_PAYMENT)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"], name="registry_counterpay_open_idx",
+                                condition=Q(status="awaiting_payment"))]
+        constraints = [models.UniqueConstraint(fields=["tenant", "request_id"],
+                                               name="registry_counterpay_unique_request")]
+        ordering = ["-created_at", "-id"]

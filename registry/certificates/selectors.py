@@ -105,11 +105,11 @@ def certificate_data(*, tenant, person_id: int) -> CertificateData | None:
     views = [ResidenceView(_address(r), r.start_date, r.end_date, str(labels.get(r.closing_event, "")))
              for r in residences]
     current = next((v for r, v in zip(residences, views, strict=True) if r.end_date is None), None)
-    memberships = list(HouseholdMember.objects.filter(tenant=tenant, person=person).select_related("household")
-                       .order_by("joined_on"))
-    household_ids = [m.household_id for m in memberships]
-    all_members = list(HouseholdMember.objects.filter(tenant=tenant, household_id__in=household_ids)
-                       .select_related("person").order_by("relationship", "person__birth_date", "pk"))
+    # every member of every household the person was in, in one query; the person's own memberships among them
+    own_households = HouseholdMember.objects.filter(tenant=tenant, person=person).values("household_id")
+    all_members = list(HouseholdMember.objects.filter(tenant=tenant, household_id__in=own_households)
+                       .select_related("person", "household").order_by("relationship", "person__birth_date", "pk"))
+    memberships = sorted((m for m in all_members if m.person_id == person.pk), key=lambda m: (m.joined_on, m.pk))
     current_membership = next((m for m in memberships if m.left_on is None), None)
     household, members = None, []
     if current_membership is not None:

@@ -56,6 +56,11 @@ def _stamp_paid_by_pagopa(*, tenant: Tenant, copies: int, position_id: int | Non
     from connectors.pagopa.models import DebtPosition
 
     position = DebtPosition.objects.filter(tenant=tenant, pk=position_id).first() if position_id else None
+    if position is not None and request_id is not None and position.idempotency_key not in (
+            f"portal-certificate:{request_id}", f"counter-certificate:{request_id}"):
+        # only the position created for this very request pays it (not a case's fee of the same amount)
+        raise ValidationFailed(_("Questo pagamento non è stato chiesto per questo certificato."), code="stamp_used",
+                               details={"stamp_mode": [_("Pagamento di un'altra richiesta.")]})
     if position is None or position.paid_at is None:
         raise ValidationFailed(_("L'imposta di bollo non risulta ancora pagata con pagoPA."), code="stamp_not_paid",
                                details={"stamp_mode": [_("Pagamento non ricevuto.")]})
@@ -168,7 +173,10 @@ def _base_key(tenant_name: str, coat_of_arms: bytes, kind: Kind) -> str:
 
 def base_for(tenant: Tenant, kind: Kind) -> bytes:
     """The certificate's layout for this tenant, converted once (process cache, then the database)."""
-    name, coat = Tenant.objects.filter(pk=tenant.pk).values_list("name", "coat_of_arms").get()
+    if {"name", "coat_of_arms"} & tenant.get_deferred_fields():
+        name, coat = Tenant.objects.filter(pk=tenant.pk).values_list("name", "coat_of_arms").get()
+    else:  # the tenant as this request loaded it: one query less per certificate
+        name, coat = tenant.name, tenant.coat_of_arms
     coat = bytes(coat or b"")
     key = _base_key(name, coat, kind)
     cache_key = f"{tenant.pk}:{kind.code}:{key}"
@@ -199,7 +207,8 @@ def base_for(tenant: Tenant, kind: Kind) -> bytes:
 def certificate_issue(*, tenant: Tenant, user: User, person_id: int, kind: str, copies: int = 1,
                       use_code: int | None = None, use_note: str = "", stamp_mode: str = "",
                       stamp_ids: list[str] | None = None, request_id: uuid.UUID | None = None,
-                      ip: str | None = None, act_id: int | None = None) -> list[Certificate]:
+                      ip: str | None = None, act_id: int | None = None,
+                      paid_position_id: int | None = None) -> list[Certificate]:
     """Issue `copies` copies of a certificate for a person of the register; each copy is its own
     sealed PDF with its own verification code (and stamp). Re-sending the same `request_id` returns
     the copies already issued. A civil-status certificate certifies `act_id` (from the act sheet)
@@ -221,7 +230,7 @@ def certificate_issue(*, tenant: Tenant, user: User, person_id: int, kind: str, 
                                   exemption=spec.stamp_exemption)
     else:
         use = check_use(tenant=tenant, copies=copies, use_code=use_code, use_note=use_note, stamp_mode=stamp_mode,
-                        stamp_ids=stamp_ids or [])
+                        stamp_ids=stamp_ids or [], paid_position_id=paid_position_id, request_id=request_id)
     return _issue(tenant=tenant, user=user, spec=spec, person_id=person_id, copies=copies, use=use,
                   request_id=request_id, ip=ip, act_id=act_id)
 

@@ -40,7 +40,17 @@ def act_sheet(*, tenant, act_id: int) -> dict | None:
         return None
     return {"act": act, "parties": list(act.parties.select_related("person").order_by("role", "id")),
             "annotations": list(ActAnnotation.objects.filter(act=act).order_by("date", "id")),
-            "notifications": list(AnprNotification.objects.filter(act=act))}
+            "notifications": list(AnprNotification.objects.filter(act=act)),
+            "case_links": list(act.case_links.order_by("created_at", "id"))}
+
+
+def acts_for_case(*, tenant, case_id: int) -> list:
+    """The civil-status acts a case led to (the banns' marriage act), and the links still waiting
+    for their act: for the case page (cases may read the registry, not the reverse)."""
+    from ..models import ActCaseLink
+
+    return list(ActCaseLink.objects.for_tenant(tenant).filter(case_id=case_id).select_related("act")
+                .order_by("created_at", "id"))
 
 
 def acts_of_person(*, tenant, person_id: int) -> list[CivilAct]:

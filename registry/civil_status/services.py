@@ -28,6 +28,7 @@ from common.errors import ValidationFailed
 
 from ..models import (
     ActAnnotation,
+    ActCaseLink,
     ActKind,
     ActNumberCounter,
     ActRole,
@@ -208,8 +209,76 @@ def _set_civil_status(*, tenant, actor, people: list[Person], status: int, act: 
 
 
 def _effects_marriage(*, tenant, actor, act: CivilAct, ip) -> None:
-    _set_civil_status(tenant=tenant, actor=actor, people=_principal(act, ActRole.SPOUSE), status=MARRIED, act=act,
-                      only_from=None, ip=ip)
+    spouses = _principal(act, ActRole.SPOUSE)
+    _set_civil_status(tenant=tenant, actor=actor, people=spouses, status=MARRIED, act=act, only_from=None, ip=ip)
+    _link_waiting_cases(tenant=tenant, actor=actor, act=act, people=spouses, ip=ip)
+
+
+# --- links to the cases that lead to an act -----------------------------------------------------------
+
+BANNS = "banns"
+
+
+def _fiscal_codes(values) -> list[str]:
+    return sorted({str(v or "").strip().upper() for v in values if str(v or "").strip()})
+
+
+def _in_window(link: ActCaseLink, day: dt.date | None) -> bool:
+    if day is None:
+        return True
+    return (link.valid_from is None or link.valid_from <= day) and (link.valid_to is None or day <= link.valid_to)
+
+
+def _link_set(*, tenant, actor, link: ActCaseLink, act: CivilAct, ip) -> None:
+    updated = ActCaseLink.objects.filter(pk=link.pk, act__isnull=True).update(act=act, linked_at=clock.now())
+    if updated:
+        audit_record(tenant=tenant, actor=actor, action="update", object_type="civil_act", object_id=str(act.pk),
+                     object_repr=str(act), summary=_("Atto collegato alla pratica %(n)s") % {"n": link.case_number},
+                     after={"case_id": link.case_id, "case_number": link.case_number, "relation": link.relation},
+                     ip=ip)
+        link.act = act
+
+
+def _link_waiting_cases(*, tenant, actor, act: CivilAct, people: list[Person], ip) -> None:
+    """A marriage act closed after the banns case said the marriage was celebrated: link them."""
+    codes = _fiscal_codes(p.fiscal_code for p in people)
+    if len(codes) != 2:
+        return
+    day = event_date(act.kind, act.data) or act.act_date
+    for link in ActCaseLink.objects.filter(tenant=tenant, act__isnull=True, act_kind=act.kind, fiscal_codes=codes):
+        if _in_window(link, day):
+            _link_set(tenant=tenant, actor=actor, link=link, act=act, ip=ip)
+
+
+def marriage_act_link(*, tenant_id: int, case_id: int, case_number: str, fiscal_codes: list[str],
+                      valid_from: dt.date | None = None, valid_to: dt.date | None = None) -> ActCaseLink:
+    """The banns case `case_id` led to a marriage: link it to the closed marriage act of this
+    municipality naming both spouses and celebrated within the banns' validity, or, when that act
+    is not closed yet (or the marriage was celebrated elsewhere), keep the link waiting: closing
+    the act fills it. Idempotent per case."""
+    codes = _fiscal_codes(fiscal_codes)
+    if len(codes) != 2:
+        raise ValidationFailed(_("Servono i codici fiscali dei due sposi."), code="spouses_invalid",
+                               details={"fiscal_codes": [str(c)[:20] for c in fiscal_codes][:4]})
+    if valid_from and valid_to and valid_to < valid_from:
+        raise ValidationFailed(_("Periodo di validità delle pubblicazioni non valido."), code="window_invalid")
+    with transaction.atomic():
+        link, _created = ActCaseLink.objects.get_or_create(
+            tenant_id=tenant_id, case_id=case_id, relation=BANNS,
+            defaults={"act_kind": ActKind.MARRIAGE, "case_number": str(case_number or "")[:60], "fiscal_codes": codes,
+                      "valid_from": valid_from, "valid_to": valid_to, "created_at": clock.now()})
+        if link.act_id is not None:
+            return link
+        candidates = (CivilAct.objects.for_tenant(tenant_id)
+                      .filter(kind=ActKind.MARRIAGE, status=ActStatus.CLOSED, parties__role=ActRole.SPOUSE,
+                              parties__person__fiscal_code__in=codes)
+                      .distinct().order_by("-act_date", "-id").prefetch_related("parties__person"))
+        for act in candidates:
+            spouses = _fiscal_codes(p.person.fiscal_code for p in act.parties.all() if p.role == ActRole.SPOUSE)
+            if spouses == codes and _in_window(link, event_date(act.kind, act.data) or act.act_date):
+                _link_set(tenant=act.tenant, actor=None, link=link, act=act, ip=None)
+                break
+    return link
 
 
 def _effects_civil_union(*, tenant, actor, act: CivilAct, ip) -> None:

@@ -40,6 +40,7 @@ from ..models import (
     IdentityDocument,
     ImportIssue,
     ImportMode,
+    ImportPhase,
     ImportRun,
     ImportStatus,
     Person,
@@ -47,8 +48,9 @@ from ..models import (
     Street,
 )
 from ..text import normalise
+from .anpr_sample import MAX_SAMPLE, anpr_sample_check
 from .format import ENTITY_LABELS, ORDER
-from .reconcile import Plan, reconcile
+from .reconcile import Plan, reconcile, retally
 
 Progress = Callable[[int, int, str], None]
 
@@ -64,10 +66,16 @@ def _units(plan: Plan, batch_size: int) -> list[tuple[str, list[dict]]]:
 
 def import_run(*, tenant, folder: Path, commit: bool = False, batch_size: int = 1000, started_by: str = "",
                report_dir: Path | None = None, progress: Progress | None = None,
-               after_batch: Callable[[int], None] | None = None) -> ImportRun:
-    """Reconcile `folder` for `tenant`; with commit=True also write it (resuming an interrupted run)."""
+               after_batch: Callable[[int], None] | None = None, anpr_sample: int = 0, anpr_client=None,
+               anpr_limiter=None) -> ImportRun:
+    """Reconcile `folder` for `tenant`; with commit=True also write it (resuming an interrupted run).
+    `anpr_sample` people (evenly spread) are looked up in ANPR and mismatches reported (anpr_sample.py).
+    The run row says which phase it is in and how far (the live progress page polls it)."""
     if not 1 <= batch_size <= 50_000:
         raise ValidationFailed(_("La dimensione del lotto deve essere tra 1 e 50.000."), code="invalid_batch")
+    if not 0 <= anpr_sample <= MAX_SAMPLE:
+        raise ValidationFailed(_("Il campione da verificare con ANPR deve essere tra 0 e %(n)s persone.")
+                               % {"n": MAX_SAMPLE}, code="invalid_sample")
     folder = Path(folder)
     plan = reconcile(folder, tenant=tenant)
     mode = ImportMode.COMMIT if commit else ImportMode.DRY_RUN
@@ -92,7 +100,26 @@ def import_run(*, tenant, folder: Path, commit: bool = False, batch_size: int = 
     run.total_batches = len(units) if commit else 0
     run.save(update_fields=["total_batches"])
     try:
+        if anpr_sample:
+            _set_phase(run, ImportPhase.ANPR_CHECK)
+
+            def sample_progress(done: int, total: int) -> None:
+                if done == total or done % 5 == 0:
+                    ImportRun.objects.filter(pk=run.pk).update(anpr_sample={"size": total, "checked": done})
+
+            figures = anpr_sample_check(tenant=tenant, plan=plan, size=anpr_sample, client=anpr_client,
+                                        limiter=anpr_limiter, started_by=started_by, progress=sample_progress)
+            retally(plan)
+            ImportRun.objects.filter(pk=run.pk).update(anpr_sample=figures, counts=plan.counts)
+            run.anpr_sample = figures
+            # ANPR was asked about people: a read of personal data on the national register, audited
+            audit_record(tenant=tenant, actor=None, action="read", object_type="registry_import",
+                         object_id=str(run.pk), object_repr=run.source,
+                         summary=_("Verifica a campione con ANPR dell'importazione"),
+                         after={k: figures[k] for k in ("size", "checked", "mismatched", "not_found", "errors")},
+                         extra={"started_by": run.started_by})
         if commit:
+            _set_phase(run, ImportPhase.COMMIT)
             for number, (entity, rows) in enumerate(units, start=1):
                 if number <= run.last_batch:
                     continue
@@ -101,6 +128,7 @@ def import_run(*, tenant, folder: Path, commit: bool = False, batch_size: int = 
                     progress(number, len(units), entity)
                 if after_batch:
                     after_batch(number)
+        _set_phase(run, ImportPhase.REPORT)
         _finish(run=run, plan=plan, report_dir=report_dir)
     except BaseException as exc:
         ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.FAILED, error=repr(exc)[:2000],
@@ -108,6 +136,11 @@ def import_run(*, tenant, folder: Path, commit: bool = False, batch_size: int = 
         raise
     run.refresh_from_db()
     return run
+
+
+def _set_phase(run: ImportRun, phase: str) -> None:
+    ImportRun.objects.filter(pk=run.pk).update(phase=phase)
+    run.phase = phase
 
 
 def _commit_batch(*, tenant, run_id: int, number: int, entity: str, rows: list[dict], plan: Plan) -> None:
@@ -237,7 +270,7 @@ def _finish(*, run: ImportRun, plan: Plan, report_dir: Path | None) -> None:
             [ImportIssue(run=run, entity=i.entity, line=i.line, key=i.key, severity=i.severity, reason=i.reason,
                          message=i.message[:400]) for i in plan.issues], batch_size=2000)
         ImportRun.objects.filter(pk=run.pk).update(status=ImportStatus.DONE, counts=plan.counts, report_dir=str(target),
-                                                   finished_at=clock.now())
+                                                   finished_at=clock.now(), phase=ImportPhase.DONE)
         if run.mode == ImportMode.COMMIT:
             audit_record(tenant=run.tenant, actor=None, action="create", object_type="registry_import",
                          object_id=str(run.pk), object_repr=run.source,
@@ -257,6 +290,14 @@ def summary_text(plan: Plan, run: ImportRun) -> str:
             continue
         lines.append(f"{ENTITY_LABELS[entity]:<24}{c['read']:>8}{c['accepted']:>11}{c['corrected']:>10}"
                      f"{c['warnings']:>8}{c['rejected']:>10}{c['new']:>8}{c['existing']:>10}")
+    sample = run.anpr_sample or {}
+    if sample.get("size"):
+        lines += ["", _("Verifica a campione con ANPR: %(c)s persone verificate su %(s)s; %(m)s uguali, %(d)s con "
+                        "differenze, %(n)s non trovate, %(e)s errori.") % {
+            "c": sample.get("checked", 0), "s": sample["size"], "m": sample.get("matching", 0),
+            "d": sample.get("mismatched", 0), "n": sample.get("not_found", 0), "e": sample.get("errors", 0)}]
+        if sample.get("error"):
+            lines.append("  " + sample["error"])
     reasons: dict[tuple[str, str, str], int] = {}
     for issue in plan.issues:
         key = (issue.entity, issue.severity, issue.reason)
@@ -273,6 +314,7 @@ def write_report(*, plan: Plan, run: ImportRun, target: Path) -> None:
     (target / "riepilogo.txt").write_text(summary_text(plan, run), encoding="utf-8")
     (target / "rapporto.json").write_text(json.dumps(
         {"run": run.pk, "mode": run.mode, "source": run.source, "fingerprint": run.fingerprint, "counts": plan.counts,
+         "anpr_sample": run.anpr_sample or {},
          "issues": [asdict(i) for i in plan.issues]}, ensure_ascii=False, indent=1), encoding="utf-8")
     with open(target / "scarti.csv", "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")

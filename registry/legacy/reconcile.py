@@ -82,6 +82,7 @@ class Plan:
     issues: list[Issue] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     fingerprint: str = ""
+    people_lines: dict[str, int] = field(default_factory=dict)  # legacy id -> line of persone.csv
 
     def issue(self, entity: str, line: int, key: str, severity: str, reason: str, message: str) -> None:
         self.issues.append(Issue(entity, line, key[:60], severity, reason, message))
@@ -126,6 +127,14 @@ def _read(folder: Path, entity: str, *, required: bool = True) -> list[tuple[int
 def _count(plan: Plan, entity: str, read: int) -> None:
     plan.counts[entity] = {"read": read, "accepted": 0, "corrected": 0, "warnings": 0, "rejected": 0,
                            "new": 0, "existing": 0}
+
+
+def retally(plan: Plan) -> None:
+    """Count again after issues were added to the plan (the ANPR sample check)."""
+    for entity in ORDER:
+        for key in ("rejected", "corrected", "warnings"):
+            plan.counts[entity][key] = 0
+    _tally(plan)
 
 
 def _tally(plan: Plan) -> None:
@@ -376,6 +385,7 @@ def _people(plan: Plan, folder: Path, tenant, municipality_codes: set[str]) -> d
             else:
                 anpr_seen[record["anpr_id"]] = record["legacy_id"]
         plan.rows["people"].append(record)
+        plan.people_lines[record["legacy_id"]] = line
         if document:
             plan.documents.append(document)
     return merged

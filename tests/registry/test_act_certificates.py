@@ -308,3 +308,37 @@ def test_the_demo_register_has_an_act_for_every_certificate(cert_settings, tenan
     assert issued == {k.code for k in CATALOGUE.values() if k.act_kind} - {"matrimonio"}
     extract = Certificate.objects.get(tenant=tenant, kind="estratto_matrimonio")
     assert "Estratto con annotazioni" in _text(extract, tmp_path)
+
+
+def test_every_listed_certificate_passes_pdfsig_its_qr_and_the_verification_page(cert_settings, tenant, person, acts,
+                                                                                 registrar, civico, tmp_path):
+    """Issue 13's Done-when: each of the nine tender certificates and the five registry ones, issued
+    and verified as a recipient would (pdfsig, the QR decoded from the rendered page, /verifica/)."""
+    from registry.models import Household, HouseholdMember
+
+    household = Household.objects.create(tenant=tenant, legacy_id="F-ALL")
+    HouseholdMember.objects.create(tenant=tenant, household=household, person=person, relationship=1,
+                                   joined_on=dt.date(2000, 1, 1))
+    person.citizenships = ["100"]
+    person.save()
+    residence_move(tenant=tenant, actor=None, person_id=person.pk, house_number_id=civico.pk,
+                   start_date=dt.date(2000, 1, 1), opening_event="registration", household_id=household.pk)
+    who = {"matrimonio": person, "morte": acts["gina"], "estratto_nascita": person,
+           "estratto_matrimonio": acts["anna"], "estratto_morte": acts["gina"],
+           "unione_civile_testimoni": acts["luca"], "unione_civile": acts["paolo"]}
+    assert set(CATALOGUE) - set(who) == {"residenza", "stato_famiglia", "residenza_storico", "stato_famiglia_storico",
+                                         "cittadinanza", "esistenza_in_vita", "nascita"}
+
+    def run(*cmd):
+        return subprocess.run(cmd, capture_output=True, check=True).stdout.decode()
+
+    for index, kind in enumerate(CATALOGUE):
+        [cert] = _issue(tenant, registrar, who.get(kind, person), kind, use_code=10)
+        path = tmp_path / f"{kind}.pdf"
+        path.write_bytes(storage.get(cert.document.sha256))
+        assert "Signature is Valid" in subprocess.run(["pdfsig", str(path)], capture_output=True).stdout.decode(), kind
+        run("pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(path), str(tmp_path / f"p{index}"))
+        decoded = run("zbarimg", "--quiet", "--raw", str(next(tmp_path.glob(f"p{index}*.png")))).strip()
+        assert decoded == pipeline.verification_url(cert.document.verification_code), kind
+        page = Client().get(f"/verifica/{cert.document.verification_code}")
+        assert page.status_code == 200 and cert.document.sha256 in page.content.decode(), kind

@@ -17,6 +17,8 @@ from common.errors import ProcedoError
 from registry.legacy.importer import import_run
 from registry.legacy.reconcile import ExportUnreadable
 
+DEFAULT_ANPR_SAMPLE = 20
+
 
 class Command(BaseCommand):
     help = "Import a legacy population-register export: dry run first, then --commit."
@@ -27,6 +29,11 @@ class Command(BaseCommand):
         parser.add_argument("--commit", action="store_true", help="write to the register (after a dry run)")
         parser.add_argument("--batch", type=int, default=1000, help="rows per transaction")
         parser.add_argument("--report-dir", default=None)
+        parser.add_argument("--anpr-sample", type=int, default=None,
+                            help="people looked up in ANPR to check the export (default 20 on the dry run, "
+                                 "0 on --commit; 0: no check)")
+        parser.add_argument("--background", action="store_true",
+                            help="run it in a Celery worker; follow it on /anagrafe/importazioni/")
 
     def handle(self, *args, **options):
         tenant = Tenant.objects.filter(istat_code=options["tenant"]).first() or \
@@ -36,6 +43,15 @@ class Command(BaseCommand):
         folder = Path(options["folder"])
         if not folder.is_dir():
             raise CommandError(f"Cartella non trovata: {folder}")
+        if options["anpr_sample"] is None:
+            options["anpr_sample"] = 0 if options["commit"] else DEFAULT_ANPR_SAMPLE
+        if options["background"]:
+            from registry.tasks import registry_import_task
+
+            registry_import_task.delay(tenant.pk, str(folder.resolve()), options["commit"], options["batch"],
+                                       options["anpr_sample"], "manage.py registry_import --background")
+            self.stdout.write("Importazione affidata a un worker: segui l'avanzamento su /anagrafe/importazioni/")
+            return
         started = time.monotonic()
         show = self.stdout.isatty() if hasattr(self.stdout, "isatty") else False
 
@@ -53,7 +69,7 @@ class Command(BaseCommand):
             run = import_run(tenant=tenant, folder=folder, commit=options["commit"], batch_size=options["batch"],
                              started_by="manage.py registry_import",
                              report_dir=Path(options["report_dir"]) if options["report_dir"] else None,
-                             progress=progress)
+                             progress=progress, anpr_sample=options["anpr_sample"])
         except ExportUnreadable as exc:
             raise CommandError(str(exc)) from exc
         except ProcedoError as exc:
