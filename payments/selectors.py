@@ -168,3 +168,19 @@ def export_row(position: DebtPosition) -> dict[str, Any]:
         "invalidated_at": _local(position.invalidated_at),
         "created_at": _local(position.created_at),
     }
+
+
+def live_refunds_by_position(*, tenant, position_ids: list[int]) -> dict[int, Any]:
+    """{position id: its refund that is not rejected} for the positions of a page."""
+    from .models import Refund, RefundStatus
+
+    return {r.position_id: r for r in Refund.objects.filter(tenant=tenant, position_id__in=position_ids)
+            .exclude(status=RefundStatus.REJECTED)}
+
+
+def refunds_in_progress(*, tenant) -> QuerySet:
+    """Refunds proposed or approved and not yet transferred: what the supervisor must act on."""
+    from .models import Refund, RefundStatus
+
+    return (Refund.objects.filter(tenant=tenant, status__in=(RefundStatus.REQUESTED, RefundStatus.APPROVED))
+            .select_related("position", "requested_by").order_by("requested_at", "pk"))
