@@ -184,3 +184,12 @@ def refunds_in_progress(*, tenant) -> QuerySet:
 
     return (Refund.objects.filter(tenant=tenant, status__in=(RefundStatus.REQUESTED, RefundStatus.APPROVED))
             .select_related("position", "requested_by").order_by("requested_at", "pk"))
+
+
+def refundable_positions(*, tenant) -> QuerySet[DebtPosition]:
+    """Payments that arrived after their case ended and have no refund under way: to propose one."""
+    from .models import RefundStatus
+
+    return (DebtPosition.objects.filter(tenant=tenant, unmatched_at__isnull=False, paid_at__isnull=False)
+            .exclude(refunds__status__in=(RefundStatus.REQUESTED, RefundStatus.APPROVED, RefundStatus.PAID))
+            .order_by("paid_at", "pk"))

@@ -46,12 +46,14 @@ def payments_page(request: HttpRequest) -> HttpResponse:
              "refund": live_refunds.get(p.pk)}
             for p in page.object_list]
     refunds = list(selectors.refunds_in_progress(tenant=tenant))
+    refundable = (list(selectors.refundable_positions(tenant=tenant)[:50])
+                  if roles & services.REFUND_PROPOSER_ROLES else [])
     for refund in refunds:
         refund.amount = f"{refund.amount_cents / 100:.2f}".replace(".", ",")
     return render(request, "payments/payments.html", {
         "nav": "payments", "page": page, "rows": rows, "filters": filters, "states": selectors.STATES,
         "kinds": selectors.KINDS, "formats": EXPORT_FORMATS, "attention": selectors.attention_counts(tenant=tenant),
-        "can_invalidate": bool(roles & ACTOR_ROLES), "query": request.GET.urlencode(), "refunds": refunds,
+        "can_invalidate": bool(roles & ACTOR_ROLES), "query": request.GET.urlencode(), "refunds": refunds, "refundable": refundable,
         "can_propose_refund": bool(roles & services.REFUND_PROPOSER_ROLES),
         "can_decide_refund": bool(roles & services.REFUND_APPROVER_ROLES),
     })
