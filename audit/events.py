@@ -121,3 +121,17 @@ def message_delivered_event(
         summary=_("Messaggio «%(m)s» consegnato alla pratica %(k)s") % {"m": message, "k": correlation_key},
         after=payload, extra={"message": message, "correlation_key": correlation_key, "caught": caught}, ip=ip,
     )
+
+
+def message_refused_event(
+    *, tenant, user, message: str, correlation_key: str, payload: Any, reason: str, ip: str | None
+) -> None:
+    """A message a person delivered was refused by the case (it does not correlate: e.g. another
+    municipality's confirmation that does not quote this case's request). Kept so that a wrong
+    or forged confirmation leaves a trace."""
+    audit_record(
+        tenant=tenant, actor=user, action="update", object_type="case_message", object_id=str(correlation_key)[:64],
+        object_repr=f"{message} ✗ {correlation_key}",
+        summary=_("Messaggio «%(m)s» rifiutato dalla pratica %(k)s") % {"m": message, "k": correlation_key},
+        after=payload, extra={"message": message, "correlation_key": correlation_key, "refused": reason}, ip=ip,
+    )

@@ -470,6 +470,29 @@ def _only_own_people(value: Any, own: str) -> Any:
     return value
 
 
+def case_milestones(*, case: Case, manifest: Any) -> list[dict[str, Any]]:
+    """The public milestones the case reached, in the order it reached them (not the model's):
+    an opposition filed after the other municipality's confirmation comes after it. Two elements
+    with the same label (e.g. the early and the late confirmation) show once, where first reached."""
+    from engine.selectors import instance_reached
+
+    if case.instance_id is None:
+        return []
+    labels = dict(manifest.public_milestones)
+    out: list[dict[str, Any]] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for element, current in instance_reached(instance=case.instance):
+        label = labels.get(element)
+        if label is None:
+            continue
+        if label in seen:
+            seen[label]["current"] = seen[label]["current"] or current
+            continue
+        seen[label] = {"label": label, "current": current}
+        out.append(seen[label])
+    return out
+
+
 def case_public_view(*, case: Case, user: User) -> dict[str, Any]:
     """What a citizen (and the portal) may know of their own case.
 
@@ -489,13 +512,7 @@ def case_public_view(*, case: Case, user: User) -> dict[str, Any]:
     own = (user.fiscal_code or "").upper()
     version = version_by_id(case.process_version_id)
     manifest = manifest_of(version)
-    progress = case_progress(case=case)
-    reached = set(progress["done"]) | set(progress["current"])
-    milestones = [
-        {"label": label, "current": element in progress["current"]}
-        for element, label in manifest.public_milestones
-        if element in reached
-    ]
+    milestones = case_milestones(case=case, manifest=manifest)
     start_form = manifest.start_form
     fields = (version_form(version, start_form).get("properties") or {}) if start_form else {}
     submitted = {k: _only_own_people(v, own) for k, v in case.data.items() if k in fields}

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Tenant, User
 from accounts.roles import Role
 from accounts.selectors import roles_for
-from audit.events import message_delivered_event
+from audit.events import message_delivered_event, message_refused_event
 from audit.services import audit_prepare, audit_record
 from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ValidationFailed
@@ -738,9 +738,17 @@ def case_message_deliver(
             _("Non puoi consegnare il messaggio «%(m)s» a questa pratica.") % {"m": message[:100]},
             code="message_not_allowed",
         )
-    caught = engine.deliver_message(
-        tenant=tenant, name=message, correlation_key=case.number, payload=payload, projector=project
-    )
+    try:
+        caught = engine.deliver_message(
+            tenant=tenant, name=message, correlation_key=case.number, payload=payload, projector=project,
+            accept_if=manifest.message_guard(message),
+        )
+    except Conflict as exc:
+        if exc.code == "message_not_correlated":
+            logger.warning("message %s refused by case %s: it does not correlate", message, case.number)
+            message_refused_event(tenant=tenant, user=user, message=message, correlation_key=case.number,
+                                  payload=payload, reason=exc.code, ip=ip)
+        raise
     if caught == 0:
         raise Conflict(
             _("Nessuna pratica è in attesa del messaggio «%(m)s» per %(k)s.") % {"m": message, "k": case.number},

@@ -146,6 +146,10 @@ class Manifest:
     messages: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Messages only the person who started the case may deliver (`by: starter`).
     starter_messages: frozenset[str] = frozenset()
+    # Messages a case takes only when a condition on its data and the message holds
+    # (`messages: {name: {roles, accept_if: <expression>}}`; the payload is `message`), e.g. a
+    # confirmation must quote the reference of the request this case sent.
+    message_guards: Mapping[str, str] = field(default_factory=dict)
     # (BPMN element id, the Italian label a citizen sees once the case reaches it), in the order
     # of the parsed model (the stored manifest is JSONB, whose keys lose their order).
     public_milestones: tuple[tuple[str, str], ...] = ()
@@ -160,6 +164,10 @@ class Manifest:
     def message_roles(self, message: str) -> frozenset[str]:
         """Roles whose holders may deliver `message` to a case; empty: only the system delivers it."""
         return self.messages.get(message, frozenset())
+
+    def message_guard(self, message: str) -> str | None:
+        """The `accept_if` expression of `message`, or None (any waiting case takes it)."""
+        return self.message_guards.get(message)
 
     def message_by_starter_only(self, message: str) -> bool:
         """True: among those roles, only the person who started the case may deliver `message`."""
@@ -215,7 +223,7 @@ class _Parser:
         if not start_form:
             self.problem("manca 'start_form' (ogni procedimento ha lo schema dei dati di avvio)")
         elements, message_names = self._model()
-        messages, starter_messages = self._messages(message_names)
+        messages, starter_messages, message_guards = self._messages(message_names)
         milestones = self._milestones(elements)
         deeds = self._deeds()
         if deeds:
@@ -234,6 +242,7 @@ class _Parser:
             outcomes=self._outcomes(),
             messages=messages,
             starter_messages=starter_messages,
+            message_guards=message_guards,
             public_milestones=milestones,
             deeds=deeds,
             portal=self._portal(channels),
@@ -392,13 +401,16 @@ class _Parser:
                 return None, None
         return model_elements(specs), model_messages(specs)
 
-    def _messages(self, message_names: set[str] | None) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
-        """{message: roles} and the messages only the case's starter delivers. Each entry is a list
-        of roles, or a mapping {roles: [...], by: anyone|starter}."""
+    def _messages(
+        self, message_names: set[str] | None
+    ) -> tuple[dict[str, frozenset[str]], frozenset[str], dict[str, str]]:
+        """{message: roles}, the messages only the case's starter delivers and {message: accept_if}.
+        Each entry is a list of roles, or a mapping {roles: [...], by: anyone|starter, accept_if: expr}."""
         declared = self.raw.get("messages") or {}
+        guards: dict[str, str] = {}
         if not isinstance(declared, dict):
             self.problem("'messages' deve associare a ogni messaggio i ruoli che possono consegnarlo")
-            return {}, frozenset()
+            return {}, frozenset(), guards
         known_roles = ", ".join(sorted(STARTER_ROLES))
         messages: dict[str, frozenset[str]] = {}
         starter_only: set[str] = set()
@@ -408,10 +420,22 @@ class _Parser:
                              f"(messaggi del BPMN: {', '.join(sorted(message_names)) or 'nessuno'})")
             roles = entry
             if isinstance(entry, dict):
-                unknown = set(entry) - {"roles", "by"}
+                unknown = set(entry) - {"roles", "by", "accept_if"}
                 if unknown:
-                    self.problem(f"chiavi sconosciute {sorted(unknown)} per il messaggio '{name}' (ammesse: roles, by)")
+                    self.problem(f"chiavi sconosciute {sorted(unknown)} per il messaggio '{name}' "
+                                 "(ammesse: roles, by, accept_if)")
                 roles, by = entry.get("roles"), entry.get("by", "anyone")
+                guard = entry.get("accept_if")
+                if guard is not None:
+                    if not isinstance(guard, str) or not guard.strip():
+                        self.problem(f"'accept_if' del messaggio '{name}' deve essere un'espressione")
+                    else:
+                        try:
+                            check_expression(guard)
+                        except (SandboxViolation, SyntaxError) as exc:
+                            self.problem(f"'accept_if' del messaggio '{name}' non è un'espressione ammessa: {exc}")
+                        else:
+                            guards[str(name)] = guard
                 if by not in MESSAGE_DELIVERERS:
                     self.problem(f"'by' del messaggio '{name}' deve essere uno di: {', '.join(MESSAGE_DELIVERERS)}")
                 elif by == "starter":
@@ -425,7 +449,7 @@ class _Parser:
                     self.problem(f"ruolo sconosciuto o non ammesso '{role}' per il messaggio '{name}' "
                                  f"(ammessi: {known_roles})")
             messages[str(name)] = frozenset(r for r in role_list if r in DELIVERER_ROLES)
-        return messages, frozenset(starter_only)
+        return messages, frozenset(starter_only), guards
 
     def _milestones(self, elements: list[str] | None) -> tuple[tuple[str, str], ...]:
         declared = self.raw.get("public_milestones") or {}

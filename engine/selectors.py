@@ -142,6 +142,39 @@ def _progress(workflow) -> dict[str, list[str]]:
     return {"done": [i for i in done if i not in current], "current": list(current)}
 
 
+def instance_reached(*, instance: WorkflowInstance) -> list[tuple[str, bool]]:
+    """(BPMN element id, current?) of every element the case reached, in the order it reached them
+    (each element's first time), for the milestones a citizen sees.
+
+    A catch event that is only one of the alternatives an event-based gateway waits for (e.g. the
+    other municipality's confirmation, offered during every publication) is not reached until it
+    happens: waiting for it is not a step of the case. The time is SpiffWorkflow's own timestamp of
+    the task's last state change (wall time), which for a completed task is when it completed.
+    """
+    from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+
+    workflow = load_for_read(instance)
+    first: dict[str, float] = {}
+    current: set[str] = set()
+    for task in workflow.get_tasks():
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id or bpmn_id.startswith("Root"):
+            continue
+        if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+            parent = task.parent
+            if task.state == TaskState.WAITING and parent is not None \
+                    and isinstance(parent.task_spec, EventBasedGateway):
+                continue
+            current.add(bpmn_id)
+        elif task.state != TaskState.COMPLETED:
+            continue
+        when = float(task.last_state_change or 0)
+        if bpmn_id not in first or when < first[bpmn_id]:
+            first[bpmn_id] = when
+    ordered = sorted(first, key=lambda i: first[i])
+    return [(i, i in current) for i in ordered]
+
+
 def instance_waiting_messages(*, instance: WorkflowInstance) -> set[str]:
     """Names of the BPMN messages the instance is waiting for now (its WAITING catch events), so a
     page offers a person only the answers the case can take (e.g. the 10-bis observations)."""

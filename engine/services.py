@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -63,6 +64,8 @@ __all__ = [
     "outbox_due_ids",
     "timer_fire",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def _locked(instance: WorkflowInstance | None, instance_id: int | None) -> WorkflowInstance:
@@ -175,6 +178,22 @@ def _message_catchers(runtime: InstanceRuntime, name: str) -> tuple[MessageEvent
     return definition, catchers
 
 
+def _message_accepted(runtime: InstanceRuntime, name: str, payload: Any, accept_if: str) -> bool:
+    """Whether the instance takes the message: `accept_if` evaluated in the sandbox on the data of
+    the task waiting for it, with the payload as `message`. An expression that fails (a missing
+    key in the payload...) refuses the message rather than letting it through."""
+    _definition, catchers = _message_catchers(runtime, name)
+    if not catchers:
+        return True  # nobody waits: the caller's "no waiting case" answer applies
+    task = catchers[0][0]
+    context = {**copy.deepcopy(task.data), "message": copy.deepcopy(payload)}
+    try:
+        return bool(runtime.workflow.script_engine.environment.evaluate(accept_if, context))
+    except Exception as exc:  # noqa: BLE001 - a payload without the key is a refusal, not an incident
+        logger.info("message %s refused by its accept_if (%s: %s)", name, type(exc).__name__, exc)
+        return False
+
+
 def _catch_message(runtime: InstanceRuntime, name: str, payload: Any) -> bool:
     """Let the waiting tasks catch the message; its payload goes under the catching event's id.
 
@@ -195,13 +214,16 @@ def _catch_message(runtime: InstanceRuntime, name: str, payload: Any) -> bool:
 
 
 def deliver_message(
-    *, tenant: Tenant, name: str, correlation_key: str, payload: Any = None, projector: Projector | None = None
+    *, tenant: Tenant, name: str, correlation_key: str, payload: Any = None, projector: Projector | None = None,
+    accept_if: str | None = None,
 ) -> int:
     """Deliver a BPMN message to the tenant's instances waiting for it under that key.
 
     The key is the instance's business key or its case number. Returns how many
     instances caught it (0: nobody is waiting, the caller decides what that means).
-    Each instance catches it in a transaction of its own.
+    Each instance catches it in a transaction of its own. With `accept_if` (the procedure's
+    manifest), an instance whose data and the payload do not satisfy it refuses the message:
+    Conflict `message_not_correlated`, nothing changed.
     """
     candidates = list(
         WorkflowInstance.objects.for_tenant(tenant)
@@ -218,6 +240,11 @@ def deliver_message(
         if runtime is None:
             return False
         before = runtime.ready_user_task_ids()
+        if accept_if and not _message_accepted(runtime, name, payload, accept_if):
+            raise Conflict(
+                _("Il messaggio «%(m)s» non corrisponde a questa pratica: non è stato accettato.") % {"m": name[:100]},
+                code="message_not_correlated",
+            )
         if not _catch_message(runtime, name, payload):
             return False
         runtime.advance(event="message", detail={"message": name}, previous_ready_ids=before)

@@ -168,3 +168,28 @@ def export_row(position: DebtPosition) -> dict[str, Any]:
         "invalidated_at": _local(position.invalidated_at),
         "created_at": _local(position.created_at),
     }
+
+
+def live_refunds_by_position(*, tenant, position_ids: list[int]) -> dict[int, Any]:
+    """{position id: its refund that is not rejected} for the positions of a page."""
+    from .models import Refund, RefundStatus
+
+    return {r.position_id: r for r in Refund.objects.filter(tenant=tenant, position_id__in=position_ids)
+            .exclude(status=RefundStatus.REJECTED)}
+
+
+def refunds_in_progress(*, tenant) -> QuerySet:
+    """Refunds proposed or approved and not yet transferred: what the supervisor must act on."""
+    from .models import Refund, RefundStatus
+
+    return (Refund.objects.filter(tenant=tenant, status__in=(RefundStatus.REQUESTED, RefundStatus.APPROVED))
+            .select_related("position", "requested_by").order_by("requested_at", "pk"))
+
+
+def refundable_positions(*, tenant) -> QuerySet[DebtPosition]:
+    """Payments that arrived after their case ended and have no refund under way: to propose one."""
+    from .models import RefundStatus
+
+    return (DebtPosition.objects.filter(tenant=tenant, unmatched_at__isnull=False, paid_at__isnull=False)
+            .exclude(refunds__status__in=(RefundStatus.REQUESTED, RefundStatus.APPROVED, RefundStatus.PAID))
+            .order_by("paid_at", "pk"))

@@ -246,6 +246,38 @@ def certificato_pubblicazione() -> bytes:
     return _stable_bytes(doc)
 
 
+def richiesta_pubblicazione() -> bytes:
+    """Marriage banns: request to the municipality where the other spouse resides to publish too
+    (art. 50 D.P.R. 396/2000). It carries its own marca da bollo (DOMAIN.md §2: two stamps when a
+    spouse lives elsewhere)."""
+    doc = _document()
+    doc.add_paragraph("{{ stemma }}")
+    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
+    doc.add_paragraph("{{ ente.indirizzo }}")
+    doc.add_paragraph("Ufficio di Stato civile")
+    doc.add_paragraph("")
+    doc.add_paragraph("All'Ufficiale dello stato civile del Comune di {{ comune_destinatario }}")
+    doc.add_paragraph("")
+    doc.add_paragraph("RICHIESTA DI PUBBLICAZIONE DI MATRIMONIO - pratica n. {{ pratica.numero }}").runs[0].bold = True
+    doc.add_paragraph(
+        "L'ufficiale dello stato civile, ricevuta il {{ pratica.data_richiesta }} la richiesta di pubblicazione "
+        "del matrimonio tra"
+    )
+    doc.add_paragraph("{% for s in sposi %}")
+    doc.add_paragraph("- {{ s.cognome }} {{ s.nome }}, nato/a a {{ s.luogo_nascita }} il {{ s.data_nascita }}, "
+                      "residente in {{ s.residenza }}")
+    doc.add_paragraph("{% endfor %}")
+    doc.add_paragraph(
+        "che intendono contrarre matrimonio nel Comune di {{ comune_celebrazione }}, chiede che la pubblicazione "
+        "sia eseguita anche presso codesto Comune, di residenza di uno degli sposi, per {{ giorni_pubblicazione }} "
+        "giorni consecutivi (artt. 50 e 55 D.P.R. 396/2000), e che ne sia data conferma a questo ufficio citando "
+        "il protocollo della presente."
+    )
+    doc.add_paragraph("Si allega l'atto di pubblicazione.")
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
 def diniego_cremazione() -> bytes:
     """Refusal of the cremation authorisation (L. 130/2001 art. 3; L. 241/1990 artt. 3, 10-bis)."""
     doc = _document()
@@ -289,6 +321,7 @@ DEEDS = {
     ROOT / "processes" / "cremation_authorisation" / "deeds" / "diniego_cremazione.docx": diniego_cremazione,
     ROOT / "processes" / "marriage_banns" / "deeds" / "atto_pubblicazione.docx": atto_pubblicazione,
     ROOT / "processes" / "marriage_banns" / "deeds" / "certificato_pubblicazione.docx": certificato_pubblicazione,
+    ROOT / "processes" / "marriage_banns" / "deeds" / "richiesta_pubblicazione.docx": richiesta_pubblicazione,
 }
 
 

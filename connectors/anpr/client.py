@@ -274,6 +274,7 @@ def _subject(item: dict[str, Any]) -> dict[str, Any]:
         "birth_date": g.get("dataNascita", ""),
         "id_anpr": (item.get("identificativi") or {}).get("idANPR") or g.get("idSchedaSoggettoANPR", ""),
         "relation": (item.get("legameSoggetto") or {}).get("codiceLegame", ""),
+        "civil_status": str((item.get("statoCivile") or {}).get("statoCivile") or ""),
         "family_id_anpr": (item.get("famigliaConvivenza") or {}).get("idFamigliaConvivenzaANPR", ""),
         "address": {
             "street": (address.get("toponimo") or {}).get("denominazioneToponimo", ""),

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from common.operations import OperationContext, operation
+from common.operations import OperationContext, OperationParam, operation
 
 from ..base.errors import InvalidRequest
 from . import messages, soap
@@ -88,6 +88,100 @@ def c020_residence_lookup(params: dict[str, Any], ctx: OperationContext) -> dict
 @operation("anpr.c021_family_lookup", description="Accerta lo stato di famiglia in ANPR (e-service C021)")
 def c021_family_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     return _lookup("C021", params, ctx)
+
+
+# ANPR table "Stato civile" (specs/anpr/xlsx/tab_Stato_civile.xlsx).
+CIVIL_STATUS_LABELS = {"1": "celibe/nubile", "2": "coniugato/a", "3": "vedovo/a", "4": "divorziato/a",
+                       "6": "unito/a civilmente", "7": "stato libero dopo il decesso della parte unita civilmente",
+                       "8": "stato libero dopo lo scioglimento dell'unione civile", "9": "non classificabile"}
+BOUND = {"2", "6"}  # a marriage or civil union in force: not free to marry (art. 86 c.c.)
+FORMERLY_BOUND = {"3", "4", "7", "8"}
+SPOUSE_RELATION = "2"  # table "Relazione di parentela": marito/moglie of the head of the household
+HEAD_RELATION = "1"
+
+
+@operation("anpr.spouses_status_check",
+           description="Confronta con ANPR (C020 stato civile e residenza, C021 famiglia) quanto dichiarato dagli sposi",
+           params=(OperationParam("spouses", required=True), OperationParam("residence_lookups", required=True),
+                   "reason"))
+def spouses_status_check(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """params: spouses (the start form's two spouses: fiscal_code, residence_municipality_istat,
+    previous_marriage_dissolved, citizenship), residence_lookups (the C020 results of each, in the same
+    order), reason. result: ok, mismatches [{spouse, field, declared, anpr, text}], spouses [{fiscal_code,
+    found, civil_status, civil_status_label, residence_municipality_istat, household [{fiscal_code,
+    relation}]}].
+
+    The banns need both spouses free to marry (art. 86 c.c.) and resident where they say (art. 50 D.P.R.
+    396/2000: the publication goes to each municipality of residence). C020 gives each one's civil status
+    and residence, C021 their household: a husband or wife living with them who is not the other spouse
+    contradicts a declared free status. A mismatch is not a refusal: the officer looks at it."""
+    spouses = params.get("spouses")
+    lookups = params.get("residence_lookups")
+    if not isinstance(spouses, list) or len(spouses) != 2 or not all(isinstance(s, dict) for s in spouses):
+        raise InvalidRequest(_("Servono i dati dei due sposi."), details={"spouses": ["two_required"]})
+    if not isinstance(lookups, list) or len(lookups) != 2:
+        raise InvalidRequest(_("Servono gli esiti ANPR (C020) dei due sposi."), details={"residence_lookups": ["two_required"]})
+    codes = [_fiscal_code(s.get("fiscal_code"), "spouses") for s in spouses]
+    reason = str(params.get("reason") or "pubblicazioni di matrimonio")
+    mismatches: list[dict[str, Any]] = []
+    checked: list[dict[str, Any]] = []
+    for index, (declared, code) in enumerate(zip(spouses, codes, strict=True)):
+        number = index + 1
+        other = codes[1 - index]
+        residence = lookups[index] if isinstance(lookups[index], dict) else {}
+        subject = next((x for x in residence.get("subjects") or [] if isinstance(x, dict)
+                        and str(x.get("fiscal_code", "")).upper() == code), None)
+
+        def mismatch(field: str, declared_value: Any, anpr_value: Any, text: str, number: int = number) -> None:
+            mismatches.append({"spouse": number, "field": field, "declared": declared_value, "anpr": anpr_value,
+                               "text": text})
+
+        declared_istat = str(declared.get("residence_municipality_istat") or "")
+        if subject is None:
+            if declared_istat:  # resident in Italy by their own account, unknown to ANPR
+                mismatch("found", True, False, _("Sposo %(n)s: %(cf)s non risulta residente in ANPR.")
+                         % {"n": number, "cf": code})
+            checked.append({"fiscal_code": code, "found": False, "civil_status": "", "civil_status_label": "",
+                            "residence_municipality_istat": "", "household": []})
+            continue
+        status = str(subject.get("civil_status") or "")
+        anpr_istat = str((subject.get("address") or {}).get("municipality_istat") or "")
+        if declared_istat and anpr_istat and declared_istat != anpr_istat:
+            mismatch("residence_municipality_istat", declared_istat, anpr_istat,
+                     _("Sposo %(n)s: residenza dichiarata nel comune %(d)s, in ANPR nel comune %(a)s.")
+                     % {"n": number, "d": declared.get("residence_municipality") or declared_istat,
+                        "a": (subject.get("address") or {}).get("municipality_name") or anpr_istat})
+        label = CIVIL_STATUS_LABELS.get(status, status)
+        if status in BOUND:
+            mismatch("civil_status", "libero", status, _("Sposo %(n)s: in ANPR risulta %(s)s (art. 86 c.c.).")
+                     % {"n": number, "s": label})
+        elif declared.get("previous_marriage_dissolved") and status == "1":
+            mismatch("civil_status", "matrimonio precedente sciolto", status,
+                     _("Sposo %(n)s: dichiara un matrimonio precedente sciolto, in ANPR risulta %(s)s.")
+                     % {"n": number, "s": label})
+        elif not declared.get("previous_marriage_dissolved") and status in FORMERLY_BOUND:
+            mismatch("civil_status", "mai sposato", status,
+                     _("Sposo %(n)s: non dichiara un matrimonio precedente, in ANPR risulta %(s)s.")
+                     % {"n": number, "s": label})
+        family = _lookup("C021", {**params, "fiscal_code": code, "reason": reason}, ctx)
+        members = [{"fiscal_code": str(m.get("fiscal_code") or "").upper(), "relation": str(m.get("relation") or "")}
+                   for m in family.get("subjects") or []]
+        own = next((m["relation"] for m in members if m["fiscal_code"] == code), "")
+        if own == HEAD_RELATION:
+            partners = [m["fiscal_code"] for m in members if m["relation"] == SPOUSE_RELATION]
+        elif own == SPOUSE_RELATION:
+            partners = [m["fiscal_code"] for m in members if m["relation"] == HEAD_RELATION]
+        else:
+            partners = []
+        for partner in partners:
+            if partner != other:
+                mismatch("household", "", partner,
+                         _("Sposo %(n)s: nella sua famiglia anagrafica (C021) risulta coniugato con %(p)s.")
+                         % {"n": number, "p": partner})
+        checked.append({"fiscal_code": code, "found": True, "civil_status": status, "civil_status_label": label,
+                        "residence_municipality_istat": anpr_istat, "household": members,
+                        "family_operation_id": family.get("anpr_operation_id", "")})
+    return {"ok": not mismatches, "mismatches": mismatches, "spouses": checked}
 
 
 @operation("anpr.household_for_move",

@@ -70,7 +70,9 @@ SEED_PEOPLE: list[dict[str, Any]] = [
                  "province": "LU", "species": "VIA", "street": "DEI COLLI", "house_number": "4"}},
     {"fiscal_code": "PRVMRA92A41E715X", "family_name": "PROVA", "given_name": "MARIA", "sex": "F",
      "birth_date": "1992-01-01", "birth_place": {"name": "LUCCA", "istat": "046017", "province": "LU"},
-     "family": "F1", "relation": "2"},
+     # A partner living with Giovanni (table "Relazione di parentela" 23), not his wife: both are
+     # unmarried (civil status 1), so the national test subject can ask for marriage banns.
+     "family": "F1", "relation": "23"},
     {"fiscal_code": "RSSMRA80A41E715N", "family_name": "ROSSI", "given_name": "MARIA", "sex": "F",
      "birth_date": "1980-01-01", "birth_place": {"name": "LUCCA", "istat": "046017", "province": "LU"},
      "family": "F2", "relation": "1",
@@ -88,7 +90,7 @@ SEED_PEOPLE: list[dict[str, Any]] = [
                  "province": "LU", "species": "VIA", "street": "DEL POPOLO", "house_number": "9"}},
     {"fiscal_code": "VRDGPP70C15G702S", "family_name": "VERDI", "given_name": "GIUSEPPE", "sex": "M",
      "birth_date": "1970-03-15", "birth_place": {"name": "PISA", "istat": "050026", "province": "PI"},
-     "family": "F5", "relation": "1",
+     "family": "F5", "relation": "1", "civil_status": "2",  # married (ANPR table "Stato civile")
      "address": {"postcode": "56100", "municipality_istat": "050026", "municipality_name": "PISA",
                  "province": "PI", "species": "VIA", "street": "SANTA MARIA", "house_number": "2"}},
 ]
@@ -364,6 +366,8 @@ class AnprSimulator(SimulatorApp):
         }
         if code == "C020":
             out["famigliaConvivenza"] = {"idFamigliaConvivenzaANPR": self.families[person["family"]]}
+            # ANPR table "Stato civile": 1 celibe/nubile, 2 coniugato/a, 3 vedovo/a, 4 divorziato/a, ...
+            out["statoCivile"] = {"statoCivile": str(person.get("civil_status") or "1")}
         if code == "C020" and address:
             out["residenza"] = [{
                 "tipoIndirizzo": "1",

@@ -15,7 +15,9 @@ def create_debt_position(params: dict[str, Any], ctx: OperationContext) -> dict[
     """params: amount_cents (or amount in euro), description, debtor_fiscal_code, debtor_name,
     due_date (YYYY-MM-DD, optional), kind "fee"|"stamp_duty", iban/category (optional),
     for a marca da bollo digitale (kind "stamp_duty", 16.00 euro): document_sha256 (hex, the signed
-    deed's digest) or document_hash (base64) and provincial_residence (the payer's province).
+    deed's digest) or document_hash (base64) and provincial_residence (the payer's province);
+    extra_stamp_documents (hex SHA-256 digests of further documents to stamp, 16.00 euro each: the
+    amount is 16.00 times the number of documents, one transfer per stamp in the same notice).
     result: iupd, iuv, notice_number, organization_fiscal_code, amount_cents, status."""
     if params.get("kind") == "stamp_duty" and not str(params.get("provincial_residence") or "").strip():
         # A payer with no Italian province on record (resident abroad, not found in ANPR): @e.bollo

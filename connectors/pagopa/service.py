@@ -146,7 +146,26 @@ def debt_position_create(*, tenant_id: int, idempotency_key: str, params: dict[s
         raise InvalidRequest(_("Tipo di pagamento non valido."), details={"kind": [str(kind)]})
 
     due = _due_datetime(params.get("due_date"))
-    transfer = _transfer(params, creds, amount, description, org)
+    extra_documents = params.get("extra_stamp_documents") or []
+    if not isinstance(extra_documents, list) or len(extra_documents) > 4 or (extra_documents and kind != "stamp_duty"):
+        # GPD takes at most 5 transfers in a payment option: one stamp each.
+        raise InvalidRequest(_("Al massimo quattro marche da bollo aggiuntive, solo per l'imposta di bollo."),
+                             details={"extra_stamp_documents": [str(len(extra_documents))]
+                                      if isinstance(extra_documents, list) else ["not_a_list"]})
+    if extra_documents:
+        # More than one document to stamp (the banns: the deed and the request to the other
+        # municipality): one notice, one payment, one marca da bollo digitale per document.
+        if amount != STAMP_AMOUNT_CENTS * (1 + len(extra_documents)):
+            raise InvalidRequest(_("L'importo deve essere di 16,00 euro per ogni marca da bollo."),
+                                 details={"amount": [str(amount)]})
+        transfers = [_transfer(params, creds, STAMP_AMOUNT_CENTS, description, org)]
+        for index, digest in enumerate(extra_documents, start=2):
+            extra = _transfer({**params, "document_sha256": digest, "document_hash": ""}, creds, STAMP_AMOUNT_CENTS,
+                              description, org)
+            transfers.append({**extra, "idTransfer": str(index)})
+    else:
+        transfers = [_transfer(params, creds, amount, description, org)]
+    transfer = transfers[0]
     position = _reserve(tenant_id=tenant_id, idempotency_key=idempotency_key, org=org, amount=amount,
                         description=description, debtor_cf=debtor_cf, kind=kind, case_id=case_id,
                         case_number=case_number, segregation_code=str(creds.get("segregation_code", "47")),
@@ -168,7 +187,7 @@ def debt_position_create(*, tenant_id: int, idempotency_key: str, params: dict[s
             "description": description,
             "isPartialPayment": False,
             "dueDate": due,
-            "transfer": [transfer],
+            "transfer": transfers,
         }],
     }
     if params.get("debtor_email"):

@@ -394,3 +394,77 @@ def test_hostile_oversized_or_mistyped_answers_are_refused(platforms, monkeypatc
     with pytest.raises(UnexpectedContentType):
         client.lookup("C020", CF)
     anpr.faults.clear()
+
+
+# --- the marriage banns' check of what the spouses declared (C020 civil status and residence, C021 household)
+
+GIOVANNI = {"fiscal_code": CF, "residence_municipality": "Capannori", "residence_municipality_istat": "046007"}
+LAURA = {"fiscal_code": "BNCLRA85M41E715O", "residence_municipality": "Capannori",
+         "residence_municipality_istat": "046007"}
+
+
+def _status_check(spouses, *, tenant):
+    lookup = get_operation("anpr.c020_residence_lookup").fn
+    check = get_operation("anpr.spouses_status_check").fn
+    ctx = ctx_for(tenant, case_number="2026/000001")
+    residences = [lookup({"fiscal_code": s["fiscal_code"], "reason": "test"}, ctx) for s in spouses]
+    return check({"spouses": spouses, "residence_lookups": residences, "reason": "test"}, ctx)
+
+
+@pytest.mark.django_db
+def test_spouses_who_declared_what_anpr_knows_pass_the_check_with_their_civil_status_and_household(platforms):
+    pdnd, anpr, *_ = platforms
+    result = _status_check([GIOVANNI, LAURA], tenant=make_tenant())
+    assert result["ok"] is True and result["mismatches"] == []
+    giovanni, laura = result["spouses"]
+    assert (giovanni["civil_status"], giovanni["civil_status_label"]) == ("1", "celibe/nubile")
+    # C021 was asked for each spouse's household: Giovanni lives with a partner (23), not a wife.
+    assert {m["fiscal_code"]: m["relation"] for m in giovanni["household"]} == {CF: "1", "PRVMRA92A41E715X": "23"}
+    assert laura["household"] == [{"fiscal_code": "BNCLRA85M41E715O", "relation": "1"}]
+    assert len(anpr.recorded("POST", f"/{ESERVICES['C021'].path_name}")) == 2
+
+
+@pytest.mark.django_db
+def test_a_married_spouse_a_wrong_residence_and_an_unknown_spouse_are_each_reported(platforms):
+    pdnd, anpr, *_ = platforms
+    tenant = make_tenant()
+    verdi = {"fiscal_code": "VRDGPP70C15G702S", "residence_municipality": "Pisa", "residence_municipality_istat": "050026"}
+    result = _status_check([verdi, LAURA], tenant=tenant)
+    assert result["ok"] is False
+    assert [(m["spouse"], m["field"], m["anpr"]) for m in result["mismatches"]] == [(1, "civil_status", "2")]
+    assert "coniugato/a" in result["mismatches"][0]["text"] and "art. 86" in result["mismatches"][0]["text"]
+
+    moved = {**LAURA, "fiscal_code": "RSSMRA80A41E715N"}  # declared Capannori, ANPR has Lucca
+    result = _status_check([GIOVANNI, moved], tenant=tenant)
+    assert [(m["spouse"], m["field"], m["declared"], m["anpr"]) for m in result["mismatches"]] == [
+        (2, "residence_municipality_istat", "046007", "046017")]
+
+    dissolved = {**LAURA, "previous_marriage_dissolved": True}  # ANPR: never married
+    result = _status_check([GIOVANNI, dissolved], tenant=tenant)
+    assert [(m["spouse"], m["field"]) for m in result["mismatches"]] == [(2, "civil_status")]
+
+    lookup = get_operation("anpr.c020_residence_lookup").fn
+    check = get_operation("anpr.spouses_status_check").fn
+    ctx = ctx_for(tenant)
+    unknown = {**LAURA, "fiscal_code": "XXXXXX90R10H501Q"}
+    residences = [lookup({"fiscal_code": CF}, ctx), lookup({"fiscal_code": unknown["fiscal_code"]}, ctx)]
+    result = check({"spouses": [GIOVANNI, unknown], "residence_lookups": residences}, ctx)
+    assert [(m["spouse"], m["field"]) for m in result["mismatches"]] == [(2, "found")]
+
+
+@pytest.mark.django_db
+def test_a_spouse_whose_anpr_household_has_a_husband_or_wife_is_reported_even_if_the_status_says_free(platforms):
+    pdnd, anpr, *_ = platforms
+    with anpr.lock:
+        anpr.people["PRVMRA92A41E715X"]["relation"] = "2"  # Maria becomes Giovanni's wife in the register
+    result = _status_check([GIOVANNI, LAURA], tenant=make_tenant())
+    assert [(m["spouse"], m["field"], m["anpr"]) for m in result["mismatches"]] == [(1, "household", "PRVMRA92A41E715X")]
+
+
+@pytest.mark.django_db
+def test_the_status_check_refuses_anything_but_two_spouses_with_their_lookups(platforms):
+    check = get_operation("anpr.spouses_status_check").fn
+    ctx = ctx_for(make_tenant())
+    with pytest.raises(Exception) as caught:
+        check({"spouses": [GIOVANNI], "residence_lookups": [{}]}, ctx)
+    assert getattr(caught.value, "details", {}) == {"spouses": ["two_required"]}

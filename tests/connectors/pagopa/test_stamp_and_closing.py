@@ -66,6 +66,37 @@ def test_the_stamp_is_bound_to_the_signed_deed_digest_in_base64(gpd):
     assert errors_for(SPEC, request_pointer(SPEC, "post", POSITIONS), sent.json()) == []
 
 
+def test_two_documents_get_two_stamps_in_one_notice_each_bound_to_its_own_document(gpd):
+    """The banns with a spouse resident elsewhere: the deed and the request to the other municipality
+    are both stamped (DOMAIN.md §2), paid with one pagoPA notice of 32.00 euro."""
+    app, _ = gpd
+    request = b"%PDF-1.7 richiesta di pubblicazione al Comune di Lucca firmata"
+    params = {**STAMP, "amount": "32.00", "extra_stamp_documents": [hashlib.sha256(request).hexdigest()]}
+    result = create(params, ctx_for(make_tenant(), case_id=1, case_number="2026/1"))
+    option = next(iter(app.positions.values()))["paymentOption"][0]
+    assert option["amount"] == 3200 and result["amount_cents"] == 3200
+    assert [(t["idTransfer"], t["amount"], t["stamp"]["hashDocument"]) for t in option["transfer"]] == [
+        ("1", 1600, base64.b64encode(hashlib.sha256(DEED).digest()).decode()),
+        ("2", 1600, base64.b64encode(hashlib.sha256(request).digest()).decode()),
+    ]
+    sent = app.recorded("POST", "/organizations/")[0]
+    assert errors_for(SPEC, request_pointer(SPEC, "post", POSITIONS), sent.json()) == []
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"amount": "16.00", "extra_stamp_documents": ["a" * 64]}, "amount"),
+    ({"amount": "32.00", "extra_stamp_documents": ["abc"]}, "document_sha256"),
+    ({"amount": "96.00", "extra_stamp_documents": ["a" * 64] * 5}, "extra_stamp_documents"),
+    ({"kind": "fee", "extra_stamp_documents": ["a" * 64]}, "extra_stamp_documents"),
+])
+def test_extra_stamps_that_would_not_discharge_the_duty_are_refused_before_pagopa(gpd, change, field):
+    app, _ = gpd
+    with pytest.raises(InvalidRequest) as info:
+        create({**STAMP, **change}, ctx_for(make_tenant()))
+    assert field in info.value.details
+    assert app.positions == {} and DebtPosition.objects.count() == 0
+
+
 @pytest.mark.parametrize("change, field", [
     ({"document_sha256": "abc"}, "document_sha256"),
     ({"document_sha256": "", "document_hash": "bm90IGEgZGlnZXN0"}, "document_sha256"),
