@@ -101,6 +101,8 @@ def test_the_page_lists_every_position_of_the_tenant_with_its_state_and_receipt(
 ])
 def test_filters(payments, query, expected):
     html = client_for(payments["supervisor"]).get(f"/pagamenti/?{query}").content.decode()
+    # The refunds to act on are listed above the filters whatever the filter: read the results only.
+    html = html.split('aria-label="Filtri"', 1)[1]
     shown = {key for key in ("to_pay", "overdue", "paid", "to_invalidate", "unmatched")
              if payments[key].notice_number in html}
     assert shown == expected
