@@ -313,12 +313,119 @@ def diniego_cremazione() -> bytes:
     return _stable_bytes(doc)
 
 
+def _ashes_heading(doc: Document, title: str) -> None:
+    doc.add_paragraph("{{ stemma }}")
+    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
+    doc.add_paragraph("{{ ente.indirizzo }}")
+    doc.add_paragraph("Ufficio di Stato Civile")
+    doc.add_paragraph("")
+    doc.add_paragraph(title + " - pratica n. {{ pratica.numero }}").runs[0].bold = True
+    doc.add_paragraph("L'Ufficiale dello Stato Civile")
+    doc.add_paragraph(
+        "vista la richiesta di {{ richiedente.nome }} {{ richiedente.cognome }} (C.F. {{ richiedente.codice_fiscale }}) "
+        "relativa alle ceneri di {{ defunto.nome }} {{ defunto.cognome }} (C.F. {{ defunto.codice_fiscale }}), "
+        "deceduto/a il {{ decesso.data_ora }} a {{ decesso.comune }};"
+    )
+    doc.add_paragraph(
+        "vista l'autorizzazione alla cremazione rilasciata con la stessa pratica{% if cremazione.protocollo %}, "
+        "protocollo n. {{ cremazione.protocollo }}{% endif %}, presso il crematorio {{ cremazione.crematorio }};"
+    )
+
+
+def autorizzazione_sepoltura_ceneri() -> bytes:
+    """Ashes kept in the cemetery: the urn placed in a niche or buried (DPR 285/1990 art. 80;
+    L. 130/2001 art. 3 c. 1 lett. b-f and the municipal regulation). Also the destination when
+    entrusting or scattering was not asked, not provided by the municipality, or not granted."""
+    doc = _document()
+    _ashes_heading(doc, "AUTORIZZAZIONE ALLA SEPOLTURA DELL'URNA CINERARIA")
+    doc.add_paragraph(
+        "{% if opzione_non_accolta %}considerato che la richiesta di {{ opzione_non_accolta }} non può essere accolta: "
+        "{{ motivo }};{% endif %}"
+    )
+    doc.add_paragraph(
+        "visti l'articolo 80 del D.P.R. 10 settembre 1990, n. 285, l'articolo 3 della legge 30 marzo 2001, n. 130, e il "
+        "regolamento comunale di polizia mortuaria;"
+    )
+    doc.add_paragraph("AUTORIZZA").runs[0].bold = True
+    doc.add_paragraph(
+        "{% if sepoltura.modo == 'inumazione' %}l'inumazione (interramento){% else %}la tumulazione (collocazione in "
+        "celletta, loculo o colombario){% endif %} dell'urna sigillata contenente le ceneri di {{ defunto.nome }} "
+        "{{ defunto.cognome }} nel {{ sepoltura.cimitero }}."
+    )
+    doc.add_paragraph(
+        "L'urna reca all'esterno nome, cognome, data di nascita e di morte del defunto (art. 80, comma 2, D.P.R. "
+        "285/1990) ed è trasportata dal crematorio al cimitero a cura di chi ne ha titolo."
+    )
+    doc.add_paragraph("Copia della presente è consegnata al richiedente e al custode del cimitero.")
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
+def autorizzazione_affidamento() -> bytes:
+    """Entrusting the urn to a family member (L. 130/2001 art. 3 c. 1 lett. e; DPR 285/1990 art. 80;
+    regional law and municipal regulation)."""
+    doc = _document()
+    _ashes_heading(doc, "AUTORIZZAZIONE ALL'AFFIDAMENTO DELL'URNA CINERARIA")
+    doc.add_paragraph("accertato che la volontà del defunto sull'affidamento risulta da: {{ volonta_ceneri }};")
+    doc.add_paragraph(
+        "visti l'articolo 3, comma 1, lettera e, della legge 30 marzo 2001, n. 130, l'articolo 80 del D.P.R. "
+        "10 settembre 1990, n. 285, la legge regionale e il regolamento comunale che prevedono l'affidamento;"
+    )
+    doc.add_paragraph("AUTORIZZA").runs[0].bold = True
+    doc.add_paragraph(
+        "l'affidamento dell'urna sigillata contenente le ceneri di {{ defunto.nome }} {{ defunto.cognome }} a "
+        "{{ affidatario.nome }} {{ affidatario.cognome }} (C.F. {{ affidatario.codice_fiscale }}), "
+        "{{ affidatario.rapporto }} del defunto, che la conserverà presso {{ affidatario.luogo }}."
+    )
+    doc.add_paragraph(
+        "L'affidatario custodisce l'urna sigillata nel luogo indicato, non la apre e non ne disperde le ceneri "
+        "(art. 411 codice penale), comunica al Comune ogni cambio del luogo di conservazione e, se non intende o non "
+        "può più conservarla, la consegna al cimitero per la sepoltura."
+    )
+    doc.add_paragraph("Copia della presente è consegnata all'affidatario e al richiedente.")
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
+def autorizzazione_dispersione() -> bytes:
+    """Scattering of the ashes (L. 130/2001 art. 3 c. 1 lett. c, d; art. 411 c.p. as amended by art. 2
+    L. 130/2001; regional law and municipal regulation)."""
+    doc = _document()
+    _ashes_heading(doc, "AUTORIZZAZIONE ALLA DISPERSIONE DELLE CENERI")
+    doc.add_paragraph("accertato che la volontà del defunto sulla dispersione risulta da: {{ volonta_ceneri }};")
+    doc.add_paragraph(
+        "{% if luogo.consenso_proprietario %}acquisito il consenso del proprietario dell'area privata;{% endif %}"
+    )
+    doc.add_paragraph(
+        "visti l'articolo 3, comma 1, lettere c e d, della legge 30 marzo 2001, n. 130, l'articolo 411 del codice "
+        "penale come modificato dall'articolo 2 della stessa legge, la legge regionale e il regolamento comunale;"
+    )
+    doc.add_paragraph("AUTORIZZA").runs[0].bold = True
+    doc.add_paragraph(
+        "la dispersione delle ceneri di {{ defunto.nome }} {{ defunto.cognome }} in {{ luogo.tipo }}: "
+        "{{ luogo.descrizione }}{% if esecutore %}, a cura di {{ esecutore }}{% endif %}."
+    )
+    doc.add_paragraph(
+        "La dispersione è vietata nei centri abitati; in mare, nei laghi e nei fiumi è consentita nei tratti liberi "
+        "da natanti e da manufatti; in aree private solo all'aperto e con il consenso dei proprietari, senza scopo di "
+        "lucro (art. 3, comma 1, lettera c, legge 130/2001). La dispersione in luogo o con modalità diversi da quelli "
+        "autorizzati è punita dall'articolo 411 del codice penale."
+    )
+    doc.add_paragraph("Copia della presente è consegnata al richiedente e a chi esegue la dispersione.")
+    _seal(doc)
+    return _stable_bytes(doc)
+
+
 DEEDS = {
     ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_avvio.docx": comunicazione_avvio,
     ROOT / "processes" / "residence_change" / "deeds" / "preavviso_rigetto.docx": preavviso_rigetto,
     ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_esito.docx": comunicazione_esito,
     ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_cremazione.docx": autorizzazione_cremazione,
     ROOT / "processes" / "cremation_authorisation" / "deeds" / "diniego_cremazione.docx": diniego_cremazione,
+    ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_sepoltura_ceneri.docx":
+        autorizzazione_sepoltura_ceneri,
+    ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_affidamento.docx": autorizzazione_affidamento,
+    ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_dispersione.docx": autorizzazione_dispersione,
     ROOT / "processes" / "marriage_banns" / "deeds" / "atto_pubblicazione.docx": atto_pubblicazione,
     ROOT / "processes" / "marriage_banns" / "deeds" / "certificato_pubblicazione.docx": certificato_pubblicazione,
     ROOT / "processes" / "marriage_banns" / "deeds" / "richiesta_pubblicazione.docx": richiesta_pubblicazione,

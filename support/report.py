@@ -133,7 +133,7 @@ def chart_svg(report: dict[str, Any]) -> str:
     height = len(rows) * (bar_h + gap) + 40
     scale = (width - left - 60) / peak
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="sla-chart-title sla-chart-desc" '
-             f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">',
+             f'viewBox="0 0 {width} {height}" width="100%" class="sla-chart">',  # no style attribute: the CSP forbids it
              '<title id="sla-chart-title">Segnalazioni per livello: nei tempi e oltre i tempi</title>',
              '<desc id="sla-chart-desc">' + escape("; ".join(
                  f"livello {r.level}: {r.met} nei tempi, {r.missed} oltre i tempi" for r in rows)) + "</desc>"]

@@ -32,3 +32,31 @@ def terms_update(*, tenant, user, calendar: Any, levels: Any, ip: str | None = N
                      object_repr=str(row), summary="Livelli di servizio (SLA) modificati", ip=ip,
                      before=before, after={"calendar": calendar, "levels": levels})
     return row
+
+
+# --- the reporter's answers to their ticket ------------------------------------------------------------
+
+NOTE_MAX = 5000
+
+
+def ticket_reporter_answer(*, case, user, message: str, note: Any, ip: str | None = None) -> None:
+    """The reporter answers the support team's request for information, confirms the resolution
+    or reopens the ticket. The text is checked here; who may deliver the message (only the person
+    who reported, `by: starter` in the manifest) and whether the ticket waits for it are checked by
+    cases.services.case_message_deliver, which also audits the delivery."""
+    from cases.services import case_message_deliver
+    from common.errors import ValidationFailed
+
+    from .selectors import REPORTER_MESSAGES
+
+    if message not in REPORTER_MESSAGES:
+        raise ValidationFailed(_("Risposta non prevista."), details={"message": ["unknown message"]})
+    text = note.strip() if isinstance(note, str) else ""
+    if len(text) > NOTE_MAX:
+        raise ValidationFailed(_("Il testo supera i 5000 caratteri."), details={"note": ["too long"]})
+    if message in ("reporter_info", "reporter_reopen") and len(text) < 3:
+        error = (_("Scrivi le informazioni richieste.") if message == "reporter_info"
+                 else _("Spiega perché il problema non è risolto."))
+        raise ValidationFailed(error, details={"note": ["required"]})
+    payload = {"answer": text} if message == "reporter_info" else {"note": text}
+    case_message_deliver(case=case, user=user, message=message, payload=payload, ip=ip)

@@ -9,4 +9,6 @@ urlpatterns = [
     path("assistenza/sla/", views.report_page, name="support_sla_report"),
     path("assistenza/livelli/", views.terms_page, name="support_terms"),
     path("assistenza/sla/export.<str:fmt>", views.report_export, name="support_sla_export"),
+    path("assistenza/segnalazioni/", views.my_tickets, name="support_my_tickets"),
+    path("assistenza/segnalazioni/<str:pk>/", views.my_ticket, name="support_my_ticket"),
 ]

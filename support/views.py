@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -232,4 +233,89 @@ def terms_page(request: HttpRequest) -> HttpResponse:
     return render(request, "support/terms.html", {
         "nav": "support", "values": values, "error": error, "can_edit": can_edit, "weekdays": WEEKDAYS,
         "units": TARGET_UNITS,
+    }, status=400 if error else 200)
+
+
+# --- the reporter's own tickets: status, the support team's question or resolution, the answers ---------
+
+TICKET_STATES = {
+    "reporter_info": gettext_lazy("Il gruppo di assistenza attende le tue informazioni"),
+    "reporter_confirm": gettext_lazy("Risolta: conferma o riapri"),
+}
+
+
+def _ticket_state(case, waiting: list[str]) -> str:
+    if case.status != "open":
+        return _("Chiusa")
+    if "reporter_info" in waiting:
+        return str(TICKET_STATES["reporter_info"])
+    if "reporter_confirm" in waiting:
+        return str(TICKET_STATES["reporter_confirm"])
+    return _("In lavorazione")
+
+
+@login_required
+@never_cache
+@require_GET
+def my_tickets(request: HttpRequest) -> HttpResponse:
+    """"Le mie segnalazioni": the tickets this person reported, with what each waits for."""
+    from .selectors import reporter_tickets, ticket_waiting_answers
+
+    tenant = page_tenant(request)
+    rows = []
+    for case in reporter_tickets(tenant=tenant, user=request.user):
+        waiting = ticket_waiting_answers(case=case) if case.status == "open" else []
+        rows.append({"case": case, "state": _ticket_state(case, waiting), "to_answer": bool(waiting)})
+    return render(request, "support/my_tickets.html", {"nav": "support", "rows": rows})
+
+
+@login_required
+@never_cache
+def my_ticket(request: HttpRequest, pk: str) -> HttpResponse:
+    """One of the reporter's tickets: what they reported, the support team's question or the
+    resolution, and the answers the ticket waits for (send information; confirm or reopen)."""
+    from django.contrib import messages
+    from django.http import Http404
+    from django.shortcuts import redirect
+
+    from common.errors import ProcedoError
+
+    from .selectors import reporter_ticket, ticket_waiting_answers
+    from .services import ticket_reporter_answer
+
+    tenant = page_tenant(request)
+    case = reporter_ticket(tenant=tenant, user=request.user, pk=pk)
+    if case is None:
+        raise Http404(_("Segnalazione non trovata."))
+    waiting = ticket_waiting_answers(case=case)
+    error, errors, note = "", {}, ""
+    if request.method == "POST":
+        message = request.POST.get("message") or ""
+        note = request.POST.get("note") or ""
+        if message not in waiting:
+            error = _("La segnalazione non attende più questa risposta: la pagina è stata aggiornata.")
+        else:
+            try:
+                ticket_reporter_answer(case=case, user=request.user, message=message, note=note,
+                                       ip=request.META.get("REMOTE_ADDR"))
+            except ProcedoError as exc:
+                error = exc.message
+                if isinstance(exc.details, dict) and "note" in exc.details:
+                    errors = {"note": exc.message, "message": message}
+            else:
+                done = {"reporter_info": _("Informazioni inviate al gruppo di assistenza."),
+                        "reporter_confirm": _("Hai confermato la risoluzione: la segnalazione è chiusa."),
+                        "reporter_reopen": _("Segnalazione riaperta: il gruppo di assistenza la riprende.")}
+                messages.success(request, done[message])
+                return redirect("support_my_ticket", pk=case.pk)
+        waiting = ticket_waiting_answers(case=case)
+    data = case.data or {}
+    handle = data.get("handle") if isinstance(data.get("handle"), dict) else {}
+    level = str(data.get("sla_level") or data.get("level") or "")
+    return render(request, "support/my_ticket.html", {
+        "nav": "support", "case": case, "data": data, "level": level,
+        "state": _ticket_state(case, waiting), "waiting": waiting,
+        "info_request": handle.get("info_request") if "reporter_info" in waiting else "",
+        "resolution": handle.get("resolution") if "reporter_confirm" in waiting or case.status != "open" else "",
+        "error": error, "errors": errors, "note": note,
     }, status=400 if error else 200)

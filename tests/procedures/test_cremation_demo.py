@@ -33,4 +33,6 @@ def test_load_demo_cremation_opens_three_cases_per_tenant_and_runs_twice(simulat
         assert [c.status for c in cases] == ["open", "open", "closed"]
         assert cases[2].outcome == "authorised"
         assert Document.objects.filter(case=cases[2], kind="autorizzazione_cremazione").count() == 1
+        # and the deed for the destination of its ashes (the cemetery: no option asked)
+        assert Document.objects.filter(case=cases[2], kind="autorizzazione_sepoltura_ceneri").count() == 1
         assert cases[2].data["earliest_cremation_label"] == "02/03/2026 ore 10:30"
