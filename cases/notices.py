@@ -69,6 +69,12 @@ def _adult(person: dict[str, Any]) -> bool:
     return (today.year - born.year - ((today.month, today.day) < (born.month, born.day))) >= 18
 
 
+def greeting(person: dict[str, Any], body: str) -> str:
+    """The text a recipient of a notice sent to several people reads: their name, then the body."""
+    name = str(person.get("given_name") or "").strip()
+    return f"Gentile {name},\n\n{body}" if name else body
+
+
 def notify_citizens(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """`notify.citizen` with `recipients` (a list of people, e.g. the declarants): the deed is
     protocolled once and delivered to every adult among them, each through their own channel and
@@ -92,8 +98,7 @@ def notify_citizens(params: dict[str, Any], ctx: OperationContext) -> dict[str, 
     for index, person in enumerate(people):
         one = {k: v for k, v in params.items() if k not in ("recipients", "pec", "address")}
         one["recipient"] = person
-        name = str(person.get("given_name") or "").strip()
-        one["markdown"] = f"Gentile {name},\n\n{body}" if name else body
+        one["markdown"] = greeting(person, body)
         # The deed is protocolled with the first notice; the others carry that protocol number.
         one["protocol"] = bool(params.get("protocol")) and index == 0
         sent.append(notify_citizen(one, ctx if index == 0 else _sub(ctx, f"to:{person['fiscal_code'].upper()}")))

@@ -9,6 +9,7 @@ status updates that can be repeated safely.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -18,6 +19,7 @@ from common.operations import OperationContext, operation
 from ..base.errors import InvalidRequest, InvalidResponse
 from . import messages, soap
 from .client import AnprClient, Caller, soap_operation_id
+from .request_states import state_code
 
 
 def _municipality(istat: str) -> tuple[str, str] | None:
@@ -441,21 +443,45 @@ def p002_detail(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]
             "new_address": address, "note": d.findtext("note") or ""}
 
 
+# The characters P000's `note` admits (vocabolarioP000sc.xsd): a registrar's free text with anything
+# else (an arrow, a euro sign, typographic quotes) would make ANPR refuse the whole update.
+_NOTE_ALLOWED = re.compile("[0-9a-zA-Z\u00e0\u00e8\u00e9\u00ec\u00f2\u00f9\u008a\u008c\u008e\u009a\u009c"
+                           "\u009e-\u009f\u00c0-\u017e\u0189\r\n,.\\-'\":;@/\\\\_() ]")
+_NOTE_SUBSTITUTES = {"\u2192": "-", "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u00ab": '"',
+                     "\u00bb": '"', "\u2013": "-", "\u2014": "-", "\u20ac": "EUR", "&": "e", "<": "(", ">": ")",
+                     "[": "(", "]": ")", "{": "(", "}": ")", "!": ".", "?": ".", "\t": " "}
+
+
+def anpr_note_text(text: str) -> str:
+    """`text` in the characters a P003 note admits: common typography replaced, anything else a space."""
+    out = []
+    for ch in text:
+        ch = _NOTE_SUBSTITUTES.get(ch, ch)
+        out.append(ch if _NOTE_ALLOWED.fullmatch(ch) or all(_NOTE_ALLOWED.fullmatch(c) for c in ch) else " ")
+    return "".join(out)
+
+
 @operation("anpr.p003_update", description="Aggiorna lo stato di una richiesta del portale ANPR (P003)")
 def p003_update(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
-    """params: request_code, status (ANPR table 58) or extension=true, rejection_reason (table 60), note
-    (max 2000 characters), operator."""
+    """params: request_code, state (a name of connectors/anpr/request_states.py) or status (its ANPR
+    table-58 code) or extension=true, rejection_reason (table 60), note (max 2000 characters), operator."""
     code = str(params.get("request_code") or "")
     if not code.isdigit():
         raise InvalidRequest(_("Codice richiesta ANPR non valido."), details={"request_code": ["invalid"]})
     extension = bool(params.get("extension"))
     status = str(params.get("status") or "")
+    if params.get("state"):  # a state named by its meaning: its code from the one table
+        status = state_code(str(params["state"])) or ""
+        if not status:
+            raise InvalidRequest(_("Stato della richiesta ANPR sconosciuto: %(state)s") % {"state": params["state"]},
+                                 details={"state": ["unknown"]})
     if not extension and not status.isdigit():
         raise InvalidRequest(_("Indicare il nuovo stato della richiesta o la richiesta di proroga."),
                              details={"status": ["required"]})
     note = str(params.get("note") or "")
     if len(note) > 2000:
         raise InvalidRequest(_("La nota per ANPR supera i 2000 caratteri."), details={"note": ["too_long"]})
+    note = anpr_note_text(note)[:2000]
     client = _client(ctx)
     client.call(soap.SERVIZI_CITTADINO, messages.aggiorna_richiesta(
         client.header("P003", soap_operation_id(ctx.idempotency_key)), request_code=code,

@@ -70,7 +70,7 @@ ERRORS = {
              "ad una famiglia nuova",
     "EF021": "Il codice legame deve essere 1 - Intestatario quando viene richiesta la creazione di una nuova famiglia",
     "EF030": "I dati della famiglia/convivenza e del legame soggetto sono obbligatori nel caso di "
-             "attribuzioneFamiglia  = 4 (convivenza/istituto) o  5  altra famiglia",
+             "attribuzioneFamiglia = 4 (convivenza/istituto) o 5 altra famiglia",
     "EN166": "La famiglia non puo' avere piu' di un intestatario",
 }
 RELATIONSHIP_CODES = frozenset({str(c) for c in (*range(1, 27), 28, 80, 81, 99)})  # ANPR table 5

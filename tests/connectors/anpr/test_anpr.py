@@ -19,6 +19,7 @@ from common import clock
 from common.operations import PermanentError, RetryableError, get_operation
 from connectors.anpr import messages, soap
 from connectors.anpr.client import client_for, soap_operation_id
+from connectors.anpr.request_states import STATES
 from connectors.anpr.services import ESERVICES
 from connectors.anpr.simulator import ERRORS, AnprSimulator, KeySource
 from connectors.base.errors import PlatformRefused
@@ -436,6 +437,15 @@ def test_citizen_requests_are_listed_read_and_updated(platforms, db):
     get_operation("anpr.p003_update")({"request_code": code, "status": "3", "note": "Presa in carico",
                                        "operator": "registrar"}, ctx_for(tenant))
     assert anpr.citizen_requests[code]["status"] == "3"
+    # A state named by its meaning takes its code from the one table; an unknown name is refused.
+    # A registrar's note with characters P000 does not admit is sent in the ones it does, not refused.
+    get_operation("anpr.p003_update")({"request_code": code, "state": "concluded_favourably",
+                                       "note": "nome: MARIO → MARIO GIUSEPPE (16 €)"}, ctx_for(tenant))
+    assert anpr.citizen_requests[code]["status"] == STATES["concluded_favourably"]
+    assert anpr.citizen_requests[code]["history"][-1][3] == "nome: MARIO - MARIO GIUSEPPE (16 EUR)"
+    with pytest.raises(PermanentError) as unknown:
+        get_operation("anpr.p003_update")({"request_code": code, "state": "approved"}, ctx_for(tenant))
+    assert unknown.value.details == {"state": ["unknown"]}
     with pytest.raises(PermanentError):
         get_operation("anpr.p003_update")({"request_code": code, "status": "3", "note": "x" * 2001}, ctx_for(tenant))
     with pytest.raises(PlatformRefused) as info:
