@@ -213,6 +213,9 @@ class CitizenNotice(TenantScopedModel):
     # The BPMN message delivered to the case once the channel reports the delivery (e.g.
     # "notice_delivered" for the 10-bis notice, whose date starts the 10 days), or "".
     delivery_message = models.CharField(max_length=100, blank=True)
+    # The BPMN message delivered to the case when the channel reports the notice undeliverable (the
+    # office then delivers it another way: registered post, the municipal messenger), or "".
+    failure_message = models.CharField(max_length=100, blank=True)
     sent_at = models.DateTimeField()
     delivered_on = models.DateField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)

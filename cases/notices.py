@@ -49,9 +49,60 @@ def _sub(ctx: OperationContext, suffix: str) -> OperationContext:
 
 def _summary(notice: CitizenNotice) -> dict[str, Any]:
     return {"notice_id": notice.pk, "channel": notice.channel, "status": notice.status,
+            "fiscal_code": notice.fiscal_code,
             "protocol_number": notice.protocol_number,
             "protocol_date": notice.protocol_date.isoformat() if notice.protocol_date else None,
+            # The day the notice went out (art. 5 c. 3 DL 5/2012: the 10-bis notice must be *sent*
+            # within the 45 days for silence-assent not to arise).
+            "sent_on": timezone.localtime(notice.sent_at).date().isoformat(),
             "delivered_on": notice.delivered_on.isoformat() if notice.delivered_on else None}
+
+
+def _adult(person: dict[str, Any]) -> bool:
+    """False only for someone whose declared birth date makes them a minor today (a minor's notices
+    go to the declarant who declared for them)."""
+    try:
+        born = dt.date.fromisoformat(str(person.get("birth_date") or "")[:10])
+    except ValueError:
+        return True
+    today = clock.today()
+    return (today.year - born.year - ((today.month, today.day) < (born.month, born.day))) >= 18
+
+
+def greeting(person: dict[str, Any], body: str) -> str:
+    """The text a recipient of a notice sent to several people reads: their name, then the body."""
+    name = str(person.get("given_name") or "").strip()
+    return f"Gentile {name},\n\n{body}" if name else body
+
+
+def notify_citizens(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
+    """`notify.citizen` with `recipients` (a list of people, e.g. the declarants): the deed is
+    protocolled once and delivered to every adult among them, each through their own channel and
+    tracked as their own notice (idempotency key per person: a retry sends nobody twice). `pec` and
+    `address` of the params apply to a recipient who has none. The greeting names each person.
+    Result: the first recipient's notice (as for one recipient) and `notices`, all of them."""
+    people, seen = [], set()
+    for person in params.get("recipients") or []:
+        if not isinstance(person, dict):
+            continue
+        code = str(person.get("fiscal_code") or "").strip().upper()
+        if code in seen or not _adult(person):
+            continue
+        seen.add(code)
+        people.append({**person, "pec": person.get("pec") or params.get("pec") or "",
+                       "address": person.get("address") or params.get("address")})
+    if not people:
+        raise PermanentError("params 'recipients' must name at least one adult person")
+    body = str(params.get("markdown") or "").strip()
+    sent = []
+    for index, person in enumerate(people):
+        one = {k: v for k, v in params.items() if k not in ("recipients", "pec", "address")}
+        one["recipient"] = person
+        one["markdown"] = greeting(person, body)
+        # The deed is protocolled with the first notice; the others carry that protocol number.
+        one["protocol"] = bool(params.get("protocol")) and index == 0
+        sent.append(notify_citizen(one, ctx if index == 0 else _sub(ctx, f"to:{person['fiscal_code'].upper()}")))
+    return {**sent[0], "notices": sent}
 
 
 def _recipient(params: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +146,8 @@ def notify_citizen(params: dict[str, Any], ctx: OperationContext) -> dict[str, A
     delivery_message. Result: notice_id, channel, status, protocol_number, protocol_date."""
     from documents.models import Document
 
+    if "recipients" in params:
+        return notify_citizens(params, ctx)
     tenant = Tenant.objects.get(pk=ctx.tenant_id)
     case = Case.objects.filter(tenant=tenant, pk=ctx.case_id).first() if ctx.case_id else None
     if case is None:
@@ -142,7 +195,8 @@ def notify_citizen(params: dict[str, Any], ctx: OperationContext) -> dict[str, A
                 tenant=tenant, case=case, document=document, kind=kind, title=title[:300],
                 fiscal_code=recipient["fiscal_code"], channel=channel, external_id=external_id,
                 protocol_number=protocol_number, protocol_date=protocol_date, status=NoticeStatus.SENT,
-                delivery_message=str(params.get("delivery_message") or "")[:100], sent_at=now,
+                delivery_message=str(params.get("delivery_message") or "")[:100],
+                failure_message=str(params.get("failure_message") or "")[:100], sent_at=now,
                 idempotency_key=ctx.idempotency_key,
             )
             audit_record(tenant=tenant, actor=None, action="create", object_type="citizen_notice",
@@ -235,6 +289,15 @@ def _send_state(notice: CitizenNotice) -> tuple[dt.date | None, str]:
     return None, ""
 
 
+def _siblings(notice: CitizenNotice) -> list[CitizenNotice]:
+    """The notices of the same deed sent by the same step to each recipient (this one included)."""
+    if notice.document_id is None:
+        return [CitizenNotice.objects.get(pk=notice.pk)]
+    return list(CitizenNotice.objects.filter(tenant_id=notice.tenant_id, case_id=notice.case_id,
+                                             document_id=notice.document_id,
+                                             delivery_message=notice.delivery_message))
+
+
 _STATE = {NoticeChannel.APPIO: _appio_state, NoticeChannel.SEND: _send_state, NoticeChannel.PEC: _send_state}
 
 
@@ -258,9 +321,22 @@ def notice_deliveries_poll(*, limit: int = 500) -> int:
             continue
         now = clock.now()
         if failure:
-            CitizenNotice.objects.filter(pk=notice.pk, status=NoticeStatus.SENT).update(
+            won = CitizenNotice.objects.filter(pk=notice.pk, status=NoticeStatus.SENT).update(
                 status=NoticeStatus.FAILED, status_detail=failure[:300], last_checked_at=now)
             logger.warning("notice %s of case %s not delivered: %s", notice.pk, notice.case.number, failure)
+            if won and notice.failure_message:
+                audit_record(tenant=notice.tenant, actor=None, action="update", object_type="citizen_notice",
+                             object_id=str(notice.pk), object_repr=notice.case.number,
+                             summary=f"Non consegnata ({NoticeChannel(notice.channel).label}): {failure[:200]}",
+                             after={"status": NoticeStatus.FAILED})
+                # The office delivers it another way (registered post, the municipal messenger).
+                caught = deliver_message(
+                    tenant=notice.tenant, name=notice.failure_message, correlation_key=notice.case.number,
+                    payload={"notice_id": notice.pk, "fiscal_code": notice.fiscal_code, "channel": notice.channel,
+                             "reason": failure[:300]}, projector=project)
+                if not caught:
+                    logger.info("notice %s failed; case %s no longer waits for %s", notice.pk, notice.case.number,
+                                notice.failure_message)
             continue
         if delivered_on is None:
             CitizenNotice.objects.filter(pk=notice.pk).update(last_checked_at=now)
@@ -275,9 +351,17 @@ def notice_deliveries_poll(*, limit: int = 500) -> int:
                      summary=f"Consegnata il {delivered_on:%d/%m/%Y} ({NoticeChannel(notice.channel).label})",
                      after={"delivered_on": delivered_on.isoformat()})
         if notice.delivery_message:
+            # A notice sent to several people (each declarant) is delivered when the last of them
+            # has it: the window that follows (10 days for observations) must not run for anybody
+            # before they received it. Until then the case waits.
+            siblings = _siblings(notice)
+            if any(s.status != NoticeStatus.DELIVERED for s in siblings):
+                continue
+            last = max(s.delivered_on for s in siblings)
             caught = deliver_message(
                 tenant=notice.tenant, name=notice.delivery_message, correlation_key=notice.case.number,
-                payload={"delivered_on": delivered_on.isoformat(), "channel": notice.channel, "notice_id": notice.pk},
+                payload={"delivered_on": last.isoformat(), "channel": notice.channel, "notice_id": notice.pk,
+                         "recipients": len(siblings)},
                 projector=project)
             if not caught:
                 logger.info("notice %s delivered; case %s no longer waits for %s", notice.pk, notice.case.number,

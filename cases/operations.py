@@ -11,9 +11,11 @@ from common.operations import OperationContext, operation
     "notify.citizen",
     description="Protocol a case's deed (out) and deliver it to the citizen: App IO when the municipality's "
     "service is active for them, otherwise SEND (to the PEC they declared, their digital domicile or by "
-    "registered post); the delivery date comes back to the case (delivery_message). Params: recipient "
-    "{fiscal_code, given_name, family_name, pec, address}, kind, title, markdown, document_id, protocol, "
-    "delivery_message. Result: notice_id, channel, status, protocol_number, protocol_date.",
+    "registered post); the delivery date comes back to the case (delivery_message), an undeliverable "
+    "notice too (failure_message). Params: recipient {fiscal_code, given_name, family_name, pec, address} "
+    "or recipients (every adult among them, each their own notice; pec and address for those without), "
+    "kind, title, markdown, document_id, protocol, delivery_message, failure_message. Result: notice_id, "
+    "channel, status, fiscal_code, protocol_number, protocol_date, sent_on (and notices, one per recipient).",
     remember=True,
 )
 def notify_citizen(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:

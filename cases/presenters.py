@@ -210,9 +210,14 @@ def notice_rows(notices: Iterable[Any]) -> list[dict[str, Any]]:
                 else _("consegnata")
         elif n.status == "failed":
             state = _("non consegnata: %(why)s") % {"why": n.status_detail} if n.status_detail else _("non consegnata")
+            if getattr(n, "failure_message", ""):
+                # The case waits for the office to deliver it another way (registered post, messenger).
+                state += " — " + _("da consegnare con altro mezzo: l'ufficio ha il compito «Consegna della "
+                                   "comunicazione con altro mezzo»")
         else:
             state = _("inviata il %(d)s, in attesa di consegna") % {"d": n.sent_at.strftime("%d/%m/%Y")}
         rows.append({"title": n.title, "channel": n.get_channel_display(), "status": n.status, "state": state,
+                     "recipient": n.fiscal_code,
                      "protocol": (_("prot. n. %(n)s del %(d)s") % {"n": n.protocol_number,
                                                                    "d": n.protocol_date.strftime("%d/%m/%Y")})
                      if n.protocol_number and n.protocol_date else ""})

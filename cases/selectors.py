@@ -529,6 +529,16 @@ def case_public_view(*, case: Case, user: User) -> dict[str, Any]:
         ).order_by("updated_at", "pk"):
             to, subject, text = NOTICE_OPERATIONS[message.operation]
             params = message.params or {}
+            recipients = params.get("recipients") if message.operation == "notify.citizen" else None
+            if isinstance(recipients, list):  # sent to several people: the one addressed to them
+                from .notices import greeting
+
+                person = next((p for p in recipients if isinstance(p, dict)
+                               and str(p.get("fiscal_code") or "").upper() == own), None)
+                if person is not None:
+                    notices.append({"subject": _param(params, subject),
+                                    "text": greeting(person, _param(params, text)), "sent_at": message.updated_at})
+                continue
             if _param(params, to).upper() == own:
                 notices.append({"subject": _param(params, subject), "text": _param(params, text),
                                 "sent_at": message.updated_at})

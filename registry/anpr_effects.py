@@ -31,6 +31,7 @@ from accounts.models import Tenant
 from common import clock
 from common.errors import ProcedoError
 from common.operations import OperationContext, result_effect
+from connectors.anpr.operations import relationship_code
 
 from . import codes
 from .fiscal_code import normalise as normalise_cf
@@ -116,14 +117,22 @@ def residence_after_anpr_change(params: dict[str, Any], result: dict[str, Any], 
                 "message": "L'indirizzo dichiarato non è nello stradario del comune: la residenza va "
                            "registrata a mano (la verifica di allineamento con ANPR la segnala)."}
     ref = str(result.get("id_operazione_anpr") or "")
+    # Each person's own ANPR operation (one 1002 per person; one 5005 for everybody) and the
+    # relationship ANPR recorded for them, so the register says what ANPR says.
+    per_person = {str(r.get("fiscal_code") or "").upper(): r for r in result.get("registrations") or []
+                  if isinstance(r, dict)}
     moved, added, problems = [], [], []
     declarants = [p for p in params.get("declarants") or [] if isinstance(p, dict)]
     co_movers = [p for p in params.get("co_movers") or [] if isinstance(p, dict)]
     # The household the movers end up in: the one they join (C021 answered with its ANPR id), or
     # one formed for them when people move together into a new household; a lone declarant moving
     # within the comune keeps the household they have (the 5005 moves the whole ANPR family).
+    # ANPR's answer says which (`scope`): the whole family moved (each keeps their household), the
+    # movers formed a new family, or joined one; a result without it is from before that distinction.
+    scope = str(result.get("scope") or "")
+    together = scope == "new_family" if scope else bool(co_movers) or origin != "same_municipality"
     target = _target_household(tenant, result.get("household") or params.get("household"), result, start,
-                               together=bool(co_movers) or origin != "same_municipality")
+                               together=together)
     for position, declarant in enumerate([*declarants, *co_movers]):
         code = normalise_cf(str(declarant.get("fiscal_code") or ""))
         person = (Person.objects.for_tenant(tenant).filter(fiscal_code=code, death_date__isnull=True)
@@ -143,22 +152,18 @@ def residence_after_anpr_change(params: dict[str, Any], result: dict[str, Any], 
                     household = target.pk
                     relation = (codes.HEAD_OF_HOUSEHOLD if position == 0 and target.members.filter(
                         left_on__isnull=True).exclude(person=person).count() == 0
-                        else _RELATIONSHIPS.get(str(declarant.get("relationship") or ""), codes.RELATIONSHIP_UNDEFINED))
+                        else relationship_code(declarant.get("relationship")))
                     _join(tenant, target, person, relation, start)
+                own = per_person.get(code) or {}
                 residence_move(tenant=tenant, actor=None, person_id=person.pk, house_number_id=civico.pk,
                                start_date=start, opening_event=event, household_id=household,
-                               anpr_operation_ref=ref)
+                               anpr_operation_ref=str(own.get("id_operazione_anpr") or ref))
                 moved.append(code)
         except ProcedoError as exc:
             problems.append({"fiscal_code": code, "code": getattr(exc, "code", "error"), "message": str(exc)})
     return {"applied": bool(moved) and not problems, "house_number": civico.pk, "moved": moved, "added": added,
             "problems": problems, "household": target.pk if target is not None else None,
             "household_kind": (result.get("household") or params.get("household") or {}).get("kind") or "new"}
-
-
-# The relationship declared for a co-mover (start form) as ANPR table 5 codes (registry/data/relationship.csv).
-_RELATIONSHIPS = {"spouse": 2, "child": 3, "grandchild": 4, "parent": 6, "sibling": 9, "other_relative": 13,
-                  "in_law": 22, "cohabitant": 23, "ward": 26, "civil_partner": 28}
 
 
 def _target_household(tenant, household: Any, result: dict[str, Any], start: dt.date, *,
@@ -198,7 +203,13 @@ def residence_after_anpr_annulment(params: dict[str, Any], result: dict[str, Any
                                    ctx: OperationContext) -> dict[str, Any]:
     tenant = Tenant.objects.get(pk=ctx.tenant_id)
     registration = params.get("registration_result") or {}
-    people = residence_annul(tenant=tenant, actor=None,
-                             anpr_operation_ref=str(registration.get("id_operazione_anpr") or ""),
-                             annulment_ref=str(result.get("id_operazione_anpr") or ""))
+    # One annulment per ANPR operation of the registration (one 1002 per person); a result from
+    # before per-person registration names only the first.
+    pairs = [(str(a.get("annulled") or ""), str(a.get("id_operazione_anpr") or ""))
+             for a in result.get("annulments") or [] if isinstance(a, dict)] or [
+        (str(registration.get("id_operazione_anpr") or ""), str(result.get("id_operazione_anpr") or ""))]
+    people: set[int] = set()
+    for annulled, annulment in pairs:
+        people.update(residence_annul(tenant=tenant, actor=None, anpr_operation_ref=annulled,
+                                      annulment_ref=annulment))
     return {"applied": True, "people": len(people)}

@@ -61,7 +61,7 @@ values), `open_incidents` (default at the end: 0), `legal_due_date` (the case's 
 `due` (BPMN id of an open task -> its due date, ISO), `payments` (state on the payments page -> how
 many of the case's pagoPA positions are in it: to_pay, overdue, paid, invalidated, to_invalidate,
 unmatched), `notices` (the notices sent to citizens, in order: a list of {kind, channel, status,
-delivered_on, protocolled}, each a subset), `protocol` (the case's documents protocolled: kind ->
+delivered_on, protocolled, fiscal_code}, each a subset), `protocol` (the case's documents protocolled: kind ->
 direction), `dossier` (fiscal code -> document kinds filed, each with its protocol number when the
 document has one).
 """
@@ -689,7 +689,7 @@ class Runner:
         if "notices" in expect:
             from cases.models import CitizenNotice
 
-            notices = [{"kind": n.kind, "channel": n.channel, "status": n.status,
+            notices = [{"kind": n.kind, "channel": n.channel, "status": n.status, "fiscal_code": n.fiscal_code,
                         "delivered_on": n.delivered_on.isoformat() if n.delivered_on else None,
                         "protocolled": bool(n.protocol_number)}
                        for n in CitizenNotice.objects.filter(case=case).order_by("sent_at", "pk")]

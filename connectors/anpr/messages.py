@@ -23,6 +23,15 @@ from .soap import CANCELLAZIONE, ISCRIZIONE, MUTAZIONE, SERVIZI_CITTADINO, Servi
 
 APPLICATION = {"nomeApplicativo": "Procedo", "versioneApplicativo": "1.0", "fornitoreApplicativo": "Procedo"}
 CITIZENSHIP_ITALY = {"code": "100", "name": "ITALIA"}
+# ANPR "Tipo movimentazione" (tab_Tipo_movimentazione): how a registered person enters a family.
+MOVEMENT_NEW_FAMILY = "1"  # Immigrazione in famiglia nuova
+MOVEMENT_EXISTING_FAMILY = "3"  # Immigrazione in famiglia esistente
+# 1002 datiControllo/attribuzioneFamiglia, as ANPR's error table names them (EN233, EF030).
+ATTRIBUTION_NEW_FAMILY = "1"
+ATTRIBUTION_EXISTING_FAMILY = "5"
+# 5005 datiControllo/tipoScheda (ANPR error EF016): the movers' family after the change.
+SHEET_EXISTING = "1"
+SHEET_NEW = "2"
 
 
 def _sub(parent: etree._Element, name: str, text: Any = None) -> etree._Element:
@@ -112,28 +121,59 @@ def _residence(parent: etree._Element, name: str, address: dict[str, Any], effec
     _opt(r, "dataDecorrenzaResidenza", effective_date)
 
 
-def mutazione_residenza(header: Header, *, family_id_anpr: str, address: dict[str, Any],
-                        effective_date: str, case_number: str | None = None) -> etree._Element:
-    """Richiesta5005: the family moves to a new address (within or into the comune)."""
+def mutazione_residenza(header: Header, *, family_id_anpr: str | None, address: dict[str, Any],
+                        effective_date: str, case_number: str | None = None,
+                        members: list[dict[str, Any]] | None = None, sheet: str = SHEET_EXISTING) -> etree._Element:
+    """Richiesta5005: change of residence within the comune.
+
+    - members None: the whole family `family_id_anpr` moves to the address;
+    - members listed, sheet SHEET_EXISTING: those people move into the existing family
+      `family_id_anpr` (a household already living at the address);
+    - members listed, sheet SHEET_NEW: those people leave their family and form a new one at the
+      address (no family id, EF017; the first listed is its head, code 1, EF021).
+    members: [{"fiscal_code", "family_name", "given_name", "relationship" (table 5)}]."""
     root = _root(MUTAZIONE, "Richiesta5005")
     _header(root, header)
     fam = _sub(root, "generalitaSchedaFamiglia")
-    _sub(fam, "idFamigliaConvivenzaANPR", family_id_anpr)
+    _opt(fam, "idFamigliaConvivenzaANPR", family_id_anpr)
     _sub(fam, "tipoScheda", "1")  # 1 = famiglia
     _residence(root, "residenzaFamiglia", address, effective_date)
+    for member in members or []:
+        item = _sub(root, "elencoSoggettiFamiglia")
+        _generalita(item, "generalita", member, full=False)
+        legame = _sub(item, "legameSoggetto")
+        _sub(legame, "dataDecorrenza", effective_date)
+        _sub(legame, "codiceLegame", member["relationship"])
     if case_number:
         proc = _sub(root, "datiDelProcedimento")
         _sub(proc, "numeroPraticaComune", case_number.replace("/", "-"))
     ctl = _sub(root, "datiControllo")
     _sub(ctl, "tipoMutazione", "02")  # "Tipi di mutazione residenza": 2 = Residenza
-    _sub(ctl, "tipoScheda", "1")
+    _sub(ctl, "tipoScheda", sheet if members else SHEET_EXISTING)
     return root
 
 
+def _family_element(parent: etree._Element, name: str, family: dict[str, Any]) -> None:
+    """A family sheet reference (tipoFamigliaConvivenza) and the person's link to it (tipoLegameSoggetto)."""
+    f = _sub(parent, name)
+    inner = _sub(f, "famiglia")
+    _opt(inner, "idFamigliaConvivenzaANPR", family.get("family_id_anpr"))
+    _opt(inner, "tipoMovimentazione", family.get("movement"))
+    _sub(inner, "tipoScheda", "1")  # 1 = famiglia
+    legame = _sub(f, "legameSoggetto")
+    _sub(legame, "dataDecorrenza", family["since"])
+    _sub(legame, "codiceLegame", family["relationship"])
+
+
 def iscrizione(header: Header, *, person: dict[str, Any], address: dict[str, Any], effective_date: str,
-               reason: str = "4", provenance: dict[str, Any] | None = None) -> etree._Element:
+               reason: str = "4", provenance: dict[str, Any] | None = None,
+               family: dict[str, Any] | None = None) -> etree._Element:
     """Richiesta1002: registration for another reason than birth (table 7: 3 from a comune not yet
-    on ANPR, 4 from abroad)."""
+    on ANPR, 4 from abroad). One person per request.
+
+    family: the family the person enters: {"family_id_anpr" (None to form a new one), "movement"
+    (MOVEMENT_NEW_FAMILY | MOVEMENT_EXISTING_FAMILY), "relationship" (table 5), "since" (ISO date)};
+    None = a new family with the person as its head."""
     root = _root(ISCRIZIONE, "Richiesta1002")
     _header(root, header)
     motivo = _sub(root, "motivoIscrizione")
@@ -156,9 +196,15 @@ def iscrizione(header: Header, *, person: dict[str, Any], address: dict[str, Any
             _opt(comune, "codiceIstat", provenance.get("istat"))
             _sub(comune, "siglaProvinciaIstat", provenance["province"])
     _residence(root, "residenza", address, effective_date)
+    if family is not None:
+        _family_element(root, "famiglia", family)
     ctl = _sub(root, "datiControllo")
-    _sub(ctl, "attribuzioneFamiglia", "1")  # a new family is formed for the registered person
+    # attribuzioneFamiglia: 1 = a new family is formed for the registered person (ANPR error EN233),
+    # 5 = another, existing family, named under `famiglia` with the person's link (EF030, EF011).
+    joins = family is not None and family.get("movement") == MOVEMENT_EXISTING_FAMILY
+    _sub(ctl, "attribuzioneFamiglia", ATTRIBUTION_EXISTING_FAMILY if joins else ATTRIBUTION_NEW_FAMILY)
     return root
+
 
 
 def cancellazione_decesso(header: Header, *, person: dict[str, Any], death_date: str,

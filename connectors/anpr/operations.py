@@ -9,15 +9,17 @@ status updates that can be repeated safely.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.utils.translation import gettext as _
 
 from common.operations import OperationContext, OperationParam, operation
 
-from ..base.errors import InvalidRequest
+from ..base.errors import InvalidRequest, InvalidResponse
 from . import messages, soap
 from .client import AnprClient, Caller, soap_operation_id
+from .request_states import state_code
 
 
 def _municipality(istat: str) -> tuple[str, str] | None:
@@ -250,52 +252,149 @@ def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[s
     case_number, origin (same_municipality | other_municipality | abroad), previous_municipality (ISTAT code,
     for other_municipality: sent as the provenance).
     result: esito, operation (5005|1002), operation_id, id_operazione_anpr, family_id_anpr."""
-    declarants = params.get("declarants") or []
+    declarants = [p for p in params.get("declarants") or [] if isinstance(p, dict)]
     if not declarants:
         raise InvalidRequest(_("Nessun dichiarante indicato."), details={"declarants": ["required"]})
+    co_movers = [p for p in params.get("co_movers") or [] if isinstance(p, dict)]
     # The household the movers join, asked of ANPR before any change (a wrong one is the case's data
     # to correct: the registrar is sent back to `registration`); or the one a test model hands over.
     household = (_household_for_move(params, ctx) if "joins_household_of" in params
                  else params.get("household") if isinstance(params.get("household"), dict) else {})
-    first = declarants[0]
-    fiscal_code = _fiscal_code(first.get("fiscal_code"), "declarants.0.fiscal_code")
+    joins = household.get("kind") == "existing" and bool(household.get("family_id_anpr"))
+    movers = _movers(declarants, co_movers, joins=joins)
     address = anpr_address(params.get("new_address") or {})
     effective = str(params.get("declaration_date") or dt.date.today().isoformat())
     client = _client(ctx)
-    operation_id = soap_operation_id(ctx.idempotency_key)
     origin = str(params.get("origin") or "same_municipality")
     if origin == "same_municipality":
-        found = client.lookup("C020", fiscal_code, caller=_caller(params, ctx), reason="cambio di abitazione")
-        family_id = found.subjects[0].get("family_id_anpr") if found.found else None
-        if not family_id:
-            raise InvalidRequest(
-                _("%(cf)s non risulta residente in ANPR: per chi proviene da altro comune o dall'estero "
-                  "indicare la provenienza corretta.") % {"cf": fiscal_code},
-                details={"origin": ["not_resident"]})
-        payload = messages.mutazione_residenza(
-            client.header("5005", operation_id, effective_date=effective), family_id_anpr=family_id,
-            address=address, effective_date=effective, case_number=params.get("case_number"))
-        answer = client.call(soap.MUTAZIONE, payload)
-        kind = "5005"
+        done = _change_within_comune(client, params, ctx, movers=movers, address=address, effective=effective,
+                                     family_to_join=household.get("family_id_anpr") if joins else None)
     else:
-        person = {"fiscal_code": fiscal_code, "family_name": str(first.get("family_name", "")).upper(),
-                  "given_name": str(first.get("given_name", "")).upper(), "birth_date": first.get("birth_date")}
-        provenance = None
-        previous = _municipality(str(params.get("previous_municipality") or ""))
-        if origin == "other_municipality" and previous is not None:
-            provenance = {"name": previous[0], "istat": params["previous_municipality"], "province": previous[1]}
-        payload = messages.iscrizione(
-            client.header("1002", operation_id, effective_date=effective), person=person, address=address,
-            effective_date=effective, reason="4" if origin == "abroad" else "3", provenance=provenance)
-        answer = client.call(soap.ISCRIZIONE, payload)
-        family_id = None
-        kind = "1002"
-    return {"esito": "OK", "operation": kind, "operation_id": operation_id,
-            "id_operazione_anpr": answer.anpr_operation_id, "family_id_anpr": family_id,
+        done = _register_each(client, params, ctx, movers=movers, address=address, effective=effective,
+                              family_to_join=household.get("family_id_anpr") if joins else None, origin=origin)
+    first = done["registrations"][0]
+    return {"esito": "OK", "operation": first["operation"], "operation_id": first["operation_id"],
+            "id_operazione_anpr": first["id_operazione_anpr"], "family_id_anpr": done["family_id_anpr"],
+            "scope": done["scope"], "registrations": done["registrations"],
             "household": {**household, "kind": household.get("kind") or "new",
-                          "family_id_anpr": household.get("family_id_anpr") or family_id},
-            "co_movers": [str(p.get("fiscal_code") or "").upper() for p in params.get("co_movers") or []
-                          if isinstance(p, dict)]}
+                          "family_id_anpr": household.get("family_id_anpr") or done["family_id_anpr"]},
+            "co_movers": [m["fiscal_code"] for m in movers[len(declarants):]]}
+
+
+# The relationship declared for a person moving (start form) as ANPR table 5 codes
+# (registry/data/relationship.csv); the Italian words are what a registrar types for a declarant.
+RELATIONSHIPS = {"spouse": 2, "child": 3, "grandchild": 4, "parent": 6, "sibling": 9, "other_relative": 13,
+                 "in_law": 22, "cohabitant": 23, "ward": 26, "civil_partner": 28}
+_RELATIONSHIP_WORDS = {"coniuge": 2, "moglie": 2, "marito": 2, "figlio": 3, "figlia": 3, "nipote": 4,
+                       "padre": 6, "madre": 6, "genitore": 6, "fratello": 9, "sorella": 9, "suocero": 22,
+                       "suocera": 22, "convivente": 23, "unito civilmente": 28, "unita civilmente": 28}
+RELATIONSHIP_UNDECLARED = 99  # "Non definito/comunicato"
+
+
+def relationship_code(value: Any) -> int:
+    text = " ".join(str(value or "").strip().lower().split())
+    return RELATIONSHIPS.get(text) or _RELATIONSHIP_WORDS.get(text) or RELATIONSHIP_UNDECLARED
+
+
+def _movers(declarants: list[dict[str, Any]], co_movers: list[dict[str, Any]], *, joins: bool) -> list[dict[str, Any]]:
+    """Everyone who moves, declarants first, with their ANPR table-5 relationship in the family they
+    end up in: joining a household, each person's declared relationship with its head; forming a new
+    one, the first declarant is its head (1)."""
+    movers, seen = [], set()
+    for index, person in enumerate([*declarants, *co_movers]):
+        code = _fiscal_code(person.get("fiscal_code"),
+                            f"declarants.{index}.fiscal_code" if index < len(declarants)
+                            else f"co_movers.{index - len(declarants)}.fiscal_code")
+        if code in seen:
+            raise InvalidRequest(_("%(cf)s è indicato più volte tra chi si trasferisce.") % {"cf": code},
+                                 details={"co_movers": ["duplicate"]})
+        seen.add(code)
+        relation = 1 if index == 0 and not joins else relationship_code(person.get("relationship"))
+        movers.append({"fiscal_code": code, "family_name": str(person.get("family_name", "")).upper(),
+                       "given_name": str(person.get("given_name", "")).upper(),
+                       "birth_date": person.get("birth_date"), "relationship": str(relation)})
+    return movers
+
+
+def _change_within_comune(client: AnprClient, params: dict[str, Any], ctx: OperationContext, *,
+                          movers: list[dict[str, Any]], address: dict[str, Any], effective: str,
+                          family_to_join: str | None) -> dict[str, Any]:
+    """One 5005 for everybody (a change within the comune is one operation on a family sheet):
+    - joining a household already at the address: the movers enter that family (listed, sheet 1);
+    - the first declarant's whole ANPR family moving, and nobody else: the family moves (not listed);
+    - otherwise (part of a family, or people of several families, forming a new household): the
+      movers leave their families and form a new one (listed, sheet 2, the first declarant its head)."""
+    head = movers[0]["fiscal_code"]
+    found = client.lookup("C020", head, caller=_caller(params, ctx), reason="cambio di abitazione")
+    family_id = found.subjects[0].get("family_id_anpr") if found.found else None
+    if not family_id:
+        raise InvalidRequest(
+            _("%(cf)s non risulta residente in ANPR: per chi proviene da altro comune o dall'estero "
+              "indicare la provenienza corretta.") % {"cf": head},
+            details={"origin": ["not_resident"]})
+    codes = [m["fiscal_code"] for m in movers]
+    if family_to_join:
+        scope, target, members, sheet = "join_family", family_to_join, movers, messages.SHEET_EXISTING
+    else:
+        family = client.lookup("C021", head, caller=_caller(params, ctx), reason="cambio di abitazione")
+        current = {s.get("fiscal_code") for s in family.subjects} or {head}
+        if current == set(codes):
+            scope, target, members, sheet = "whole_family", family_id, None, messages.SHEET_EXISTING
+        else:
+            scope, target, members, sheet = "new_family", None, movers, messages.SHEET_NEW
+    operation_id = soap_operation_id(ctx.idempotency_key)
+    answer = client.call(soap.MUTAZIONE, messages.mutazione_residenza(
+        client.header("5005", operation_id, effective_date=effective), family_id_anpr=target, address=address,
+        effective_date=effective, case_number=params.get("case_number"), members=members, sheet=sheet))
+    new_family = _answered_family(answer) or target or family_id
+    return {"scope": scope, "family_id_anpr": new_family,
+            "registrations": [{"fiscal_codes": codes, "fiscal_code": head, "operation": "5005",
+                               "operation_id": operation_id, "id_operazione_anpr": answer.anpr_operation_id}]}
+
+
+def _register_each(client: AnprClient, params: dict[str, Any], ctx: OperationContext, *,
+                   movers: list[dict[str, Any]], address: dict[str, Any], effective: str,
+                   family_to_join: str | None, origin: str) -> dict[str, Any]:
+    """One 1002 per person (a registration names one person), each with its own idOperazioneComune
+    derived from the step's idempotency key and the person's fiscal code: stable across retries (a
+    retry after the second person failed gets the first person's original answer back, nothing is
+    registered twice) and distinct per person. The first forms the new family (or joins the household
+    named); the others are attached to the family ANPR gave the first (attribuzioneFamiglia 5)."""
+    provenance = None
+    previous = _municipality(str(params.get("previous_municipality") or ""))
+    if origin == "other_municipality" and previous is not None:
+        provenance = {"name": previous[0], "istat": params["previous_municipality"], "province": previous[1]}
+    family_id = family_to_join
+    registrations = []
+    for mover in movers:
+        if family_id:
+            family = {"family_id_anpr": family_id, "movement": messages.MOVEMENT_EXISTING_FAMILY,
+                      "relationship": mover["relationship"], "since": effective}
+        else:
+            family = {"family_id_anpr": None, "movement": messages.MOVEMENT_NEW_FAMILY, "relationship": "1",
+                      "since": effective}
+        operation_id = soap_operation_id(f"{ctx.idempotency_key}:{mover['fiscal_code']}")
+        answer = client.call(soap.ISCRIZIONE, messages.iscrizione(
+            client.header("1002", operation_id, effective_date=effective),
+            person={k: mover[k] for k in ("fiscal_code", "family_name", "given_name", "birth_date")},
+            address=address, effective_date=effective, reason="4" if origin == "abroad" else "3",
+            provenance=provenance, family=family))
+        family_id = family_id or _answered_family(answer)
+        if not family_id:
+            raise InvalidResponse(_("ANPR non ha indicato la famiglia formata con l'iscrizione di %(cf)s.")
+                                  % {"cf": mover["fiscal_code"]})
+        registrations.append({"fiscal_code": mover["fiscal_code"], "operation": "1002", "operation_id": operation_id,
+                              "id_operazione_anpr": answer.anpr_operation_id,
+                              "relationship": family["relationship"]})
+    return {"scope": "join_family" if family_to_join else "new_family", "family_id_anpr": family_id,
+            "registrations": registrations}
+
+
+def _answered_family(answer: messages.Answer) -> str | None:
+    """The ANPR family id in a register change's answer (listaSoggettiVariati/datiSoggetto/famigliaConvivenza)."""
+    if answer.body is None:
+        return None
+    return answer.body.findtext(".//famigliaConvivenza/idFamigliaConvivenzaANPR") or None
 
 
 @operation(
@@ -304,29 +403,46 @@ def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[s
     remember=True,
 )
 def annullamento_mutazione(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
-    """params: declarants, case_number, reason, registration_result (the result of anpr.mutazione_residenza).
-    result: esito, operation (5012|1013), id_operazione_anpr."""
+    """params: declarants, co_movers, case_number, reason, registration_result (the result of
+    anpr.mutazione_residenza). result: esito, operation (5012|1013), id_operazione_anpr, annulments
+    [{fiscal_code, operation, id_operazione_anpr, annulled}]."""
     registration = params.get("registration_result") or {}
     if not registration.get("id_operazione_anpr") or registration.get("operation") not in ("5005", "1002"):
         raise InvalidRequest(_("Manca l'esito della registrazione ANPR da annullare."),
                              details={"registration_result": ["required"]})
-    declarants = params.get("declarants") or [{}]
-    subject = {"fiscal_code": _fiscal_code(declarants[0].get("fiscal_code"), "declarants.0.fiscal_code"),
-               "family_name": str(declarants[0].get("family_name", "")).upper(),
-               "given_name": str(declarants[0].get("given_name", "")).upper()}
-    annulled = {"operation": registration["operation"], "operation_id": registration["operation_id"],
-                "anpr_operation_id": registration["id_operazione_anpr"]}
+    declarants = [p for p in params.get("declarants") or [{}] if isinstance(p, dict)] or [{}]
+    people = {str(p.get("fiscal_code") or "").upper(): p
+              for p in [*declarants, *(params.get("co_movers") or [])] if isinstance(p, dict)}
+    # Every registration the change made (one 1002 per person), the last first: ANPR annuls only a
+    # person's or family's latest operation (EN077). A result from before per-person registration
+    # has only the first one.
+    done = [r for r in registration.get("registrations") or [] if isinstance(r, dict)] or [{
+        "fiscal_code": declarants[0].get("fiscal_code"), "operation": registration["operation"],
+        "operation_id": registration["operation_id"], "id_operazione_anpr": registration["id_operazione_anpr"]}]
     client = _client(ctx)
-    operation_id = soap_operation_id(ctx.idempotency_key)
-    if registration["operation"] == "5005":
-        answer = client.call(soap.MUTAZIONE, messages.annullamento_mutazione(
-            client.header("5012", operation_id), annulled=annulled, subject=subject))
-        kind = "5012"
-    else:
-        answer = client.call(soap.ISCRIZIONE, messages.annullamento_iscrizione(
-            client.header("1013", operation_id), annulled=annulled, subject=subject))
-        kind = "1013"
-    return {"esito": "OK", "operation": kind, "id_operazione_anpr": answer.anpr_operation_id}
+    annulments = []
+    for index, entry in enumerate(reversed(done)):
+        code = _fiscal_code(entry.get("fiscal_code"), "registration_result.registrations.fiscal_code")
+        person = people.get(code) or {}
+        subject = {"fiscal_code": code, "family_name": str(person.get("family_name", "")).upper() or "-",
+                   "given_name": str(person.get("given_name", "")).upper() or "-"}
+        annulled = {"operation": entry["operation"], "operation_id": entry["operation_id"],
+                    "anpr_operation_id": entry["id_operazione_anpr"]}
+        # The first annulment keeps the step's own id (as before per-person registration); the others
+        # one per person, stable across retries.
+        operation_id = soap_operation_id(ctx.idempotency_key if index == 0 else f"{ctx.idempotency_key}:{code}")
+        if entry["operation"] == "5005":
+            answer = client.call(soap.MUTAZIONE, messages.annullamento_mutazione(
+                client.header("5012", operation_id), annulled=annulled, subject=subject))
+            kind = "5012"
+        else:
+            answer = client.call(soap.ISCRIZIONE, messages.annullamento_iscrizione(
+                client.header("1013", operation_id), annulled=annulled, subject=subject))
+            kind = "1013"
+        annulments.append({"fiscal_code": code, "operation": kind, "id_operazione_anpr": answer.anpr_operation_id,
+                           "annulled": entry["id_operazione_anpr"]})
+    return {"esito": "OK", "operation": annulments[0]["operation"],
+            "id_operazione_anpr": annulments[-1]["id_operazione_anpr"], "annulments": annulments}
 
 
 @operation(
@@ -421,21 +537,45 @@ def p002_detail(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]
             "new_address": address, "note": d.findtext("note") or ""}
 
 
+# The characters P000's `note` admits (vocabolarioP000sc.xsd): a registrar's free text with anything
+# else (an arrow, a euro sign, typographic quotes) would make ANPR refuse the whole update.
+_NOTE_ALLOWED = re.compile("[0-9a-zA-Z\u00e0\u00e8\u00e9\u00ec\u00f2\u00f9\u008a\u008c\u008e\u009a\u009c"
+                           "\u009e-\u009f\u00c0-\u017e\u0189\r\n,.\\-'\":;@/\\\\_() ]")
+_NOTE_SUBSTITUTES = {"\u2192": "-", "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u00ab": '"',
+                     "\u00bb": '"', "\u2013": "-", "\u2014": "-", "\u20ac": "EUR", "&": "e", "<": "(", ">": ")",
+                     "[": "(", "]": ")", "{": "(", "}": ")", "!": ".", "?": ".", "\t": " "}
+
+
+def anpr_note_text(text: str) -> str:
+    """`text` in the characters a P003 note admits: common typography replaced, anything else a space."""
+    out = []
+    for ch in text:
+        ch = _NOTE_SUBSTITUTES.get(ch, ch)
+        out.append(ch if _NOTE_ALLOWED.fullmatch(ch) or all(_NOTE_ALLOWED.fullmatch(c) for c in ch) else " ")
+    return "".join(out)
+
+
 @operation("anpr.p003_update", description="Aggiorna lo stato di una richiesta del portale ANPR (P003)")
 def p003_update(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
-    """params: request_code, status (ANPR table 58) or extension=true, rejection_reason (table 60), note
-    (max 2000 characters), operator."""
+    """params: request_code, state (a name of connectors/anpr/request_states.py) or status (its ANPR
+    table-58 code) or extension=true, rejection_reason (table 60), note (max 2000 characters), operator."""
     code = str(params.get("request_code") or "")
     if not code.isdigit():
         raise InvalidRequest(_("Codice richiesta ANPR non valido."), details={"request_code": ["invalid"]})
     extension = bool(params.get("extension"))
     status = str(params.get("status") or "")
+    if params.get("state"):  # a state named by its meaning: its code from the one table
+        status = state_code(str(params["state"])) or ""
+        if not status:
+            raise InvalidRequest(_("Stato della richiesta ANPR sconosciuto: %(state)s") % {"state": params["state"]},
+                                 details={"state": ["unknown"]})
     if not extension and not status.isdigit():
         raise InvalidRequest(_("Indicare il nuovo stato della richiesta o la richiesta di proroga."),
                              details={"status": ["required"]})
     note = str(params.get("note") or "")
     if len(note) > 2000:
         raise InvalidRequest(_("La nota per ANPR supera i 2000 caratteri."), details={"note": ["too_long"]})
+    note = anpr_note_text(note)[:2000]
     client = _client(ctx)
     client.call(soap.SERVIZI_CITTADINO, messages.aggiorna_richiesta(
         client.header("P003", soap_operation_id(ctx.idempotency_key)), request_code=code,

@@ -59,7 +59,21 @@ ERRORS = {
     "EF002": "Identificativo scheda famiglia/convivenza attribuito da ANPR non trovato o scheda famiglia archiviata",
     "EN248": "Soggetto gia' presente su ANPR con CF @",
     "EN227": "Ricerca per singola richiesta: valorizzare almeno un identificativo operazione",
+    "EC002": "Codice relazione di parentela @ inesistente sulla tabella di riferimento",
+    "EC074": "Codice tipoMovimentazione @ inesistente sulla tabella di riferimento",
+    "EF011": "Deve essere impostato almeno un identificativo tra identificativo scheda famiglia/convivenza "
+             "attribuito dal comune e quello attribuito da ANPR in caso di attribuzione soggetto a "
+             "famiglia/convivenza esistente",
+    "EF016": "Codice tipoScheda @ non valido (valori ammessi: 1=famiglia/convivenza esistente, 2=nuova famiglia) "
+             "per il servizio di mutazione residenza",
+    "EF017": "L'identificativo scheda famiglia di ANPR non deve essere impostato se si attribuisce il soggetto "
+             "ad una famiglia nuova",
+    "EF021": "Il codice legame deve essere 1 - Intestatario quando viene richiesta la creazione di una nuova famiglia",
+    "EF030": "I dati della famiglia/convivenza e del legame soggetto sono obbligatori nel caso di "
+             "attribuzioneFamiglia = 4 (convivenza/istituto) o 5 altra famiglia",
+    "EN166": "La famiglia non puo' avere piu' di un intestatario",
 }
+RELATIONSHIP_CODES = frozenset({str(c) for c in (*range(1, 27), 28, 80, 81, 99)})  # ANPR table 5
 
 SEED_PEOPLE: list[dict[str, Any]] = [
     # The national test subject (DOMAIN.md) and a household in Capannori, two in Lucca.
@@ -457,6 +471,10 @@ class AnprSimulator(SimulatorApp):
                 dati = etree.SubElement(listed, "datiSoggetto")
                 ids = etree.SubElement(dati, "identificativi")
                 etree.SubElement(ids, "idANPR").text = person["id_anpr"]
+                if person.get("family") in self.families:
+                    fam = etree.SubElement(dati, "famigliaConvivenza")
+                    etree.SubElement(fam, "idFamigliaConvivenzaANPR").text = self.families[person["family"]]
+                    etree.SubElement(fam, "tipoScheda").text = "1"
         return soap.envelope(root), anpr_id
 
     @staticmethod
@@ -470,57 +488,132 @@ class AnprSimulator(SimulatorApp):
                 "street": ind.findtext("toponimo/denominazioneToponimo") or "",
                 "house_number": civ.findtext("numero") if civ is not None else ""}
 
+    def _family_key(self, family_anpr: str) -> str | None:
+        return next((k for k, v in self.families.items() if v == family_anpr), None)
+
     def _op_5005(self, service: soap.Service, payload: etree._Element, testata: etree._Element) -> bytes:
+        """Change of residence within the comune: the whole family (no list of people), or the people
+        listed entering an existing family (datiControllo/tipoScheda 1) or forming a new one (2)."""
         family_anpr = payload.findtext("generalitaSchedaFamiglia/idFamigliaConvivenzaANPR") or ""
-        family_key = next((k for k, v in self.families.items() if v == family_anpr), None)
+        sheet = payload.findtext("datiControllo/tipoScheda")
         residence = payload.find("residenzaFamiglia")
-        if family_key is None or residence is None:
+        listed = payload.findall("elencoSoggettiFamiglia")
+        if sheet not in ("1", "2"):
+            return self._ko(service, "5005", testata, "EF016", sheet or "")
+        if sheet == "2" and family_anpr:
+            return self._ko(service, "5005", testata, "EF017", family_anpr)
+        family_key = self._family_key(family_anpr) if family_anpr else None
+        if residence is None or (sheet == "1" and family_key is None):
             return self._ko(service, "5005", testata, "EF002", family_anpr)
-        members = self._family_members(family_key)
         new_address = self._address(residence)
         since = residence.findtext("dataDecorrenzaResidenza") or dt.date.today().isoformat()
-        undo = {p["fiscal_code"]: (copy.deepcopy(p.get("address")), p.get("since")) for p in members}
-        answer, anpr_id = self._ok(service, "5005", testata, members)
+        if not listed:
+            members, relations = self._family_members(family_key), None
+        else:
+            members, relations = [], {}
+            for item in listed:
+                code = (item.findtext("generalita/codiceFiscale/codFiscale") or "").upper()
+                relation = item.findtext("legameSoggetto/codiceLegame") or ""
+                person = self.people.get(code)
+                if person is None:
+                    return self._ko(service, "5005", testata, "EN130", code)
+                if relation not in RELATIONSHIP_CODES:
+                    return self._ko(service, "5005", testata, "EC002", relation)
+                members.append(person)
+                relations[code] = relation
+            heads = [c for c, r in relations.items() if r == "1"]
+            if sheet == "2" and (len(heads) != 1 or relations[members[0]["fiscal_code"]] != "1"):
+                return self._ko(service, "5005", testata, "EF021")
+            if sheet == "1" and heads:
+                return self._ko(service, "5005", testata, "EN166", heads[0])
+            if sheet == "2":
+                family_key = f"F{next(self.ids)}"
+                self.families[family_key] = str(next(self.ids))
+        if relations is not None:
+            # Those staying behind keep the family's address (it was held on the people who leave).
+            for source in {p["family"] for p in members}:
+                kept = self._head_address(source)
+                for p in self._family_members(source):
+                    if p["fiscal_code"] not in relations and not p.get("address") and kept:
+                        p["address"] = copy.deepcopy(kept)
+        undo = {p["fiscal_code"]: (copy.deepcopy(p.get("address")), p.get("since"), p["family"], p["relation"])
+                for p in members}
         for p in members:
-            if p.get("address") or p["relation"] == "1":
+            if relations is not None:
+                p["family"], p["relation"] = family_key, relations[p["fiscal_code"]]
+                p["address"] = copy.deepcopy(new_address)
+            elif p.get("address") or p["relation"] == "1":
                 p["address"] = copy.deepcopy(new_address)
             p["since"] = since
+        answer, anpr_id = self._ok(service, "5005", testata, members)
         self.applied[anpr_id] = {"operation": "5005", "family": family_key, "undo": undo,
+                                 "prior": self.last_change.get(family_key),
                                  "operation_id": testata.findtext("idOperazioneComune")}
         self.last_change[family_key] = anpr_id
-        self.changes.append({"operation": "5005", "anpr_id": anpr_id, "family": family_anpr, "address": new_address})
+        self.changes.append({"operation": "5005", "anpr_id": anpr_id, "family": self.families[family_key],
+                             "address": new_address, "people": sorted(undo),
+                             "scope": "family" if relations is None else ("join" if sheet == "1" else "new")})
         return answer
 
     def _op_1002(self, service: soap.Service, payload: etree._Element, testata: etree._Element) -> bytes:
+        """One person registered (table 7: 3 from another comune, 4 from abroad): into a new family
+        (attribuzioneFamiglia 1, the person its head) or into an existing one named under `famiglia`
+        (attribuzioneFamiglia 5, with the person's relationship, table 5)."""
         g = payload.find("generalita1002/generalita")
         fiscal_code = (g.findtext("codiceFiscale/codFiscale") or "").upper()
         reason = payload.findtext("motivoIscrizione/idMotivoIscrizione")
         existing = self.people.get(fiscal_code) if fiscal_code else None
         if existing is not None and reason != "3":
             return self._ko(service, "1002", testata, "EN248", fiscal_code)
-        family_key = f"F{next(self.ids)}"
-        self.families[family_key] = str(next(self.ids))
+        attribution = payload.findtext("datiControllo/attribuzioneFamiglia")
+        declared = payload.find("famiglia")
+        family_anpr = declared.findtext("famiglia/idFamigliaConvivenzaANPR") if declared is not None else None
+        movement = declared.findtext("famiglia/tipoMovimentazione") if declared is not None else None
+        relation = declared.findtext("legameSoggetto/codiceLegame") if declared is not None else "1"
+        if movement not in (None, "1", "2", "3", "4"):
+            return self._ko(service, "1002", testata, "EC074", movement)
+        if relation not in RELATIONSHIP_CODES:
+            return self._ko(service, "1002", testata, "EC002", relation or "")
+        if attribution == "5":
+            if declared is None:
+                return self._ko(service, "1002", testata, "EF030")
+            if not family_anpr:
+                return self._ko(service, "1002", testata, "EF011")
+            family_key = self._family_key(family_anpr)
+            if family_key is None:
+                return self._ko(service, "1002", testata, "EF002", family_anpr)
+            if relation == "1":
+                return self._ko(service, "1002", testata, "EN166", fiscal_code)
+        else:
+            if family_anpr:
+                return self._ko(service, "1002", testata, "EF017", family_anpr)
+            if relation != "1":
+                return self._ko(service, "1002", testata, "EF021")
+            family_key = f"F{next(self.ids)}"
+            self.families[family_key] = str(next(self.ids))
         residence = payload.find("residenza")
         address = self._address(residence) if residence is not None else None
         since = residence.findtext("dataDecorrenzaResidenza") if residence is not None else None
         if existing is not None:
-            # Immigration from another comune: the person leaves their household there and forms one here.
+            # Immigration from another comune: the person leaves their household there.
             undo = (existing["family"], existing["relation"], copy.deepcopy(existing.get("address")),
                     existing.get("since"))
-            existing.update({"family": family_key, "relation": "1", "address": address, "since": since})
+            existing.update({"family": family_key, "relation": relation, "address": address, "since": since})
             person = existing
         else:
             undo = None
             person = {"fiscal_code": fiscal_code or f"TMP{next(self.ids)}", "family_name": g.findtext("cognome"),
                       "given_name": g.findtext("nome"), "sex": g.findtext("sesso") or "N",
-                      "birth_date": g.findtext("dataNascita") or "", "family": family_key, "relation": "1",
+                      "birth_date": g.findtext("dataNascita") or "", "family": family_key, "relation": relation,
                       "id_anpr": str(next(self.ids)), "address": address, "since": since}
-        answer, anpr_id = self._ok(service, "1002", testata, [person])
         self.people[person["fiscal_code"]] = person
+        answer, anpr_id = self._ok(service, "1002", testata, [person])
         self.applied[anpr_id] = {"operation": "1002", "family": family_key, "registered": person["fiscal_code"],
+                                 "prior": self.last_change.get(family_key),
                                  "previous": undo, "operation_id": testata.findtext("idOperazioneComune")}
         self.last_change[family_key] = anpr_id
-        self.changes.append({"operation": "1002", "anpr_id": anpr_id, "fiscal_code": person["fiscal_code"]})
+        self.changes.append({"operation": "1002", "anpr_id": anpr_id, "fiscal_code": person["fiscal_code"],
+                             "family": self.families[family_key], "relation": relation})
         return answer
 
     def _annul(self, service: soap.Service, operation: str, payload: etree._Element, testata: etree._Element,
@@ -533,9 +626,9 @@ class AnprSimulator(SimulatorApp):
         if self.last_change.get(applied["family"]) != anpr_id:
             return self._ko(service, operation, testata, "EN077", anpr_id)
         if expected == "5005":
-            for fiscal_code, (address, since) in applied["undo"].items():
-                self.people[fiscal_code]["address"] = address
-                self.people[fiscal_code]["since"] = since
+            for fiscal_code, (address, since, family, relation) in applied["undo"].items():
+                self.people[fiscal_code].update({"address": address, "since": since, "family": family,
+                                                 "relation": relation})
             people = [self.people[cf] for cf in applied["undo"]]
         elif applied.get("previous"):
             person = self.people[applied["registered"]]
@@ -546,7 +639,9 @@ class AnprSimulator(SimulatorApp):
             people = [self.people.pop(applied["registered"])]
         answer, undo_id = self._ok(service, operation, testata, people)
         applied["annulled"] = undo_id
-        self.last_change[applied["family"]] = undo_id
+        # The family's latest operation is again the one before the annulled one (several people
+        # registered into one family are annulled last first).
+        self.last_change[applied["family"]] = applied.get("prior") or undo_id
         self.changes.append({"operation": operation, "anpr_id": undo_id, "annulled": anpr_id})
         return answer
 

@@ -132,7 +132,7 @@ class AppIoSimulator(SimulatorApp):
                 "message": {"id": message_id, "fiscal_code": fiscal_code, "created_at": _iso(message["created"]),
                             "content": message["content"], "sender_service_id": "01PROCEDODEMOSERVICE0000",
                             "feature_level_type": message.get("feature_level_type", "STANDARD")},
-                "status": "PROCESSED",
+                "status": message.get("status", "PROCESSED"),
             }
             if message.get("feature_level_type") == "ADVANCED":
                 out["read_status"] = "READ" if message["read"] else "UNREAD"
@@ -148,6 +148,17 @@ class AppIoSimulator(SimulatorApp):
                         message["read"] = True
                         marked += 1
             return json_response({"read": marked})
+        if request.path == "/__sim__/messages/fail" and request.method == "POST":
+            # The message could not be delivered (App IO status FAILED: e.g. the citizen's profile
+            # was deleted after we sent it).
+            body = request.get_json(silent=True) or {}
+            with self.lock:
+                failed = 0
+                for message in self.messages:
+                    if message["fiscal_code"] == body.get("fiscal_code") and not message["read"]:
+                        message["status"] = "FAILED"
+                        failed += 1
+            return json_response({"failed": failed})
         if request.path == "/__sim__/profiles" and request.method == "POST":
             body = request.get_json(silent=True) or {}
             with self.lock:

@@ -87,9 +87,14 @@ def test_the_change_accepted_by_anpr_moves_the_person_and_its_annulment_restores
     previous = person.residences.get(house_number=old)
     assert (previous.end_date, previous.closing_event) == (dt.date(2026, 11, 20), "internal_move")
     data = instance_data(instance=WorkflowInstance.objects.get(pk=started.instance.pk))
+    # Giovanni moves without his wife (a member of his ANPR family who did not declare): in ANPR he
+    # leaves that family and forms a new one; the register forms the same household, with ANPR's id.
+    assert data["anpr_result"]["scope"] == "new_family"
+    formed = Household.objects.get(tenant=tenant, anpr_id=data["anpr_result"]["family_id_anpr"])
     assert data["anpr_result"]["effects"]["registry"] == {"applied": True, "house_number": new.pk, "moved": [CF],
-                                                         "added": [], "problems": [], "household": None,
+                                                         "added": [], "problems": [], "household": formed.pk,
                                                          "household_kind": "new"}
+    assert list(formed.members.values_list("person__fiscal_code", "relationship")) == [(CF, 1)]
     assert outbox_deliver_due() == {"done": 1}  # the annulment: ANPR 5012, then the register again
     assert list(person.residences.values_list("house_number", "end_date")) == [(old.pk, None)]
     instance = WorkflowInstance.objects.get(pk=started.instance.pk)

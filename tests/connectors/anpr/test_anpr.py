@@ -19,6 +19,7 @@ from common import clock
 from common.operations import PermanentError, RetryableError, get_operation
 from connectors.anpr import messages, soap
 from connectors.anpr.client import client_for, soap_operation_id
+from connectors.anpr.request_states import STATES
 from connectors.anpr.services import ESERVICES
 from connectors.anpr.simulator import ERRORS, AnprSimulator, KeySource
 from connectors.base.errors import PlatformRefused
@@ -157,11 +158,15 @@ def test_pdnd_refuses_an_assertion_signed_with_an_unregistered_key(platforms, tm
 def test_change_of_residence_is_applied_once_and_annulled_restoring_the_family(platforms):
     _, anpr, *_ = platforms
     tenant = make_tenant(istat="046007")
+    # Giovanni declares for himself and his wife moving with him: their whole ANPR family moves.
     params = {"declarants": [{"fiscal_code": CF, "given_name": "Giovanni", "family_name": "Prova"}],
+              "co_movers": [{"fiscal_code": "PRVMRA92A41E715X", "given_name": "Maria", "family_name": "Prova",
+                             "relationship": "spouse"}],
               "new_address": ADDRESS, "declaration_date": "2026-11-20", "case_number": "2026/000042",
               "origin": "same_municipality"}
     change = get_operation("anpr.mutazione_residenza")(params, ctx_for(tenant, key="case-42-anpr"))
     assert change["operation"] == "5005" and change["id_operazione_anpr"]
+    assert change["scope"] == "whole_family"
     for cf in (CF, "PRVMRA92A41E715X"):
         lookup = _client().lookup("C020", cf)
         assert lookup.subjects[0]["address"]["street"] == "ROMA"
@@ -226,6 +231,144 @@ def test_a_death_is_sent_as_a_2001_once_and_the_person_leaves_the_register(platf
             {**params, "person": {**params["person"], "fiscal_code": "XXXXXX90R10H501Q"}},
             ctx_for(tenant, key="anpr-notification-2"))
     assert info.value.platform_code == "EN130" and isinstance(info.value, PermanentError)
+
+
+FAMILY_FROM_ABROAD = {
+    "declarants": [{"fiscal_code": "DPNJNE85T41Z110A", "given_name": "Jeanne", "family_name": "Dupont",
+                    "birth_date": "1985-12-01"},
+                   {"fiscal_code": "DPNPRR84A01Z110S", "given_name": "Pierre", "family_name": "Dupont",
+                    "birth_date": "1984-01-01", "relationship": "coniuge"}],
+    "co_movers": [{"fiscal_code": "DPNLCU15M01Z110K", "given_name": "Luc", "family_name": "Dupont",
+                   "birth_date": "2015-08-01", "relationship": "child"}],
+    "new_address": ADDRESS, "declaration_date": "2026-11-20", "origin": "abroad"}
+
+
+@pytest.mark.django_db
+def test_each_person_from_abroad_gets_their_own_1002_in_one_family_once_even_across_a_failed_call(
+        platforms, monkeypatch):
+    _, anpr, *_ = platforms
+    tenant = make_tenant(istat="046007")
+    original, failed = anpr.on_soap, []
+
+    def down_for_pierre_once(request, service_path):
+        # ANPR is unreachable when the second person's registration is sent, once.
+        if b"DPNPRR84A01Z110S" in request.get_data(cache=True) and not failed:
+            failed.append(True)
+            from werkzeug.wrappers import Response
+            return Response("unavailable", status=503)
+        return original(request, service_path)
+
+    monkeypatch.setattr(anpr, "on_soap", down_for_pierre_once)
+    operation = get_operation("anpr.mutazione_residenza")
+    with pytest.raises(RetryableError):
+        operation(FAMILY_FROM_ABROAD, ctx_for(tenant, key="case-7-anpr"))
+    change = operation(FAMILY_FROM_ABROAD, ctx_for(tenant, key="case-7-anpr"))  # the outbox's retry
+
+    # Jeanne was registered once (her retried 1002 got ANPR's first answer back), then Pierre and Luc.
+    assert [(c["fiscal_code"], c["relation"]) for c in anpr.changes] == [
+        ("DPNJNE85T41Z110A", "1"), ("DPNPRR84A01Z110S", "2"), ("DPNLCU15M01Z110K", "3")]
+    assert len({c["family"] for c in anpr.changes}) == 1
+    assert change["family_id_anpr"] == anpr.changes[0]["family"] and change["scope"] == "new_family"
+    ids = [r["operation_id"] for r in change["registrations"]]
+    assert len(set(ids)) == 3 and ids[0] == soap_operation_id("case-7-anpr:DPNJNE85T41Z110A")
+    family = _client().lookup("C021", "DPNLCU15M01Z110K")
+    assert {(s["fiscal_code"], s["relation"]) for s in family.subjects} == {
+        ("DPNJNE85T41Z110A", "1"), ("DPNPRR84A01Z110S", "2"), ("DPNLCU15M01Z110K", "3")}
+
+    undo = get_operation("anpr.annullamento_mutazione")(
+        {**FAMILY_FROM_ABROAD, "registration_result": change}, ctx_for(tenant, key="case-7-undo"))
+    assert [a["operation"] for a in undo["annulments"]] == ["1013", "1013", "1013"]
+    assert [a["fiscal_code"] for a in undo["annulments"]] == [
+        "DPNLCU15M01Z110K", "DPNPRR84A01Z110S", "DPNJNE85T41Z110A"]  # the last registered first (EN077)
+    for person in [*FAMILY_FROM_ABROAD["declarants"], *FAMILY_FROM_ABROAD["co_movers"]]:
+        assert not _client().lookup("C020", person["fiscal_code"]).found
+
+
+@pytest.mark.django_db
+def test_people_from_another_comune_joining_a_household_here_are_attached_to_its_family(platforms):
+    _, anpr, *_ = platforms
+    tenant = make_tenant(istat="046007")
+    giovanni_family = _client().lookup("C020", CF).subjects[0]["family_id_anpr"]
+    change = get_operation("anpr.mutazione_residenza")(
+        {"declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi",
+                         "relationship": "convivente"}],
+         "joins_household_of": CF, "new_address": ADDRESS, "declaration_date": "2026-11-20",
+         "origin": "other_municipality", "previous_municipality": "046017"}, ctx_for(tenant))
+    assert change["operation"] == "1002" and change["scope"] == "join_family"
+    assert change["family_id_anpr"] == giovanni_family
+    family = _client().lookup("C021", CF)
+    assert ("RSSMRA80A01H501U", "23") in {(s["fiscal_code"], s["relation"]) for s in family.subjects}
+
+
+@pytest.mark.django_db
+def test_moving_into_another_family_within_the_comune_is_sent_to_anpr_and_annulled_back(platforms):
+    _, anpr, *_ = platforms
+    tenant = make_tenant(istat="046007")
+    laura = "BNCLRA85M41E715O"  # alone in her family in via del Popolo; moves in with Giovanni's
+    giovanni_family = _client().lookup("C020", CF).subjects[0]["family_id_anpr"]
+    params = {"declarants": [{"fiscal_code": laura, "given_name": "Laura", "family_name": "Bianchi",
+                              "relationship": "cohabitant"}],
+              "joins_household_of": CF, "new_address": {**ADDRESS, "street": "Via dei Colli", "house_number": "4"},
+              "declaration_date": "2026-11-20", "origin": "same_municipality"}
+    change = get_operation("anpr.mutazione_residenza")(params, ctx_for(tenant, key="case-9-anpr"))
+    assert change["operation"] == "5005" and change["scope"] == "join_family"
+    assert anpr.changes[-1]["scope"] == "join" and anpr.changes[-1]["people"] == [laura]
+    moved = _client().lookup("C020", laura).subjects[0]
+    assert moved["family_id_anpr"] == giovanni_family and moved["address"]["street"] == "DEI COLLI"
+    assert (laura, "23") in {(s["fiscal_code"], s["relation"]) for s in _client().lookup("C021", CF).subjects}
+    # Giovanni's own position is untouched
+    assert _client().lookup("C021", CF).subjects[0]["fiscal_code"] == CF
+
+    get_operation("anpr.annullamento_mutazione")({**params, "registration_result": change},
+                                                 ctx_for(tenant, key="case-9-undo"))
+    back = _client().lookup("C020", laura).subjects[0]
+    assert back["family_id_anpr"] != giovanni_family and back["address"]["street"] == "DEL POPOLO"
+
+
+@pytest.mark.django_db
+def test_a_declarant_leaving_their_family_alone_forms_a_new_one_and_the_others_stay(platforms):
+    _, anpr, *_ = platforms
+    tenant = make_tenant(istat="046007")
+    before = _client().lookup("C020", CF).subjects[0]["family_id_anpr"]
+    change = get_operation("anpr.mutazione_residenza")(
+        {"declarants": [{"fiscal_code": CF, "given_name": "Giovanni", "family_name": "Prova"}],
+         "new_address": ADDRESS, "declaration_date": "2026-11-20", "origin": "same_municipality"},
+        ctx_for(tenant))
+    assert change["scope"] == "new_family" and change["family_id_anpr"] != before
+    assert _client().lookup("C020", CF).subjects[0]["address"]["street"] == "ROMA"
+    maria = _client().lookup("C020", "PRVMRA92A41E715X").subjects[0]
+    assert maria["family_id_anpr"] == before and maria["address"]["street"] == "DEI COLLI"
+
+
+def test_the_simulator_refuses_family_data_anpr_would_refuse(platforms):
+    client = _client()
+    address = {"postcode": "55012", "municipality_istat": "046007", "municipality_name": "CAPANNORI",
+               "province": "LU", "street": "ROMA", "house_number": "1"}
+    person = {"fiscal_code": "DPNJNE85T41Z110A", "family_name": "DUPONT", "given_name": "JEANNE"}
+
+    def refused(service, payload):
+        with pytest.raises(PlatformRefused) as info:
+            client.call(service, payload)
+        return info.value.platform_code
+
+    def registration(n, **family):
+        return messages.iscrizione(client.header("1002", str(n)), person=person, address=address,
+                                   effective_date="2026-11-20", family=family or None)
+
+    assert refused(soap.ISCRIZIONE, registration(1, family_id_anpr="999", movement="3", relationship="3",
+                                                 since="2026-11-20")) == "EF002"
+    assert refused(soap.ISCRIZIONE, registration(2, family_id_anpr="999", movement="1", relationship="1",
+                                                 since="2026-11-20")) == "EF017"
+    assert refused(soap.ISCRIZIONE, registration(3, family_id_anpr=None, movement="1", relationship="3",
+                                                 since="2026-11-20")) == "EF021"
+    assert refused(soap.ISCRIZIONE, registration(4, family_id_anpr=None, movement="3", relationship="3",
+                                                 since="2026-11-20")) == "EF011"
+    assert refused(soap.MUTAZIONE, messages.mutazione_residenza(
+        client.header("5005", "5"), family_id_anpr="123", address=address, effective_date="2026-11-20",
+        members=[{**person, "fiscal_code": CF, "relationship": "1"}], sheet=messages.SHEET_NEW)) == "EF017"
+    assert refused(soap.MUTAZIONE, messages.mutazione_residenza(
+        client.header("5005", "6"), family_id_anpr=None, address=address, effective_date="2026-11-20",
+        members=[{**person, "fiscal_code": CF, "relationship": "77"}], sheet=messages.SHEET_NEW)) == "EC002"
 
 
 def test_someone_not_resident_cannot_have_a_change_within_the_comune(platforms, db):
@@ -294,6 +437,15 @@ def test_citizen_requests_are_listed_read_and_updated(platforms, db):
     get_operation("anpr.p003_update")({"request_code": code, "status": "3", "note": "Presa in carico",
                                        "operator": "registrar"}, ctx_for(tenant))
     assert anpr.citizen_requests[code]["status"] == "3"
+    # A state named by its meaning takes its code from the one table; an unknown name is refused.
+    # A registrar's note with characters P000 does not admit is sent in the ones it does, not refused.
+    get_operation("anpr.p003_update")({"request_code": code, "state": "concluded_favourably",
+                                       "note": "nome: MARIO → MARIO GIUSEPPE (16 €)"}, ctx_for(tenant))
+    assert anpr.citizen_requests[code]["status"] == STATES["concluded_favourably"]
+    assert anpr.citizen_requests[code]["history"][-1][3] == "nome: MARIO - MARIO GIUSEPPE (16 EUR)"
+    with pytest.raises(PermanentError) as unknown:
+        get_operation("anpr.p003_update")({"request_code": code, "state": "approved"}, ctx_for(tenant))
+    assert unknown.value.details == {"state": ["unknown"]}
     with pytest.raises(PermanentError):
         get_operation("anpr.p003_update")({"request_code": code, "status": "3", "note": "x" * 2001}, ctx_for(tenant))
     with pytest.raises(PlatformRefused) as info:
