@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("cases", "0007_case_idempotency_key"),
+        ("cases", "0008_case_number_trigram_index"),
     ]
 
     operations = [
