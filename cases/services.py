@@ -633,6 +633,8 @@ def work_item_complete(
     item.status = WorkItemStatus.COMPLETED
     item.completed_at = clock.now()
     item.completed_by = user
+    if item.assignee_id == user.pk:
+        item.assignee = user  # the caller's response names the assignee: no query for the user we have
     return item
 
 
