@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
-from codicefiscale import codicefiscale
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -19,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from common import clock
+from common import fiscal_code as fiscal_code_check
 from common.errors import NotFound, PermissionRefused, ValidationFailed
 
 from . import security
@@ -138,7 +138,7 @@ def tenant_user_create(
             errors["email"] = [_("Indirizzo email non valido.")]
     if not fiscal_code:
         errors["fiscal_code"] = [_("Campo obbligatorio.")]
-    elif not codicefiscale.is_valid(fiscal_code):
+    elif not fiscal_code_check.is_valid(fiscal_code):
         errors["fiscal_code"] = [_("Codice fiscale non valido (controlla il carattere di controllo).")]
     elif Membership.objects.filter(tenant=tenant, user__fiscal_code=fiscal_code).exists():
         errors["fiscal_code"] = [_("In questo ente c'è già un utente con questo codice fiscale.")]

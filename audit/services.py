@@ -316,19 +316,39 @@ class PreparedAudit:
         self.written = True
         return event
 
-    def fold(self) -> FoldedAppend | None:
+    def fold(
+        self, *, computed: dict[str, tuple[str, list[Any]]] | None = None, case_id_sql: str | None = None
+    ) -> FoldedAppend | None:
         """The append as CTEs for a statement the caller runs in its transaction, when the chain
         is known without asking (the one this transaction holds, or the case's shard); None on
-        other databases and for events that pick a free shard (they `write`)."""
+        other databases and for events that pick a free shard (they `write`).
+
+        For an event whose text comes from the caller's statement itself (a claim's UPDATE ...
+        RETURNING, cases.statements): `computed` gives those fields as SQL expressions over the
+        caller's earlier CTEs, with parameters, and `case_id_sql` the case id (choosing the shard)
+        as one; NULL there (the caller's row did not change) appends nothing. The caller sets the
+        same values on `event` before `accept`, whose hash check compares the two."""
         if self.written or connection.vendor != "postgresql" or not connection.in_atomic_block:
             return None
         key = (_held_chains() or {}).get(chain_key_for(self.tenant))
+        if key is None and case_id_sql is not None and self.tenant is not None and self.case_id is None:
+            shards = shard_count()
+            base = chain_key_for(self.tenant)
+            key_sql = (f"CASE WHEN mod(({case_id_sql}), {shards}) = 0 THEN %s::text "
+                       f"ELSE %s::text || '.' || mod(({case_id_sql}), {shards})::text END")
+            head = ("SELECT id, chain_key, last_seq, last_hash FROM audit_auditchainhead "
+                    f"WHERE chain_key = ({key_sql}) FOR UPDATE")
+            ctes, params = _append_ctes(self.event, head, [base, base], computed)
+            return FoldedAppend(ctes=ctes, params=params)
         if key is None:
             shards = shard_count() if self.tenant is not None else 1
             if self.case_id is None and shards > 1:
                 return None
             key = chain_key_for(self.tenant, (self.case_id or 0) % shards)
-        ctes, params = _append_ctes(self.event, _ONE_HEAD, [key])
+        head_sql = _ONE_HEAD
+        if case_id_sql is not None:  # nothing to append when the caller's row did not change
+            head_sql = _ONE_HEAD.replace(" FOR UPDATE", f" AND ({case_id_sql}) IS NOT NULL FOR UPDATE")
+        ctes, params = _append_ctes(self.event, head_sql, [key], computed)
         return FoldedAppend(ctes=ctes, params=params)
 
     def accept(self, row: Any) -> bool:
@@ -356,14 +376,20 @@ _LINKS = {  # the values only the database knows, as SQL over the locked head ro
 }
 
 
-def _hash_sql(event: AuditEvent) -> tuple[str, list[str]]:
-    """SQL for SHA-256 of the event's canonical JSON with the chain links filled in by the database."""
+def _hash_sql(event: AuditEvent, computed: dict[str, tuple[str, list[Any]]] | None = None) -> tuple[str, list[Any]]:
+    """SQL for SHA-256 of the event's canonical JSON with the chain links filled in by the database, and the
+    `computed` fields (text only the caller's statement knows: SQL expression and its parameters) too."""
     import secrets
 
-    tokens = {name: f"@@{name}-{secrets.token_hex(16)}@@" for name in _LINKS}
+    exprs_by_name: dict[str, tuple[str, list[Any]]] = {name: (sql, []) for name, sql in _LINKS.items()}
+    for name, (sql, params) in (computed or {}).items():
+        # to_json escapes text as json.dumps(ensure_ascii=False) does (", \\, control characters); the
+        # hash is checked again in Python before commit anyway.
+        exprs_by_name[name] = (f"to_json(CAST(({sql}) AS text))::text", params)
+    tokens = {name: f"@@{name}-{secrets.token_hex(16)}@@" for name in exprs_by_name}
     canonical = _canonical(event, tokens)
     pieces: list[str] = []
-    exprs: list[str] = []
+    exprs: list[tuple[str, list[Any]]] = []
     rest = canonical
     while True:
         found = [(rest.find(json.dumps(tok)), name, tok) for name, tok in tokens.items() if json.dumps(tok) in rest]
@@ -371,30 +397,48 @@ def _hash_sql(event: AuditEvent) -> tuple[str, list[str]]:
             break
         at, name, tok = min(found)
         pieces.append(rest[:at])
-        exprs.append(_LINKS[name])
+        exprs.append(exprs_by_name[name])
         rest = rest[at + len(json.dumps(tok)):]
     pieces.append(rest)
-    if len(exprs) != len(_LINKS):
+    if len(exprs) != len(exprs_by_name):
         raise RuntimeError("audit: canonical form without its chain links")
-    concat = ", ".join(part for expr in exprs for part in ("%s::text", expr)) + ", %s::text"
-    return f"encode(sha256(convert_to(concat({concat}), 'UTF8')), 'hex')", pieces
+    parts: list[str] = []
+    params: list[Any] = []
+    for piece, (expr, expr_params) in zip(pieces, exprs, strict=False):
+        parts += ["%s::text", expr]
+        params += [piece, *expr_params]
+    parts.append("%s::text")
+    params.append(pieces[-1])
+    return f"encode(sha256(convert_to(concat({', '.join(parts)}), 'UTF8')), 'hex')", params
 
 
-def _append_ctes(event: AuditEvent, head_sql: str, head_params: list[Any]) -> tuple[str, list[Any]]:
-    """``old AS (lock the head), head AS (advance and hash), ev AS (insert the event)``."""
-    hash_sql, hash_params = _hash_sql(event)
+def _append_ctes(
+    event: AuditEvent, head_sql: str, head_params: list[Any],
+    computed: dict[str, tuple[str, list[Any]]] | None = None,
+) -> tuple[str, list[Any]]:
+    """``old AS (lock the head), head AS (advance and hash), ev AS (insert the event)``; `computed`: see
+    `_hash_sql` (those fields are inserted from their expressions, not from the event)."""
+    computed = computed or {}
+    hash_sql, hash_params = _hash_sql(event, computed)
     links = {"chain_key", "seq", "prev_hash", "hash"}
     fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key and f.attname not in links]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
-    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    casts, values = [], []
+    for f in fields:
+        if f.attname in computed:
+            sql, params = computed[f.attname]
+            casts.append(f"CAST(({sql}) AS {f.db_type(connection)})")
+            values += params
+        else:
+            casts.append(f"CAST(%s AS {f.db_type(connection)})")
+            values.append(f.get_db_prep_save(getattr(event, f.attname), connection))
     table = AuditEvent._meta.db_table
     ctes = (
         f"old AS ({head_sql}), "
         f"head AS (UPDATE audit_auditchainhead h SET last_seq = old.last_seq + 1, last_hash = {hash_sql} "
         "FROM old WHERE h.id = old.id RETURNING h.chain_key, h.last_seq, old.last_hash AS prev_hash, h.last_hash), "
         f"ev AS (INSERT INTO {table} ({columns}, chain_key, seq, prev_hash, hash) "
-        f"SELECT {casts}, head.chain_key, head.last_seq, head.prev_hash, head.last_hash FROM head "
+        f"SELECT {', '.join(casts)}, head.chain_key, head.last_seq, head.prev_hash, head.last_hash FROM head "
         "RETURNING id, chain_key, seq, prev_hash, hash)"
     )
     return ctes, [*head_params, *hash_params, *values]

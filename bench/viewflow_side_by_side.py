@@ -170,9 +170,9 @@ def procedo_setup():
 
 
 def _fiscal_codes() -> list[str]:
-    from codicefiscale import codicefiscale
+    from common.fiscal_code import check_character
 
-    return [f"RSSMRA80A{day:02d}H501" + codicefiscale.encode_cin(f"RSSMRA80A{day:02d}H501") for day in range(1, 29)]
+    return [f"RSSMRA80A{day:02d}H501" + check_character(f"RSSMRA80A{day:02d}H501") for day in range(1, 29)]
 
 
 FISCAL_CODES = _fiscal_codes()

@@ -489,12 +489,16 @@ def work_item_claim(*, work_item_id: int, tenant: Tenant, user: User, ip: str | 
 
     def write() -> WorkItem:
         now = clock.now()
+        summary_format = _("Preso in carico «%(t)s»")
+        event = audit_prepare(tenant=tenant, actor=user, action="claim", object_type="work_item",
+                              object_id=str(work_item_id), ip=ip)
         # Fast path: one conditional UPDATE ... RETURNING holds every rule of a claim (open,
         # unassigned, the user's role, four-eyes) and takes the row lock; exactly one claimant
-        # wins. When it matches nothing, the checks below say why, under the row lock.
+        # wins; its audit event travels in the same statement (PostgreSQL). When it matches
+        # nothing, the checks below say why, under the row lock.
         claimed = statements.work_item_claim_row(
             work_item_id=work_item_id, tenant_id=tenant.pk, user_id=user.pk, username=user.username,
-            roles=None if Role.SUPERVISOR in roles else roles, now=now,
+            roles=None if Role.SUPERVISOR in roles else roles, now=now, audit=event, summary_format=summary_format,
         )
         if claimed is not None:
             item, case_number, process_id = claimed
@@ -502,28 +506,28 @@ def work_item_claim(*, work_item_id: int, tenant: Tenant, user: User, ip: str | 
             item.case = Case.from_db(
                 None, ["id", "tenant_id", "number", "process_id"], [item.case_id, tenant.pk, case_number, process_id]
             )
-        else:
-            item = _lock_work_item(work_item_id, tenant)
-            _ensure_open(item)
-            _ensure_can_work(item, user, roles)
-            if item.assignee_id == user.pk:
-                return item
-            if item.assignee_id is not None:
-                raise Conflict(
-                    _("Il compito è già stato preso in carico da %(u)s.") % {"u": item.assignee.get_full_name() or item.assignee.username},
-                    code="claimed_by_other",
-                )
-            # Conditional update: exactly one claimant wins even without the row lock (SQLite).
-            won = WorkItem.objects.filter(pk=item.pk, assignee__isnull=True, status=WorkItemStatus.OPEN).update(
-                assignee=user, claimed_at=now
+            return item
+        item = _lock_work_item(work_item_id, tenant)
+        _ensure_open(item)
+        _ensure_can_work(item, user, roles)
+        if item.assignee_id == user.pk:
+            return item
+        if item.assignee_id is not None:
+            raise Conflict(
+                _("Il compito è già stato preso in carico da %(u)s.") % {"u": item.assignee.get_full_name() or item.assignee.username},
+                code="claimed_by_other",
             )
-            if won != 1:
-                raise Conflict(_("Il compito è già stato preso in carico da un'altra persona."), code="claimed_by_other")
-            item.assignee, item.claimed_at = user, now
-        audit_record(
-            tenant=tenant, actor=user, action="claim", object_type="work_item", object_id=str(item.pk), case_id=item.case_id,
-            object_repr=f"{item.case.number}: {item.name}", summary=_("Preso in carico «%(t)s»") % {"t": item.name}, ip=ip,
+        # Conditional update: exactly one claimant wins even without the row lock (SQLite).
+        won = WorkItem.objects.filter(pk=item.pk, assignee__isnull=True, status=WorkItemStatus.OPEN).update(
+            assignee=user, claimed_at=now
         )
+        if won != 1:
+            raise Conflict(_("Il compito è già stato preso in carico da un'altra persona."), code="claimed_by_other")
+        item.assignee, item.claimed_at = user, now
+        event.case_id = item.case_id
+        event.event.object_repr = f"{item.case.number}: {item.name}"[:300]
+        event.event.summary = summary_format % {"t": item.name}
+        event.write()
         return item
 
     # The item carries what the claim wrote (assignee, claimed_at): nothing to read again.
@@ -629,6 +633,8 @@ def work_item_complete(
     item.status = WorkItemStatus.COMPLETED
     item.completed_at = clock.now()
     item.completed_by = user
+    if item.assignee_id == user.pk:
+        item.assignee = user  # the caller's response names the assignee: no query for the user we have
     return item
 
 

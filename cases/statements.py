@@ -27,6 +27,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from audit.services import FoldedAppend, PreparedAudit
+
 from .models import Case, CaseNumberSequence, WorkItem
 
 
@@ -47,14 +49,14 @@ def _claim_sql(role_count: int) -> str:
         f"WHERE {q('id')} = %s AND {q('tenant_id')} = %s AND {q('status')} = %s "
         f"AND {q('assignee_id')} IS NULL AND {q('excluded_username')} <> %s{roles} "
         f"RETURNING {columns}, "
-        f"(SELECT c.{q('number')} FROM {cases} c WHERE c.{q('id')} = {table}.{q('case_id')}), "
-        f"(SELECT c.{q('process_id')} FROM {cases} c WHERE c.{q('id')} = {table}.{q('case_id')})"
+        f"(SELECT c.{q('number')} FROM {cases} c WHERE c.{q('id')} = {table}.{q('case_id')}) AS claimed_case_number, "
+        f"(SELECT c.{q('process_id')} FROM {cases} c WHERE c.{q('id')} = {table}.{q('case_id')}) AS claimed_process_id"
     )
 
 
 def work_item_claim_row(
     *, work_item_id: int, tenant_id: int, user_id: int, username: str, roles: Iterable[str] | None,
-    now: dt.datetime,
+    now: dt.datetime, audit: PreparedAudit | None = None, summary_format: str = "",
 ) -> tuple[WorkItem, str, str] | None:
     """Give an open, unassigned work item to the user, if every rule of a claim holds.
 
@@ -63,6 +65,11 @@ def work_item_claim_row(
     matched (not found, closed, claimed, not the user's role, four-eyes): the caller then finds
     out which under a row lock. Taking the row lock itself (the UPDATE), it is exactly-one-winner
     among concurrent claims and against completions and assignments of the same row.
+
+    `audit` (the claim's event; its text is filled here from the claimed row: "<case number>:
+    <task name>" and `summary_format` % {"t": task name}): on PostgreSQL its append travels in the
+    same statement when it can (`PreparedAudit.fold`); it is written here otherwise. Nothing is
+    appended when no row matched.
     """
     from .models import WorkItemStatus
 
@@ -71,15 +78,44 @@ def work_item_claim_row(
         return None
     claimed_at = WorkItem._meta.get_field("claimed_at").get_db_prep_save(now, connection)
     params = [user_id, claimed_at, work_item_id, tenant_id, WorkItemStatus.OPEN, username, *role_list]
+    sql = _claim_sql(len(role_list) if roles is not None else 0)
+    folded = _claim_audit_fold(audit, summary_format) if audit is not None else None
+    if folded is not None:
+        sql = f"WITH claimed AS ({sql}), {folded.ctes} SELECT claimed.*, {', '.join(f'ev.{c}' for c in folded.columns)} " \
+              f"FROM claimed LEFT JOIN ev ON true"
+        params += folded.params
     with connection.cursor() as cursor:
-        cursor.execute(_claim_sql(len(role_list) if roles is not None else 0), params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
     fields = _work_item_fields()
     values = _convert(WorkItem, fields, row[: len(fields)])
     item = WorkItem.from_db(connection.alias, [f.attname for f in fields], values)
-    return item, row[len(fields)], row[len(fields) + 1]
+    case_number, process_id = row[len(fields)], row[len(fields) + 1]
+    if audit is not None:
+        audit.case_id = item.case_id
+        audit.event.object_repr = f"{case_number}: {item.name}"[:300]
+        audit.event.summary = summary_format % {"t": item.name}
+        if folded is None or not audit.accept(row[len(fields) + 2:]):
+            audit.write()  # not folded, or the chain's head was missing (the tenant's first event)
+    return item, case_number, process_id
+
+
+def _claim_audit_fold(audit: PreparedAudit, summary_format: str) -> FoldedAppend | None:
+    """The claim's audit append over the `claimed` CTE: its text from the claimed row."""
+    if summary_format.count("%(t)s") != 1 or "%" in summary_format.replace("%(t)s", ""):
+        return None  # a translation with other placeholders: formatted in Python, written apart
+    prefix, suffix = summary_format.split("%(t)s")
+    q = connection.ops.quote_name
+    name = f"claimed.{q('name')}"
+    return audit.fold(
+        computed={
+            "object_repr": (f"SELECT left(claimed.claimed_case_number || %s || {name}, 300) FROM claimed", [": "]),
+            "summary": (f"SELECT %s || {name} || %s FROM claimed", [prefix, suffix]),
+        },
+        case_id_sql=f"SELECT claimed.{q('case_id')} FROM claimed",
+    )
 
 
 def _convert(model: Any, fields: Sequence[Any], row: Sequence[Any]) -> list[Any]:

@@ -15,7 +15,10 @@ def _freeze_startup_objects() -> None:
     with the start-up objects frozen it is gone."""
     from django.urls import get_resolver
 
+    from common import fiscal_code
+
     get_resolver().url_patterns  # noqa: B018 - imports every view module now, not on a first request
+    fiscal_code.warm()  # the birthplace table (~2 s to build), not on the first request that checks a code
     gc.collect()
     gc.freeze()
 

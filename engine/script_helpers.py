@@ -9,10 +9,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from codicefiscale import codicefiscale
 from dateutil.easter import easter
 
-from common import clock
+from common import clock, fiscal_code
 
 ROME = ZoneInfo("Europe/Rome")
 # Bounds for the helpers that loop over days: BPMN expressions call them with case data, and a
@@ -226,15 +225,11 @@ def build_helpers(*, patron_day: WorkCalendar | tuple[int, int] | None) -> dict[
         return _as_moment(moment) <= clock.now()
 
     def is_valid_fiscal_code(cf: Any) -> bool:
-        return isinstance(cf, str) and codicefiscale.is_valid(cf.strip().upper())
+        return isinstance(cf, str) and fiscal_code.is_valid(cf.strip().upper())
 
     def fiscal_code_birthdate(cf: Any) -> str | None:
-        if not is_valid_fiscal_code(cf):
-            return None
-        try:
-            return codicefiscale.decode(cf.strip().upper())["birthdate"].date().isoformat()
-        except Exception:
-            return None
+        born = fiscal_code.birth_date(cf.strip()) if isinstance(cf, str) else None
+        return born.isoformat() if born else None
 
     helpers: dict[str, Callable[..., Any]] = {
         "today": today, "now": now, "add_days": add_days, "add_working_days": add_working_days,

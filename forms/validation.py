@@ -13,11 +13,12 @@ from functools import lru_cache
 from typing import Any
 
 import regex
-from codicefiscale import codicefiscale
 from django.utils.translation import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from jsonschema.validators import extend
+
+from common import fiscal_code
 
 logger = logging.getLogger(__name__)
 _FORMAT_CHECKER = FormatChecker()
@@ -137,7 +138,7 @@ def _check_fiscal_codes(value: Any, path: str, errors: dict[str, list[str]]) -> 
         for key, item in value.items():
             sub = f"{path}.{key}" if path else str(key)
             if key.endswith("fiscal_code") and isinstance(item, str) and item and sub not in errors:
-                if not codicefiscale.is_valid(item.upper()):
+                if not fiscal_code.is_valid(item.upper()):
                     errors.setdefault(sub, []).append(_("Codice fiscale non valido (controlla il carattere di controllo)."))
             else:
                 _check_fiscal_codes(item, sub, errors)

@@ -39,6 +39,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _fiscal_code_table_built():
+    """The web process builds the fiscal codes' birthplace table at start-up (config/wsgi.py); the tests
+    run without wsgi, so they build it here: otherwise the first request that checks a code takes ~2 s
+    inside a test, and hypothesis' stateful API fuzz replays it as flaky."""
+    from common import fiscal_code
+
+    fiscal_code.warm()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _flush_in_replica_mode():
     """PostgreSQL refuses TRUNCATE of the audit tables (audit migration 0004); the flush that ends a
     transactional test truncates every table, so it runs in replica mode, which skips triggers

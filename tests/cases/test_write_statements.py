@@ -288,3 +288,71 @@ def test_a_case_start_is_two_statements_in_its_transaction(office):
     assert case.instance.case_id == case.pk and case.instance.revision == 1 and case.status == "open"
     assert WorkItem.objects.filter(case=case, status=WorkItemStatus.OPEN).count() == 1
     assert not CaseSubject.objects.filter(case=case).exists()
+
+
+@pytest.mark.postgres
+def test_a_claim_carries_its_audit_event_in_its_update(office):
+    """One data statement: the conditional UPDATE of the work item and the append of its event, with the
+    event's text taken from the claimed row in the case's chain, hashed as the Python hash says."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.services import verify_chain
+
+    tenant, alice, _bruno, case, item = office
+    WorkItem.objects.filter(pk=item.pk).update(name='Verifica «d\'identità» "urgente"\tbis')  # quotes, tab, accents
+    with CaptureQueriesContext(connection) as ctx:
+        claimed = work_item_claim(work_item_id=item.pk, tenant=tenant, user=alice, ip="10.1.2.3")
+    sql = [s for s in _data_statements(ctx) if not s.startswith("SELECT")]
+    assert len(sql) == 1 and "cases_workitem" in sql[0] and "audit_auditevent" in sql[0]
+    assert claimed.assignee == alice and claimed.case.number == case.number
+    event = AuditEvent.objects.get(tenant=tenant, action="claim")
+    opened = AuditEvent.objects.get(tenant=tenant, action="create", object_id=str(case.pk))
+    assert (event.chain_key, event.seq) == (opened.chain_key, opened.seq + 1)  # the case's chain, in order
+    assert (event.actor, event.object_id, event.ip) == (alice, str(item.pk), "10.1.2.3")
+    assert event.object_repr == f'{case.number}: Verifica «d\'identità» "urgente"\tbis'
+    assert event.summary == 'Preso in carico «Verifica «d\'identità» "urgente"\tbis»'
+    assert verify_chain(tenant=tenant).ok
+
+
+@pytest.mark.postgres
+def test_a_claim_that_matches_nothing_appends_nothing_and_locks_no_chain(office):
+    from audit.models import AuditChainHead
+    from audit.services import audit_prepare
+
+    tenant, alice, _bruno, _case, item = office
+    heads = list(AuditChainHead.objects.filter(chain_key__startswith=str(tenant.pk)).values_list("chain_key", "last_seq"))
+    with transaction.atomic():
+        prepared = audit_prepare(tenant=tenant, actor=alice, action="claim", object_type="work_item",
+                                 object_id=str(item.pk))
+        assert statements.work_item_claim_row(
+            work_item_id=item.pk, tenant_id=tenant.pk, user_id=alice.pk, username=alice.username,
+            roles=("police",), now=clock.now(), audit=prepared, summary_format="Preso in carico «%(t)s»",
+        ) is None
+        assert not prepared.written
+    assert not AuditEvent.objects.filter(tenant=tenant, action="claim").exists()
+    assert list(AuditChainHead.objects.filter(chain_key__startswith=str(tenant.pk))
+                .values_list("chain_key", "last_seq")) == heads
+
+
+@pytest.mark.postgres
+def test_a_claim_whose_chain_head_is_missing_still_writes_its_event(office):
+    """The tenant's first event (no chain heads yet): the claim happens, its event is written after."""
+    from audit.models import AuditChainHead
+    from audit.services import audit_prepare, verify_chain
+
+    _tenant, alice, _bruno, case, item = office
+    other = make_tenant("Senza catene")  # stands for the claim's tenant on the audit side
+    AuditChainHead.objects.filter(chain_key__startswith=f"{other.pk}").delete()
+    with transaction.atomic():
+        prepared = audit_prepare(tenant=other, actor=alice, action="claim", object_type="work_item",
+                                 object_id=str(item.pk))
+        claimed = statements.work_item_claim_row(
+            work_item_id=item.pk, tenant_id=item.tenant_id, user_id=alice.pk, username=alice.username,
+            roles=("registrar",), now=clock.now(), audit=prepared, summary_format="Preso in carico «%(t)s»",
+        )
+    assert claimed is not None and prepared.written
+    event = AuditEvent.objects.get(tenant=other)
+    assert (event.seq, event.object_repr) == (1, f"{case.number}: {item.name}")
+    assert WorkItem.objects.get(pk=item.pk).assignee_id == alice.pk
+    assert verify_chain(tenant=other).ok
