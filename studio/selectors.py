@@ -139,7 +139,7 @@ def palette(*, draft: Draft) -> dict[str, Any]:
         forms.append({"path": path.removeprefix("forms/"), "title": title})
     operations = []
     for op in all_operations():
-        params = [{"name": p.name, "required": p.required} for p in op.params] or _described_params(op.description)
+        params = [{"name": p.name, "required": p.required} for p in op.params]
         operations.append({"name": op.name, "label": op.description.split(". ")[0][:200], "params": params})
     tasks: list[dict[str, str]] = []
     messages: list[dict[str, str]] = []
@@ -164,12 +164,3 @@ def palette(*, draft: Draft) -> dict[str, Any]:
         "helpers": sorted(HELPER_NAMES),
     }
 
-
-def _described_params(description: str) -> list[dict[str, Any]]:
-    """Parameters named in an operation's description ("Params: a, b, c."), all optional."""
-    marker = "Params:"
-    if marker not in description:
-        return []
-    text = description.split(marker, 1)[1].split(".", 1)[0]
-    names = [part.strip().split(" ")[0].strip("`(),") for part in text.split(",")]
-    return [{"name": n, "required": False} for n in names if n.isidentifier()]

@@ -6,7 +6,7 @@ manifest is sound), so a draft is held to exactly what `sync_processes` demands.
 what an administrator editing in the browser needs on top:
 
 - every user task has a deadline (`dueDate`);
-- every required parameter of an operation is bound (operations that declare their parameters);
+- every required parameter of an operation is bound (every operation declares its parameters);
 - timers given as constants parse as ISO 8601 (a date, a duration or a cycle);
 - every name the process reads is produced somewhere (best effort, warnings): by the start form,
   a user task (its data goes under the task id), a service result, a script, a DMN output, a
@@ -112,8 +112,8 @@ def _operation_params(spec, subprocess_specs, main: str) -> list[Problem]:
             if not isinstance(task_spec, OutboxServiceTask):
                 continue
             operation = get_operation(task_spec.operation_name)
-            if operation is None or not operation.params:
-                continue  # an unknown operation is the engine's problem; undeclared params: nothing to check
+            if operation is None:
+                continue  # an unknown operation is the engine's problem
             bound = {name for name, param in (task_spec.operation_params or {}).items()
                      if str((param or {}).get("value") or "").strip()}
             declared = {p.name for p in operation.params}

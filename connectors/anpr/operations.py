@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from common.operations import OperationContext, operation
+from common.operations import OperationContext, OperationParam, operation
 
 from ..base.errors import InvalidRequest
 from . import messages, soap
@@ -38,6 +38,11 @@ def _caller(params: dict[str, Any], ctx: OperationContext) -> Caller:
     return Caller(user_id=str(params.get("user_id") or (f"pratica {ctx.case_number}" if ctx.case_number else "procedo")),
                   location=str(params.get("user_location") or f"procedo-{ctx.tenant_istat}"),
                   loa=str(params.get("loa") or "LoA3"))
+
+
+# What `_caller` reads: who, from where and at which level of assurance asks ANPR (all defaulted).
+_CALLER_PARAMS = ("user_id", "user_location", "loa")
+_LOOKUP_PARAMS = (OperationParam("fiscal_code", required=True), "reason", *_CALLER_PARAMS)
 
 
 def _fiscal_code(value: Any, field: str = "fiscal_code") -> str:
@@ -79,19 +84,22 @@ def _lookup(code: str, params: dict[str, Any], ctx: OperationContext) -> dict[st
                                reason=str(params.get("reason") or "")).as_dict()
 
 
-@operation("anpr.c020_residence_lookup", description="Accerta la residenza di una persona in ANPR (e-service C020)")
+@operation("anpr.c020_residence_lookup", description="Accerta la residenza di una persona in ANPR (e-service C020)",
+           params=_LOOKUP_PARAMS)
 def c020_residence_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: fiscal_code, reason. result: found, subjects [{fiscal_code, names, id_anpr, address}]."""
     return _lookup("C020", params, ctx)
 
 
-@operation("anpr.c021_family_lookup", description="Accerta lo stato di famiglia in ANPR (e-service C021)")
+@operation("anpr.c021_family_lookup", description="Accerta lo stato di famiglia in ANPR (e-service C021)",
+           params=_LOOKUP_PARAMS)
 def c021_family_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     return _lookup("C021", params, ctx)
 
 
 @operation("anpr.household_for_move",
-           description="Accerta in ANPR (C021) la famiglia a cui si aggiungono i dichiaranti, o ne costituisce una nuova")
+           description="Accerta in ANPR (C021) la famiglia a cui si aggiungono i dichiaranti, o ne costituisce una nuova",
+           params=("joins_household_of", "declarants", "co_movers", *_CALLER_PARAMS))
 def household_for_move(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     return _household_for_move(params, ctx)
 
@@ -135,7 +143,8 @@ def _household_for_move(params: dict[str, Any], ctx: OperationContext) -> dict[s
             "members": [s.get("fiscal_code", "") for s in found["subjects"]], "movers": movers}
 
 
-@operation("anpr.c030_national_id", description="Accerta l'identificativo unico nazionale ANPR (e-service C030)")
+@operation("anpr.c030_national_id", description="Accerta l'identificativo unico nazionale ANPR (e-service C030)",
+           params=_LOOKUP_PARAMS)
 def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     result = _lookup("C030", params, ctx)
     result["id_anpr"] = result["subjects"][0]["id_anpr"] if result["subjects"] else None
@@ -148,6 +157,9 @@ def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str,
     "anpr.mutazione_residenza",
     description="Registra in ANPR il cambio di residenza (5005 nel comune, 1002 da altro comune o dall'estero)",
     remember=True,
+    params=(OperationParam("declarants", required=True), OperationParam("new_address", required=True), "co_movers",
+            "joins_household_of", "household", "declaration_date", "case_number", "origin", "previous_municipality",
+            *_CALLER_PARAMS),
 )
 def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: declarants [{fiscal_code, given_name, family_name, birth_date}], co_movers (same, with
@@ -208,6 +220,9 @@ def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[s
     "anpr.annullamento_mutazione",
     description="Annulla in ANPR la registrazione o mutazione (1013/5012) e ripristina la posizione",
     remember=True,
+    # case_number and reason are documented for the model's reader; ANPR's 5012/1013 carry neither
+    params=(OperationParam("registration_result", required=True), OperationParam("declarants", required=True),
+            "case_number", "reason"),
 )
 def annullamento_mutazione(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: declarants, case_number, reason, registration_result (the result of anpr.mutazione_residenza).
@@ -239,6 +254,8 @@ def annullamento_mutazione(params: dict[str, Any], ctx: OperationContext) -> dic
     "anpr.cancellazione_decesso",
     description="Comunica ad ANPR la morte di un residente (2001, cancellazione per morte accertata)",
     remember=True,
+    params=(OperationParam("person", required=True), OperationParam("death_date", required=True), "act",
+            "head_of_household"),
 )
 def cancellazione_decesso(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: person {fiscal_code, family_name, given_name, sex, birth_date, id_anpr}, death_date (ISO),
@@ -284,7 +301,8 @@ def list_citizen_requests(client: AnprClient, *, date_from: dt.date, date_to: dt
             for r in answer.body.iter("richiesta")]
 
 
-@operation("anpr.p001_list", description="Elenca le richieste dei cittadini dal portale ANPR (P001)")
+@operation("anpr.p001_list", description="Elenca le richieste dei cittadini dal portale ANPR (P001)",
+           params=("date_from", "date_to", "type", "status"))
 def p001_list(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     today = dt.date.today()
     try:
@@ -299,7 +317,8 @@ def p001_list(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     return {"requests": requests}
 
 
-@operation("anpr.p002_detail", description="Legge il dettaglio di una richiesta dal portale ANPR (P002)")
+@operation("anpr.p002_detail", description="Legge il dettaglio di una richiesta dal portale ANPR (P002)",
+           params=(OperationParam("request_code", required=True),))
 def p002_detail(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     code = str(params.get("request_code") or "")
     if not code.isdigit():
@@ -327,7 +346,10 @@ def p002_detail(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]
             "new_address": address, "note": d.findtext("note") or ""}
 
 
-@operation("anpr.p003_update", description="Aggiorna lo stato di una richiesta del portale ANPR (P003)")
+@operation("anpr.p003_update", description="Aggiorna lo stato di una richiesta del portale ANPR (P003)",
+           # status, or extension=true: one of the two
+           params=(OperationParam("request_code", required=True), "status", "extension", "rejection_reason", "note",
+                   "operator"))
 def p003_update(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: request_code, status (ANPR table 58) or extension=true, rejection_reason (table 60), note
     (max 2000 characters), operator."""
