@@ -14,7 +14,7 @@ from accounts.models import Tenant
 from accounts.roles import Role
 from common.errors import NotFound
 from common.operations import all_operations
-from engine.bundles import Problem, _parse
+from engine.bundles import Problem, parse_bundle_files
 from engine.models import ProcessDefinition, ProcessVersion
 from engine.script_helpers import HELPER_NAMES
 from engine.selectors import process_latest_version_id, process_versions_visible
@@ -145,7 +145,7 @@ def palette(*, draft: Draft) -> dict[str, Any]:
     messages: list[dict[str, str]] = []
     bundle, _problems = draft_bundle(draft.process_id, files)
     try:
-        spec, subprocess_specs = _parse(files, draft.process_id)
+        spec, subprocess_specs = parse_bundle_files(files, draft.process_id)
     except Exception:  # a draft being edited may not parse: the palette is still useful without tasks
         spec = None
     if spec is not None:
