@@ -279,7 +279,7 @@ def _reads(source: str, mode: str) -> tuple[set[str], list[tuple[str, str]]]:
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     keys: list[tuple[str, str]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and isinstance(node.value.ctx, ast.Load) \
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
                 and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
             keys.append((node.value.id, node.slice.value))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get" \

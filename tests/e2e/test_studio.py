@@ -230,7 +230,6 @@ def test_a_capannori_variant_from_the_studio_to_migrated_cases(browser, live_ser
     assert "scenari sono riusciti sul contenuto attuale" in verdict and f"n. {green.pk}" in verdict, verdict
     assert all(r["name"] in verdict for r in green.results)
     axe(page, f"studio approval ({label})")
-    _fits(page, viewport, "approval page")
     page.click("text=Approva e pubblica")
     assert "Pubblicata la versione" in page.inner_text("main")
     page.context.close()
