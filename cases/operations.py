@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.operations import OperationContext, operation
+from common.operations import OperationContext, OperationParam, operation
 
 
 @operation(
@@ -17,6 +17,8 @@ from common.operations import OperationContext, operation
     "kind, title, markdown, document_id, protocol, delivery_message, failure_message. Result: notice_id, "
     "channel, status, fiscal_code, protocol_number, protocol_date, sent_on (and notices, one per recipient).",
     remember=True,
+    params=(OperationParam("recipient", required=True), OperationParam("title", required=True), "kind", "markdown",
+            "document_id", "protocol", "delivery_message"),
 )
 def notify_citizen(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     from .notices import notify_citizen as run
@@ -30,6 +32,8 @@ def notify_citizen(params: dict[str, Any], ctx: OperationContext) -> dict[str, A
     "the ANPR portal opens a residence change), once: the business key names it, a retry gives back the "
     "same case. Params: process_id, data (its start data), business_key, received_on, channel. Result: "
     "case_id, case_number, process_id, business_key, created.",
+    params=(OperationParam("process_id", required=True), OperationParam("business_key", required=True),
+            OperationParam("data", required=True), "received_on", "channel"),
 )
 def open_linked(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     from accounts.models import Tenant

@@ -11,7 +11,13 @@ It raises `RetryableError` for a temporary fault (network, 5xx, timeout) and
 `PermanentError` for a fault that no retry will fix (validation refused by the
 platform); anything else is treated as retryable.
 
-`@operation("appio.send_message", description=..., remember=True)` also remembers the
+Every operation declares the parameters it reads, `params=(OperationParam("fiscal_code", required=True),
+"due_date")` (a plain name is optional; `params=()`: it reads none): the studio's palette offers them
+and its validation refuses a model that leaves a required one unbound (studio.validation), and a test
+holds every shipped model to it. `required` means the operation refuses to work without it; a pair of
+alternatives (amount or amount_cents) is declared as two optional names.
+
+`@operation("appio.send_message", description=..., params=(...), remember=True)` also remembers the
 result of a completed call per (tenant, operation, idempotency key): a second
 delivery of the same outbox message returns it instead of calling the platform
 again. The store is the connectors' `OperationResult` table, handed to this module
@@ -83,7 +89,7 @@ class Operation:
     description: str
     fn: OperationFn
     remember: bool = False  # a completed result is stored per idempotency key and returned on a retry
-    # Declared parameters; empty: not declared (the studio then checks only that the operation exists).
+    # The parameters it reads (declared by every operation; empty: it reads none).
     params: tuple[OperationParam, ...] = ()
 
     def __call__(self, params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
@@ -125,13 +131,19 @@ def _remembering(name: str, fn: OperationFn) -> OperationFn:
     return remembered
 
 
-def operation(name: str, *, description: str, remember: bool = False,
-              params: tuple[OperationParam | str, ...] = ()) -> Callable[[OperationFn], OperationFn]:
+def operation(name: str, *, description: str, params: tuple[OperationParam | str, ...],
+              remember: bool = False) -> Callable[[OperationFn], OperationFn]:
     """Register `fn` under its public `name`; with `remember=True` its completed results are remembered.
-    `params` declares what it reads: `OperationParam("x", required=True)` or a plain name (optional)."""
-    declared = tuple(p if isinstance(p, OperationParam) else OperationParam(p) for p in params)
+    `params` (mandatory) declares what it reads: `OperationParam("x", required=True)` or a plain name
+    (optional); `()` for an operation that reads no parameter."""
     if "." not in name:
         raise ValueError(f"operation names are '<platform>.<what>', got {name!r}")
+    if not isinstance(params, tuple | list):
+        raise ValueError(f"operation {name!r}: params must be a tuple of parameters, got {params!r}")
+    declared = tuple(p if isinstance(p, OperationParam) else OperationParam(p) for p in params)
+    names = [p.name for p in declared]
+    if any(not isinstance(n, str) or not n.isidentifier() for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"operation {name!r}: parameter names must be distinct identifiers, got {names!r}")
 
     def decorator(fn: OperationFn) -> OperationFn:
         existing = _REGISTRY.get(name)

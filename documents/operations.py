@@ -7,7 +7,7 @@ from typing import Any
 
 from common import clock
 from common.errors import ConfigurationError, NotFound, ProcedoError, ValidationFailed
-from common.operations import OperationContext, PermanentError, RetryableError, operation
+from common.operations import OperationContext, OperationParam, PermanentError, RetryableError, operation
 
 from .errors import ConversionFailed, RenderFailed, SigningFailed, TemplateRejected, TimestampUnavailable
 
@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
     "documents.render_and_sign",
     description="Fill a DOCX template with case data, convert to PDF/A-2b, sign (PAdES), store, "
     "link to the case and to each subject's dossier. Params: template, data, signer_role, kind.",
+    # data: the deed's mapping (manifest deeds) fills it in when the model does not
+    params=(OperationParam("template", required=True), "data", "kind", "title", "signer_role", "signer_role_label",
+            "subjects"),
 )
 def render_and_sign(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     from accounts.models import Tenant
@@ -57,6 +60,7 @@ def render_and_sign(params: dict[str, Any], ctx: OperationContext) -> dict[str, 
     "documents.preserve",
     description="Send a signed document to long-term preservation (PARER): build its SIP, deposit it "
     "with parer.send_sip, record the outcome on the document. Params: document_id.",
+    params=(OperationParam("document_id", required=True),),
 )
 def preserve(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     import base64
@@ -98,6 +102,10 @@ def preserve(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     "in|out, subject, correspondent, document_id, or declaration (the data as received, stored and filed "
     "in each subject's dossier, for a declaration keyed in from the counter, PEC or post), received_on, "
     "classification {name, code}. Result: direction, protocol_number, protocol_date, document_id.",
+    # document_id or declaration: one of the two
+    params=(OperationParam("direction", required=True), OperationParam("subject", required=True),
+            OperationParam("correspondent", required=True), "document_id", "declaration", "received_on",
+            "classification"),
 )
 def protocol(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     from accounts.models import Tenant

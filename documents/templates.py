@@ -426,3 +426,26 @@ def shipped_template(name: str, process_id: str | None = None) -> bytes | None:
         if legacy.is_file():
             return legacy.read_bytes()
     return shipped.data if shipped is not None else None
+
+
+# Public names of the placeholder analysis the studio's template check shares with the upload check.
+def template_plain_sources(tpl: DocxTemplate) -> list[tuple[str, list[str]]]:
+    """Each part's Jinja source, one paragraph per line, markup removed (as the author typed it)."""
+    return _plain_sources(tpl)
+
+
+def template_paths_read(node: nodes.Node) -> set[str]:
+    """Dotted paths a parsed Jinja template reads (loop variables mapped back to their lists)."""
+    used: set[str] = set()
+    _collect(node, {}, used)
+    return used
+
+
+def data_schema_paths(schema: Mapping[str, Any]) -> set[str]:
+    """Every path a deed's data schema defines (`a.b`, `list[]`, `list[].c`)."""
+    return _allowed_paths(schema)
+
+
+def template_path_allowed(path: str, allowed: set[str]) -> bool:
+    """Whether a template may read `path` given the allowed paths (seal names, loop counters included)."""
+    return _is_allowed(path, allowed)

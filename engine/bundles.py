@@ -530,3 +530,15 @@ def version_files(version) -> dict[str, str]:
 
 def version_form(version, form: str) -> dict[str, Any]:
     return form_schema(_files(version), form)
+
+
+# Public names of what the studio (above the engine) uses: it checks drafts exactly as publishing does.
+def parse_bundle_files(files: dict[str, str], process_id: str):
+    """(spec, subprocess_specs) of a bundle's files, parsed and prepared as the engine runs them
+    (deed mappings attached); raises SpiffWorkflow's ValidationException for a broken model."""
+    return _parse(files, process_id)
+
+
+def file_field_problems(schema: Any, where: str) -> list[str]:
+    """Problems of a form's `"format": "file"` fields (accepted kinds, size), as sync_processes reports them."""
+    return _check_file_fields(schema, where)

@@ -763,3 +763,8 @@ def deed_template_problems(manifest: Manifest, files: Mapping[str, str], *, rend
             if render_sample:
                 _rendered.add(key)
     return problems
+
+
+def all_task_specs(specs: Any) -> Iterable[Any]:
+    """Every task spec of a parsed model, (spec, subprocess_specs), subprocesses included."""
+    return _task_specs(specs)

@@ -39,25 +39,37 @@ def draft_changed_event(*, draft, actor, ip: str | None, summary: str, after: An
     )
 
 
-def publish_requested_event(*, request, actor, ip: str | None) -> None:
+def publish_requested_event(*, request, actor, ip: str | None, scenarios: dict[str, Any] | None = None) -> None:
     audit_record(
         tenant=request.tenant, actor=actor, action="create", object_type="publish_request",
         object_id=str(request.pk), object_repr=request.draft.title,
         summary=_("Chiesta l'approvazione della bozza \"%(t)s\" (revisione %(r)d)")
         % {"t": request.draft.title, "r": request.draft_revision},
         after={"draft": request.draft_id, "revision": request.draft_revision, "content_hash": request.content_hash,
-               "diff": request.diff_summary},
+               "diff": request.diff_summary, "scenarios": scenarios},
         ip=ip,
     )
 
 
-def publish_decided_event(*, request, actor, ip: str | None) -> None:
+def publish_decided_event(*, request, actor, ip: str | None, scenarios: dict[str, Any] | None = None) -> None:
     audit_record(
         tenant=request.tenant, actor=actor, action="update", object_type="publish_request",
         object_id=str(request.pk), object_repr=request.draft.title,
         summary=_("Richiesta di pubblicazione della bozza \"%(t)s\": %(s)s")
         % {"t": request.draft.title, "s": request.get_status_display()},
-        after={"status": request.status, "note": request.decision_note}, ip=ip,
+        after={"status": request.status, "note": request.decision_note,
+               **({"scenarios": scenarios} if scenarios is not None else {})}, ip=ip,
+    )
+
+
+def publish_refused_event(*, request, actor, ip: str | None, reason: str, scenarios: dict[str, Any]) -> None:
+    """An approval refused because the scenarios did not pass on the requested content (the request
+    stays pending: the requester runs them again, or withdraws it)."""
+    audit_record(
+        tenant=request.tenant, actor=actor, action="update", object_type="publish_request",
+        object_id=str(request.pk), object_repr=request.draft.title,
+        summary=_("Approvazione della bozza \"%(t)s\" rifiutata: %(r)s") % {"t": request.draft.title, "r": reason},
+        after={"status": request.status, "refused": scenarios.get("code"), "scenarios": scenarios}, ip=ip,
     )
 
 

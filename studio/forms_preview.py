@@ -160,10 +160,10 @@ def schema_problems(schema: Any) -> list[str]:
         problems.append(_("Lo schema del modulo deve elencare i campi in \"properties\"."))
     else:
         _shape(schema, "", problems)
-    from engine.bundles import _check_file_fields  # the same file-field rule sync_processes applies
+    from engine.bundles import file_field_problems  # the same file-field rule sync_processes applies
 
     problems += [_("Campo file non valido: %(what)s") % {"what": p.split(": ", 1)[-1]}
-                 for p in _check_file_fields(schema, "modulo")]
+                 for p in file_field_problems(schema, "modulo")]
     return problems
 
 

@@ -73,6 +73,9 @@ class PublishRequest(TenantScopedModel):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
     version = models.ForeignKey(ProcessVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The scenario run that passed on exactly this content when it was asked for (studio.scenario_gate).
+    scenario_run = models.ForeignKey("studio.ScenarioRun", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
 
     class Meta:
         ordering = ["-requested_at"]

@@ -14,7 +14,7 @@ from accounts.models import Tenant
 from accounts.roles import Role
 from common.errors import NotFound
 from common.operations import all_operations
-from engine.bundles import Problem, _parse
+from engine.bundles import Problem, parse_bundle_files
 from engine.models import ProcessDefinition, ProcessVersion
 from engine.script_helpers import HELPER_NAMES
 from engine.selectors import process_latest_version_id, process_versions_visible
@@ -139,13 +139,13 @@ def palette(*, draft: Draft) -> dict[str, Any]:
         forms.append({"path": path.removeprefix("forms/"), "title": title})
     operations = []
     for op in all_operations():
-        params = [{"name": p.name, "required": p.required} for p in op.params] or _described_params(op.description)
+        params = [{"name": p.name, "required": p.required} for p in op.params]
         operations.append({"name": op.name, "label": op.description.split(". ")[0][:200], "params": params})
     tasks: list[dict[str, str]] = []
     messages: list[dict[str, str]] = []
     bundle, _problems = draft_bundle(draft.process_id, files)
     try:
-        spec, subprocess_specs = _parse(files, draft.process_id)
+        spec, subprocess_specs = parse_bundle_files(files, draft.process_id)
     except Exception:  # a draft being edited may not parse: the palette is still useful without tasks
         spec = None
     if spec is not None:
@@ -164,12 +164,3 @@ def palette(*, draft: Draft) -> dict[str, Any]:
         "helpers": sorted(HELPER_NAMES),
     }
 
-
-def _described_params(description: str) -> list[dict[str, Any]]:
-    """Parameters named in an operation's description ("Params: a, b, c."), all optional."""
-    marker = "Params:"
-    if marker not in description:
-        return []
-    text = description.split(marker, 1)[1].split(".", 1)[0]
-    names = [part.strip().split(" ")[0].strip("`(),") for part in text.split(",")]
-    return [{"name": n, "required": False} for n in names if n.isidentifier()]

@@ -4,6 +4,8 @@ Who may do what (in the current tenant only):
 - process administrators create drafts, edit them, import bundles, ask for publication;
 - a *different* process administrator or a supervisor approves or rejects a request;
 - nobody else gets in.
+A request is made, and approved, only when the draft validates and its scenarios were run on exactly
+the content being published and all passed (studio.scenario_gate); a refused approval is audited.
 Every change is audited explicitly (studio.events).
 """
 
@@ -30,6 +32,7 @@ from .bundle_zip import import_zip
 from .diff import diff_summary
 from .models import Draft, DraftStatus, PublishRequest, RequestStatus
 from .paths import check_totals, clean_path, stored_content
+from .scenario_gate import ScenarioGate, scenario_gate
 from .validation import draft_bundle, has_errors, validate_draft
 
 EDITOR_ROLES = frozenset({Role.PROCESS_ADMIN})
@@ -255,13 +258,22 @@ def publish_request_create(*, tenant: Tenant, actor: User, draft_id: int, note: 
         if digest == draft.base_version.content_hash:
             raise ValidationFailed(_("La bozza è identica alla versione da cui è partita: non c'è nulla da pubblicare."),
                                    code="no_changes")
+        gate = draft_scenario_gate(draft=draft)
+        if not gate.passed:
+            raise ValidationFailed(gate.reason, code=gate.code, details={"scenarios": gate.as_audit()})
         request = PublishRequest.objects.create(
             tenant=tenant, draft=draft, draft_revision=draft.revision, content_hash=digest,
             diff_summary=diff_summary(draft.base_version.files, draft.files), note=(note or "").strip()[:2000],
-            requested_by=actor, requested_at=clock.now(),
+            requested_by=actor, requested_at=clock.now(), scenario_run=gate.run,
         )
-        events.publish_requested_event(request=request, actor=actor, ip=ip)
+        events.publish_requested_event(request=request, actor=actor, ip=ip, scenarios=gate.as_audit())
     return request
+
+
+def draft_scenario_gate(*, draft: Draft) -> ScenarioGate:
+    """Whether the draft's scenarios passed on its current content (and which the draft dropped)."""
+    return scenario_gate(tenant=draft.tenant_id, draft_id=draft.pk, files=draft.files,
+                         base_files=draft.base_version.files)
 
 
 def _locked_pending_request(*, tenant: Tenant, request_id: int) -> PublishRequest:
@@ -286,39 +298,58 @@ def _require_second_person(*, tenant: Tenant, actor: User, request: PublishReque
 
 def publish_request_approve(*, tenant: Tenant, actor: User, request_id: int, note: str = "",
                             ip: str | None = None) -> ProcessVersion:
-    """Publish the draft as a new immutable version of the tenant (four eyes, audited with the diff)."""
+    """Publish the draft as a new immutable version of the tenant (four eyes, audited with the diff).
+
+    Refused, and the refusal audited, unless the scenarios passed on exactly the requested content."""
+    refused: tuple[PublishRequest, ScenarioGate] | None = None
     with transaction.atomic():
-        request = _locked_pending_request(tenant=tenant, request_id=request_id)
-        _require_second_person(tenant=tenant, actor=actor, request=request)
-        draft = Draft.objects.select_for_update().select_related("definition", "shipped_base").get(pk=request.draft_id)
-        if draft.status != DraftStatus.OPEN or draft.revision != request.draft_revision \
-                or content_hash(draft.files) != request.content_hash:
-            raise Conflict(_("La bozza è cambiata dopo la richiesta: chi l'ha modificata deve chiedere di nuovo "
-                             "l'approvazione."), code="draft_changed")
-        problems = validate_draft(draft.process_id, draft.files)
-        if has_errors(problems):
-            raise ValidationFailed(_("La bozza non supera la validazione: non si può pubblicare."),
-                                   code="draft_invalid", details={"problems": [p.as_dict() for p in problems]})
-        bundle, _problems = draft_bundle(draft.process_id, draft.files)
-        try:
-            version = tenant_version_publish(tenant=tenant, bundle=bundle, based_on=draft.shipped_base)
-        except BundleError as exc:
-            raise ValidationFailed(_("La bozza non supera i controlli di pubblicazione."), code="draft_invalid",
-                                   details={"problems": [{"file": "", "element_id": None, "code": "bundle_invalid",
-                                                          "message": p, "severity": "error"} for p in exc.problems]}
-                                   ) from exc
-        now = clock.now()
-        request.status = RequestStatus.APPROVED
-        request.decided_by = actor
-        request.decided_at = now
-        request.decision_note = (note or "").strip()[:2000]
-        request.version = version
-        request.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "version"])
-        draft.status = DraftStatus.PUBLISHED
-        draft.updated_at = now
-        draft.save(update_fields=["status", "updated_at"])
-        events.publish_decided_event(request=request, actor=actor, ip=ip)
-        events.version_published_event(request=request, version=version, actor=actor, ip=ip)
+        version = _approve(tenant=tenant, actor=actor, request_id=request_id, note=note, ip=ip)
+        if isinstance(version, tuple):
+            refused = version
+    if refused is not None:
+        request, gate = refused
+        events.publish_refused_event(request=request, actor=actor, ip=ip, reason=gate.reason,
+                                     scenarios=gate.as_audit())
+        raise ValidationFailed(gate.reason, code=gate.code, details={"scenarios": gate.as_audit()})
+    return version  # type: ignore[return-value]
+
+
+def _approve(*, tenant: Tenant, actor: User, request_id: int, note: str,
+             ip: str | None) -> ProcessVersion | tuple[PublishRequest, ScenarioGate]:
+    request = _locked_pending_request(tenant=tenant, request_id=request_id)
+    _require_second_person(tenant=tenant, actor=actor, request=request)
+    draft = Draft.objects.select_for_update().select_related("definition", "shipped_base").get(pk=request.draft_id)
+    if draft.status != DraftStatus.OPEN or draft.revision != request.draft_revision \
+            or content_hash(draft.files) != request.content_hash:
+        raise Conflict(_("La bozza è cambiata dopo la richiesta: chi l'ha modificata deve chiedere di nuovo "
+                         "l'approvazione."), code="draft_changed")
+    problems = validate_draft(draft.process_id, draft.files)
+    if has_errors(problems):
+        raise ValidationFailed(_("La bozza non supera la validazione: non si può pubblicare."),
+                               code="draft_invalid", details={"problems": [p.as_dict() for p in problems]})
+    gate = draft_scenario_gate(draft=draft)
+    if not gate.passed:
+        return request, gate  # nothing written: the caller audits the refusal outside the transaction
+    bundle, _problems = draft_bundle(draft.process_id, draft.files)
+    try:
+        version = tenant_version_publish(tenant=tenant, bundle=bundle, based_on=draft.shipped_base)
+    except BundleError as exc:
+        raise ValidationFailed(_("La bozza non supera i controlli di pubblicazione."), code="draft_invalid",
+                               details={"problems": [{"file": "", "element_id": None, "code": "bundle_invalid",
+                                                      "message": p, "severity": "error"} for p in exc.problems]}
+                               ) from exc
+    now = clock.now()
+    request.status = RequestStatus.APPROVED
+    request.decided_by = actor
+    request.decided_at = now
+    request.decision_note = (note or "").strip()[:2000]
+    request.version = version
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "version"])
+    draft.status = DraftStatus.PUBLISHED
+    draft.updated_at = now
+    draft.save(update_fields=["status", "updated_at"])
+    events.publish_decided_event(request=request, actor=actor, ip=ip, scenarios=gate.as_audit())
+    events.version_published_event(request=request, version=version, actor=actor, ip=ip)
     return version
 
 

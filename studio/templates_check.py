@@ -142,7 +142,7 @@ def _form(files: Mapping[str, str], name: str | None) -> dict[str, Any] | None:
 
 def process_data(manifest: Mapping[str, Any], files: Mapping[str, str], specs: Any) -> ProcessData:
     from engine.bundles import OutboxServiceTask, user_task_metas
-    from engine.manifest import _task_specs
+    from engine.manifest import all_task_specs
 
     found = ProcessData()
     for name in INJECTED_NAMES:
@@ -155,7 +155,7 @@ def process_data(manifest: Mapping[str, Any], files: Mapping[str, str], specs: A
         found.add(meta.bpmn_id, _form(files, meta.form), _("compito «%(t)s»") % {"t": meta.name})
         found.add(f"{meta.bpmn_id}_completed_by", None, _("compito «%(t)s»") % {"t": meta.name})
         found.add(f"{meta.bpmn_id}_completed_at", None, _("compito «%(t)s»") % {"t": meta.name})
-    for task_spec in _task_specs(specs):
+    for task_spec in all_task_specs(specs):
         bpmn_id = getattr(task_spec, "bpmn_id", None) or ""
         if isinstance(task_spec, OutboxServiceTask) and task_spec.result_variable:
             found.add(task_spec.result_variable, None, _("risultato di «%(t)s»") % {"t": bpmn_id})
@@ -209,13 +209,18 @@ def _docx_placeholders(data: bytes) -> dict[str, list[str]]:
 
     from documents import sandbox
     from documents.errors import TemplateRejected
-    from documents.templates import _collect, _plain_sources, check_docx_archive, part_label
+    from documents.templates import (
+        check_docx_archive,
+        part_label,
+        template_paths_read,
+        template_plain_sources,
+    )
 
     check_docx_archive(data)
     try:
         tpl = DocxTemplate(io.BytesIO(data))
         tpl.init_docx()
-        sources = _plain_sources(tpl)
+        sources = template_plain_sources(tpl)
     except Exception as exc:  # python-docx raises many kinds on a broken package
         raise TemplateRejected(_("Il file non è un documento DOCX leggibile."), code="not_docx") from exc
     env = sandbox.SafeEnvironment()
@@ -233,7 +238,7 @@ def _docx_placeholders(data: bytes) -> dict[str, list[str]]:
                 code="template_syntax") from exc
         used: set[str] = set()
         for child in tree.body:
-            _collect(child, {}, used)
+            used |= template_paths_read(child)
         for path in used:
             parts = found.setdefault(path, [])
             if label not in parts:
@@ -269,7 +274,7 @@ def _deed_report(deed: Any, files: Mapping[str, str], data: ProcessData | None) 
     import base64
 
     from documents.errors import TemplateRejected
-    from documents.templates import SEAL_NAMES, _allowed_paths, _is_allowed
+    from documents.templates import SEAL_NAMES, data_schema_paths, template_path_allowed
 
     report = DeedReport(name=deed.name, title=deed.title, template=deed.template, fields_file=deed.fields_file,
                         mapping_file=deed.mapping_file)
@@ -286,9 +291,9 @@ def _deed_report(deed: Any, files: Mapping[str, str], data: ProcessData | None) 
         report.problems.append(Problem("error", "template_missing",
                                        _("Il modello %(path)s manca o non è un file.") % {"path": deed.template}))
     fields = deed.fields or {}
-    allowed = _allowed_paths(fields) | set(SEAL_NAMES)
+    allowed = data_schema_paths(fields) | set(SEAL_NAMES)
     for path in sorted(placeholders or {}):
-        known = _is_allowed(path, allowed)
+        known = template_path_allowed(path, allowed)
         report.placeholders.append(Placeholder(path=path, parts=placeholders[path], known=known))
         if not known:
             report.problems.append(Problem(

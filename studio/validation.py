@@ -6,12 +6,16 @@ manifest is sound), so a draft is held to exactly what `sync_processes` demands.
 what an administrator editing in the browser needs on top:
 
 - every user task has a deadline (`dueDate`);
-- every required parameter of an operation is bound (operations that declare their parameters);
+- every required parameter of an operation is bound (every operation declares its parameters);
 - timers given as constants parse as ISO 8601 (a date, a duration or a cycle);
-- every name the process reads is produced somewhere (best effort, warnings): by the start form,
-  a user task (its data goes under the task id), a service result, a script, a DMN output, a
-  message or the data the engine injects; a key read from a task's data (`registration["origin"]`,
-  `get(registration, "origin")`) is a field of that task's form.
+- every name the process reads (an expression, a script, a gateway condition, an operation
+  parameter, a deadline) is produced somewhere: by the start form, a user task (its data goes under
+  the task id), a service result, a script, a DMN output, a message, the manifest's settings or the
+  data the engine injects; a key read from a task's data (`registration["origin"]`,
+  `get(registration, "origin")`) is a field of that task's form, one read from `settings` a setting
+  of the manifest. A name or key nothing produces is an error on the element that reads it; a key
+  is only a warning where the form may hold fields it does not list (`additionalProperties` or
+  `patternProperties` given as a schema), since there the check cannot know.
 
 Every problem names its file and, where there is one, the BPMN element, so the editor can mark it.
 """
@@ -112,8 +116,8 @@ def _operation_params(spec, subprocess_specs, main: str) -> list[Problem]:
             if not isinstance(task_spec, OutboxServiceTask):
                 continue
             operation = get_operation(task_spec.operation_name)
-            if operation is None or not operation.params:
-                continue  # an unknown operation is the engine's problem; undeclared params: nothing to check
+            if operation is None:
+                continue  # an unknown operation is the engine's problem
             bound = {name for name, param in (task_spec.operation_params or {}).items()
                      if str((param or {}).get("value") or "").strip()}
             declared = {p.name for p in operation.params}
@@ -175,27 +179,57 @@ def _timers(spec, subprocess_specs, main: str) -> list[Problem]:
     return problems
 
 
-# --------------------------------------------------------------------------- data flow (best effort)
+# --------------------------------------------------------------------------- data flow
 
 
-def _schema_properties(files: Mapping[str, str], form: str | None) -> set[str] | None:
-    """Top-level fields of a form (None: unknown, e.g. a broken or open schema)."""
+_COMPOSITE = ("allOf", "anyOf", "oneOf")
+
+
+def _form_fields(schema: Any) -> tuple[set[str], bool] | None:
+    """(fields, open) of a form: every property it may hold at the top level, its conditional parts
+    (allOf/anyOf/oneOf, if/then/else, dependencies) included; `open` when it may hold fields it does
+    not name. None when it is no object schema with properties (then nothing is checked)."""
+    if not isinstance(schema, dict):
+        return None
+    fields: set[str] = set()
+    open_ = isinstance(schema.get("additionalProperties"), dict) or bool(schema.get("patternProperties"))
+    found = False
+    if isinstance(schema.get("properties"), dict):
+        fields |= set(schema["properties"])
+        found = True
+    parts = [part for key in _COMPOSITE for part in (schema.get(key) or []) if isinstance(schema.get(key), list)]
+    parts += [schema[key] for key in ("if", "then", "else") if isinstance(schema.get(key), dict)]
+    dependencies = schema.get("dependencies") or schema.get("dependentSchemas")
+    if isinstance(dependencies, dict):
+        parts += [d for d in dependencies.values() if isinstance(d, dict)]
+    for part in parts:
+        inner = _form_fields(part)
+        if inner is not None:
+            fields |= inner[0]
+            open_ = open_ or inner[1]
+            found = True
+    return (fields, open_) if found else None
+
+
+def _schema_fields(files: Mapping[str, str], form: str | None) -> tuple[set[str], bool] | None:
     if not form:
         return None
     try:
         schema = json.loads(files.get(f"forms/{form}", ""))
     except (json.JSONDecodeError, TypeError):
-        return None
-    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
-        return None
-    return set(schema["properties"])
+        return None  # the engine's checks report the broken schema
+    return _form_fields(schema)
+
+
+def _schema_properties(files: Mapping[str, str], form: str | None) -> set[str] | None:
+    """Fields of a form (None: unknown, e.g. a broken or open schema)."""
+    found = _schema_fields(files, form)
+    return found[0] if found is not None else None
 
 
 def _produced(bundle: Bundle, spec, subprocess_specs) -> set[str]:
     produced = set(INJECTED_NAMES)
     produced |= _schema_properties(bundle.files, bundle.manifest.get("start_form")) or set()
-    if bundle.manifest.get("settings"):
-        produced.add("settings")  # the municipality's choices, put in the start data (cases.services)
     for process in _processes(spec, subprocess_specs):
         for task_spec in process.task_specs.values():
             bpmn_id = getattr(task_spec, "bpmn_id", None)
@@ -218,6 +252,15 @@ def _produced(bundle: Bundle, spec, subprocess_specs) -> set[str]:
     return produced
 
 
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Names a piece of code binds itself: assignments, loop and comprehension targets, lambda and
+    function arguments, function names, `except ... as` names."""
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del)}
+    names |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
+    names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ExceptHandler) and n.name}
+    return names
+
+
 def _stored_names(source: str) -> set[str]:
     try:
         tree = ast.parse(source, mode="exec")
@@ -232,24 +275,32 @@ def _reads(source: str, mode: str) -> tuple[set[str], list[tuple[str, str]]]:
         tree = ast.parse(source.strip() if mode == "eval" else source, mode=mode)
     except (SyntaxError, ValueError):
         return set(), []
-    stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound = _bound_names(tree)
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     keys: list[tuple[str, str]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) \
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
                 and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
             keys.append((node.value.id, node.slice.value))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get" \
                 and len(node.args) >= 2 and isinstance(node.args[0], ast.Name) \
                 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
             keys.append((node.args[0].id, node.args[1].value))
-    return names - stored - CALLABLE_NAMES - _PLACEHOLDERS, keys
+    # A key read from a name the code binds itself (a loop variable named like a task) is not the task's.
+    return names - bound - CALLABLE_NAMES - _PLACEHOLDERS, [(n, k) for n, k in keys if n not in bound]
+
+
+def _setting_names(manifest: Mapping[str, Any]) -> set[str]:
+    settings = manifest.get("settings") if isinstance(manifest, Mapping) else None
+    return {str(name) for name in settings} if isinstance(settings, dict) else set()
 
 
 def _data_flow(bundle: Bundle, spec, subprocess_specs, main: str) -> list[Problem]:
     produced = _produced(bundle, spec, subprocess_specs)
-    task_fields = {meta.bpmn_id: _schema_properties(bundle.files, meta.form)
+    task_fields = {meta.bpmn_id: _schema_fields(bundle.files, meta.form)
                    for meta in user_task_metas(spec, subprocess_specs).values()}
+    # `settings` holds exactly the manifest's settings (their defaults, or the municipality's values).
+    task_fields["settings"] = (_setting_names(bundle.manifest), False)
     seen: set[tuple[str | None, str]] = set()
     problems = []
     expressions = [(source, mode, file, element_id)
@@ -265,15 +316,24 @@ def _data_flow(bundle: Bundle, spec, subprocess_specs, main: str) -> list[Proble
             if (element_id, name) not in seen:
                 seen.add((element_id, name))
                 problems.append(_problem(file or main, element_id, "unknown_field",
-                                         f"legge il dato '{name}', che nessun modulo, compito o servizio produce",
-                                         severity="warning"))
+                                         f"legge il dato '{name}', che nessun modulo, compito, servizio, script "
+                                         f"o impostazione produce"))
         for name, key in keys:
-            fields = task_fields.get(name)
-            if fields is not None and key not in fields and (element_id, f"{name}.{key}") not in seen:
-                seen.add((element_id, f"{name}.{key}"))
+            found = task_fields.get(name)
+            if found is None or key in found[0] or (element_id, f"{name}.{key}") in seen:
+                continue
+            seen.add((element_id, f"{name}.{key}"))
+            fields, open_ = found
+            if name == "settings":
+                problems.append(_problem(file or main, element_id, "unknown_setting",
+                                         f"legge l'impostazione '{key}', che il manifest (settings) non dichiara"))
+            elif open_:
                 problems.append(_problem(file or main, element_id, "unknown_form_field",
-                                         f"legge il campo '{key}' del compito '{name}', che il suo modulo non ha",
-                                         severity="warning"))
+                                         f"legge il campo '{key}' del compito '{name}', che il suo modulo non "
+                                         f"elenca (il modulo ammette altri campi: verificare)", severity="warning"))
+            else:
+                problems.append(_problem(file or main, element_id, "unknown_form_field",
+                                         f"legge il campo '{key}' del compito '{name}', che il suo modulo non ha"))
     return problems
 
 

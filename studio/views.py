@@ -240,6 +240,7 @@ def draft_detail(request: HttpRequest, pk: str) -> HttpResponse:
         form_files={f for f in draft.files if f.startswith("forms/") and f.endswith(".schema.json")}, requests=requests, pending=pending,
         update=selectors.shipped_update(draft=draft) if draft.status == DraftStatus.OPEN else None,
         is_open=draft.status == DraftStatus.OPEN, user_pk=request.user.pk,
+        gate=services.draft_scenario_gate(draft=draft) if draft.status == DraftStatus.OPEN else None,
     ))
 
 
@@ -429,9 +430,11 @@ def approval_detail(request: HttpRequest, pk: str) -> HttpResponse:
     tenant = _reader(request)
     publish_request = selectors.publish_request_get(tenant=tenant, request_id=_int(pk))
     draft = selectors.draft_get(tenant=tenant, draft_id=publish_request.draft_id)
+    pending = publish_request.status == "pending"
     return render(request, "studio/approval.html", _context(
         request, tenant, req=publish_request, draft=draft, diff=bundle_diff(draft.base_version.files, draft.files),
         changed_since=draft.revision != publish_request.draft_revision, user_pk=request.user.pk,
+        gate=services.draft_scenario_gate(draft=draft) if pending else None,
     ))
 
 

@@ -10,7 +10,8 @@ from common.operations import OperationContext, PermanentError, operation
 
 @operation("support.sla_terms",
            description="The tenant's SLA terms for malfunction tickets: calendar (service hours, closing days) "
-           "and per level (1-4) label, target minutes and penalties. No params.")
+           "and per level (1-4) label, target minutes and penalties. No params.",
+           params=())
 def sla_terms(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     from accounts.models import Tenant
 

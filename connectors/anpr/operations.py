@@ -42,6 +42,11 @@ def _caller(params: dict[str, Any], ctx: OperationContext) -> Caller:
                   loa=str(params.get("loa") or "LoA3"))
 
 
+# What `_caller` reads: who, from where and at which level of assurance asks ANPR (all defaulted).
+_CALLER_PARAMS = ("user_id", "user_location", "loa")
+_LOOKUP_PARAMS = (OperationParam("fiscal_code", required=True), "reason", *_CALLER_PARAMS)
+
+
 def _fiscal_code(value: Any, field: str = "fiscal_code") -> str:
     code = str(value or "").strip().upper()
     if len(code) != 16 or not code.isalnum():
@@ -81,13 +86,15 @@ def _lookup(code: str, params: dict[str, Any], ctx: OperationContext) -> dict[st
                                reason=str(params.get("reason") or "")).as_dict()
 
 
-@operation("anpr.c020_residence_lookup", description="Accerta la residenza di una persona in ANPR (e-service C020)")
+@operation("anpr.c020_residence_lookup", description="Accerta la residenza di una persona in ANPR (e-service C020)",
+           params=_LOOKUP_PARAMS)
 def c020_residence_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: fiscal_code, reason. result: found, subjects [{fiscal_code, names, id_anpr, address}]."""
     return _lookup("C020", params, ctx)
 
 
-@operation("anpr.c021_family_lookup", description="Accerta lo stato di famiglia in ANPR (e-service C021)")
+@operation("anpr.c021_family_lookup", description="Accerta lo stato di famiglia in ANPR (e-service C021)",
+           params=_LOOKUP_PARAMS)
 def c021_family_lookup(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     return _lookup("C021", params, ctx)
 
@@ -187,7 +194,8 @@ def spouses_status_check(params: dict[str, Any], ctx: OperationContext) -> dict[
 
 
 @operation("anpr.household_for_move",
-           description="Accerta in ANPR (C021) la famiglia a cui si aggiungono i dichiaranti, o ne costituisce una nuova")
+           description="Accerta in ANPR (C021) la famiglia a cui si aggiungono i dichiaranti, o ne costituisce una nuova",
+           params=("joins_household_of", "declarants", "co_movers", *_CALLER_PARAMS))
 def household_for_move(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     return _household_for_move(params, ctx)
 
@@ -231,7 +239,8 @@ def _household_for_move(params: dict[str, Any], ctx: OperationContext) -> dict[s
             "members": [s.get("fiscal_code", "") for s in found["subjects"]], "movers": movers}
 
 
-@operation("anpr.c030_national_id", description="Accerta l'identificativo unico nazionale ANPR (e-service C030)")
+@operation("anpr.c030_national_id", description="Accerta l'identificativo unico nazionale ANPR (e-service C030)",
+           params=_LOOKUP_PARAMS)
 def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     result = _lookup("C030", params, ctx)
     result["id_anpr"] = result["subjects"][0]["id_anpr"] if result["subjects"] else None
@@ -244,6 +253,9 @@ def c030_national_id(params: dict[str, Any], ctx: OperationContext) -> dict[str,
     "anpr.mutazione_residenza",
     description="Registra in ANPR il cambio di residenza (5005 nel comune, 1002 da altro comune o dall'estero)",
     remember=True,
+    params=(OperationParam("declarants", required=True), OperationParam("new_address", required=True), "co_movers",
+            "joins_household_of", "household", "declaration_date", "case_number", "origin", "previous_municipality",
+            *_CALLER_PARAMS),
 )
 def mutazione_residenza(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: declarants [{fiscal_code, given_name, family_name, birth_date}], co_movers (same, with
@@ -401,6 +413,9 @@ def _answered_family(answer: messages.Answer) -> str | None:
     "anpr.annullamento_mutazione",
     description="Annulla in ANPR la registrazione o mutazione (1013/5012) e ripristina la posizione",
     remember=True,
+    # case_number and reason are documented for the model's reader; ANPR's 5012/1013 carry neither
+    params=(OperationParam("registration_result", required=True), OperationParam("declarants", required=True),
+            "co_movers", "case_number", "reason"),
 )
 def annullamento_mutazione(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: declarants, co_movers, case_number, reason, registration_result (the result of
@@ -449,6 +464,8 @@ def annullamento_mutazione(params: dict[str, Any], ctx: OperationContext) -> dic
     "anpr.cancellazione_decesso",
     description="Comunica ad ANPR la morte di un residente (2001, cancellazione per morte accertata)",
     remember=True,
+    params=(OperationParam("person", required=True), OperationParam("death_date", required=True), "act",
+            "head_of_household"),
 )
 def cancellazione_decesso(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: person {fiscal_code, family_name, given_name, sex, birth_date, id_anpr}, death_date (ISO),
@@ -494,7 +511,8 @@ def list_citizen_requests(client: AnprClient, *, date_from: dt.date, date_to: dt
             for r in answer.body.iter("richiesta")]
 
 
-@operation("anpr.p001_list", description="Elenca le richieste dei cittadini dal portale ANPR (P001)")
+@operation("anpr.p001_list", description="Elenca le richieste dei cittadini dal portale ANPR (P001)",
+           params=("date_from", "date_to", "type", "status"))
 def p001_list(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     today = dt.date.today()
     try:
@@ -509,7 +527,8 @@ def p001_list(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     return {"requests": requests}
 
 
-@operation("anpr.p002_detail", description="Legge il dettaglio di una richiesta dal portale ANPR (P002)")
+@operation("anpr.p002_detail", description="Legge il dettaglio di una richiesta dal portale ANPR (P002)",
+           params=(OperationParam("request_code", required=True),))
 def p002_detail(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     code = str(params.get("request_code") or "")
     if not code.isdigit():
@@ -555,7 +574,10 @@ def anpr_note_text(text: str) -> str:
     return "".join(out)
 
 
-@operation("anpr.p003_update", description="Aggiorna lo stato di una richiesta del portale ANPR (P003)")
+@operation("anpr.p003_update", description="Aggiorna lo stato di una richiesta del portale ANPR (P003)",
+           # state (named), status (its code) or extension=true: one of the three
+           params=(OperationParam("request_code", required=True), "state", "status", "extension", "rejection_reason",
+                   "note", "operator"))
 def p003_update(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: request_code, state (a name of connectors/anpr/request_states.py) or status (its ANPR
     table-58 code) or extension=true, rejection_reason (table 60), note (max 2000 characters), operator."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from common.operations import OperationContext, operation
+from common.operations import OperationContext, OperationParam, operation
 
 from ..base.errors import InvalidRequest
 from .client import AppIoClient
@@ -24,14 +24,16 @@ def _fiscal_code(params: dict[str, Any]) -> str:
     return value
 
 
-@operation("appio.get_profile", description="Verifica se il cittadino è su App IO e accetta messaggi dal servizio")
+@operation("appio.get_profile", description="Verifica se il cittadino è su App IO e accetta messaggi dal servizio",
+           params=(OperationParam("fiscal_code", required=True),))
 def get_profile(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: fiscal_code. result: on_io, sender_allowed."""
     profile = _client(ctx).get_profile(_fiscal_code(params))
     return {"on_io": profile.on_io, "sender_allowed": profile.sender_allowed}
 
 
-@operation("appio.send_message", description="Invia un messaggio al cittadino su App IO", remember=True)
+@operation("appio.send_message", description="Invia un messaggio al cittadino su App IO", remember=True,
+           params=(OperationParam("fiscal_code", required=True), OperationParam("subject", required=True), OperationParam("markdown", required=True), "payment_data", "due_date"))
 def send_message(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: fiscal_code, subject (10-120), markdown (80-10000), optional payment_data
     {amount (cents), notice_number, invalid_after_due_date, payee_fiscal_code}, optional due_date.

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.operations import OperationContext, operation
+from common.operations import OperationContext, OperationParam, operation
 
 from .service import debt_position_create, debt_position_invalidate, payment_status_get
 
 
 @operation("pagopa.create_debt_position",
-           description="Crea e pubblica su pagoPA (GPD) una posizione debitoria per diritti o imposta di bollo")
+           description="Crea e pubblica su pagoPA (GPD) una posizione debitoria per diritti o imposta di bollo",
+           # amount_cents or amount: one of the two (the operation refuses neither)
+           params=(OperationParam("description", required=True), OperationParam("debtor_fiscal_code", required=True), OperationParam("debtor_name", required=True),
+                   "amount_cents", "amount", "due_date", "kind", "iban", "category", "debtor_email",
+                   "document_sha256", "document_hash", "provincial_residence"))
 def create_debt_position(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: amount_cents (or amount in euro), description, debtor_fiscal_code, debtor_name,
     due_date (YYYY-MM-DD, optional), kind "fee"|"stamp_duty", iban/category (optional),
@@ -34,7 +38,8 @@ def _tenant_province(istat_code: str) -> str:
             .values_list("province", flat=True).first()) or ""
 
 
-@operation("pagopa.get_payment_status", description="Legge su pagoPA lo stato di pagamento di una posizione debitoria")
+@operation("pagopa.get_payment_status", description="Legge su pagoPA lo stato di pagamento di una posizione debitoria",
+           params=("iupd", "notice_number"))  # one of the two
 def get_payment_status(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: iupd or notice_number. result: iupd, status, paid, payment_date, notice_number."""
     return payment_status_get(tenant_id=ctx.tenant_id, iupd=params.get("iupd"),
@@ -42,7 +47,8 @@ def get_payment_status(params: dict[str, Any], ctx: OperationContext) -> dict[st
 
 
 @operation("pagopa.invalidate_debt_position",
-           description="Annulla su pagoPA (GPD) una posizione debitoria non pagata della pratica conclusa")
+           description="Annulla su pagoPA (GPD) una posizione debitoria non pagata della pratica conclusa",
+           params=(OperationParam("iupd", required=True),))
 def invalidate_debt_position(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: iupd. result: iupd, status, invalidated, paid (paid meanwhile: reported, not invalidated)."""
     return debt_position_invalidate(tenant_id=ctx.tenant_id, iupd=str(params.get("iupd") or ""))

@@ -8,14 +8,14 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from common.operations import OperationContext, operation
+from common.operations import OperationContext, OperationParam, operation
 
 from ..base.errors import InvalidRequest
 from .client import ParerClient, ParerFile
 
 
 @operation("parer.send_sip", description="Versa in conservazione a PARER un'unità documentaria (SIP e file)",
-           remember=True)
+           remember=True, params=(OperationParam("sip_xml", required=True), "files"))
 def send_sip(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: sip_xml (the UnitaDocumentaria index, string), files [{id (component ID), filename,
     content_base64, content_type}]. result: outcome (POSITIVO|WARNING), urn_sip, deposited_at,

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from common.operations import OperationContext, operation
+from common.operations import OperationContext, OperationParam, operation
 
 from ..base import config
 from ..base.errors import InvalidRequest
@@ -28,7 +28,9 @@ def _seal(creds: dict[str, Any], tenant_key: str) -> tuple[bytes, bytes]:
 
 @operation("protocol.register",
            description="Protocolla un documento in entrata o in uscita e ne produce la segnatura AgID 3.0.0",
-           remember=True)
+           remember=True,
+           params=(OperationParam("direction", required=True), OperationParam("subject", required=True), OperationParam("correspondent", required=True), OperationParam("document", required=True),
+                   "attachments", "classification", "dossier", "received_on"))
 def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: direction "in"|"out", subject, correspondent (string or {type person|organization|administration,
     first_name, last_name, name, fiscal_code, ipa_code, pec}), document {filename, sha256 (hex or base64),

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from common.operations import OperationContext, operation
+from common.operations import OperationContext, OperationParam, operation
 
 from ..base import config
 from ..base.errors import InvalidRequest, PlatformRefused
@@ -61,7 +61,9 @@ def _recipient(params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("send.create_notification",
            description="Invia una notifica a valore legale su SEND (caricamento allegati e richiesta v2.6)",
-           remember=True)
+           remember=True,
+           params=(OperationParam("subject", required=True), OperationParam("recipient", required=True), OperationParam("documents", required=True), "abstract", "pa_protocol_number",
+                   "taxonomy_code", "physical_communication_type", "notification_fee_policy"))
 def create_notification(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: subject (<=134), abstract, pa_protocol_number (default: case number), recipient {tax_id,
     denomination, recipient_type PF|PG, digital_domicile, physical_address{address,zip,municipality,province}},
@@ -111,7 +113,8 @@ def create_notification(params: dict[str, Any], ctx: OperationContext) -> dict[s
             "status": "WAITING"}
 
 
-@operation("send.get_status", description="Segue lo stato di una notifica SEND (richiesta, IUN, stato di consegna)")
+@operation("send.get_status", description="Segue lo stato di una notifica SEND (richiesta, IUN, stato di consegna)",
+           params=(OperationParam("notification_request_id", required=True),))
 def get_status(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: notification_request_id. result: request_status (WAITING|ACCEPTED|REFUSED), iun,
     notification_status (e.g. DELIVERING, DELIVERED, EFFECTIVE_DATE), status_history, errors."""

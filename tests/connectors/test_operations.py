@@ -49,7 +49,7 @@ def test_the_registry_lists_every_connector_operation_with_its_remember_flag():
 def counting_operation():
     calls = []
 
-    @operation("test.counted", description="Counts its calls (tests only)", remember=True)
+    @operation("test.counted", description="Counts its calls (tests only)", params=(), remember=True)
     def counted(params, ctx):
         calls.append(params)
         return {"call": len(calls)}

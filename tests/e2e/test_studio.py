@@ -4,7 +4,9 @@ As process_admin.capannori: fork the residence change in the studio, add a user 
 registrar lane (the BPMN edit goes through the draft's text page: placing a shape and re-routing a
 flow by dragging on the canvas is not practical to drive; the task's new form, its deadline and the
 fix of the validation error are done in the modeler's properties panel and the form editor), see
-the validation errors and fix them, run the scenarios in the sandbox, ask for approval;
+the validation errors and fix them, run the scenarios in the sandbox (the shipped ones fail on the
+variant, so the draft page says approval cannot be asked yet; the admin adapts the scenarios to the
+new task in the text page of tests.yaml and runs them again, green), ask for approval;
 supervisor.capannori approves; the new version is live for Capannori only; a dry run then a batch
 migrate the open Capannori cases that can move, the refused ones listed with reasons. axe-core zero
 serious/critical on every studio page (the canvas exempt), desktop and 375 px.
@@ -29,7 +31,7 @@ from studio.models import Draft
 from tests.e2e.conftest import AXE, screenshot
 from tests.factories import declaration_payload, make_tenant, make_user, second_factor_client
 from tests.procedures.test_scenarios import simulator_urls  # noqa: F401  (fixture: connector simulators)
-from tests.studio.helpers import MAIN, inserted_task_bpmn
+from tests.studio.helpers import MAIN, inserted_task_bpmn, scenarios_with_checked_documents
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -162,7 +164,7 @@ def test_a_capannori_variant_from_the_studio_to_migrated_cases(browser, live_ser
 
     run = ScenarioRun.objects.filter(draft_id=draft.pk).latest("pk")
     draft.refresh_from_db()
-    scenario_run_execute(run_id=run.pk, files=dict(draft.files))
+    scenario_run_execute(run_id=run.pk, files=dict(draft.files), timeout=1800)  # a loaded CI machine
     run.refresh_from_db()
     assert run.finished and run.results, (run.status, run.error)
     page.goto(f"{draft_url}scenari/")
@@ -177,11 +179,45 @@ def test_a_capannori_variant_from_the_studio_to_migrated_cases(browser, live_ser
     _fits(page, viewport, "scenarios page")
     screenshot(page, f"studio-e2e-scenarios-{label}")
 
-    # 7. Ask for approval.
+    # 6b. Publishing is gated on the scenarios: the draft page says why approval cannot be asked yet,
+    # and asking anyway is refused.
     page.goto(draft_url)
+    verdict = page.inner_text("#scenari-verdetto")
+    assert "Non si può ancora chiedere l'approvazione" in verdict and "non sono riusciti" in verdict, verdict
+    assert f"Esecuzione n. {run.pk}" in verdict
+    axe(page, f"studio draft, scenarios failed ({label})")
+    with page.expect_navigation():
+        page.click("button:has-text(\"Chiedi l'approvazione per pubblicare\")")
+    assert "non sono riusciti" in page.inner_text("main > .alert-danger")
+    assert not draft.requests.exists()
+
+    # 6c. The admin adapts the scenarios to the new task (tests.yaml in the draft's text page: after
+    # the registration, the registrar completes the check) and runs them again: all green.
+    page.goto(f"{draft_url}testo/?path=tests.yaml")
+    page.fill("#file-content", scenarios_with_checked_documents(page.input_value("#file-content")))
+    page.locator("form button[type=submit]", has_text="Salva").first.click()
+    page.wait_for_url(f"{draft_url}#problemi")
+    assert "Gli scenari non sono stati eseguiti sul contenuto attuale" in page.inner_text("#scenari-verdetto")
+    page.goto(f"{draft_url}scenari/")
+    page.click("button:has-text('Esegui gli scenari')")
+    page.wait_for_selector("text=Esecuzione degli scenari avviata")
+    green = ScenarioRun.objects.filter(draft_id=draft.pk).latest("pk")
+    assert green.pk != run.pk
+    draft.refresh_from_db()
+    scenario_run_execute(run_id=green.pk, files=dict(draft.files), timeout=1800)
+    green.refresh_from_db()
+    assert green.finished and green.failed_count == 0 and green.passed_count == len(run.results), (
+        green.error, [(r["name"], r.get("message")) for r in green.results if not r["passed"]][:3])
+    page.goto(draft_url)
+    verdict = page.inner_text("#scenari-verdetto")
+    assert "scenari sono riusciti sul contenuto attuale" in verdict and f"n. {green.pk}" in verdict, verdict
+    print("scenarios after the edit:", green.passed_count, "passed")
+
+    # 7. Ask for approval.
     page.fill("#request-note", "Verifica dei documenti dopo la registrazione (Capannori).")
     page.click("button:has-text(\"Chiedi l'approvazione per pubblicare\")")
     page.wait_for_selector("text=in attesa di un responsabile")
+    assert draft.requests.get().scenario_run_id == green.pk
     axe(page, f"studio draft pending ({label})")
     page.context.close()
 
@@ -190,6 +226,9 @@ def test_a_capannori_variant_from_the_studio_to_migrated_cases(browser, live_ser
     page.goto(f"{base}/studio/approvazioni/")
     axe(page, f"studio approvals ({label})")
     page.click("text=Esamina e decidi")
+    verdict = page.inner_text("#scenari-verdetto")
+    assert "scenari sono riusciti sul contenuto attuale" in verdict and f"n. {green.pk}" in verdict, verdict
+    assert all(r["name"] in verdict for r in green.results)
     axe(page, f"studio approval ({label})")
     page.click("text=Approva e pubblica")
     assert "Pubblicata la versione" in page.inner_text("main")

@@ -24,7 +24,7 @@ FLAKY_CALLS: dict[str, int] = {}
 FLAKY_EFFECTS: dict[str, int] = {}
 
 
-@operation("test.flaky", description="Fails twice, then answers (tests only)")
+@operation("test.flaky", description="Fails twice, then answers (tests only)", params=())
 def flaky(params, ctx):
     FLAKY_CALLS[ctx.idempotency_key] = FLAKY_CALLS.get(ctx.idempotency_key, 0) + 1
     if FLAKY_CALLS[ctx.idempotency_key] <= 2:

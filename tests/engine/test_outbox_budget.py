@@ -22,17 +22,17 @@ pytestmark = pytest.mark.django_db
 SLOW_CALLS: list[str] = []
 
 if get_operation("test.flaky") is None:  # the model's operation; test_conformance registers it when collected
-    @operation("test.flaky", description="Answers (tests only)")
+    @operation("test.flaky", description="Answers (tests only)", params=())
     def flaky(params, ctx):
         return {}
 
 
-@operation("test.quick", description="Answers at once (tests only)")
+@operation("test.quick", description="Answers at once (tests only)", params=())
 def quick(params, ctx):
     return {"echo": params.get("value")}
 
 
-@operation("test.slow", description="Takes longer than the task may live (tests only)")
+@operation("test.slow", description="Takes longer than the task may live (tests only)", params=())
 def slow(params, ctx):
     SLOW_CALLS.append(ctx.idempotency_key)
     raise SoftTimeLimitExceeded()

@@ -27,7 +27,26 @@ RENAMED_TASK = ('<bpmn:userTask id="registration" name="Registrazione della dich
                 '<bpmn:userTask id="registration" name="Registrazione della dichiarazione (Capannori)">')
 
 
+def scenarios_passed(office, draft: Draft, *, passed: bool | None = True, status: str = "done", error: str = ""):
+    """A finished scenario run of the draft's current content, every scenario of its tests.yaml with
+    the verdict `passed` (None: still running): what the sandbox stores (the real runs are in
+    test_tools_scenarios.py and test_publish.py), for the tests about what a verdict allows."""
+    from common import clock
+    from studio.models_tools import ScenarioRun
+    from studio.scenario_gate import scenario_names
+
+    draft.refresh_from_db()
+    names = scenario_names(draft.files)
+    return ScenarioRun.objects.create(
+        tenant=office["tenant"], draft_id=str(draft.pk), process_id=draft.process_id, kind="scenarios",
+        status="running" if passed is None else status, content_hash=services.content_hash(draft.files),
+        results=[] if passed is None else [{"name": n, "passed": passed, "message": "" if passed else "atteso altro",
+                                            "seconds": 0.1} for n in names],
+        error=error, created_by=office["admin"], created_at=clock.now())
+
+
 def publish(office, draft: Draft, approver: str = "supervisor"):
+    scenarios_passed(office, draft)
     request = services.publish_request_create(tenant=office["tenant"], actor=office["admin"], draft_id=draft.pk)
     return services.publish_request_approve(tenant=office["tenant"], actor=office[approver], request_id=request.pk)
 
@@ -74,3 +93,21 @@ def insert_task(office, draft: Draft, *, due: str | None = "add_working_days(rec
                              path="forms/check_documents.schema.json", content=NEW_FORM)
     return services.draft_file_save(tenant=office["tenant"], actor=office["admin"], draft_id=draft.pk, path=MAIN,
                                     content=inserted_task_bpmn(draft.files[MAIN], due=due))
+
+
+def scenarios_with_checked_documents(text: str) -> str:
+    """The residence change's tests.yaml adapted to the variant with `check_documents` (what the
+    admin edits in the browser test): wherever a scenario completes the registration, the registrar
+    then completes the new check."""
+    import yaml
+
+    raw = yaml.safe_load(text)
+    for scenario in raw["scenarios"]:
+        steps = scenario.get("steps") or []
+        adapted = []
+        for step in steps:
+            adapted.append(step)
+            if isinstance(step, dict) and step.get("complete") == "registration" and "refused" not in step:
+                adapted.append({"complete": "check_documents", "data": {"documents_ok": True}})
+        scenario["steps"] = adapted
+    return yaml.safe_dump(raw, allow_unicode=True, sort_keys=False, width=120)

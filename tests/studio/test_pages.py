@@ -8,7 +8,7 @@ import pytest
 from engine.models import ProcessVersion
 from studio.models import PublishRequest
 from tests.factories import second_factor_client
-from tests.studio.helpers import MAIN, RENAMED_TASK, edit, fork
+from tests.studio.helpers import MAIN, RENAMED_TASK, edit, fork, scenarios_passed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -80,6 +80,7 @@ def test_a_file_edited_without_javascript_shows_its_problems(capannori):
 
 def test_request_and_approval_through_the_pages(capannori):
     draft = edit(capannori, fork(capannori), MAIN, *RENAMED_TASK)
+    scenarios_passed(capannori, draft)
     admin = second_factor_client(capannori["admin"])
     admin.post(f"/studio/bozze/{draft.pk}/richiesta/", {"note": "Nome del compito per Capannori"})
     request = PublishRequest.objects.get(draft=draft)

@@ -3,6 +3,7 @@ BPMN element, a stable code and an Italian message."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -84,14 +85,44 @@ def test_a_constant_timer_must_be_iso_8601():
     assert "invalid_timer" not in {c for c, _ in _codes(_files(**{MAIN: fine}))}
 
 
-def test_a_field_nobody_produces_is_a_warning():
+def test_a_field_nobody_produces_is_an_error_on_the_element_that_reads_it():
+    # A deadline reading a name nothing produces.
     bpmn = _files()[MAIN].replace('value="add_working_days(received_on, 2)"',
                                   'value="add_working_days(data_di_arrivo, 2)"')
     problem = _only(_files(**{MAIN: bpmn}), "unknown_field")
-    assert (problem.element_id, problem.severity) == ("registration", "warning") and "data_di_arrivo" in problem.message
+    assert (problem.element_id, problem.severity) == ("registration", "error") and "data_di_arrivo" in problem.message
+    # An operation parameter reading a field the task's (closed) form does not have.
     bpmn = _files()[MAIN].replace('value="registration[&quot;origin&quot;]"', 'value="registration[&quot;origine&quot;]"')
     problem = _only(_files(**{MAIN: bpmn}), "unknown_form_field")
-    assert problem.element_id == "anpr_registration" and "origine" in problem.message
+    assert (problem.element_id, problem.severity) == ("anpr_registration", "error") and "origine" in problem.message
+
+
+def test_a_gateway_reading_an_undeclared_setting_is_an_error():
+    banns = dict(read_bundle(PROCESSES / "marriage_banns").files)
+    banns["marriage_banns.bpmn"] = banns["marriage_banns.bpmn"].replace(
+        "get(settings, &quot;four_eyes&quot;, False)", "get(settings, &quot;quattro_occhi&quot;, False)")
+    problems = [p for p in validate_draft("marriage_banns", banns) if p.code == "unknown_setting"]
+    assert [(p.element_id, p.severity) for p in problems] == [("gw_four_eyes", "error")]
+    assert "quattro_occhi" in problems[0].message
+
+
+def test_names_the_code_binds_itself_and_open_forms_are_not_errors():
+    files = _files()
+    schema = json.loads(files["forms/registration.schema.json"])
+    # A form that admits fields it does not list: reading one of them is only a warning.
+    schema["additionalProperties"] = {"type": "string"}
+    bpmn = files[MAIN].replace('value="registration[&quot;origin&quot;]"',
+                               'value="[r[&quot;x&quot;] for r in [registration]] or registration[&quot;origine&quot;]"')
+    problems = validate_draft("residence_change", {**files, MAIN: bpmn,
+                                                   "forms/registration.schema.json": json.dumps(schema)})
+    assert [(p.code, p.severity) for p in problems] == [("unknown_form_field", "warning")], problems
+    # Fields of a conditional part of the form (if/then) are fields of the form.
+    schema = json.loads(files["forms/registration.schema.json"])
+    schema["if"] = {"properties": {"origin": {"const": "abroad"}}}
+    schema["then"] = {"properties": {"origine": {"type": "string"}}}
+    problems = validate_draft("residence_change", {**files, MAIN: bpmn,
+                                                   "forms/registration.schema.json": json.dumps(schema)})
+    assert problems == [], problems
 
 
 def test_broken_xml_and_yaml_are_reported_not_raised():
