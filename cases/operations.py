@@ -17,8 +17,9 @@ from common.operations import OperationContext, OperationParam, operation
     "kind, title, markdown, document_id, protocol, delivery_message, failure_message. Result: notice_id, "
     "channel, status, fiscal_code, protocol_number, protocol_date, sent_on (and notices, one per recipient).",
     remember=True,
-    params=(OperationParam("recipient", required=True), OperationParam("title", required=True), "kind", "markdown",
-            "document_id", "protocol", "delivery_message"),
+    # recipient (one person) or recipients (several, each their own notice): one of the two
+    params=("recipient", "recipients", "pec", "address", OperationParam("title", required=True), "kind", "markdown",
+            "document_id", "protocol", "delivery_message", "failure_message"),
 )
 def notify_citizen(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     from .notices import notify_citizen as run

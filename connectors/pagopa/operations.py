@@ -14,7 +14,7 @@ from .service import debt_position_create, debt_position_invalidate, payment_sta
            # amount_cents or amount: one of the two (the operation refuses neither)
            params=(OperationParam("description", required=True), OperationParam("debtor_fiscal_code", required=True), OperationParam("debtor_name", required=True),
                    "amount_cents", "amount", "due_date", "kind", "iban", "category", "debtor_email",
-                   "document_sha256", "document_hash", "provincial_residence"))
+                   "document_sha256", "document_hash", "provincial_residence", "extra_stamp_documents"))
 def create_debt_position(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: amount_cents (or amount in euro), description, debtor_fiscal_code, debtor_name,
     due_date (YYYY-MM-DD, optional), kind "fee"|"stamp_duty", iban/category (optional),
