@@ -75,6 +75,26 @@ def payments_export(request: HttpRequest, fmt: str) -> HttpResponse:
     return response
 
 
+PAYABLE_STATES = ("to_pay", "overdue")
+
+
+@login_required
+@never_cache
+@require_GET
+def payment_notice(request: HttpRequest, pk: str) -> HttpResponse:
+    """The notice (avviso) of a position still to pay, to print or send: e.g. the banns' stamp duty handed
+    to the spouses at the counter."""
+    from .notices import notice_pdf
+
+    tenant, _roles = _tenant_and_roles(request)
+    position = selectors.positions_for_office(tenant=tenant).filter(pk=int(pk)).first() if pk.isdigit() else None
+    if position is None or selectors.state_of(position) not in PAYABLE_STATES:
+        raise NotFound(_("Avviso di pagamento non trovato o non più da pagare."))
+    response = HttpResponse(notice_pdf(tenant=tenant, position=position), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="avviso-{position.notice_number}.pdf"'
+    return response
+
+
 @login_required
 @require_POST
 def payment_invalidate(request: HttpRequest, pk: str) -> HttpResponse:

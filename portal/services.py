@@ -420,27 +420,12 @@ def payment_refresh(*, tenant: Tenant, user: User, position_id: int) -> bool:
 
 
 def notice_pdf(*, tenant: Tenant, user: User, position_id: int) -> bytes:
-    """The pagoPA payment notice (avviso) of one of the citizen's positions, with the pagoPA QR code
-    (PAGOPA|002|<notice number>|<creditor fiscal code>|<amount in cents>)."""
+    """The pagoPA payment notice (avviso) of one of the citizen's positions, with the pagoPA QR code."""
+    from payments.notices import notice_pdf as position_notice_pdf
+
     from .selectors import position_get
 
-    position = position_get(tenant=tenant, user=user, position_id=position_id)
-    qr = f"PAGOPA|002|{position.notice_number}|{position.organization_fiscal_code}|{position.amount_cents}"
-    lines = [
-        fastpdf.Line(_("Ente creditore: %(e)s (codice fiscale %(cf)s)") % {
-            "e": tenant.name, "cf": position.organization_fiscal_code}, space_before=6),
-        fastpdf.Line(_("Causale: %(c)s") % {"c": position.description}),
-        fastpdf.Line(_("Destinatario: %(cf)s") % {"cf": position.debtor_fiscal_code}),
-        fastpdf.Line(_("Importo: %(a)s euro") % {"a": f"{position.amount_cents / 100:.2f}".replace(".", ",")},
-                     bold=True, space_before=6),
-        fastpdf.Line(_("Codice avviso: %(n)s") % {"n": position.notice_number}, bold=True),
-        fastpdf.Line(_("Puoi pagare online, in app, presso banche, uffici postali e punti vendita aderenti a pagoPA "
-                       "inquadrando il codice QR o indicando il codice avviso e il codice fiscale dell'ente."),
-                     space_before=8),
-    ]
-    return pdf.plain_pdf(tenant=tenant, title=_("Avviso di pagamento pagoPA"), lines=lines, qr_text=qr,
-                         footer=[_("Codice avviso %(n)s") % {"n": position.notice_number},
-                                 _("Codice fiscale ente %(cf)s") % {"cf": position.organization_fiscal_code}])
+    return position_notice_pdf(tenant=tenant, position=position_get(tenant=tenant, user=user, position_id=position_id))
 
 
 # --------------------------------------------------------------------------- certificates online

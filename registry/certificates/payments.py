@@ -25,7 +25,6 @@ from common import clock
 from common.errors import Conflict, NotFound, PermissionRefused, ProcedoError, ValidationFailed
 
 from .. import fiscal_code as cf
-from . import fastpdf
 from .catalogue import CATALOGUE
 from .models import Certificate, CounterPaymentStatus, CounterStampPayment, StampMode
 from .services import ISSUER_ROLES, MAX_COPIES, STAMP_DUTY_CENTS, certificate_issuable, certificate_issue
@@ -168,38 +167,8 @@ def counter_payments_paid_issue(*, limit: int = 100) -> int:
 
 
 def notice_pdf(*, tenant: Tenant, payment: CounterStampPayment) -> bytes:
-    """The pagoPA payment notice handed to the citizen, with the pagoPA QR code
-    (PAGOPA|002|<notice number>|<creditor fiscal code>|<amount in cents>)."""
-    from .services import base_for
+    """The pagoPA payment notice handed to the citizen at the counter."""
+    from payments.notices import notice_pdf as position_notice_pdf
 
-    position = payment.position
-    qr = f"PAGOPA|002|{position.notice_number}|{position.organization_fiscal_code}|{position.amount_cents}"
-    lines = [
-        fastpdf.Line(_("Avviso di pagamento pagoPA"), bold=True),
-        fastpdf.Line(_("Ente creditore: %(e)s (codice fiscale %(cf)s)") % {
-            "e": tenant.name, "cf": position.organization_fiscal_code}, space_before=6),
-        fastpdf.Line(_("Causale: %(c)s") % {"c": position.description}),
-        fastpdf.Line(_("Destinatario: %(cf)s") % {"cf": position.debtor_fiscal_code}),
-        fastpdf.Line(_("Importo: %(a)s euro") % {"a": f"{position.amount_cents / 100:.2f}".replace(".", ",")},
-                     bold=True, space_before=6),
-        fastpdf.Line(_("Codice avviso: %(n)s") % {"n": position.notice_number}, bold=True),
-        fastpdf.Line(_("Puoi pagare online, in app, presso banche, uffici postali e punti vendita aderenti a pagoPA "
-                       "inquadrando il codice QR o indicando il codice avviso e il codice fiscale dell'ente."),
-                     space_before=8),
-        fastpdf.Line(_("Il certificato è rilasciato quando il pagamento risulta a pagoPA."), space_before=8),
-    ]
-    base = base_for(tenant, NOTICE_LAYOUT)
-    return fastpdf.fill(base, fastpdf.overlay_ops(lines, [
-        _("Codice avviso %(n)s") % {"n": position.notice_number},
-        _("Codice fiscale ente %(cf)s") % {"cf": position.organization_fiscal_code}], qr))
-
-
-class _Layout:
-    """What services.base_for needs of a layout: a code and its arguments."""
-
-    def __init__(self, code: str, layout_args: tuple[str, ...]) -> None:
-        self.code, self.layout_args = code, layout_args
-
-
-NOTICE_LAYOUT = _Layout("avviso_bollo", ("Servizi demografici", "Ufficio anagrafe",
-                                         "", "Avviso di pagamento dell'imposta di bollo."))
+    return position_notice_pdf(tenant=tenant, position=payment.position,
+                               note=_("Il certificato è rilasciato quando il pagamento risulta a pagoPA."))

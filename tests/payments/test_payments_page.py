@@ -16,6 +16,7 @@ from cases.models import CaseStatus
 from common import clock
 from connectors.pagopa.models import DebtPosition
 from engine.models import OutboxMessage
+from tests.documents.conftest import converter  # noqa: F401  (session fixture)
 from tests.factories import declaration_payload, make_user
 
 pytestmark = pytest.mark.django_db
@@ -163,3 +164,36 @@ def test_another_tenants_or_an_unknown_position_is_not_found(payments, pk):
 
 def test_the_invalidation_is_a_post(payments):
     assert client_for(payments["supervisor"]).get(f"/pagamenti/{payments['to_invalidate'].pk}/annulla/").status_code == 405
+
+
+def test_the_office_prints_the_notice_of_a_position_still_to_pay_with_the_pagopa_qr(
+        payments, converter, settings, tmp_path):  # noqa: F811
+    """The banns' stamp duty (or any fee) handed to the citizen at the counter: the same notice as the
+    personal area's, with the QR every pagoPA app reads; nothing for a position no longer to pay."""
+    import subprocess
+
+    from registry.certificates import fastpdf
+
+    settings.PROCEDO_DOCUMENTS_ROOT = str(tmp_path / "blobs")
+    fastpdf.forget_bases()
+    client = client_for(payments["civil_registrar"])
+    page = client.get("/pagamenti/").content.decode()
+    link = f"/pagamenti/{payments['to_pay'].pk}/avviso/"
+    assert link in page and f"/pagamenti/{payments['paid'].pk}/avviso/" not in page
+    notice = client.get(link)
+    assert notice.status_code == 200 and notice["Content-Type"] == "application/pdf"
+    (tmp_path / "n.pdf").write_bytes(notice.content)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "n.pdf"), "-"], capture_output=True,
+                          check=True).stdout.decode()
+    position = payments["to_pay"]
+    assert position.notice_number in text and "16,00" in text and position.debtor_fiscal_code in text
+    subprocess.run(["pdftoppm", "-r", "200", "-png", "-singlefile", str(tmp_path / "n.pdf"), str(tmp_path / "n")],
+                   check=True)
+    decoded = subprocess.run(["zbarimg", "-q", "--raw", str(tmp_path / "n.png")], capture_output=True,
+                             text=True).stdout.strip()
+    assert decoded == f"PAGOPA|002|{position.notice_number}|{position.organization_fiscal_code}|1600"
+    # paid, to invalidate, another municipality's, not a number: no notice (404, never an error page)
+    for key in ("paid", "to_invalidate", "other_tenant"):
+        assert client.get(f"/pagamenti/{payments[key].pk}/avviso/").status_code == 404, key
+    assert client.get("/pagamenti/abc/avviso/").status_code == 404
+    assert client_for(payments["viewer"]).get(link).status_code == 403
