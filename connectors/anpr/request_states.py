@@ -1,7 +1,7 @@
 """The states of a citizen's request on the ANPR portal (P000), in one table.
 
 P003 sends a request's new state (ANPR table 58, "stato della richiesta") and, for an inadmissible
-request, its reason (table 60). Neither table is in ANPR's public material nor in ../shared/specs
+request, its reason (table 60). Neither table is in ANPR's public material nor in the specifications
 (see processes/anpr_citizen_request/README.md): the codes below are placeholders to be replaced with
 ANPR's own before production. Procedures name a state by its meaning (`anpr.p003_update` with
 `state`); only this table knows the codes.

@@ -21,6 +21,7 @@ CONNECTOR_OPERATIONS = {
     "anpr.c021_family_lookup": False,
     "anpr.c030_national_id": False,
     "anpr.household_for_move": False,  # a read (C021 + C020) before the registration
+    "anpr.spouses_status_check": False,  # reads (C021) and compares with the declarations
     "anpr.mutazione_residenza": True,
     "anpr.p001_list": False,
     "anpr.p002_detail": False,
