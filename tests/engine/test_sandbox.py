@@ -371,8 +371,8 @@ def test_every_shipped_and_test_model_passes_the_allow_list():
     from engine.registry import validate_all
 
     assert validate_all(Path(__file__).resolve().parents[2] / "processes") == {
-        "anpr_citizen_request": [], "cremation_authorisation": [], "malfunction_ticket": [], "marriage_banns": [],
-        "residence_change": []}
+        "anpr_citizen_request": [], "anpr_data_correction": [], "cremation_authorisation": [], "malfunction_ticket": [],
+        "marriage_banns": [], "residence_change": []}
     for name in ("lanes_script", "gateways", "timer_boundary", "message_catch", "multi_instance", "dmn_fee"):
         assert validate_bundle(_model_bundle(name, "", "")) == [], name
 
