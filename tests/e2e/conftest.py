@@ -56,3 +56,22 @@ def check_accessibility(page, name: str) -> None:
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def login(page, base: str, username: str) -> None:
+    """Sign in through the login form as one of the factories' users (they share tests.factories.PASSWORD)."""
+    from tests.factories import PASSWORD
+
+    page.goto(f"{base}/accedi/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def check_page(page, name: str, viewport: dict, label: str) -> None:
+    """axe-core, a screenshot, and no horizontal scrolling at the viewport's width."""
+    check_accessibility(page, f"{name} {label}")
+    screenshot(page, f"{name}-{label}")
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= viewport["width"], f"{name}: page is {wide}px wide"

@@ -13,8 +13,8 @@ from accounts.roles import Role
 from common import clock
 from connectors.pagopa.models import DebtPosition
 from payments.models import Refund
-from tests.e2e.conftest import check_accessibility, screenshot
-from tests.factories import PASSWORD, make_user, sync_processes
+from tests.e2e.conftest import check_page, login
+from tests.factories import make_user, sync_processes
 from tests.noticeboard.conftest import board, nb_settings, signed_document, signer_p12, trust  # noqa: F401
 from tests.noticeboard.test_services import MONDAY, publish
 
@@ -47,21 +47,6 @@ def office_data(board, signed_document):  # noqa: F811
     return {"publication": publication}
 
 
-def _login(page, base, username):
-    page.goto(f"{base}/accedi/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
-def _check(page, name, viewport, label):
-    check_accessibility(page, f"{name} {label}")
-    screenshot(page, f"{name}-{label}")
-    wide = page.evaluate("document.documentElement.scrollWidth")
-    assert wide <= viewport["width"], f"{name}: page is {wide}px wide"
-
-
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=["desktop", "phone"])
 def test_office_pages_are_accessible_on_desktop_and_phone(browser, live_server, board, office_data,  # noqa: F811
                                                            viewport):
@@ -70,15 +55,15 @@ def test_office_pages_are_accessible_on_desktop_and_phone(browser, live_server, 
     errors: list[str] = []
     page = browser.new_page(viewport=viewport)
     page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-    _login(page, base, board["supervisor"].username)
+    login(page, base, board["supervisor"].username)
 
     page.goto(f"{base}/gestione-albo/")
     assert page.locator("td", has_text="Pubblicazione di matrimonio tra Luca Neri").count() == 1
-    _check(page, "office-noticeboard-list", viewport, label)
+    check_page(page, "office-noticeboard-list", viewport, label)
     page.goto(f"{base}/gestione-albo/nuova/")
-    _check(page, "office-noticeboard-new", viewport, label)
+    check_page(page, "office-noticeboard-new", viewport, label)
     page.goto(f"{base}/gestione-albo/{office_data['publication'].pk}/")
-    _check(page, "office-noticeboard-detail", viewport, label)
+    check_page(page, "office-noticeboard-detail", viewport, label)
 
     page.goto(f"{base}/pagamenti/")
     assert page.locator("text=347202600000000001").count() == 1
@@ -86,18 +71,18 @@ def test_office_pages_are_accessible_on_desktop_and_phone(browser, live_server, 
     assert page.locator("h2", has_text="Rimborsi in corso").count() == 1
     page.locator("summary", has_text="Proponi il rimborso").first.click()  # the refund form, open
     assert page.locator("label", has_text="IBAN del pagatore").count() == 1
-    _check(page, "payments", viewport, label)
+    check_page(page, "payments", viewport, label)
     page.goto(f"{base}/pagamenti/?stato=paid")
     assert page.locator("text=R-1").count() == 1
-    _check(page, "payments-paid", viewport, label)
+    check_page(page, "payments-paid", viewport, label)
 
     page.goto(f"{base}/amministrazione/procedimenti/")
     assert page.locator("h2", has_text="Pubblicazioni di matrimonio").count() == 1
-    _check(page, "process-settings", viewport, label)
+    check_page(page, "process-settings", viewport, label)
     page.goto(f"{base}/amministrazione/procedimenti/marriage_banns/")
     page.fill("#set-payment_days", "0")
     page.click("button:has-text('Salva')")
     assert page.locator("#set-payment_days-err").count() == 1
-    _check(page, "process-settings-error", viewport, label)
+    check_page(page, "process-settings-error", viewport, label)
     assert not errors, errors
     page.close()

@@ -170,9 +170,8 @@ def test_the_office_prints_the_notice_of_a_position_still_to_pay_with_the_pagopa
         payments, converter, settings, tmp_path):  # noqa: F811
     """The banns' stamp duty (or any fee) handed to the citizen at the counter: the same notice as the
     personal area's, with the QR every pagoPA app reads; nothing for a position no longer to pay."""
-    import subprocess
-
     from registry.certificates import fastpdf
+    from tests.pdf_tools import pdf_qr_codes, pdf_text
 
     settings.PROCEDO_DOCUMENTS_ROOT = str(tmp_path / "blobs")
     fastpdf.forget_bases()
@@ -182,16 +181,11 @@ def test_the_office_prints_the_notice_of_a_position_still_to_pay_with_the_pagopa
     assert link in page and f"/pagamenti/{payments['paid'].pk}/avviso/" not in page
     notice = client.get(link)
     assert notice.status_code == 200 and notice["Content-Type"] == "application/pdf"
-    (tmp_path / "n.pdf").write_bytes(notice.content)
-    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "n.pdf"), "-"], capture_output=True,
-                          check=True).stdout.decode()
+    text = pdf_text(notice.content, tmp_path)
     position = payments["to_pay"]
     assert position.notice_number in text and "16,00" in text and position.debtor_fiscal_code in text
-    subprocess.run(["pdftoppm", "-r", "200", "-png", "-singlefile", str(tmp_path / "n.pdf"), str(tmp_path / "n")],
-                   check=True)
-    decoded = subprocess.run(["zbarimg", "-q", "--raw", str(tmp_path / "n.png")], capture_output=True,
-                             text=True).stdout.strip()
-    assert decoded == f"PAGOPA|002|{position.notice_number}|{position.organization_fiscal_code}|1600"
+    decoded = pdf_qr_codes(notice.content, tmp_path)
+    assert decoded == [f"PAGOPA|002|{position.notice_number}|{position.organization_fiscal_code}|1600"]
     # paid, to invalidate, another municipality's, not a number: no notice (404, never an error page)
     for key in ("paid", "to_invalidate", "other_tenant"):
         assert client.get(f"/pagamenti/{payments[key].pk}/avviso/").status_code == 404, key

@@ -4,13 +4,12 @@ it. The scenario in processes/marriage_banns/tests.yaml drives the case; here th
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from django.core.management import call_command
 from django.test import Client
 
 from tests.factories import make_tenant
+from tests.pdf_tools import pdf_metadata, pdf_qr_codes, pdf_text
 from tests.procedures.scenarios import PROCESSES, Runner, load_scenarios
 from tests.procedures.test_scenarios import deed_signer, simulator_urls  # noqa: F401 - fixtures
 
@@ -36,17 +35,11 @@ def test_the_deed_and_the_certificate_are_signed_pdfa_with_a_qr_to_their_verific
         pdf = storage.get(deed.sha256)
         [signature] = verify_pdf(pdf)
         assert signature.intact and signature.valid, kind
-        path = tmp_path / f"{kind}.pdf"
-        path.write_bytes(pdf)
-        meta = subprocess.run(["pdfinfo", "-meta", str(path)], capture_output=True, check=True).stdout.decode()
+        meta = pdf_metadata(pdf, tmp_path, name=kind)
         assert 'pdfaid:part="2"' in meta or "<pdfaid:part>2</pdfaid:part>" in meta, kind
-        text = " ".join(subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True,
-                                       check=True).stdout.decode().split())
+        text = " ".join(pdf_text(pdf, tmp_path, name=kind, layout=False).split())
         assert "PROVA" in text.upper() and "BIANCHI" in text.upper() and runner.case.number in text, (kind, text)
-        subprocess.run(["pdftoppm", "-r", "200", "-png", "-f", "1", "-l", "1", str(path), str(tmp_path / kind)],
-                       check=True)
-        [png] = list(tmp_path.glob(f"{kind}*.png"))
-        decoded = subprocess.run(["zbarimg", "-q", "--raw", str(png)], capture_output=True, text=True).stdout.split()
+        decoded = pdf_qr_codes(pdf, tmp_path, name=kind)
         url = f"https://procedo.example/verifica/{deed.verification_code}"
         assert url in decoded, (kind, decoded)
         page = Client().get(f"/verifica/{deed.verification_code}")

@@ -5,7 +5,6 @@ pagoPA simulator (over HTTP) says the notice is paid; refusals before any notice
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 import httpx
@@ -24,6 +23,7 @@ from registry.models import Certificate
 from registry.services import residence_close
 from tests.documents.conftest import converter, signer_p12, trust  # noqa: F401  (session fixtures)
 from tests.factories import make_user, second_factor_client
+from tests.pdf_tools import pdf_qr_codes, pdf_text
 from tests.registry.test_certificates import cert_settings, family  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -42,12 +42,6 @@ def pagopa(monkeypatch):
 
 def _pay(pagopa_url: str, notice_number: str) -> None:
     assert httpx.post(f"{pagopa_url}/__sim__/pay/{notice_number}").status_code == 200
-
-
-def _text(pdf: bytes, tmp_path) -> str:
-    path = tmp_path / "c.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True).stdout.decode()
 
 
 def test_the_counter_issues_a_stamped_certificate_only_once_the_pagopa_notice_is_paid(
@@ -75,11 +69,7 @@ def test_the_counter_issues_a_stamped_certificate_only_once_the_pagopa_notice_is
     # the notice handed to the citizen carries the pagoPA QR code
     notice = client.get(f"{response['Location']}avviso.pdf")
     assert notice.status_code == 200 and notice["Content-Type"] == "application/pdf"
-    (tmp_path / "n.pdf").write_bytes(notice.content)
-    subprocess.run(["pdftoppm", "-r", "200", "-png", "-singlefile", str(tmp_path / "n.pdf"), str(tmp_path / "n")],
-                   check=True)
-    decoded = subprocess.run(["zbarimg", "-q", "--raw", str(tmp_path / "n.png")], capture_output=True,
-                             text=True).stdout.strip()
+    [decoded] = pdf_qr_codes(notice.content, tmp_path)
     assert decoded == f"PAGOPA|002|{position.notice_number}|{position.organization_fiscal_code}|3200"
     # not paid: the operator's check issues nothing and says why
     refused = client.post(response["Location"])
@@ -94,7 +84,7 @@ def test_the_counter_issues_a_stamped_certificate_only_once_the_pagopa_notice_is
     pdf = storage.get(certs[0].document.sha256)
     assert verify_pdf(pdf)[0].intact
     assert f"Imposta di bollo assolta tramite pagoPA, avviso n. {position.notice_number}" in " ".join(
-        _text(pdf, tmp_path).split())
+        pdf_text(pdf, tmp_path).split())
     assert DossierEntry.objects.filter(document=certs[0].document, fiscal_code=person.fiscal_code).exists()
     payment.refresh_from_db()
     assert payment.status == CounterPaymentStatus.ISSUED
