@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from django.utils.translation import gettext as _
 
 from common.errors import ConfigurationError
+from common.keys import private_key_from_pem
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def _from_protocol_seal(tenant) -> SealKey | None:
     creds = credentials("protocollo", tenant)
     if not (creds.get("seal_key_pem") and creds.get("seal_cert_pem")):
         return None
-    key = serialization.load_pem_private_key(creds["seal_key_pem"].encode(), password=None)
+    key = private_key_from_pem(creds["seal_key_pem"].encode())
     return SealKey(key, x509.load_pem_x509_certificate(creds["seal_cert_pem"].encode()))
 
 

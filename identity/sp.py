@@ -10,12 +10,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from django.conf import settings
 from lxml import etree
 
 from common import clock
+from common.keys import private_key_from_pem
 
 from .certs import sp_certificate_create
 from .idps import IdentityProvider
@@ -181,7 +182,7 @@ def authn_request_xml(*, sp: ServiceProvider, idp: IdentityProvider, request_id:
 
 
 def redirect_sign(query: str, key_file: Path) -> str:
-    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    key = private_key_from_pem(key_file.read_bytes())
     signature = key.sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
     return base64.b64encode(signature).decode()
 

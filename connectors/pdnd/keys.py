@@ -25,6 +25,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from common.errors import ConfigurationError
+from common.keys import private_key_from_pem
 
 _lock = threading.Lock()
 
@@ -73,7 +74,7 @@ def demo_keys_dir() -> Path:
 
 def load_private_key(pem: bytes, *, source: str) -> rsa.RSAPrivateKey:
     try:
-        key = serialization.load_pem_private_key(pem, password=None)
+        key = private_key_from_pem(pem)
     except (ValueError, TypeError) as exc:
         raise ConfigurationError(
             _("La chiave privata PDND non è leggibile (%(source)s).") % {"source": source}

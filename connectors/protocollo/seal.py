@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from common import clock
+from common.keys import private_key_from_pem
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
@@ -56,7 +57,7 @@ def _without_signature(root: etree._Element) -> etree._Element:
 
 def sign_enveloped(root: etree._Element, *, key_pem: bytes, cert_pem: bytes) -> etree._Element:
     """Append a ds:Signature (XAdES-B-B) as the last child of `root`; returns root."""
-    key = serialization.load_pem_private_key(key_pem, password=None)
+    key = private_key_from_pem(key_pem)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise SealError("the seal key must be RSA")
     cert = x509.load_pem_x509_certificate(cert_pem)
