@@ -189,8 +189,10 @@ class Stack:
 
     def start_worker(self, name: str = "celery", queues: str | None = None, beat: bool = True) -> None:
         """A Celery worker (its own process group); with `beat` it also runs the scheduler (the drills), and
-        with `queues` it consumes only those (deploy/: one worker per queue, or several queues per worker)."""
-        args = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel=INFO",
+        with `queues` it consumes only those (deploy/: one worker per queue, or several queues per worker).
+        At nice 10, as deploy/systemd/procedo-worker@.service runs it: background work (LibreOffice renders,
+        connector calls) yields the shared cores to the web processes."""
+        args = ["nice", "-n", "10", str(BIN / "celery"), "-A", "config", "worker", "--loglevel=INFO",
                 f"--concurrency={self.worker_concurrency}", "-n", f"{name}-{self.db}@%h"]
         if beat:
             args += ["-B", "--schedule", str(self.var_dir / "celerybeat-schedule")]

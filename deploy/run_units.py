@@ -111,6 +111,7 @@ class Instance:
         self.restart = spec.get("Restart", ["no"])[0] in ("always", "on-failure")
         self.restart_sec = float(spec.get("RestartSec", ["1"])[0])
         self.stop_timeout = float(spec.get("TimeoutStopSec", ["90"])[0])
+        self.nice = int(spec.get("Nice", ["0"])[0])
         self.log_path = args.var / "logs" / f"{self.name}.log"
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
@@ -119,7 +120,8 @@ class Instance:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.commands[-1], cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+        command = ["nice", "-n", str(self.nice), *self.commands[-1]] if self.nice else self.commands[-1]
+        self.proc = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         out.close()
         self.exited_at = None

@@ -3,7 +3,7 @@ locust headless for DURATION seconds, everything stopped, figures in bench/load/
 locust CSVs in bench/load/results_*.csv.
 
 Environment: DURATION (s, default 300), OPERATORS (25), READERS (200), CITIZENS (20), INITIAL_CASES (300),
-WEB_WORKERS (3), LOAD_DB (procedo_load), DRILL_PG_URL, DRILL_REDIS_URL (redis://127.0.0.1:6379/7).
+WEB_WORKERS (3), SPAWN_RATE (users arriving per second, 4), LOAD_DB (procedo_load), DRILL_PG_URL, DRILL_REDIS_URL (redis://127.0.0.1:6379/7).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> int:
         total = sum(counts.values())
         LOAD["before"] = "/".join(f"{x:.2f}" for x in os.getloadavg())
         subprocess.run([str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "-u", str(total),
-                        "-r", "25", "-t", f"{duration}s", "--stop-timeout", "10", "--host", stack.web_url,
+                        "-r", os.environ.get("SPAWN_RATE", "4"), "-t", f"{duration}s", "--stop-timeout", "10", "--host", stack.web_url,
                         "--csv", str(HERE / "results"), "--only-summary", "--loglevel", "WARNING"],
                        cwd=ROOT, env=env, check=False, timeout=duration + 120)
         LOAD["after"] = "/".join(f"{x:.2f}" for x in os.getloadavg())
@@ -103,7 +103,7 @@ def write_results(duration: int, counts: dict, outbox: str, cases: str, server: 
         "# Load drill", "",
         f"_Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} on {os.cpu_count()} cores (shared with the load generator); "
         f"`DURATION={duration} OPERATORS={counts['OPERATORS']} READERS={counts['READERS']} "
-        f"CITIZENS={counts['CITIZENS']} WEB_WORKERS={os.environ.get('WEB_WORKERS', '3')} bash bench/load/run.sh`_", "",
+        f"CITIZENS={counts['CITIZENS']} WEB_WORKERS={os.environ.get('WEB_WORKERS', '3')} SPAWN_RATE={os.environ.get('SPAWN_RATE', '4')} bash bench/load/run.sh`_", "",
         "Stack: gunicorn (sync workers), PostgreSQL, Redis broker, one Celery worker with beat, the connector "
         "simulators over HTTP. Citizens sign in with SPID through the demo identity provider and use their own "
         "pages. Targets: 0 errors, p95 < 300 ms for pages.", "",
