@@ -201,7 +201,7 @@ class NginxInstance(Instance):
         self.env = dict(os.environ)
         self.commands = [[nginx_binary(), "-p", str(main.parent), "-c", str(main)]]
         self.cwd = main.parent
-        self.restart, self.restart_sec, self.stop_timeout = True, 2.0, 10.0
+        self.restart, self.restart_sec, self.stop_timeout, self.nice = True, 2.0, 10.0, 0
         self.log_path = args.var / "logs" / "nginx.log"
         self.proc = None
         self.restarts = 0

@@ -144,6 +144,10 @@ def test_run_units_starts_the_topology_and_stops_it(topology):
         assert set(status) == {f"procedo-web@{p}" for p in web_ports} | {f"procedo-worker@{q}" for q in QUEUES} | {
             "procedo-beat", "nginx"}, status
         pgids = [i["pgid"] for i in status.values()]
+        # Background work yields the cores to the web tier on a shared host: the units' Nice=10 applies.
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert {os.getpriority(os.PRIO_PROCESS, status[f"procedo-worker@{q}"]["pgid"]) - ours for q in QUEUES} == {10}
+        assert os.getpriority(os.PRIO_PROCESS, status[f"procedo-web@{web_ports[0]}"]["pgid"]) == ours
         context = _insecure_tls()
 
         def request(method: str, path: str, body: dict | None = None, headers: dict | None = None):
