@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import subprocess
 
 import pytest
 
@@ -21,6 +20,7 @@ from engine.services import outbox_deliver_due
 from registry.models import HouseNumber, Person, Street
 from registry.services import residence_move
 from tests.e2e.conftest import check_accessibility, screenshot
+from tests.pdf_tools import pdf_qr_codes
 from tests.portal.conftest import clean_pdf, converter, portal_settings, signer_p12, sims, trust  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -160,9 +160,7 @@ def test_a_citizen_files_answers_pays_and_verifies_a_certificate(browser, live_s
         page.click("#download-certificate")
     pdf_path = tmp_path / "certificato.pdf"
     download.value.save_as(pdf_path)
-    subprocess.run(["pdftoppm", "-r", "200", "-png", "-singlefile", str(pdf_path), str(tmp_path / "cert")], check=True)
-    decoded = subprocess.run(["zbarimg", "-q", "--raw", str(tmp_path / "cert.png")], capture_output=True,
-                             text=True, check=True).stdout.strip()
+    [decoded] = pdf_qr_codes(pdf_path.read_bytes(), tmp_path, name="cert")
     assert decoded.startswith(f"{live_server.url}/verifica/")
     page.goto(decoded)
     verification = page.inner_text("main")

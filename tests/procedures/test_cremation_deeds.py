@@ -5,12 +5,11 @@ processes/cremation_authorisation/tests.yaml drive the case; here the PDFs thems
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from django.core.management import call_command
 
 from tests.factories import make_tenant
+from tests.pdf_tools import pdf_metadata, pdf_text
 from tests.procedures.scenarios import PROCESSES, Runner, load_scenarios
 from tests.procedures.test_scenarios import deed_signer, simulator_urls  # noqa: F401 - fixtures
 
@@ -38,11 +37,7 @@ CASES = {
 
 
 def _text(pdf: bytes, tmp_path) -> tuple[str, str]:
-    path = tmp_path / "deed.pdf"
-    path.write_bytes(pdf)
-    meta = subprocess.run(["pdfinfo", "-meta", str(path)], capture_output=True, check=True).stdout.decode()
-    text = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, check=True).stdout.decode()
-    return meta, " ".join(text.split())
+    return pdf_metadata(pdf, tmp_path, name="deed"), " ".join(pdf_text(pdf, tmp_path, name="deed", layout=False).split())
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -5,7 +5,6 @@ exemption, who may issue them, and the sealed PDF/A with its QR, dossier entry a
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import uuid
 
 import pytest
@@ -22,6 +21,7 @@ from registry.models import Certificate, CertificateBase, Person
 from registry.services import residence_move
 from tests.documents.conftest import converter, signer_p12, trust  # noqa: F401  (session fixtures)
 from tests.factories import make_user, second_factor_client
+from tests.pdf_tools import pdf_metadata, pdf_qr_codes, pdf_signatures, pdf_text
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -79,10 +79,7 @@ def _issue(tenant, user, person, kind, **kw):
 
 
 def _text(cert, tmp_path) -> str:
-    path = tmp_path / "c.pdf"
-    path.write_bytes(storage.get(cert.document.sha256))
-    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True).stdout.decode()
-    return " ".join(out.split())
+    return " ".join(pdf_text(storage.get(cert.document.sha256), tmp_path).split())
 
 
 def test_every_act_certificate_states_the_act(cert_settings, tenant, person, acts, registrar, tmp_path):
@@ -235,17 +232,10 @@ def test_sealed_pdfa_with_qr_filed_and_audited(cert_settings, tenant, person, ac
     pdf = storage.get(cert.document.sha256)
     [report] = verify_pdf(pdf)
     assert report.intact and report.valid
-    path = tmp_path / "c.pdf"
-    path.write_bytes(pdf)
-
-    def run(*cmd):
-        return subprocess.run(cmd, capture_output=True, check=True).stdout.decode()
-
-    meta = run("pdfinfo", "-meta", str(path))
+    meta = pdf_metadata(pdf, tmp_path)
     assert 'pdfaid:part="2"' in meta or "<pdfaid:part>2</pdfaid:part>" in meta
-    assert "Signature is Valid" in subprocess.run(["pdfsig", str(path)], capture_output=True).stdout.decode()
-    run("pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(path), str(tmp_path / "page"))
-    decoded = run("zbarimg", "--quiet", "--raw", str(next(tmp_path.glob("page*.png")))).strip()
+    assert "Signature is Valid" in pdf_signatures(pdf, tmp_path)
+    [decoded] = pdf_qr_codes(pdf, tmp_path)
     assert decoded == pipeline.verification_url(cert.document.verification_code)
     assert Client().get(f"/verifica/{cert.document.verification_code}").status_code == 200
     entry = DossierEntry.objects.get(document=cert.document)
@@ -329,16 +319,11 @@ def test_every_listed_certificate_passes_pdfsig_its_qr_and_the_verification_page
     assert set(CATALOGUE) - set(who) == {"residenza", "stato_famiglia", "residenza_storico", "stato_famiglia_storico",
                                          "cittadinanza", "esistenza_in_vita", "nascita"}
 
-    def run(*cmd):
-        return subprocess.run(cmd, capture_output=True, check=True).stdout.decode()
-
-    for index, kind in enumerate(CATALOGUE):
+    for kind in CATALOGUE:
         [cert] = _issue(tenant, registrar, who.get(kind, person), kind, use_code=10)
-        path = tmp_path / f"{kind}.pdf"
-        path.write_bytes(storage.get(cert.document.sha256))
-        assert "Signature is Valid" in subprocess.run(["pdfsig", str(path)], capture_output=True).stdout.decode(), kind
-        run("pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(path), str(tmp_path / f"p{index}"))
-        decoded = run("zbarimg", "--quiet", "--raw", str(next(tmp_path.glob(f"p{index}*.png")))).strip()
+        pdf = storage.get(cert.document.sha256)
+        assert "Signature is Valid" in pdf_signatures(pdf, tmp_path, name=kind), kind
+        [decoded] = pdf_qr_codes(pdf, tmp_path, name=kind)
         assert decoded == pipeline.verification_url(cert.document.verification_code), kind
         page = Client().get(f"/verifica/{cert.document.verification_code}")
         assert page.status_code == 200 and cert.document.sha256 in page.content.decode(), kind

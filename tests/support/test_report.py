@@ -2,7 +2,6 @@
 the page (chart and table) for the responsabile and the support team only; CSV/ODS/PDF exports."""
 
 import datetime as dt
-import subprocess
 from decimal import Decimal
 
 import pytest
@@ -13,6 +12,7 @@ from cases.models import Case, CaseStatus
 from support.report import penalty_of, sla_report
 from support.terms import terms_of
 from tests.factories import CaseFactory, make_tenant, make_user
+from tests.pdf_tools import pdf_text
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -68,7 +68,7 @@ def test_penalty_uses_the_terms_the_ticket_was_opened_with():
     assert penalty_of({"sla_level": "3", "sla_met": False, "sla_breach_minutes": 60, "sla_terms": bad}) == 0
 
 
-def test_report_page_and_exports(month):
+def test_report_page_and_exports(month, tmp_path):
     supervisor = make_user(month, Role.SUPERVISOR)
     support = make_user(month, Role.SUPPORT)
     registrar = make_user(month, Role.REGISTRAR)
@@ -91,8 +91,7 @@ def test_report_page_and_exports(month):
     assert ods.status_code == 200 and ods.content[:2] == b"PK"
     pdf = client.get("/assistenza/sla/export.pdf?month=2026-03")
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
-    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf.content, capture_output=True,
-                          check=True).stdout.decode()
+    text = pdf_text(pdf.content, tmp_path)
     assert "Comune di Lucca" in text and "report di 03/2026" in text and "Pagina 1 di 1" in text
     assert "360.00" in text and "300.00" in text and "oltre i tempi" in text
     assert "Bloccante: l'applicazione non è utilizzabile" in text  # accents through WinAnsi
