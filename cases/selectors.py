@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +86,7 @@ class InboxRows:
         rows = WorkItem.objects.filter(pk__in=ids).select_related("case", "assignee").order_by(*INBOX_ORDER)
         return list(rows.values(*self._values) if self._values else rows)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator:
         return iter(self[0:None])
 
 
