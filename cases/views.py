@@ -53,18 +53,19 @@ def inbox(request: HttpRequest) -> HttpResponse:
     scope = request.GET.get("tab", "mine")
     if scope not in scopes:
         scope = "mine"
-    qs = selectors.inbox_for_user(tenant=tenant, user=request.user, scope=scope)
+    where = selectors.inbox_where(tenant=tenant, user=request.user, scope=scope)
     process = request.GET.get("process") or ""
     if process:
-        qs = qs.filter(case__process_id=process)
+        where = where.filter(case__process_id=process)
     subject = (request.GET.get("subject") or "").strip().upper()
     if subject:
-        qs = qs.filter(case_id__in=selectors.case_ids_of_subject(tenant=tenant, fiscal_code=subject))
-    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+        where = where.filter(case_id__in=selectors.case_ids_of_subject(tenant=tenant, fiscal_code=subject))
+    page = Paginator(selectors.inbox_rows(tenant=tenant, user=request.user, where=where), 25).get_page(
+        request.GET.get("page"))
     presenters.mark_sla(page, tenant)
     # The tab shown was counted by the paginator (unfiltered: the same count); the others are asked.
     counts = {s: page.paginator.count if s == scope and not (process or subject)
-              else selectors.inbox_for_user(tenant=tenant, user=request.user, scope=s).count() for s in scopes}
+              else selectors.inbox_count(tenant=tenant, user=request.user, scope=s) for s in scopes}
     context = {
         "nav": "inbox", "tab": scope, "page": page, "counts": counts, "process": process, "subject": subject,
         "can_act": bool(roles & ACTING_ROLES), "can_assign": is_supervisor,
