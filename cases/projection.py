@@ -82,14 +82,19 @@ def project(
     system_event = result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks
     # The action's event goes last in the case's chain: folded only when no system event follows.
     folded = audit.fold() if audit is not None and not system_event and not result.new_incidents else None
-    counts = statements.execute_together([*writes, *carry, statements.update_sql(case_qs, **fields)], tail=folded)
+    # The case row's UPDATE also says whether anyone watches its subjects (no query of its own).
+    watched = statements.Returning("subjects_watched")
+    counts = statements.execute_together([*writes, *carry, statements.update_sql(case_qs, **fields)], tail=folded,
+                                         returning=watched)
     if folded is not None:
         audit.accept(folded.row)  # False: the chain's head was missing, written below
     if pending is not None:
         pending.confirm(counts[0])
     if completed_write is not None and counts[completed_write] == 0:
         _refuse_if_claimed_by_other(instance.case_id, result)
-    if result.project_tasks or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+    if watched.value and (
+        result.project_tasks or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED)
+    ):
         _progressed_after_commit(instance.case_id, instance.tenant_id)
     if counts[-1]:  # else the case row is being created in this same transaction
         if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) and result.event != "incident":
@@ -107,7 +112,8 @@ def project(
 
 
 def _progressed_after_commit(case_id: int, tenant_id: int) -> None:
-    """cases.signals.case_progressed once the step is committed (the portal tells citizens then)."""
+    """cases.signals.case_progressed once the step is committed (the portal tells citizens then); only
+    for a case whose subjects someone watches (Case.subjects_watched, read back by the case's UPDATE)."""
     if not case_progressed.receivers:
         return
 

@@ -199,45 +199,62 @@ def case_number_next(*, tenant_id: int, year: int) -> int | None:
 
 
 @functools.cache
-def _case_insert_sql() -> tuple[str, tuple[Any, ...]]:
+def _case_insert_sql(watch_sql: tuple[str, ...]) -> tuple[str, tuple[Any, ...]]:
     from engine.models import WorkflowInstance
 
     q = connection.ops.quote_name
     seq = q(CaseNumberSequence._meta.db_table)
     fields = tuple(f for f in Case._meta.concrete_fields if not f.primary_key)
     last = f"n.{q('last')}"
-    values = [
-        f"(SELECT %s || '/' || CASE WHEN {last} < 1000000 THEN lpad({last}::text, 6, '0') ELSE {last}::text END "
-        "FROM n)" if f.name == "number" else "%s"
-        for f in fields
-    ]
+
+    def value(field: Any) -> str:
+        if field.name == "number":
+            return (f"(SELECT %s || '/' || CASE WHEN {last} < 1000000 THEN lpad({last}::text, 6, '0') "
+                    f"ELSE {last}::text END FROM n)")
+        if field.name == "subjects_watched" and watch_sql:
+            return f"({' OR '.join(f'({sql})' for sql in watch_sql)})"
+        return "%s"
+
     instance_seq = f"pg_get_serial_sequence('{WorkflowInstance._meta.db_table}', 'id')"
     sql = (
         f"WITH n AS (INSERT INTO {seq} ({q('tenant_id')}, {q('year')}, {q('last')}) VALUES (%s, %s, 1) "
         f"ON CONFLICT ({q('tenant_id')}, {q('year')}) DO UPDATE SET {q('last')} = {seq}.{q('last')} + 1 "
         f"RETURNING {q('last')}) "
         f"INSERT INTO {q(Case._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(values)}) RETURNING {q('id')}, {q('number')}, nextval({instance_seq})"
+        f"VALUES ({', '.join(value(f) for f in fields)}) "
+        f"RETURNING {q('id')}, {q('number')}, nextval({instance_seq}), {q('subjects_watched')}"
     )
     return sql, fields
 
 
-def case_insert_numbered(case: Case, *, year: int) -> int:
+def case_insert_numbered(case: Case, *, year: int, fiscal_codes: Sequence[str] = ()) -> int:
     """PostgreSQL: advance the tenant's case-number sequence of `year` (creating its row for the
     first case of the year, locking it until commit), insert `case` with that number and reserve
     the id of its workflow instance, in one statement. Sets `case.pk` and `case.number`; returns
     the reserved instance id (engine.services.instance_start(instance_id=...)).
 
+    `fiscal_codes` (the case's subjects): the registered watchers (cases.signals.subject_watches) are
+    asked in the same statement whether someone watches one of them; `case.subjects_watched` says.
+
     The ORM twin is `case_number_next` + ``Case.objects.create`` (what other databases run); the
     number is formatted as ``f"{year}/{last:06d}"``.
     """
-    sql, fields = _case_insert_sql()
-    params = [
-        str(year) if f.name == "number" else f.get_db_prep_save(f.pre_save(case, True), connection) for f in fields
-    ]
+    from .signals import subject_watches
+
+    watches = tuple(subject_watches) if fiscal_codes else ()
+    sql, fields = _case_insert_sql(tuple(w.sql for w in watches))
+    params: list[Any] = []
+    for f in fields:
+        if f.name == "number":
+            params.append(str(year))
+        elif f.name == "subjects_watched" and watches:
+            for _watch in watches:
+                params += [case.tenant_id, list(fiscal_codes)]
+        else:
+            params.append(f.get_db_prep_save(f.pre_save(case, True), connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, [case.tenant_id, year, *params])
-        case.pk, case.number, instance_id = cursor.fetchone()
+        case.pk, case.number, instance_id, case.subjects_watched = cursor.fetchone()
     case._state.adding = False
     case._state.db = connection.alias
     return int(instance_id)
@@ -304,7 +321,17 @@ def insert_sql(objs: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     return _insert_sql(model, len(objs)), tuple(params)
 
 
-def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: Any = None) -> list[int]:
+class Returning:
+    """A column of the rows the LAST statement of `execute_together` changed, asked back: `value` is
+    true when any of them holds true (None: no row changed)."""
+
+    def __init__(self, column: str) -> None:
+        self.column = connection.ops.quote_name(column)
+        self.value: bool | None = None
+
+
+def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: Any = None,
+                     returning: Returning | None = None) -> list[int]:
     """Run data-modifying statements; how many rows each changed.
 
     On PostgreSQL they go in one round trip as data-modifying CTEs (they see the same snapshot and
@@ -314,22 +341,35 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: A
     `tail` (PostgreSQL only): more CTEs to carry in the same statement, an object with `ctes`,
     `params`, `result` (the CTE whose row is wanted) and `columns` (audit.services.FoldedAppend);
     its row (or None) is then handed to `tail.row`.
+
+    `returning`: a boolean column of the rows the last statement changes, read back by the same
+    statement (``RETURNING``) into `returning.value`.
     """
     if not statements and tail is None:
         return []
-    if connection.vendor != "postgresql" or (len(statements) == 1 and tail is None):
+    last = len(statements) - 1
+    if connection.vendor != "postgresql" or (len(statements) == 1 and tail is None and returning is None):
         assert tail is None, "a tail is folded on PostgreSQL only"
         counts = []
         with connection.cursor() as cursor:
-            for statement, params in statements:
-                cursor.execute(statement, params)
-                counts.append(cursor.rowcount)
+            for index, (statement, params) in enumerate(statements):
+                if returning is not None and index == last:
+                    cursor.execute(f"{statement} RETURNING {returning.column}", params)
+                    rows = cursor.fetchall()
+                    returning.value = any(bool(r[0]) for r in rows) if rows else None
+                    counts.append(len(rows))
+                else:
+                    cursor.execute(statement, params)
+                    counts.append(cursor.rowcount)
         return counts
     parts, params, selects = [], [], []
     for index, (statement, stmt_params) in enumerate(statements):
-        parts.append(f"s{index} AS ({statement} RETURNING 1)")
+        back = returning.column if returning is not None and index == last else "1"
+        parts.append(f"s{index} AS ({statement} RETURNING {back})")
         params.extend(stmt_params)
         selects.append(f"(SELECT count(*) FROM s{index})")
+    if returning is not None:
+        selects.append(f"(SELECT bool_or({returning.column}) FROM s{last})")
     source = ""
     if tail is not None:
         parts.append(tail.ctes)
@@ -340,6 +380,10 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: A
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selects)}{source}", params)
         row = cursor.fetchone()
+    n = len(statements)
+    if returning is not None:
+        returning.value = row[n]
+        n += 1
     if tail is not None:
-        tail.row = tuple(row[len(statements):])
-    return [int(n) for n in row[: len(statements)]]
+        tail.row = tuple(row[n:])
+    return [int(c) for c in row[: len(statements)]]
