@@ -119,11 +119,27 @@ def _claim_audit_fold(audit: PreparedAudit, summary_format: str) -> FoldedAppend
 
 
 def _convert(model: Any, fields: Sequence[Any], row: Sequence[Any]) -> list[Any]:
-    """Database values to Python values, as the ORM would convert them (dates on SQLite, ...)."""
-    compiler = model.objects.all().query.get_compiler(connection=connection)
-    columns = [f.get_col(model._meta.db_table) for f in fields]
-    converters = compiler.get_converters(columns)
-    return list(next(iter(compiler.apply_converters([list(row)], converters))))
+    """Database values to Python values, as the ORM would convert them (dates on SQLite, ...).
+
+    The converters of a set of columns are asked of the ORM once per connection (building them
+    cost more than the rest of a completion's read), then applied as the ORM applies them."""
+    cache = getattr(connection, "_procedo_converters", None)
+    if cache is None:
+        cache = {}
+        connection._procedo_converters = cache  # on this connection's wrapper: its backend's converters
+    key = (model, tuple(fields))
+    converters = cache.get(key)
+    if converters is None:
+        compiler = model.objects.all().query.get_compiler(connection=connection)
+        columns = [f.get_col(model._meta.db_table) for f in fields]
+        converters = cache[key] = tuple(compiler.get_converters(columns).items())
+    values = list(row)
+    for position, (functions, expression) in converters:
+        value = values[position]
+        for function in functions:
+            value = function(value, expression, connection)
+        values[position] = value
+    return values
 
 
 @functools.cache
@@ -300,6 +316,42 @@ def _insert_sql(model: Any, rows: int) -> str:
     )
 
 
+@functools.cache
+def _case_update_sql(names: tuple[str, ...], close: bool) -> str:
+    q = connection.ops.quote_name
+    table = q(Case._meta.db_table)
+    assignments = [f"{q(Case._meta.get_field(name).column)} = %s" for name in names]
+    if close:  # as the ORM's Case(When(...)): both read the row's status before this UPDATE
+        status, closed_at = q("status"), q("closed_at")
+        assignments += [f"{status} = CASE WHEN {status} = %s THEN %s ELSE {status} END",
+                        f"{closed_at} = CASE WHEN {status} = %s THEN %s ELSE {closed_at} END"]
+    return f"UPDATE {table} SET {', '.join(assignments)} WHERE {table}.{q('id')} = %s"
+
+
+def case_update_sql(case_id: int, *, close_if_open: dt.datetime | None = None, **values: Any) -> tuple[str, tuple[Any, ...]]:
+    """``UPDATE`` of one case row, not executed: its text built once per set of columns when every
+    value is plain (values prepared by each field, as the ORM's UPDATE prepares them); with an
+    expression among them (an EXISTS), the ORM's own statement (`update_sql`).
+
+    `close_if_open`: the process ended: an open case closes at that time (a case cancelled or
+    closed meanwhile keeps its status and time)."""
+    from .models import CaseStatus
+
+    if any(hasattr(value, "resolve_expression") for value in values.values()):
+        if close_if_open is not None:
+            from django.db.models import Case as DbCase
+            from django.db.models import F, Value, When
+
+            values["status"] = DbCase(When(status=CaseStatus.OPEN, then=Value(CaseStatus.CLOSED)), default=F("status"))
+            values["closed_at"] = DbCase(When(status=CaseStatus.OPEN, then=Value(close_if_open)), default=F("closed_at"))
+        return update_sql(Case.objects.filter(pk=case_id), **values)
+    params = [Case._meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    if close_if_open is not None:
+        closed_at = Case._meta.get_field("closed_at").get_db_prep_save(close_if_open, connection)
+        params += [CaseStatus.OPEN, CaseStatus.CLOSED, CaseStatus.OPEN, closed_at]
+    return _case_update_sql(tuple(values), close_if_open is not None), (*params, case_id)
+
+
 def update_sql(qs: QuerySet, **values: Any) -> tuple[str, tuple[Any, ...]]:
     """The SQL of `qs.update(**values)`, not executed."""
     from django.db.models import sql
@@ -322,12 +374,20 @@ def insert_sql(objs: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
 
 
 class Returning:
-    """A column of the rows the LAST statement of `execute_together` changed, asked back: `value` is
-    true when any of them holds true (None: no row changed)."""
+    """Boolean SQL expressions over the rows the LAST statement of `execute_together` changes, asked back
+    by that statement (``RETURNING``): `values[name]` is true when any changed row makes it true (None:
+    no row changed). Each expression: (SQL, parameters)."""
 
-    def __init__(self, column: str) -> None:
-        self.column = connection.ops.quote_name(column)
-        self.value: bool | None = None
+    def __init__(self, **expressions: tuple[str, Sequence[Any]]) -> None:
+        self.expressions = expressions
+        self.values: dict[str, bool | None] = dict.fromkeys(expressions)
+
+    def clause(self, *, named: bool) -> tuple[str, list[Any]]:
+        parts, params = [], []
+        for name, (sql, sql_params) in self.expressions.items():
+            parts.append(f"({sql}) AS r_{name}" if named else f"({sql})")
+            params.extend(sql_params)
+        return ", ".join(parts), params
 
 
 def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: Any = None,
@@ -342,8 +402,8 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: A
     `params`, `result` (the CTE whose row is wanted) and `columns` (audit.services.FoldedAppend);
     its row (or None) is then handed to `tail.row`.
 
-    `returning`: a boolean column of the rows the last statement changes, read back by the same
-    statement (``RETURNING``) into `returning.value`.
+    `returning`: boolean expressions over the rows the last statement changes, read back by the
+    same statement (``RETURNING``) into `returning.values`.
     """
     if not statements and tail is None:
         return []
@@ -354,9 +414,11 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: A
         with connection.cursor() as cursor:
             for index, (statement, params) in enumerate(statements):
                 if returning is not None and index == last:
-                    cursor.execute(f"{statement} RETURNING {returning.column}", params)
+                    clause, clause_params = returning.clause(named=False)
+                    cursor.execute(f"{statement} RETURNING {clause}", [*params, *clause_params])
                     rows = cursor.fetchall()
-                    returning.value = any(bool(r[0]) for r in rows) if rows else None
+                    for column, name in enumerate(returning.values):
+                        returning.values[name] = any(bool(r[column]) for r in rows) if rows else None
                     counts.append(len(rows))
                 else:
                     cursor.execute(statement, params)
@@ -364,12 +426,13 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: A
         return counts
     parts, params, selects = [], [], []
     for index, (statement, stmt_params) in enumerate(statements):
-        back = returning.column if returning is not None and index == last else "1"
+        back, back_params = returning.clause(named=True) if returning is not None and index == last else ("1", [])
         parts.append(f"s{index} AS ({statement} RETURNING {back})")
         params.extend(stmt_params)
+        params.extend(back_params)
         selects.append(f"(SELECT count(*) FROM s{index})")
     if returning is not None:
-        selects.append(f"(SELECT bool_or({returning.column}) FROM s{last})")
+        selects.extend(f"(SELECT bool_or(r_{name}) FROM s{last})" for name in returning.values)
     source = ""
     if tail is not None:
         parts.append(tail.ctes)
@@ -382,8 +445,9 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: A
         row = cursor.fetchone()
     n = len(statements)
     if returning is not None:
-        returning.value = row[n]
-        n += 1
+        for name in returning.values:
+            returning.values[name] = row[n]
+            n += 1
     if tail is not None:
         tail.row = tuple(row[n:])
     return [int(c) for c in row[: len(statements)]]
