@@ -24,7 +24,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import QuerySet
 
 from audit.services import FoldedAppend, PreparedAudit
@@ -134,10 +134,11 @@ def _convert(model: Any, fields: Sequence[Any], row: Sequence[Any]) -> list[Any]
         columns = [f.get_col(model._meta.db_table) for f in fields]
         converters = cache[key] = tuple(compiler.get_converters(columns).items())
     values = list(row)
+    conn = connections[DEFAULT_DB_ALIAS]
     for position, (functions, expression) in converters:
         value = values[position]
         for function in functions:
-            value = function(value, expression, connection)
+            value = function(value, expression, conn)
         values[position] = value
     return values
 
@@ -345,9 +346,10 @@ def case_update_sql(case_id: int, *, close_if_open: dt.datetime | None = None, *
             values["status"] = DbCase(When(status=CaseStatus.OPEN, then=Value(CaseStatus.CLOSED)), default=F("status"))
             values["closed_at"] = DbCase(When(status=CaseStatus.OPEN, then=Value(close_if_open)), default=F("closed_at"))
         return update_sql(Case.objects.filter(pk=case_id), **values)
-    params = [Case._meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    conn = connections[DEFAULT_DB_ALIAS]
+    params = [Case._meta.get_field(name).get_db_prep_save(value, conn) for name, value in values.items()]
     if close_if_open is not None:
-        closed_at = Case._meta.get_field("closed_at").get_db_prep_save(close_if_open, connection)
+        closed_at = Case._meta.get_field("closed_at").get_db_prep_save(close_if_open, conn)
         params += [CaseStatus.OPEN, CaseStatus.CLOSED, CaseStatus.OPEN, closed_at]
     return _case_update_sql(tuple(values), close_if_open is not None), (*params, case_id)
 
@@ -369,7 +371,8 @@ def insert_sql(objs: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     """
     model = type(objs[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the proxy each field would ask
+    params = [f.get_db_prep_save(f.pre_save(obj, True), conn) for obj in objs for f in fields]
     return _insert_sql(model, len(objs)), tuple(params)
 
 

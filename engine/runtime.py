@@ -26,7 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -409,9 +409,8 @@ class InstanceRuntime:
             instance._state.db = connection.alias
             return PendingSave(sql=_instance_insert_sql(), params=tuple(values))
         values = {"revision": instance.revision + 1, **fields}
-        params = [
-            _INSTANCE_FIELDS[name].get_db_prep_save(value, connection) for name, value in values.items()
-        ]
+        conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the proxy each field would ask
+        params = [_INSTANCE_FIELDS[name].get_db_prep_save(value, conn) for name, value in values.items()]
         sql = _instance_update_sql(tuple(values))
         params += [instance.pk, instance.revision]
         # The projector reads the new status; a refused save rolls the whole transaction back.
