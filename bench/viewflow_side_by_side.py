@@ -142,11 +142,19 @@ def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _free_port() -> int:
+    """A free local port: any, or one of BENCH_PORT_BASE .. +9 when set (a machine shared by sessions
+    that each keep to their own range)."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    base = int(os.environ.get("BENCH_PORT_BASE", "0"))
+    for port in range(base, base + 10) if base else (0,):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in {base}..{base + 9}")
 
 
 # --------------------------------------------------------------------------- Procedo's side
