@@ -26,6 +26,7 @@ the head lock short.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -412,6 +413,16 @@ def _hash_sql(event: AuditEvent, computed: dict[str, tuple[str, list[Any]]] | No
     return f"encode(sha256(convert_to(concat({', '.join(parts)}), 'UTF8')), 'hex')", params
 
 
+@functools.cache
+def _event_columns(vendor: str) -> tuple[tuple[Any, ...], str, tuple[str, ...]]:
+    """The event's columns an append inserts from its values (all but the chain links), their quoted
+    names and database types: the same for every event, asked of the fields once per process."""
+    links = {"chain_key", "seq", "prev_hash", "hash"}
+    fields = tuple(f for f in AuditEvent._meta.concrete_fields if not f.primary_key and f.attname not in links)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    return fields, columns, tuple(f.db_type(connection) for f in fields)
+
+
 def _append_ctes(
     event: AuditEvent, head_sql: str, head_params: list[Any],
     computed: dict[str, tuple[str, list[Any]]] | None = None,
@@ -420,18 +431,17 @@ def _append_ctes(
     `_hash_sql` (those fields are inserted from their expressions, not from the event)."""
     computed = computed or {}
     hash_sql, hash_params = _hash_sql(event, computed)
-    links = {"chain_key", "seq", "prev_hash", "hash"}
-    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key and f.attname not in links]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    fields, columns, db_types = _event_columns(connection.vendor)
+    conn = connections[connection.alias]  # the wrapper itself: each field below asks it for its backend
     casts, values = [], []
-    for f in fields:
+    for f, db_type in zip(fields, db_types, strict=True):
         if f.attname in computed:
             sql, params = computed[f.attname]
-            casts.append(f"CAST(({sql}) AS {f.db_type(connection)})")
+            casts.append(f"CAST(({sql}) AS {db_type})")
             values += params
         else:
-            casts.append(f"CAST(%s AS {f.db_type(connection)})")
-            values.append(f.get_db_prep_save(getattr(event, f.attname), connection))
+            casts.append(f"CAST(%s AS {db_type})")
+            values.append(f.get_db_prep_save(getattr(event, f.attname), conn))
     table = AuditEvent._meta.db_table
     ctes = (
         f"old AS ({head_sql}), "

@@ -114,9 +114,11 @@ KEYS = ("ms_process", "ms_task", "proc_s", "start", "lookup", "claim", "complete
 def peer_program_round(python: Path) -> dict[str, float]:
     """One round of the peer's programmatic figure (N processes, after its own warm-up)."""
     text = _peer(python, "bench.py", "--mode", "claim", "--lock", "sfu", "-n", str(N), "--repeat", "1")
-    return dict(zip(KEYS, _floats(
+    res = dict(zip(KEYS, _floats(
         r"MEDIAN of \d+ .*?: ([\d.]+) ms/process, ([\d.]+) ms/task, ([\d.]+) proc/s .*?start ([\d.]+) ms, "
         r"lookup ([\d.]+) ms, claim ([\d.]+) ms, complete ([\d.]+) ms", text), strict=True))
+    res["cpu_process"] = _floats(r"MEDIAN of \d+ .*?\(python CPU ([\d.]+) ms/process\)", text)[0]
+    return res
 
 
 def peer_queries(python: Path) -> dict[str, float]:
@@ -142,11 +144,19 @@ def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _free_port() -> int:
+    """A free local port: any, or one of BENCH_PORT_BASE .. +9 when set (a machine shared by sessions
+    that each keep to their own range)."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    base = int(os.environ.get("BENCH_PORT_BASE", "0"))
+    for port in range(base, base + 10) if base else (0,):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in {base}..{base + 9}")
 
 
 # --------------------------------------------------------------------------- Procedo's side
@@ -234,14 +244,15 @@ def procedo_program_round(tenant, users, r: int) -> dict[str, float]:
         one_case(i, tenant, users, Stopwatch())
     watch = Stopwatch()
     ids = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(N):
         ids.append(one_case(i, tenant, users, watch))
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     verify(ids)
     res = {"ms_process": wall / N * 1000, "ms_task": wall / (3 * N) * 1000, "proc_s": N / wall,
-           **{k: statistics.mean(v) * 1000 for k, v in watch.t.items()}}
-    print(f"  procedo run {r + 1}: {res['ms_process']:.2f} ms/process, {res['ms_task']:.2f} ms/task | start "
+           "cpu_process": cpu / N * 1000, **{k: statistics.mean(v) * 1000 for k, v in watch.t.items()}}
+    print(f"  procedo run {r + 1}: {res['ms_process']:.2f} ms/process, {res['ms_task']:.2f} ms/task, python CPU "
+          f"{res['cpu_process']:.2f} ms/process | start "
           f"{res['start']:.2f} lookup {res['lookup']:.2f} claim {res['claim']:.2f} complete {res['complete']:.2f}"
           f" | loadavg {loadavg()}", flush=True)
     return res
@@ -406,6 +417,10 @@ def main() -> None:
               f"{breakdown.mean(a, 'tx_sql'):.1f} |" for a in ("start", "lookup", "claim", "complete")),
         ])
     start_vs_complete = program["start"] / program["complete"]
+    cpu_line = (f"Client Python CPU per process (what a loaded machine distorts least; the database's own CPU not "
+                f"counted): Procedo {program['cpu_process']:.2f} ms"
+                + (f", Viewflow {peer['program']['cpu_process']:.2f} ms: "
+                   f"**{peer['program']['cpu_process'] / program['cpu_process']:.2f}x**" if peer else "") + ".")
     body = f"""
 Command: `make bench` (or `DATABASE_URL=... .venv/bin/python bench/viewflow_side_by_side.py`), one run, one
 client, PostgreSQL on the same 2 cores; N={N} processes x {REPEAT} rounds (median), {WARMUP} warm-up processes
@@ -420,6 +435,8 @@ Programmatic (no HTTP):
 {chr(10).join(rows)}
 
 Ratio per task: {ratio("program")}. Target: Procedo at least 1.5x faster; floor: not slower.
+
+{cpu_line}
 
 Over HTTP (gunicorn 2 sync workers, one client, lookup by one direct SQL query on both sides):
 

@@ -46,6 +46,11 @@ class Case(TenantScopedModel):
     # The client's `Idempotency-Key` of the API call that opened the case: the same call repeated (an
     # answer lost to a web process killed mid-request, a client retry) gets this case back, not a new one.
     idempotency_key = models.CharField(max_length=100, blank=True, default="")
+    # Someone may want to hear about this case's progress: an app above (the portal) watches one of its
+    # subjects (a citizen who asked for messages). Set when the case opens (cases.signals.subject_watches)
+    # and by that app when a subject starts watching; never cleared (a hint: the app decides who to tell).
+    # A step of a case without it sends no cases.signals.case_progressed, so it asks nothing.
+    subjects_watched = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [

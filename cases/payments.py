@@ -11,9 +11,10 @@ an ended case (paid at the PSP a moment before the invalidation) is reported on 
 
 from __future__ import annotations
 
+import functools
 import logging
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
@@ -25,13 +26,31 @@ from engine.services import outbox_enqueue_detached
 logger = logging.getLogger(__name__)
 
 INVALIDATE_OPERATION = "pagopa.invalidate_debt_position"
+# GPD statuses in which a position can no longer be paid.
+CLOSED_STATUSES = ("INVALID", "EXPIRED", "PAID", "REPORTED")
 
 
 def open_positions_of(case_id: int):
     """The case's positions nobody has paid nor invalidated yet (any status GPD may still let pay)."""
     return DebtPosition.objects.filter(case_id=case_id, paid_at__isnull=True, invalidated_at__isnull=True).exclude(
-        Q(status__in=("INVALID", "EXPIRED", "PAID", "REPORTED"))
+        Q(status__in=CLOSED_STATUSES)
     )
+
+
+@functools.cache
+def _open_positions_sql() -> str:
+    q = connection.ops.quote_name
+    return (
+        f"EXISTS (SELECT 1 FROM {q(DebtPosition._meta.db_table)} p WHERE p.{q('case_id')} = {{case_id}} "
+        f"AND p.{q('paid_at')} IS NULL AND p.{q('invalidated_at')} IS NULL "
+        f"AND NOT (p.{q('status')} IN ({', '.join(['%s'] * len(CLOSED_STATUSES))})))"
+    )
+
+
+def open_positions_exist_sql(case_id_sql: str) -> tuple[str, tuple[str, ...]]:
+    """`open_positions_of(case).exists()` as SQL (with its parameters) over `case_id_sql`, for a statement
+    the projection runs anyway (cases.projection: the case row's UPDATE asks it of the case that ends)."""
+    return _open_positions_sql().replace("{case_id}", case_id_sql), CLOSED_STATUSES
 
 
 def queue_invalidations(instance: WorkflowInstance, *, attempt: str = "") -> int:

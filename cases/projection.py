@@ -16,9 +16,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Case as DbCase
-from django.db.models import Exists, F, Value, When
+from django.db import connection, transaction
+from django.db.models import Exists
 from django.utils.translation import gettext as _
 
 from audit.services import PreparedAudit, audit_record
@@ -29,7 +28,7 @@ from engine.types import ReadyTask, StepResult
 
 from . import statements
 from .models import Case, CaseStatus, WorkItem, WorkItemStatus
-from .payments import queue_invalidations
+from .payments import open_positions_exist_sql, queue_invalidations
 from .signals import case_progressed
 
 
@@ -47,7 +46,6 @@ def project(
             audit.write()
         return
     now = clock.now()
-    case_qs = Case.objects.filter(pk=instance.case_id)
     writes: list[tuple[str, Any]] = []
     completed_write = None
     if result.project_tasks:
@@ -68,9 +66,9 @@ def project(
         fields["has_open_incident"] = Exists(
             Incident.objects.filter(instance_id=instance.pk, status=IncidentStatus.OPEN)
         )
+    close_if_open = None
     if instance.status == InstanceStatus.COMPLETED:
-        fields["status"] = DbCase(When(status=CaseStatus.OPEN, then=Value(CaseStatus.CLOSED)), default=F("status"))
-        fields["closed_at"] = DbCase(When(status=CaseStatus.OPEN, then=Value(now)), default=F("closed_at"))
+        close_if_open = now  # an open case closes; one cancelled meanwhile stays cancelled
     elif instance.status == InstanceStatus.CANCELLED:
         fields.update(status=CaseStatus.CANCELLED, closed_at=now)
     # The instance's save, the work items and the case row: different rows, one round trip on
@@ -82,17 +80,29 @@ def project(
     system_event = result.event in SYSTEM_EVENT_SUMMARIES and result.project_tasks
     # The action's event goes last in the case's chain: folded only when no system event follows.
     folded = audit.fold() if audit is not None and not system_event and not result.new_incidents else None
-    counts = statements.execute_together([*writes, *carry, statements.update_sql(case_qs, **fields)], tail=folded)
+    # The case row's UPDATE also says whether anyone watches its subjects, and for a case that ends,
+    # whether it has pagoPA notices still payable (no query of their own).
+    ended = instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) and result.event != "incident"
+    asked = {"watched": (connection.ops.quote_name("subjects_watched"), ())}
+    if ended:
+        asked["payable"] = open_positions_exist_sql(f"{connection.ops.quote_name(Case._meta.db_table)}.id")
+    back = statements.Returning(**asked)
+    counts = statements.execute_together(
+        [*writes, *carry, statements.case_update_sql(instance.case_id, close_if_open=close_if_open, **fields)],
+        tail=folded, returning=back,
+    )
     if folded is not None:
         audit.accept(folded.row)  # False: the chain's head was missing, written below
     if pending is not None:
         pending.confirm(counts[0])
     if completed_write is not None and counts[completed_write] == 0:
         _refuse_if_claimed_by_other(instance.case_id, result)
-    if result.project_tasks or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+    if back.values["watched"] and (
+        result.project_tasks or instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED)
+    ):
         _progressed_after_commit(instance.case_id, instance.tenant_id)
     if counts[-1]:  # else the case row is being created in this same transaction
-        if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED) and result.event != "incident":
+        if ended and back.values.get("payable"):
             # The case ended: a pagoPA notice still unpaid must not stay payable (cases.payments).
             queue_invalidations(instance)
         if system_event:
@@ -107,7 +117,8 @@ def project(
 
 
 def _progressed_after_commit(case_id: int, tenant_id: int) -> None:
-    """cases.signals.case_progressed once the step is committed (the portal tells citizens then)."""
+    """cases.signals.case_progressed once the step is committed (the portal tells citizens then); only
+    for a case whose subjects someone watches (Case.subjects_watched, read back by the case's UPDATE)."""
     if not case_progressed.receivers:
         return
 

@@ -41,6 +41,7 @@ from . import statements
 from .models import Case, CaseNumberSequence, CaseStatus, CaseSubject, Comment, WorkItem, WorkItemStatus
 from .process_settings import settings_for
 from .projection import project
+from .signals import subjects_watched
 
 logger = logging.getLogger(__name__)
 
@@ -357,11 +358,13 @@ def _open_case(*, tenant: Tenant, version: Any, data: dict[str, Any], subjects: 
         if connection.vendor == "postgresql":
             # Number, case row and the instance's key in one statement; the subjects, the instance,
             # its work items, the case's link and the audit event in the projection's one.
-            instance_id = statements.case_insert_numbered(case, year=year)
+            instance_id = statements.case_insert_numbered(case, year=year, fiscal_codes=sorted(
+                {s["fiscal_code"] for s in subjects}))
             if subjects:
                 together.append(statements.insert_sql(subject_rows()))
         else:
             case.number = _next_number(tenant, year)
+            case.subjects_watched = subjects_watched(tenant.pk, sorted({s["fiscal_code"] for s in subjects}))
             case.save(force_insert=True)
             CaseSubject.objects.bulk_create(subject_rows())
         number = case.number

@@ -24,7 +24,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import QuerySet
 
 from audit.services import FoldedAppend, PreparedAudit
@@ -119,11 +119,28 @@ def _claim_audit_fold(audit: PreparedAudit, summary_format: str) -> FoldedAppend
 
 
 def _convert(model: Any, fields: Sequence[Any], row: Sequence[Any]) -> list[Any]:
-    """Database values to Python values, as the ORM would convert them (dates on SQLite, ...)."""
-    compiler = model.objects.all().query.get_compiler(connection=connection)
-    columns = [f.get_col(model._meta.db_table) for f in fields]
-    converters = compiler.get_converters(columns)
-    return list(next(iter(compiler.apply_converters([list(row)], converters))))
+    """Database values to Python values, as the ORM would convert them (dates on SQLite, ...).
+
+    The converters of a set of columns are asked of the ORM once per connection (building them
+    cost more than the rest of a completion's read), then applied as the ORM applies them."""
+    cache = getattr(connection, "_procedo_converters", None)
+    if cache is None:
+        cache = {}
+        connection._procedo_converters = cache  # on this connection's wrapper: its backend's converters
+    key = (model, tuple(fields))
+    converters = cache.get(key)
+    if converters is None:
+        compiler = model.objects.all().query.get_compiler(connection=connection)
+        columns = [f.get_col(model._meta.db_table) for f in fields]
+        converters = cache[key] = tuple(compiler.get_converters(columns).items())
+    values = list(row)
+    conn = connections[DEFAULT_DB_ALIAS]
+    for position, (functions, expression) in converters:
+        value = values[position]
+        for function in functions:
+            value = function(value, expression, conn)
+        values[position] = value
+    return values
 
 
 @functools.cache
@@ -199,45 +216,62 @@ def case_number_next(*, tenant_id: int, year: int) -> int | None:
 
 
 @functools.cache
-def _case_insert_sql() -> tuple[str, tuple[Any, ...]]:
+def _case_insert_sql(watch_sql: tuple[str, ...]) -> tuple[str, tuple[Any, ...]]:
     from engine.models import WorkflowInstance
 
     q = connection.ops.quote_name
     seq = q(CaseNumberSequence._meta.db_table)
     fields = tuple(f for f in Case._meta.concrete_fields if not f.primary_key)
     last = f"n.{q('last')}"
-    values = [
-        f"(SELECT %s || '/' || CASE WHEN {last} < 1000000 THEN lpad({last}::text, 6, '0') ELSE {last}::text END "
-        "FROM n)" if f.name == "number" else "%s"
-        for f in fields
-    ]
+
+    def value(field: Any) -> str:
+        if field.name == "number":
+            return (f"(SELECT %s || '/' || CASE WHEN {last} < 1000000 THEN lpad({last}::text, 6, '0') "
+                    f"ELSE {last}::text END FROM n)")
+        if field.name == "subjects_watched" and watch_sql:
+            return f"({' OR '.join(f'({sql})' for sql in watch_sql)})"
+        return "%s"
+
     instance_seq = f"pg_get_serial_sequence('{WorkflowInstance._meta.db_table}', 'id')"
     sql = (
         f"WITH n AS (INSERT INTO {seq} ({q('tenant_id')}, {q('year')}, {q('last')}) VALUES (%s, %s, 1) "
         f"ON CONFLICT ({q('tenant_id')}, {q('year')}) DO UPDATE SET {q('last')} = {seq}.{q('last')} + 1 "
         f"RETURNING {q('last')}) "
         f"INSERT INTO {q(Case._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(values)}) RETURNING {q('id')}, {q('number')}, nextval({instance_seq})"
+        f"VALUES ({', '.join(value(f) for f in fields)}) "
+        f"RETURNING {q('id')}, {q('number')}, nextval({instance_seq}), {q('subjects_watched')}"
     )
     return sql, fields
 
 
-def case_insert_numbered(case: Case, *, year: int) -> int:
+def case_insert_numbered(case: Case, *, year: int, fiscal_codes: Sequence[str] = ()) -> int:
     """PostgreSQL: advance the tenant's case-number sequence of `year` (creating its row for the
     first case of the year, locking it until commit), insert `case` with that number and reserve
     the id of its workflow instance, in one statement. Sets `case.pk` and `case.number`; returns
     the reserved instance id (engine.services.instance_start(instance_id=...)).
 
+    `fiscal_codes` (the case's subjects): the registered watchers (cases.signals.subject_watches) are
+    asked in the same statement whether someone watches one of them; `case.subjects_watched` says.
+
     The ORM twin is `case_number_next` + ``Case.objects.create`` (what other databases run); the
     number is formatted as ``f"{year}/{last:06d}"``.
     """
-    sql, fields = _case_insert_sql()
-    params = [
-        str(year) if f.name == "number" else f.get_db_prep_save(f.pre_save(case, True), connection) for f in fields
-    ]
+    from .signals import subject_watches
+
+    watches = tuple(subject_watches) if fiscal_codes else ()
+    sql, fields = _case_insert_sql(tuple(w.sql for w in watches))
+    params: list[Any] = []
+    for f in fields:
+        if f.name == "number":
+            params.append(str(year))
+        elif f.name == "subjects_watched" and watches:
+            for _watch in watches:
+                params += [case.tenant_id, list(fiscal_codes)]
+        else:
+            params.append(f.get_db_prep_save(f.pre_save(case, True), connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, [case.tenant_id, year, *params])
-        case.pk, case.number, instance_id = cursor.fetchone()
+        case.pk, case.number, instance_id, case.subjects_watched = cursor.fetchone()
     case._state.adding = False
     case._state.db = connection.alias
     return int(instance_id)
@@ -283,6 +317,43 @@ def _insert_sql(model: Any, rows: int) -> str:
     )
 
 
+@functools.cache
+def _case_update_sql(names: tuple[str, ...], close: bool) -> str:
+    q = connection.ops.quote_name
+    table = q(Case._meta.db_table)
+    assignments = [f"{q(Case._meta.get_field(name).column)} = %s" for name in names]
+    if close:  # as the ORM's Case(When(...)): both read the row's status before this UPDATE
+        status, closed_at = q("status"), q("closed_at")
+        assignments += [f"{status} = CASE WHEN {status} = %s THEN %s ELSE {status} END",
+                        f"{closed_at} = CASE WHEN {status} = %s THEN %s ELSE {closed_at} END"]
+    return f"UPDATE {table} SET {', '.join(assignments)} WHERE {table}.{q('id')} = %s"
+
+
+def case_update_sql(case_id: int, *, close_if_open: dt.datetime | None = None, **values: Any) -> tuple[str, tuple[Any, ...]]:
+    """``UPDATE`` of one case row, not executed: its text built once per set of columns when every
+    value is plain (values prepared by each field, as the ORM's UPDATE prepares them); with an
+    expression among them (an EXISTS), the ORM's own statement (`update_sql`).
+
+    `close_if_open`: the process ended: an open case closes at that time (a case cancelled or
+    closed meanwhile keeps its status and time)."""
+    from .models import CaseStatus
+
+    if any(hasattr(value, "resolve_expression") for value in values.values()):
+        if close_if_open is not None:
+            from django.db.models import Case as DbCase
+            from django.db.models import F, Value, When
+
+            values["status"] = DbCase(When(status=CaseStatus.OPEN, then=Value(CaseStatus.CLOSED)), default=F("status"))
+            values["closed_at"] = DbCase(When(status=CaseStatus.OPEN, then=Value(close_if_open)), default=F("closed_at"))
+        return update_sql(Case.objects.filter(pk=case_id), **values)
+    conn = connections[DEFAULT_DB_ALIAS]
+    params = [Case._meta.get_field(name).get_db_prep_save(value, conn) for name, value in values.items()]
+    if close_if_open is not None:
+        closed_at = Case._meta.get_field("closed_at").get_db_prep_save(close_if_open, conn)
+        params += [CaseStatus.OPEN, CaseStatus.CLOSED, CaseStatus.OPEN, closed_at]
+    return _case_update_sql(tuple(values), close_if_open is not None), (*params, case_id)
+
+
 def update_sql(qs: QuerySet, **values: Any) -> tuple[str, tuple[Any, ...]]:
     """The SQL of `qs.update(**values)`, not executed."""
     from django.db.models import sql
@@ -300,11 +371,30 @@ def insert_sql(objs: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     """
     model = type(objs[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the proxy each field would ask
+    params = [f.get_db_prep_save(f.pre_save(obj, True), conn) for obj in objs for f in fields]
     return _insert_sql(model, len(objs)), tuple(params)
 
 
-def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: Any = None) -> list[int]:
+class Returning:
+    """Boolean SQL expressions over the rows the LAST statement of `execute_together` changes, asked back
+    by that statement (``RETURNING``): `values[name]` is true when any changed row makes it true (None:
+    no row changed). Each expression: (SQL, parameters)."""
+
+    def __init__(self, **expressions: tuple[str, Sequence[Any]]) -> None:
+        self.expressions = expressions
+        self.values: dict[str, bool | None] = dict.fromkeys(expressions)
+
+    def clause(self, *, named: bool) -> tuple[str, list[Any]]:
+        parts, params = [], []
+        for name, (sql, sql_params) in self.expressions.items():
+            parts.append(f"({sql}) AS r_{name}" if named else f"({sql})")
+            params.extend(sql_params)
+        return ", ".join(parts), params
+
+
+def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: Any = None,
+                     returning: Returning | None = None) -> list[int]:
     """Run data-modifying statements; how many rows each changed.
 
     On PostgreSQL they go in one round trip as data-modifying CTEs (they see the same snapshot and
@@ -314,22 +404,38 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: A
     `tail` (PostgreSQL only): more CTEs to carry in the same statement, an object with `ctes`,
     `params`, `result` (the CTE whose row is wanted) and `columns` (audit.services.FoldedAppend);
     its row (or None) is then handed to `tail.row`.
+
+    `returning`: boolean expressions over the rows the last statement changes, read back by the
+    same statement (``RETURNING``) into `returning.values`.
     """
     if not statements and tail is None:
         return []
-    if connection.vendor != "postgresql" or (len(statements) == 1 and tail is None):
+    last = len(statements) - 1
+    if connection.vendor != "postgresql" or (len(statements) == 1 and tail is None and returning is None):
         assert tail is None, "a tail is folded on PostgreSQL only"
         counts = []
         with connection.cursor() as cursor:
-            for statement, params in statements:
-                cursor.execute(statement, params)
-                counts.append(cursor.rowcount)
+            for index, (statement, params) in enumerate(statements):
+                if returning is not None and index == last:
+                    clause, clause_params = returning.clause(named=False)
+                    cursor.execute(f"{statement} RETURNING {clause}", [*params, *clause_params])
+                    rows = cursor.fetchall()
+                    for column, name in enumerate(returning.values):
+                        returning.values[name] = any(bool(r[column]) for r in rows) if rows else None
+                    counts.append(len(rows))
+                else:
+                    cursor.execute(statement, params)
+                    counts.append(cursor.rowcount)
         return counts
     parts, params, selects = [], [], []
     for index, (statement, stmt_params) in enumerate(statements):
-        parts.append(f"s{index} AS ({statement} RETURNING 1)")
+        back, back_params = returning.clause(named=True) if returning is not None and index == last else ("1", [])
+        parts.append(f"s{index} AS ({statement} RETURNING {back})")
         params.extend(stmt_params)
+        params.extend(back_params)
         selects.append(f"(SELECT count(*) FROM s{index})")
+    if returning is not None:
+        selects.extend(f"(SELECT bool_or(r_{name}) FROM s{last})" for name in returning.values)
     source = ""
     if tail is not None:
         parts.append(tail.ctes)
@@ -340,6 +446,11 @@ def execute_together(statements: Sequence[tuple[str, Sequence[Any]]], *, tail: A
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT {', '.join(selects)}{source}", params)
         row = cursor.fetchone()
+    n = len(statements)
+    if returning is not None:
+        for name in returning.values:
+            returning.values[name] = row[n]
+            n += 1
     if tail is not None:
-        tail.row = tuple(row[len(statements):])
-    return [int(n) for n in row[: len(statements)]]
+        tail.row = tuple(row[n:])
+    return [int(c) for c in row[: len(statements)]]

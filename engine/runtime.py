@@ -22,15 +22,17 @@ import datetime as dt
 import functools
 import logging
 import traceback
+from collections import OrderedDict
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
+from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState
 
 from accounts.models import Tenant
@@ -98,10 +100,42 @@ def load_for_read(instance: WorkflowInstance) -> BpmnWorkflow:
     )
 
 
+# The workflow objects this process's own committed steps left behind, by instance id, with the exact
+# state text that step saved and the version it ran on. The next write of the instance (the next task
+# of the same case, often a moment later) takes it instead of deserialising the same text again: only
+# when the locked row still holds that very text (any other writer changed it, or a rolled back step
+# never put it here). Taking it removes it, so a step that fails cannot leave a half-changed object.
+_WARM: OrderedDict[int, tuple[str, int, BpmnWorkflow]] = OrderedDict()
+_WARM_MAX = 128
+
+
+def _take_warm(instance: WorkflowInstance) -> BpmnWorkflow | None:
+    entry = _WARM.pop(instance.pk, None) if instance.pk is not None else None
+    if entry is None:
+        return None
+    state, version_id, workflow = entry
+    if (version_id != instance.process_version_id or instance.serializer_version != SERIALIZER_VERSION
+            or state != instance.state):
+        return None
+    workflow.script_engine = script_engine_for(instance.tenant.work_calendar)  # the calendar as it is today
+    return workflow
+
+
+def _keep_warm(instance_id: int, state: str, version_id: int, workflow: BpmnWorkflow) -> None:
+    _WARM[instance_id] = (state, version_id, workflow)
+    _WARM.move_to_end(instance_id)
+    while len(_WARM) > _WARM_MAX:
+        _WARM.popitem(last=False)
+
+
+def forget_warm_workflows() -> None:
+    _WARM.clear()
+
+
 def find_task(workflow: BpmnWorkflow, task_id: str):
     try:
         return workflow.get_task_from_id(UUID(task_id))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, TaskNotFoundException):
         return None
 
 
@@ -291,7 +325,7 @@ class InstanceRuntime:
     @classmethod
     def load(cls, instance: WorkflowInstance, *, projector: Projector | None = None) -> InstanceRuntime:
         require_locked(instance)
-        return cls(instance, load_for_read(instance), projector=projector)
+        return cls(instance, _take_warm(instance) or load_for_read(instance), projector=projector)
 
     @classmethod
     def load_or_incident(cls, instance: WorkflowInstance, *, projector: Projector | None = None) -> InstanceRuntime | None:
@@ -409,9 +443,8 @@ class InstanceRuntime:
             instance._state.db = connection.alias
             return PendingSave(sql=_instance_insert_sql(), params=tuple(values))
         values = {"revision": instance.revision + 1, **fields}
-        params = [
-            _INSTANCE_FIELDS[name].get_db_prep_save(value, connection) for name, value in values.items()
-        ]
+        conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the proxy each field would ask
+        params = [_INSTANCE_FIELDS[name].get_db_prep_save(value, conn) for name, value in values.items()]
         sql = _instance_update_sql(tuple(values))
         params += [instance.pk, instance.revision]
         # The projector reads the new status; a refused save rolls the whole transaction back.
@@ -502,6 +535,10 @@ class InstanceRuntime:
         self.project(result)
         if pending is not None and not pending.done:  # the projector did not send it
             self._send(pending)
+        # Nothing changes the workflow after its state was dumped above: once committed, the object is
+        # that text, for the next write of this instance in this process (_take_warm).
+        kept = (instance.pk, instance.state, instance.process_version_id, workflow)
+        transaction.on_commit(lambda: _keep_warm(*kept))
         if new_outbox:
             ids = [m.pk for m in new_outbox]
             transaction.on_commit(lambda: dispatch_outbox(ids))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from SpiffWorkflow.util.task import TaskState
 
 from common.errors import NotFound
@@ -27,13 +28,38 @@ def process_versions_visible(*, tenant=None) -> QuerySet[ProcessVersion]:
 
 def process_latest_version_id(*, process_id: str, tenant=None) -> int | None:
     """The version new cases of `tenant` start on: its newest own variant of the procedure if it
-    published one, else the newest shipped version. Without a tenant: the newest shipped version."""
-    qs = ProcessVersion.objects.filter(definition__process_id=process_id)
-    if tenant is None:
-        return qs.filter(tenant__isnull=True).order_by("-version").values_list("pk", flat=True).first()
-    # One query (every case start asks): the tenant's own versions sort before the shipped ones.
-    return (qs.filter(Q(tenant=tenant) | Q(tenant__isnull=True))
-            .order_by(F("tenant_id").asc(nulls_last=True), "-version").values_list("pk", flat=True).first())
+    published one, else the newest shipped version. Without a tenant: the newest shipped version.
+
+    Every case start asks, so the statement is written once (`_latest_version_sql`), not built by the
+    ORM per call; it is read fresh each time (a publish in another process changes the answer). The
+    ORM twin: ``ProcessVersion.objects.filter(definition__process_id=..., Q(tenant=tenant) |
+    Q(tenant__isnull=True)).order_by(F("tenant_id").asc(nulls_last=True), "-version")``."""
+    from django.db import connection
+
+    tenant_id = getattr(tenant, "pk", tenant)
+    with connection.cursor() as cursor:
+        cursor.execute(_latest_version_sql(tenant_id is not None), [process_id, tenant_id] if tenant_id is not None
+                       else [process_id])
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
+
+
+@functools.cache
+def _latest_version_sql(with_tenant: bool) -> str:
+    from django.db import connection
+
+    from .models import ProcessDefinition
+
+    q = connection.ops.quote_name
+    # The tenant's own versions sort before the shipped ones (NULL last on both databases).
+    owner = (f"(v.{q('tenant_id')} = %s OR v.{q('tenant_id')} IS NULL)" if with_tenant
+             else f"v.{q('tenant_id')} IS NULL")
+    return (
+        f"SELECT v.{q('id')} FROM {q(ProcessVersion._meta.db_table)} v "
+        f"INNER JOIN {q(ProcessDefinition._meta.db_table)} d ON d.{q('id')} = v.{q('definition_id')} "
+        f"WHERE d.{q('process_id')} = %s AND {owner} "
+        f"ORDER BY v.{q('tenant_id')} IS NULL, v.{q('version')} DESC LIMIT 1"
+    )
 
 
 def process_latest_version(*, process_id: str, tenant=None) -> ProcessVersion:

@@ -293,3 +293,41 @@ def test_the_milestone_message_leaves_at_the_milestone_not_at_the_next_sweep(tow
     assert f"/area-personale/pratiche/{case.pk}/" in mailoutbox[0].body
     assert services.milestones_notify() == 0  # the sweep finds nothing left to say
     assert len(mailoutbox) == 1
+
+
+def test_a_citizen_who_opts_in_after_filing_is_heard_at_the_next_step(town, sims, portal_settings, mailoutbox,
+                                                                       django_capture_on_commit_callbacks):
+    """Case.subjects_watched: a case nobody watches sends no cases.signals.case_progressed (its steps ask the
+    portal nothing); when its citizen opts in later, the case is flagged and its next step runs the milestone
+    hook at once (the first run records what the case reached, as it always did)."""
+    from cases.signals import case_progressed
+    from config.celery import app
+
+    tenant, citizen = town["tenant"], town["citizen"]
+    heard: list[int] = []
+
+    def listener(sender, *, case_id, **kwargs):
+        heard.append(case_id)
+
+    case_progressed.connect(listener, dispatch_uid="tests.portal.heard")
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            case = _submit(town, sims, with_file=False).case
+        case.refresh_from_db()
+        assert not case.subjects_watched and heard == [] and not MilestoneNotice.objects.filter(case=case).exists()
+        services.profile_update(tenant=tenant, user=citizen, io_opt_in=False, email_opt_in=True,
+                                email="mario@example.org")
+        case.refresh_from_db()
+        assert case.subjects_watched
+        item = case.work_items.get(bpmn_id="registration", status="open")
+        with django_capture_on_commit_callbacks(execute=True):
+            case_services.work_item_complete(work_item_id=item.pk, tenant=tenant, user=town["registrar"],
+                                             data={"origin": "same_municipality", "documents_checked": True})
+            _settle()
+    finally:
+        app.conf.task_always_eager = False
+        case_progressed.disconnect(dispatch_uid="tests.portal.heard")
+    assert heard and set(heard) == {case.pk}
+    assert MilestoneNotice.objects.get(case=case, element_id="police_verification").channel == "none"
+    assert not mailoutbox  # told from the next milestone on, never about what happened before
