@@ -241,8 +241,7 @@ def _case_payload(case: Case, *, detail: bool = False) -> dict[str, Any]:
     body = case_fields(case)
     outcomes = manifest_of(version_by_id(case.process_version_id)).outcomes
     body["outcome_label"] = outcomes.get(case.outcome, case.outcome)
-    open_items = case.work_items.filter(status="open").order_by("due_at", "id").values(*selectors.INBOX_API_VALUES)
-    body["tasks"] = work_item_rows(open_items)
+    body["tasks"] = work_item_rows(selectors.case_open_task_rows(case_id=case.pk))
     if detail:
         body["data"] = case.data
         body["history"] = selectors.case_history(case=case)

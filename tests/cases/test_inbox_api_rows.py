@@ -87,6 +87,15 @@ def test_one_work_item_and_a_case_answer_what_their_serializers_give(env):
     )
     for case in Case.objects.filter(tenant=tenant):
         assert case_fields(case) == dict(CaseSerializer(case).data), case.pk
+        open_items = case.work_items.filter(status="open").select_related("assignee", "case").order_by("due_at", "id")
+        assert work_item_rows(selectors.case_open_task_rows(case_id=case.pk)) == [
+            dict(r) for r in WorkItemSerializer(open_items, many=True).data], case.pk
+    # A case start answers with its open tasks.
+    started = api_client(user, tenant).post("/api/v1/cases/", {"process": "three_tasks", "data": {}}, format="json")
+    assert started.status_code == 201
+    open_items = WorkItem.objects.filter(case_id=started.json()["id"], status="open").select_related("assignee", "case")
+    assert started.json()["tasks"] == json.loads(json.dumps(WorkItemSerializer(open_items, many=True).data,
+                                                            cls=DjangoJSONEncoder)) != []
     # What the API answers to a claim and a completion, in JSON.
     client = api_client(user, tenant)
     claimed = client.post(f"/api/v1/tasks/{items[1].pk}/claim/")
