@@ -141,9 +141,28 @@ def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
 
 
+_PORTS: list[int] = []
+
+
 def _free_port() -> int:
+    """A free port; from BENCH_VF_PORT_BASE upwards (the first free of its next 10) when set (a session that
+    may use only its own range)."""
     import socket
 
+    base = int(os.environ.get("BENCH_VF_PORT_BASE", "0"))
+    if base:
+        for port in range(base, base + 10):
+            if port in _PORTS:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _PORTS.append(port)
+            return port
+        _PORTS.clear()
+        return _free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
