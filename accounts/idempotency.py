@@ -20,12 +20,13 @@ that died mid-request - and nginx resends such calls to another web process by i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import re
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
@@ -86,11 +87,10 @@ def claim(*, request: HttpRequest, tenant: Tenant, user: User, fingerprint_hex: 
             details={"idempotency_key": [_("Formato non valido.")]}, code="invalid_idempotency_key",
         )
     fields = {"fingerprint": fingerprint_hex, "method": request.method, "path": request.get_full_path()[:300]}
-    try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(tenant=tenant, user=user, key=key, **fields)
-    except IntegrityError:
-        pass  # an earlier (or concurrent, now ended) call holds the key
+    record = _insert_unless_held(tenant=tenant, user=user, key=key, **fields)
+    if record is not None:
+        return record
+    # an earlier (or concurrent, now ended) call holds the key
     existing = IdempotencyRecord.objects.get(tenant=tenant, user=user, key=key)
     if existing.created_at < timezone.now() - ttl():
         existing.delete()  # expired: the key is free again
@@ -106,6 +106,45 @@ def claim(*, request: HttpRequest, tenant: Tenant, user: User, fingerprint_hex: 
     response = HttpResponse(bytes(existing.body), status=existing.status_code, content_type=existing.content_type)
     response["Idempotent-Replayed"] = "true"
     raise Replay(response)
+
+
+@functools.cache
+def _insert_sql(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+    meta = IdempotencyRecord._meta
+    columns = ("tenant_id", "user_id", "key", "fingerprint", "method", "path", "content_type", "body", "created_at")
+    return (
+        f"INSERT INTO {q(meta.db_table)} ({', '.join(q(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({q('tenant_id')}, {q('user_id')}, {q('key')}) DO NOTHING RETURNING {q('id')}"
+    )
+
+
+def _insert_unless_held(*, tenant: Tenant, user: User, key: str, fingerprint: str, method: str,
+                        path: str) -> IdempotencyRecord | None:
+    """Claim the key: the record inserted, or None when another call's record holds it (waiting, as the unique
+    index makes it, for a concurrent holder to commit or roll back). One statement: the ORM's create() in a
+    savepoint, to catch the IntegrityError, cost SAVEPOINT + INSERT + RELEASE on every keyed call."""
+    conn = connections[router.db_for_write(IdempotencyRecord)]  # the router also marks the request as writing
+    created_at = timezone.now()
+    meta = IdempotencyRecord._meta
+    params = [
+        tenant.pk, user.pk, key, fingerprint, method, path, "",
+        meta.get_field("body").get_db_prep_save(b"", conn),
+        meta.get_field("created_at").get_db_prep_save(created_at, conn),
+    ]
+    with conn.cursor() as cursor:
+        cursor.execute(_insert_sql(conn.alias), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record = IdempotencyRecord(
+        id=row[0], tenant=tenant, user=user, key=key, fingerprint=fingerprint, method=method, path=path,
+        created_at=created_at,
+    )
+    record._state.adding = False
+    record._state.db = conn.alias
+    return record
 
 
 def settle(record: IdempotencyRecord, response: HttpResponseBase) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connections, router
 from django.db.models import Q, QuerySet
 
 from accounts.models import Tenant, User
@@ -108,6 +109,34 @@ INBOX_API_VALUES = (
 def inbox_api_rows(*, tenant: Tenant, user: User, scope: str = "mine") -> InboxRows:
     """The inbox as dicts of INBOX_API_VALUES, in the inbox's order, for the API's LimitOffsetPagination."""
     return InboxRows(inbox_where(tenant=tenant, user=user, scope=scope), values=INBOX_API_VALUES)
+
+
+_CASE_SENTINEL = -918273645
+
+
+def case_open_task_rows(*, case_id: int) -> list[dict[str, Any]]:
+    """The case's open work items as dicts of INBOX_API_VALUES, by due date then id: what the API shows as a
+    case's `tasks` (after every case start). The statement is compiled once per connection (its ORM twin
+    cost ~1 ms of CPU to build, on every case start); values, converters and order are the ORM's."""
+    conn = connections[router.db_for_read(WorkItem)]
+    cached = conn.__dict__.get("_procedo_open_task_rows")
+    if cached is None:
+        qs = (WorkItem.objects.using(conn.alias).filter(case_id=_CASE_SENTINEL, status=WorkItemStatus.OPEN)
+              .order_by("due_at", "id").values(*INBOX_API_VALUES))
+        compiler = qs.query.get_compiler(using=conn.alias)
+        sql, params = compiler.as_sql()
+        converters = compiler.get_converters([expression for expression, _sql, _alias in compiler.select])
+        cached = (sql, list(params), params.index(_CASE_SENTINEL), compiler, converters)
+        conn.__dict__["_procedo_open_task_rows"] = cached
+    sql, params, position, compiler, converters = cached
+    params = [*params]
+    params[position] = case_id
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if converters:
+        rows = compiler.apply_converters(rows, converters)
+    return [dict(zip(INBOX_API_VALUES, row, strict=True)) for row in rows]
 
 
 # The bundle of a process version (engine.models.ProcessVersion): large, read through the version cache.
