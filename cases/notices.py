@@ -346,6 +346,9 @@ def notice_deliveries_poll(*, limit: int = 500) -> int:
                 if not caught:
                     logger.info("notice %s failed; case %s no longer waits for %s", notice.pk, notice.case.number,
                                 notice.failure_message)
+                    # Nobody will deliver it another way through the case: the page must not say a task
+                    # is open for it ("non consegnata" only).
+                    CitizenNotice.objects.filter(pk=notice.pk).update(failure_message="")
             continue
         if delivered_on is None:
             CitizenNotice.objects.filter(pk=notice.pk).update(last_checked_at=now)
