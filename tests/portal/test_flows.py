@@ -28,6 +28,7 @@ from portal.models import (
     SubmissionDraft,
 )
 from registry.models import Certificate
+from tests.factories import registration_documents
 from tests.portal.conftest import citizen_client, clean_pdf, declaration_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -103,7 +104,7 @@ def _to_observations(town, case):
         item = case.work_items.get(bpmn_id=bpmn_id, status="open")
         case_services.work_item_complete(work_item_id=item.pk, tenant=tenant, user=user, data=data)
 
-    complete("registration", registrar, {"origin": "same_municipality", "documents_checked": True})
+    complete("registration", registrar, {"origin": "same_municipality", "documents": registration_documents()})
     _settle()
     complete("police_verification", police, {"outcome": "negative", "visit_date": clock.today().isoformat(),
                                              "found_at_address": False, "negative_reason": "Abitazione disabitata"})
@@ -227,7 +228,7 @@ def test_an_opted_in_citizen_gets_a_message_at_each_public_milestone_on_app_io_o
         _settle()
 
     # Mario has blocked the municipality's service on IO (the simulator's seed): email instead.
-    complete("registration", town["registrar"], {"origin": "same_municipality", "documents_checked": True})
+    complete("registration", town["registrar"], {"origin": "same_municipality", "documents": registration_documents()})
     assert services.milestones_notify() == 1
     assert MilestoneNotice.objects.get(case=case, element_id="police_verification").channel == "email"
     assert f"/area-personale/pratiche/{case.pk}/" in mailoutbox[-1].body
@@ -284,7 +285,7 @@ def test_the_milestone_message_leaves_at_the_milestone_not_at_the_next_sweep(tow
         item = case.work_items.get(bpmn_id="registration", status="open")
         with django_capture_on_commit_callbacks(execute=True):
             case_services.work_item_complete(work_item_id=item.pk, tenant=tenant, user=town["registrar"],
-                                             data={"origin": "same_municipality", "documents_checked": True})
+                                             data={"origin": "same_municipality", "documents": registration_documents()})
             _settle()
     finally:
         app.conf.task_always_eager = False
