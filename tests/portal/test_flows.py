@@ -324,7 +324,7 @@ def test_a_citizen_who_opts_in_after_filing_is_heard_at_the_next_step(town, sims
         item = case.work_items.get(bpmn_id="registration", status="open")
         with django_capture_on_commit_callbacks(execute=True):
             case_services.work_item_complete(work_item_id=item.pk, tenant=tenant, user=town["registrar"],
-                                             data={"origin": "same_municipality", "documents_checked": True})
+                                             data={"origin": "same_municipality", "documents": registration_documents()})
             _settle()
     finally:
         app.conf.task_always_eager = False
