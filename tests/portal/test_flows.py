@@ -42,6 +42,15 @@ def _settle() -> None:
             return
 
 
+def _register(case, town, capture) -> None:
+    """The registrar completes the case's registration task; what it sends runs before returning."""
+    item = case.work_items.get(bpmn_id="registration", status="open")
+    with capture(execute=True):
+        case_services.work_item_complete(work_item_id=item.pk, tenant=town["tenant"], user=town["registrar"],
+                                         data={"origin": "same_municipality", "documents": registration_documents()})
+        _settle()
+
+
 def _submit(town, sims, *, with_file: bool = True):
     tenant, citizen = town["tenant"], town["citizen"]
     draft = services.draft_for(tenant=tenant, user=citizen, process_id="residence_change")
@@ -282,11 +291,7 @@ def test_the_milestone_message_leaves_at_the_milestone_not_at_the_next_sweep(tow
         with django_capture_on_commit_callbacks(execute=True):
             case = _submit(town, sims, with_file=False).case  # the start: what it reached is recorded, not sent
         assert MilestoneNotice.objects.filter(case=case).exists() and not mailoutbox
-        item = case.work_items.get(bpmn_id="registration", status="open")
-        with django_capture_on_commit_callbacks(execute=True):
-            case_services.work_item_complete(work_item_id=item.pk, tenant=tenant, user=town["registrar"],
-                                             data={"origin": "same_municipality", "documents": registration_documents()})
-            _settle()
+        _register(case, town, django_capture_on_commit_callbacks)
     finally:
         app.conf.task_always_eager = False
     notice = MilestoneNotice.objects.get(case=case, element_id="police_verification")
@@ -321,11 +326,7 @@ def test_a_citizen_who_opts_in_after_filing_is_heard_at_the_next_step(town, sims
                                 email="mario@example.org")
         case.refresh_from_db()
         assert case.subjects_watched
-        item = case.work_items.get(bpmn_id="registration", status="open")
-        with django_capture_on_commit_callbacks(execute=True):
-            case_services.work_item_complete(work_item_id=item.pk, tenant=tenant, user=town["registrar"],
-                                             data={"origin": "same_municipality", "documents": registration_documents()})
-            _settle()
+        _register(case, town, django_capture_on_commit_callbacks)
     finally:
         app.conf.task_always_eager = False
         case_progressed.disconnect(dispatch_uid="tests.portal.heard")
