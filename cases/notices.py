@@ -101,20 +101,8 @@ def notify_citizens(params: dict[str, Any], ctx: OperationContext) -> dict[str, 
         one["markdown"] = greeting(person, body)
         # The deed is protocolled with the first notice; the others carry that protocol number.
         one["protocol"] = bool(params.get("protocol")) and index == 0
-        if one["protocol"]:
-            # ... with every recipient as a correspondent of that registration, not the first only.
-            one["other_recipients"] = people[1:]
         sent.append(notify_citizen(one, ctx if index == 0 else _sub(ctx, f"to:{person['fiscal_code'].upper()}")))
     return {**sent[0], "notices": sent}
-
-
-def _protocol_correspondent(recipient: dict[str, Any]) -> dict[str, Any]:
-    """A recipient as a correspondent of the protocol registration (a person or an organisation)."""
-    if recipient["organisation"]:
-        return {"type": "organization", "name": str(recipient.get("denomination") or ""),
-                "pec": str(recipient.get("pec") or ""), "fiscal_code": recipient["fiscal_code"]}
-    return {"type": "person", "first_name": str(recipient.get("given_name") or ""),
-            "last_name": str(recipient.get("family_name") or ""), "fiscal_code": recipient["fiscal_code"]}
 
 
 def _recipient(params: dict[str, Any]) -> dict[str, Any]:
@@ -182,11 +170,14 @@ def notify_citizen(params: dict[str, Any], ctx: OperationContext) -> dict[str, A
     if document is not None and params.get("protocol"):
         from documents.protocol import document_protocol
 
-        others = [_recipient({"recipient": p}) for p in params.get("other_recipients") or [] if isinstance(p, dict)]
         protocolled = document_protocol(
             tenant=tenant, document=document, direction="out", subject=title, classification=None, received_on=None,
-            correspondent=_protocol_correspondent(recipient),
-            other_correspondents=[_protocol_correspondent(o) for o in others],
+            correspondent=({"type": "organization", "name": str(recipient.get("denomination") or ""),
+                            "pec": str(recipient.get("pec") or ""), "fiscal_code": recipient["fiscal_code"]}
+                           if recipient["organisation"] else
+                           {"type": "person", "first_name": str(recipient.get("given_name") or ""),
+                            "last_name": str(recipient.get("family_name") or ""),
+                            "fiscal_code": recipient["fiscal_code"]}),
             ctx=_sub(ctx, "protocol"))
         protocol_number = protocolled["protocol_number"]
         protocol_date = dt.date.fromisoformat(protocolled["protocol_date"])
@@ -346,9 +337,6 @@ def notice_deliveries_poll(*, limit: int = 500) -> int:
                 if not caught:
                     logger.info("notice %s failed; case %s no longer waits for %s", notice.pk, notice.case.number,
                                 notice.failure_message)
-                    # Nobody will deliver it another way through the case: the page must not say a task
-                    # is open for it ("non consegnata" only).
-                    CitizenNotice.objects.filter(pk=notice.pk).update(failure_message="")
             continue
         if delivered_on is None:
             CitizenNotice.objects.filter(pk=notice.pk).update(last_checked_at=now)

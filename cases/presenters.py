@@ -201,19 +201,6 @@ def receipt_and_protocol(data: dict[str, Any]) -> dict[str, Any]:
             "protocols": protocols}
 
 
-def document_checklist(data: dict[str, Any]) -> list[dict[str, str]]:
-    """The registrar's per-document checklist as the case data records it (`documents_checklist`: each
-    required document with its legal basis, the outcome of the check and the registrar's note)."""
-    rows = data.get("documents_checklist")
-    if not isinstance(rows, list):
-        return []
-    states = {"received": _("ricevuto"), "missing": _("mancante"), "not_applicable": _("non applicabile")}
-    return [{"label": str(r.get("label") or r.get("code") or ""), "basis": str(r.get("basis") or ""),
-             "status": str(r.get("status") or ""),
-             "state": states.get(str(r.get("status") or ""), _("non verificato")), "note": str(r.get("note") or "")}
-            for r in rows if isinstance(r, dict)]
-
-
 def notice_rows(notices: Iterable[Any]) -> list[dict[str, Any]]:
     """Each notice sent to a citizen: what, how, its protocol and where its delivery stands."""
     rows = []

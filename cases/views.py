@@ -5,7 +5,6 @@ common.middleware.DomainErrorPagesMiddleware turns them into the 404/403 pages."
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import Any
 
@@ -257,7 +256,6 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
         values = draft.data
     elif sent_back is not None and isinstance(item.case.data.get(item.bpmn_id), dict):
         values = item.case.data[item.bpmn_id]  # sent back to correct it: what was entered the first time
-    values = _prefilled(values, ui, item.case.data)
 
     if request.method == "POST":
         if not can_act:
@@ -305,21 +303,6 @@ def task_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "can_act": can_act, "draft": draft, "sent_back": sent_back, "sla": presenters.sla(item, tenant), "assignable": assignable,
         "four_eyes_blocked": four_eyes_blocked,
     })
-
-
-def _prefilled(values: dict[str, Any], ui: dict[str, Any], case_data: dict[str, Any]) -> dict[str, Any]:
-    """A field the UI schema pre-fills from the case data (`"ui:prefill": {"field": "case_variable"}`, e.g.
-    the checklist of the documents a decision table required), unless the form already has a value
-    (a draft, a task sent back). Only what the form's own schema accepts is kept when it is submitted."""
-    prefill = ui.get("ui:prefill") if isinstance(ui, dict) else None
-    if not isinstance(prefill, dict):
-        return values
-    values = dict(values)
-    for field_name, variable in prefill.items():
-        source = case_data.get(variable) if isinstance(variable, str) else None
-        if field_name not in values and isinstance(source, (list, dict)):
-            values[field_name] = copy.deepcopy(source)
-    return values
 
 
 def _store_uploads(request: HttpRequest, tenant: Any, item: WorkItem, schema: dict[str, Any],
@@ -420,7 +403,6 @@ def case_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return render(request, "cases/case_detail.html", {
         "progress": progress, "documents": documents,
         "receipt": presenters.receipt_and_protocol(case.data),
-        "checklist": presenters.document_checklist(case.data),
         "linked_cases": selectors.linked_cases(case=case),
         "civil_acts": acts_for_case(tenant=tenant, case_id=case.pk),
         "notices": presenters.notice_rows(selectors.case_notices(case=case)),

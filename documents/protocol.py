@@ -72,10 +72,9 @@ def declaration_store(*, tenant: Tenant, case, declaration: dict[str, Any], subj
 
 def document_protocol(*, tenant: Tenant, document: Document, direction: str, subject: str, correspondent: Any,
                       classification: dict[str, Any] | None, received_on: str | None,
-                      ctx: OperationContext, other_correspondents: list[Any] | None = None) -> dict[str, Any]:
+                      ctx: OperationContext) -> dict[str, Any]:
     """Register `document` in the protocol (once: a document already protocolled keeps its number)
-    and file the number and date on it and on its dossier entries. `other_correspondents` (outgoing):
-    the further recipients of a deed sent to several people, each a correspondent of the registration."""
+    and file the number and date on it and on its dossier entries."""
     if document.protocol_number:
         return _summary(document, segnatura_id=None)
     register = get_operation("protocol.register")
@@ -88,8 +87,6 @@ def document_protocol(*, tenant: Tenant, document: Document, direction: str, sub
     }
     if received_on:
         params["received_on"] = received_on
-    if other_correspondents:
-        params["other_correspondents"] = list(other_correspondents)
     answer = register(params, OperationContext(
         tenant_id=ctx.tenant_id, tenant_istat=ctx.tenant_istat, idempotency_key=f"{ctx.idempotency_key}:protocol",
         case_id=ctx.case_id, case_number=ctx.case_number, attempt=ctx.attempt))

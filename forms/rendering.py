@@ -6,11 +6,7 @@ into JSON data of the right types. Dates are shown and typed in the Italian
 format (GG/MM/AAAA) and stored as ISO. A string with `"format": "municipality"` is a
 municipality picker (ANPR's archive: a name, "Name (PR)", the ISTAT or Belfiore code are
 understood; the ISTAT code is stored; see forms/municipalities.py). Repeated groups (arrays of objects) are
-rendered with a fixed number of rows (existing + 1 empty). A checklist (`"ui:widget": "checklist"` on an
-array of objects with `code`, `label`, `basis`, `status`, `note`) shows exactly the rows it is given (the
-task page pre-fills them from the case data named by the UI schema's `"ui:prefill"`): each row a fieldset
-whose legend is the item's label, its code, label and basis carried as hidden inputs, its status and note
-as ordinary fields.
+rendered with a fixed number of rows (existing + 1 empty).
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from common import jsondepth
 class Field:
     name: str  # form input name (dotted path: declarants.0.fiscal_code)
     label: str
-    widget: str  # text | textarea | number | integer | date | select | radio | checkbox | email | municipality | file | object | group | checklist
+    widget: str  # text | textarea | number | integer | date | select | radio | checkbox | email | municipality | file | object | group
     required: bool = False
     help: str = ""
     value: Any = None
@@ -39,7 +35,6 @@ class Field:
     rows: list[list[Field]] = field(default_factory=list)  # for groups
     accept_types: list[str] = field(default_factory=list)  # file fields: pdf, jpeg, png, tiff
     max_bytes: int | None = None
-    checklist: list[dict[str, Any]] = field(default_factory=list)  # checklist rows: code, label, basis, prefix, fields
 
     @property
     def accept(self) -> str:
@@ -89,9 +84,6 @@ def _ordered(properties: dict[str, Any], ui: dict[str, Any]) -> list[str]:
 
 
 def _widget(schema: dict[str, Any], ui: dict[str, Any]) -> str:
-    if (ui.get("ui:widget") == "checklist" and schema.get("type") == "array"
-            and schema.get("items", {}).get("type") == "object"):
-        return "checklist"
     if ui.get("ui:widget") in ("textarea", "radio", "date", "select", "checkbox"):
         return ui["ui:widget"]
     kind = schema.get("type")
@@ -155,16 +147,6 @@ def build_fields(
             f.choices = [(str(v), str(n)) for v, n in zip(prop["enum"], names, strict=False)]
         if widget == "object":
             f.rows = [build_fields(prop, prop_ui, values.get(key) or {}, errors, f"{name}.")]
-        if widget == "checklist":
-            items = [i for i in (values.get(key) or []) if isinstance(i, dict)][: prop.get("maxItems", 20)]
-            item_ui = prop_ui.get("items", {})
-            for i, item in enumerate(items):
-                row_fields = build_fields(prop["items"], item_ui, item, errors, f"{name}.{i}.")
-                f.checklist.append({
-                    "code": str(item.get("code", "")), "label": str(item.get("label") or item.get("code", "")),
-                    "basis": str(item.get("basis", "")), "prefix": f"{name}.{i}.",
-                    "fields": [r for r in row_fields if r.name.rsplit(".", 1)[-1] not in ("code", "label", "basis")],
-                })
         if widget == "group":
             items = values.get(key) or []
             count = max(len(items), 1) + (1 if items else 0)

@@ -79,10 +79,6 @@ def _path(error: ValidationError, extra: str | None = None) -> str:
 
 def _message(error: ValidationError) -> tuple[str, str | None]:
     v = error.validator
-    if v == "not" and isinstance(error.schema, dict) and isinstance(error.schema.get("x-message"), str):
-        # A rule stated as "not" (e.g. a checklist row that may not be "missing") says why in the
-        # form's own words: the generic "Valore non valido." would not tell the person what to do.
-        return error.schema["x-message"][:500], None
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else None
         return _("Campo obbligatorio."), missing

@@ -142,57 +142,6 @@ def comunicazione_esito() -> bytes:
     return _stable_bytes(doc)
 
 
-def _correction_letter(doc: Document, subject: str) -> None:
-    doc.add_paragraph("{{ stemma }}")
-    doc.add_paragraph("{{ ente.nome }}").runs[0].bold = True
-    doc.add_paragraph("{{ ente.indirizzo }}")
-    doc.add_paragraph("Ufficio Anagrafe")
-    doc.add_paragraph("")
-    doc.add_paragraph("Gentile {{ richiedente.nome }} {{ richiedente.cognome }} (C.F. {{ richiedente.codice_fiscale }})")
-    doc.add_paragraph(subject).runs[0].bold = True
-    doc.add_paragraph("Rif.: richiesta di rettifica dei dati anagrafici presentata sul portale ANPR (richiesta n. "
-                      "{{ pratica.richiesta_anpr }}), pervenuta all'ufficio il {{ pratica.data_ricezione }}.")
-    doc.add_paragraph("{% if pratica.richiesta %}Richiesta: {{ pratica.richiesta }}{% endif %}")
-
-
-def preavviso_rettifica() -> bytes:
-    """ANPR data correction: notice of the grounds for refusal (art. 10-bis L. 241/1990)."""
-    doc = _document()
-    _correction_letter(doc, "Oggetto: comunicazione dei motivi ostativi all'accoglimento - pratica n. {{ pratica.numero }}")
-    doc.add_paragraph(
-        "Ai sensi dell'articolo 10-bis della legge 7 agosto 1990, n. 241, si comunicano i motivi che ostano "
-        "all'accoglimento della richiesta di rettifica sopra indicata, sulla base della documentazione esaminata "
-        "({{ documentazione }}):"
-    )
-    doc.add_paragraph("{{ motivi }}")
-    doc.add_paragraph(
-        "Entro 10 giorni dal ricevimento della presente comunicazione può presentare per iscritto le sue "
-        "osservazioni, eventualmente corredate da documenti. In mancanza di osservazioni, o se non saranno "
-        "accolte, la richiesta di rettifica sarà respinta."
-    )
-    doc.add_paragraph("Responsabile del procedimento: {{ responsabile }}.")
-    _seal(doc)
-    return _stable_bytes(doc)
-
-
-def esito_rettifica() -> bytes:
-    """ANPR data correction: the outcome (art. 16 Reg. (UE) 2016/679; art. 12 c. 4 for a refusal)."""
-    doc = _document()
-    _correction_letter(doc, "Oggetto: esito della richiesta di rettifica dei dati anagrafici - pratica n. {{ pratica.numero }}")
-    doc.add_paragraph("{{ esito }}")
-    doc.add_paragraph("{% if dati_rettificati %}Dati rettificati: {{ dati_rettificati }}{% endif %}")
-    doc.add_paragraph("{% if motivazione %}Motivazione: {{ motivazione }}{% endif %}")
-    doc.add_paragraph("{% if osservazioni %}Osservazioni presentate e non accolte: {{ osservazioni }}{% endif %}")
-    doc.add_paragraph(
-        "Contro il presente provvedimento è ammesso ricorso al Tribunale Amministrativo Regionale entro 60 "
-        "giorni dalla notifica, o ricorso straordinario al Presidente della Repubblica entro 120 giorni; può "
-        "inoltre proporre reclamo al Garante per la protezione dei dati personali (art. 77 Reg. (UE) 2016/679)."
-    )
-    doc.add_paragraph("Responsabile del procedimento: {{ responsabile }}.")
-    _seal(doc)
-    return _stable_bytes(doc)
-
-
 def autorizzazione_cremazione() -> bytes:
     """Cremation authorisation (L. 130/2001 art. 3; DPR 285/1990 artt. 8, 79; DPR 396/2000)."""
     doc = _document()
@@ -471,8 +420,6 @@ DEEDS = {
     ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_avvio.docx": comunicazione_avvio,
     ROOT / "processes" / "residence_change" / "deeds" / "preavviso_rigetto.docx": preavviso_rigetto,
     ROOT / "processes" / "residence_change" / "deeds" / "comunicazione_esito.docx": comunicazione_esito,
-    ROOT / "processes" / "anpr_data_correction" / "deeds" / "preavviso_rettifica.docx": preavviso_rettifica,
-    ROOT / "processes" / "anpr_data_correction" / "deeds" / "esito_rettifica.docx": esito_rettifica,
     ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_cremazione.docx": autorizzazione_cremazione,
     ROOT / "processes" / "cremation_authorisation" / "deeds" / "diniego_cremazione.docx": diniego_cremazione,
     ROOT / "processes" / "cremation_authorisation" / "deeds" / "autorizzazione_sepoltura_ceneri.docx":

@@ -120,12 +120,6 @@ def declaration_payload(**overrides: Any) -> dict[str, Any]:
     return DeclarationFactory(**overrides)
 
 
-def registration_documents(*codes: str) -> list[dict[str, str]]:
-    """The registrar's checklist of the residence change's registration task, every document received
-    (default: those of an Italian citizen with no declared title to the dwelling, as in declaration_payload)."""
-    return [{"code": code, "status": "received"} for code in (codes or ("identity", "occupation_title"))]
-
-
 def declarant(fiscal_code: str = MARIO_CF, **fields: Any) -> dict[str, Any]:
     return DeclarantFactory(fiscal_code=fiscal_code, **fields)
 

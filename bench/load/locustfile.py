@@ -27,8 +27,7 @@ DECLARATION = {
     "declaration_date": "2026-03-01",
 }
 COMPLETION = {
-    "registration": {"origin": "same_municipality", "documents": [{"code": "identity", "status": "received"},
-                                                                   {"code": "occupation_title", "status": "received"}]},
+    "registration": {"origin": "same_municipality", "documents_checked": True},
     "police_verification": {"outcome": "positive", "visit_date": "2026-03-10", "found_at_address": True},
 }
 known_cases: list[int] = list(USERS["case_ids"])

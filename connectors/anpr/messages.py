@@ -242,25 +242,6 @@ def _operation(parent: etree._Element, name: str, annulled: dict[str, Any]) -> N
     _sub(op, "idOperazioneANPR", annulled["anpr_operation_id"])
 
 
-# ANPR "Tipi di mutazione" (tab_Tipi_di_mutazione): what a 5008 changes. 1 = personal data (names,
-# sex, date and place of birth) and fiscal code.
-CHANGE_PERSONAL_DATA = "01"  # numerico2: two digits
-
-
-def mutazione_dati_generali(header: Header, *, person: dict[str, Any], corrected: dict[str, Any]) -> etree._Element:
-    """Richiesta5008 (mutazione dati generali), tipoMutazione 1: the person as ANPR knows them
-    (`generalitaPerRicerca`: fiscal code and the current names) and their corrected personal data
-    (`generalitaDaModificare/generalita`: the full new generalità, unchanged fields repeated)."""
-    root = _root(MUTAZIONE, "Richiesta5008")
-    _header(root, header)
-    _generalita(root, "generalitaPerRicerca", person, full=False)
-    changes = _sub(root, "generalitaDaModificare")
-    _generalita(changes, "generalita", {"fiscal_code": person.get("fiscal_code"), **corrected}, full=True)
-    ctl = _sub(root, "datiControllo")
-    _sub(ctl, "tipoMutazione", CHANGE_PERSONAL_DATA)
-    return root
-
-
 def annullamento_mutazione(header: Header, *, annulled: dict[str, Any], subject: dict[str, Any]) -> etree._Element:
     """Richiesta5012: annul a change (5005) and restore the previous position."""
     root = _root(MUTAZIONE, "Richiesta5012")

@@ -460,55 +460,6 @@ def annullamento_mutazione(params: dict[str, Any], ctx: OperationContext) -> dic
             "id_operazione_anpr": annulments[-1]["id_operazione_anpr"], "annulments": annulments}
 
 
-_CORRECTABLE = ("family_name", "given_name", "sex", "birth_date")
-
-
-@operation(
-    "anpr.mutazione_dati_generali",
-    description="Rettifica in ANPR i dati anagrafici di una persona (5008, mutazione dati generali)",
-    remember=True,
-    params=(OperationParam("person", required=True), OperationParam("corrected", required=True), "case_number"),
-)
-def mutazione_dati_generali(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
-    """params: person {fiscal_code, family_name, given_name} as ANPR knows them, corrected {family_name,
-    given_name, sex (M/F), birth_date (ISO)}: the data after the correction, at least one of them
-    (names not given stay as they are). result: esito, operation (5008), operation_id (our
-    idOperazioneComune: the same on every retry, so ANPR never applies a correction twice),
-    id_operazione_anpr, corrected (what was sent)."""
-    person = params.get("person") if isinstance(params.get("person"), dict) else {}
-    current = {"fiscal_code": _fiscal_code(person.get("fiscal_code"), "person.fiscal_code"),
-               "family_name": str(person.get("family_name") or "").strip().upper(),
-               "given_name": str(person.get("given_name") or "").strip().upper()}
-    if not current["family_name"] or not current["given_name"]:
-        raise InvalidRequest(_("Indicare nome e cognome della persona come registrati in ANPR."),
-                             details={"person": ["required"]})
-    raw = params.get("corrected") if isinstance(params.get("corrected"), dict) else {}
-    corrected = {k: str(raw.get(k) or "").strip() for k in _CORRECTABLE if str(raw.get(k) or "").strip()}
-    if not corrected:
-        raise InvalidRequest(_("Indicare almeno un dato rettificato (cognome, nome, sesso o data di nascita)."),
-                             details={"corrected": ["required"]})
-    for key in ("family_name", "given_name"):
-        if key in corrected:
-            corrected[key] = corrected[key].upper()
-            if len(corrected[key]) > 150 or not re.fullmatch(r"[A-ZÀ-ÖØ-Ý' .-]+", corrected[key]):
-                raise InvalidRequest(_("Nome o cognome rettificato non valido."), details={f"corrected.{key}": ["invalid"]})
-    if "sex" in corrected and corrected["sex"] not in ("M", "F"):
-        raise InvalidRequest(_("Sesso non valido (M o F)."), details={"corrected.sex": ["invalid"]})
-    if "birth_date" in corrected:
-        try:
-            corrected["birth_date"] = dt.date.fromisoformat(corrected["birth_date"]).isoformat()
-        except ValueError:
-            raise InvalidRequest(_("Data di nascita non valida."), details={"corrected.birth_date": ["invalid"]}) from None
-    client = _client(ctx)
-    operation_id = soap_operation_id(ctx.idempotency_key)
-    answer = client.call(soap.MUTAZIONE, messages.mutazione_dati_generali(
-        client.header("5008", operation_id), person=current,
-        corrected={"family_name": current["family_name"], "given_name": current["given_name"], **corrected}))
-    return {"esito": "OK", "operation": "5008", "operation_id": operation_id,
-            "id_operazione_anpr": answer.anpr_operation_id, "fiscal_code": current["fiscal_code"],
-            "corrected": corrected}
-
-
 @operation(
     "anpr.cancellazione_decesso",
     description="Comunica ad ANPR la morte di un residente (2001, cancellazione per morte accertata)",

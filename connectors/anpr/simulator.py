@@ -12,8 +12,7 @@ validated against the OpenAPI schemas; ANPR errors come back as `RispostaKO`
 with codes from ANPR's error table (EN130 "Nessun soggetto trovato", ...).
 
 SOAP register services (paths of the WSDLs' soap:address): 5005 change of
-residence, 5012 annulment of a change, 5008 change of personal data (tipoMutazione 1),
-1002 registration, 1013 annulment of a
+residence, 5012 annulment of a change, 1002 registration, 1013 annulment of a
 registration, P001/P002/P003 citizen requests. Requests are validated against the
 XSDs; an `idOperazioneComune` already seen gets the answer given the first time
 (ANPR's documented behaviour, and what makes our retries safe); the same id for a
@@ -73,9 +72,6 @@ ERRORS = {
     "EF030": "I dati della famiglia/convivenza e del legame soggetto sono obbligatori nel caso di "
              "attribuzioneFamiglia = 4 (convivenza/istituto) o 5 altra famiglia",
     "EN166": "La famiglia non puo' avere piu' di un intestatario",
-    "ES068": "Indicare le nuove generalita' da modificare per tipoMutazione = 1",
-    "ES096": "TipoMutazione @ non valido per il servizio di mutazione dati della scheda (valori ammessi da 01 a 19, "
-             "escluso 09)",
 }
 RELATIONSHIP_CODES = frozenset({str(c) for c in (*range(1, 27), 28, 80, 81, 99)})  # ANPR table 5
 
@@ -654,32 +650,6 @@ class AnprSimulator(SimulatorApp):
 
     def _op_1013(self, service: soap.Service, payload: etree._Element, testata: etree._Element) -> bytes:
         return self._annul(service, "1013", payload, testata, "datiOperazione", "1002")
-
-    def _op_5008(self, service: soap.Service, payload: etree._Element, testata: etree._Element) -> bytes:
-        """Change of personal data (tipoMutazione 1 only): the resident found by fiscal code, with the
-        names ANPR has (EN130 otherwise), gets the corrected generalità (ES068 without them)."""
-        kinds = [k.text for k in payload.findall("datiControllo/tipoMutazione")]
-        unsupported = [k or "" for k in kinds if (k or "").lstrip("0") != "1"]
-        if unsupported:
-            return self._ko(service, "5008", testata, "ES096", unsupported[0])
-        search = payload.find("generalitaPerRicerca")
-        fiscal_code = (search.findtext("codiceFiscale/codFiscale") or "").upper()
-        person = self.people.get(fiscal_code)
-        if person is None or (search.findtext("cognome") or "").upper() != person["family_name"].upper() \
-                or (search.findtext("nome") or "").upper() != person["given_name"].upper():
-            return self._ko(service, "5008", testata, "EN130", fiscal_code)
-        new = payload.find("generalitaDaModificare/generalita")
-        if new is None:
-            return self._ko(service, "5008", testata, "ES068")
-        before = {k: person.get(k) for k in ("family_name", "given_name", "sex", "birth_date")}
-        person.update({"family_name": new.findtext("cognome") or person["family_name"],
-                       "given_name": new.findtext("nome") or person["given_name"],
-                       "sex": new.findtext("sesso") or person.get("sex"),
-                       "birth_date": new.findtext("dataNascita") or person.get("birth_date")})
-        answer, anpr_id = self._ok(service, "5008", testata, [person])
-        self.changes.append({"operation": "5008", "anpr_id": anpr_id, "fiscal_code": fiscal_code,
-                             "before": before, "after": {k: person.get(k) for k in before}})
-        return answer
 
     def _op_2001(self, service: soap.Service, payload: etree._Element, testata: etree._Element) -> bytes:
         """Deletion for death: the person leaves the resident register (kept in `deceased`)."""

@@ -10,8 +10,7 @@ implements it) exposes; the path is configurable per tenant
     {"verso": "E"|"U", "oggetto": str, "corrispondente": {...},
      "documento_primario": {"nome_file", "impronta_sha256", "mime_type"},
      "allegati": [...], "classifica": str, "codice_aoo": str, "codice_registro": str,
-     "data_arrivo": "YYYY-MM-DD" (optional, incoming: the day the document reached the office),
-     "altri_corrispondenti": [{...}, ...] (optional, outgoing: further recipients, as "corrispondente")}
+     "data_arrivo": "YYYY-MM-DD" (optional, incoming: the day the document reached the office)}
 
     201 (200 when the Idempotency-Key was already registered)
     {"numero": "0000123", "data": "2026-11-23", "ora": "10:15:00", "codice_registro": "PG", "anno": 2026}

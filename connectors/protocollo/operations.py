@@ -30,12 +30,10 @@ def _seal(creds: dict[str, Any], tenant_key: str) -> tuple[bytes, bytes]:
            description="Protocolla un documento in entrata o in uscita e ne produce la segnatura AgID 3.0.0",
            remember=True,
            params=(OperationParam("direction", required=True), OperationParam("subject", required=True), OperationParam("correspondent", required=True), OperationParam("document", required=True),
-                   "other_correspondents", "attachments", "classification", "dossier", "received_on"))
+                   "attachments", "classification", "dossier", "received_on"))
 def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     """params: direction "in"|"out", subject, correspondent (string or {type person|organization|administration,
-    first_name, last_name, name, fiscal_code, ipa_code, pec}), other_correspondents (outgoing only: the
-    further recipients, same shape; each is a correspondent of the registration and a Destinatario of the
-    segnatura), document {filename, sha256 (hex or base64),
+    first_name, last_name, name, fiscal_code, ipa_code, pec}), document {filename, sha256 (hex or base64),
     mime_type}, optional attachments [...], classification {name, code}, dossier {name, code}, received_on
     (ISO date the document reached the office, incoming only: the protocol's "data di arrivo").
     result: protocol_number, protocol_date, protocol_year, registry_code, segnatura_xml."""
@@ -46,15 +44,6 @@ def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
     if not subject:
         raise InvalidRequest(_("Manca l'oggetto da protocollare."), details={"subject": ["required"]})
     correspondent = Correspondent.from_params(params.get("correspondent"))
-    others_raw = params.get("other_correspondents") or []
-    if not isinstance(others_raw, list) or len(others_raw) > 50:
-        raise InvalidRequest(_("Elenco dei corrispondenti non valido."), details={"other_correspondents": ["invalid"]})
-    if others_raw and direction != "out":
-        # The AgID segnatura has one Mittente: an incoming document has one correspondent.
-        raise InvalidRequest(_("Un documento in entrata ha un solo mittente."),
-                             details={"other_correspondents": ["outgoing_only"]})
-    others = [Correspondent.from_params(o) for o in others_raw]
-    others = [o for o in others if o != correspondent and (not o.fiscal_code or o.fiscal_code != correspondent.fiscal_code)]
     primary = Document.from_params(params.get("document") or {})
     attachments = [Document.from_params(a, what="attachments") for a in params.get("attachments") or []]
     classification = params.get("classification") or {}
@@ -73,7 +62,6 @@ def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
         "verso": "E" if direction == "in" else "U",
         "oggetto": subject,
         "corrispondente": {k: v for k, v in vars(correspondent).items() if v},
-        **({"altri_corrispondenti": [{k: v for k, v in vars(o).items() if v} for o in others]} if others else {}),
         "documento_primario": {"nome_file": primary.filename, "impronta_sha256": primary.sha256_b64,
                                "mime_type": primary.mime_type},
         "allegati": [{"nome_file": a.filename, "impronta_sha256": a.sha256_b64, "mime_type": a.mime_type}
@@ -97,7 +85,7 @@ def register(params: dict[str, Any], ctx: OperationContext) -> dict[str, Any]:
         SegnaturaData(
             direction=direction, administration=administration,
             registration=Registration(number=number, date=date, time=time), subject=subject,
-            correspondent=correspondent, primary=primary, attachments=attachments, other_correspondents=others,
+            correspondent=correspondent, primary=primary, attachments=attachments,
             classification=(classification.get("name") or "Anagrafe e certificazioni", classification.get("code") or "XI.2"),
             dossier=(dossier["name"], dossier["code"]) if dossier else None,
         ),

@@ -108,9 +108,6 @@ class SegnaturaData:
     correspondent: Correspondent
     primary: Document
     attachments: list[Document] = field(default_factory=list)
-    # Further recipients of an outgoing document (a notice to several declarants): one Destinatario
-    # each after the first (AgID segnatura 3.0.0: Destinatario 1..n; Mittente is one only).
-    other_correspondents: list[Correspondent] = field(default_factory=list)
     classification: tuple[str, str] = ("Anagrafe e certificazioni", "XI.2")
     dossier: tuple[str, str] | None = None  # (denominazione, codice fascicolo)
 
@@ -201,8 +198,6 @@ def build_unsigned(data: SegnaturaData) -> etree._Element:
     if data.direction == "out":
         _our_administration(sender, adm)
         _correspondent(recipient, data.correspondent)
-        for other in data.other_correspondents:
-            _correspondent(_sub(description, "Destinatario"), other)
     else:
         _correspondent(sender, data.correspondent)
         _our_administration(recipient, adm)

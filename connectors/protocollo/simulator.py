@@ -40,11 +40,6 @@ class ProtocolSimulator(SimulatorApp):
         if missing or body.get("verso") not in ("E", "U"):
             return problem(400, "Bad Request", f"campi mancanti o non validi: {', '.join(missing) or 'verso'}",
                            type_="urn:protocollo:validation")
-        others = body.get("altri_corrispondenti")
-        if others is not None and (body.get("verso") != "U" or not isinstance(others, list)
-                                   or not all(isinstance(o, dict) and o for o in others)):
-            return problem(400, "Bad Request", "altri_corrispondenti: un elenco di corrispondenti, solo in uscita",
-                           type_="urn:protocollo:validation")
         arrival = body.get("data_arrivo")
         if arrival is not None:
             try:

@@ -11,7 +11,7 @@ from django.test import Client
 from accounts.roles import Role
 from cases.models import WorkItem
 from cases.services import case_start, work_item_complete
-from tests.factories import declaration_payload, make_tenant, make_user, registration_documents
+from tests.factories import declaration_payload, make_tenant, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def test_the_diagram_marks_done_and_current_steps_and_lists_them_as_text():
 
     item = WorkItem.objects.get(case=case, bpmn_id="registration")
     work_item_complete(work_item_id=item.pk, tenant=tenant, user=registrar,
-                       data={"origin": "same_municipality", "documents": registration_documents()})
+                       data={"origin": "same_municipality", "documents_checked": True})
     page = _client(viewer).get(f"/pratiche/{case.pk}/").content.decode()
     assert "registration" in _attr(page, "data-done")
     # The check is done; the join waits for the protocol registration (on the outbox), then ANPR.
@@ -68,6 +68,6 @@ def test_case_data_shows_the_choice_labels_the_form_showed():
     case = case_start(tenant=tenant, user=registrar, process_id="residence_change", data=DECLARATION)
     item = WorkItem.objects.get(case=case, bpmn_id="registration")
     work_item_complete(work_item_id=item.pk, tenant=tenant, user=registrar,
-                       data={"origin": "abroad", "documents": registration_documents()})
+                       data={"origin": "abroad", "documents_checked": True})
     page = _client(registrar).get(f"/pratiche/{case.pk}/").content.decode()
     assert "Provenienza: Dall&#x27;estero" in page and "abroad" not in page.split('id="h-data"')[1].split("</dl>")[0]

@@ -41,9 +41,8 @@ def task(settings, tmp_path, make_office):
 
 
 def _post(task, upload, action="complete", **fields):
-    data = {"action": action, "origin": "same_municipality", "documents.0.code": "identity",
-            "documents.0.status": "received", "documents.1.code": "occupation_title",
-            "documents.1.status": "received", "notes": "scritto a mano", **fields}
+    data = {"action": action, "origin": "same_municipality", "documents_checked": "true",
+            "documents_checked__present": "1", "notes": "scritto a mano", **fields}
     if upload is not None:
         data["identity_document"] = upload
     return task["client"].post(task["url"], data, follow=True)

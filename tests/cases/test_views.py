@@ -61,7 +61,7 @@ def test_task_form_errors_are_shown_in_italian_and_nothing_is_lost(office):
     url = f"/compiti/{office['item'].pk}/"
     page = client.get(url).content.decode()
     assert 'name="origin"' in page and "2 giorni lavorativi" in page
-    response = client.post(url, {"action": "complete", "notes": "scritto a mano"})
+    response = client.post(url, {"action": "complete", "notes": "scritto a mano", "documents_checked__present": "1"})
     body = response.content.decode()
     assert "Il modulo contiene errori" in body and "Campo obbligatorio." in body
     assert "scritto a mano" in body  # what was typed is still there
@@ -76,65 +76,15 @@ def test_draft_is_saved_and_restored(office):
     assert "Bozza ripristinata" in page and "bozza di prova" in page
 
 
-CHECKLIST_RECEIVED = {"documents.0.code": "identity", "documents.0.status": "received",
-                      "documents.1.code": "occupation_title", "documents.1.status": "not_applicable",
-                      "documents.1.note": "Dichiarazione del proprietario allegata"}
-
-
 def test_completing_the_task_through_the_page(office):
     client = _client(office["registrar"])
     response = client.post(
         f"/compiti/{office['item'].pk}/",
-        {"action": "complete", "origin": "same_municipality", **CHECKLIST_RECEIVED},
+        {"action": "complete", "origin": "same_municipality", "documents_checked": "true", "documents_checked__present": "1"},
         follow=True,
     )
     assert "completato" in response.content.decode()
     assert WorkItem.objects.get(pk=office["item"].pk).status == "completed"
-
-
-def test_the_registration_lists_each_required_document_with_its_legal_basis(office):
-    """The checklist comes pre-filled from the documents the decision table required: one fieldset per
-    document (legend: the document), its legal basis, received / missing / not applicable and a note."""
-    client = _client(office["registrar"])
-    url = f"/compiti/{office['item'].pk}/"
-    page = client.get(url).content.decode()
-    assert "<legend class=\"h6 float-none w-auto px-1\">Documento d&#x27;identità in corso di validità" in page
-    assert "Riferimento normativo: art. 35 D.P.R. 445/2000" in page
-    assert 'name="documents.0.code" value="identity"' in page
-    assert 'name="documents.1.code" value="occupation_title"' in page
-    assert 'type="radio" name="documents.0.status" id="f-documents-0-status-2" value="missing"' in page
-    assert '<label class="form-check-label" for="f-documents-0-status-3">Non applicabile</label>' in page
-    # A missing document blocks the registration, with the reason next to it; nothing is lost.
-    response = client.post(url, {"action": "complete", "origin": "same_municipality",
-                                 **CHECKLIST_RECEIVED, "documents.0.status": "missing",
-                                 "documents.0.note": "Carta d'identità scaduta"})
-    body = response.content.decode()
-    assert response.status_code == 200 and "Documento mancante: la registrazione non può essere effettuata" in body
-    assert "Carta d&#x27;identità scaduta" in body
-    assert WorkItem.objects.get(pk=office["item"].pk).status == "open"
-    # "Not applicable" needs a note.
-    response = client.post(url, {"action": "complete", "origin": "same_municipality",
-                                 **CHECKLIST_RECEIVED, "documents.1.note": ""})
-    assert "Campo obbligatorio." in response.content.decode()
-    assert WorkItem.objects.get(pk=office["item"].pk).status == "open"
-
-
-def test_the_checklist_outcome_is_on_the_case_page_and_in_the_audit_trail(office):
-    from audit.models import AuditEvent
-
-    client = _client(office["registrar"])
-    client.post(f"/compiti/{office['item'].pk}/",
-                {"action": "complete", "origin": "same_municipality", **CHECKLIST_RECEIVED}, follow=True)
-    case = office["case"]
-    case.refresh_from_db()
-    assert [(r["code"], r["status"]) for r in case.data["documents_checklist"]] == [
-        ("identity", "received"), ("occupation_title", "not_applicable")]
-    page = client.get(f"/pratiche/{case.pk}/").content.decode()
-    assert "Documenti verificati" in page and "Dichiarazione del proprietario allegata" in page
-    assert "<strong>ricevuto</strong>" in page and "<strong>non applicabile</strong>" in page
-    event = AuditEvent.objects.filter(object_type="work_item", object_id=str(office["item"].pk), action="complete").get()
-    assert event.after["documents"][1] == {"code": "occupation_title", "status": "not_applicable",
-                                           "note": "Dichiarazione del proprietario allegata"}
 
 
 def test_viewer_sees_no_action_buttons_and_the_server_refuses(office):

@@ -23,7 +23,6 @@ CONNECTOR_OPERATIONS = {
     "anpr.household_for_move": False,  # a read (C021 + C020) before the registration
     "anpr.spouses_status_check": False,  # reads (C021) and compares with the declarations
     "anpr.mutazione_residenza": True,
-    "anpr.mutazione_dati_generali": True,  # a register change: its idOperazioneComune makes retries safe
     "anpr.p001_list": False,
     "anpr.p002_detail": False,
     "anpr.p003_update": False,

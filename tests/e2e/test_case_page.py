@@ -10,7 +10,7 @@ from accounts.roles import Role
 from cases.models import WorkItem
 from cases.services import case_start, work_item_complete
 from tests.e2e.conftest import check_accessibility, screenshot
-from tests.factories import declaration_payload, make_tenant, make_user, registration_documents
+from tests.factories import declaration_payload, make_tenant, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,7 +26,7 @@ def test_the_case_page_draws_the_procedure_with_its_progress(browser, live_serve
     case = case_start(tenant=tenant, user=registrar, process_id="residence_change", data=DECLARATION)
     item = WorkItem.objects.get(case=case, bpmn_id="registration")
     work_item_complete(work_item_id=item.pk, tenant=tenant, user=registrar,
-                       data={"origin": "same_municipality", "documents": registration_documents()})
+                       data={"origin": "same_municipality", "documents_checked": True})
 
     context = browser.new_context(viewport=viewport, locale="it-IT", has_touch=viewport["width"] < 500)
     page = context.new_page()

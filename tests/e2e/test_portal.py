@@ -20,7 +20,6 @@ from engine.services import outbox_deliver_due
 from registry.models import HouseNumber, Person, Street
 from registry.services import residence_move
 from tests.e2e.conftest import check_accessibility, screenshot
-from tests.factories import registration_documents
 from tests.pdf_tools import pdf_qr_codes
 from tests.portal.conftest import clean_pdf, converter, portal_settings, signer_p12, sims, trust  # noqa: F401
 
@@ -45,7 +44,7 @@ def _office_asks_for_information(office, case: Case) -> None:
         case_services.work_item_complete(work_item_id=item.pk, tenant=tenant, user=user, data=data)
         _settle()
 
-    complete("registration", office["registrar"], {"origin": "same_municipality", "documents": registration_documents()})
+    complete("registration", office["registrar"], {"origin": "same_municipality", "documents_checked": True})
     complete("police_verification", office["police"], {"outcome": "negative", "visit_date": clock.today().isoformat(),
                                                         "found_at_address": False, "negative_reason": "Disabitata"})
     complete("notice_10bis", office["registrar"], {"reasons": "Il sopralluogo ha accertato che l'abitazione è disabitata.",

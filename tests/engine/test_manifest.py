@@ -116,7 +116,7 @@ def test_the_deed_mapping_becomes_the_data_of_the_service_task_that_issues_it():
         "declarants": [{"fiscal_code": "RSSMRA80A01H501U", "given_name": "Mario", "family_name": "Rossi"},
                        {"fiscal_code": "BNCNNA82B41H501X", "given_name": "Anna", "family_name": "Bianchi"}],
         "new_address": {"street": "Via Roma", "house_number": "12", "municipality_istat": "046007"},
-        "registration": {"origin": "abroad", "documents": [{"code": "identity", "status": "received"}]},
+        "registration": {"origin": "abroad", "documents_checked": True},
         "received_on": "2026-03-02",
         "declaration_protocol": {"direction": "in", "protocol_number": "0000042", "protocol_date": "2026-03-02"},
     }

@@ -28,7 +28,6 @@ from portal.models import (
     SubmissionDraft,
 )
 from registry.models import Certificate
-from tests.factories import registration_documents
 from tests.portal.conftest import citizen_client, clean_pdf, declaration_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -47,7 +46,7 @@ def _register(case, town, capture) -> None:
     item = case.work_items.get(bpmn_id="registration", status="open")
     with capture(execute=True):
         case_services.work_item_complete(work_item_id=item.pk, tenant=town["tenant"], user=town["registrar"],
-                                         data={"origin": "same_municipality", "documents": registration_documents()})
+                                         data={"origin": "same_municipality", "documents_checked": True})
         _settle()
 
 
@@ -113,7 +112,7 @@ def _to_observations(town, case):
         item = case.work_items.get(bpmn_id=bpmn_id, status="open")
         case_services.work_item_complete(work_item_id=item.pk, tenant=tenant, user=user, data=data)
 
-    complete("registration", registrar, {"origin": "same_municipality", "documents": registration_documents()})
+    complete("registration", registrar, {"origin": "same_municipality", "documents_checked": True})
     _settle()
     complete("police_verification", police, {"outcome": "negative", "visit_date": clock.today().isoformat(),
                                              "found_at_address": False, "negative_reason": "Abitazione disabitata"})
@@ -237,7 +236,7 @@ def test_an_opted_in_citizen_gets_a_message_at_each_public_milestone_on_app_io_o
         _settle()
 
     # Mario has blocked the municipality's service on IO (the simulator's seed): email instead.
-    complete("registration", town["registrar"], {"origin": "same_municipality", "documents": registration_documents()})
+    complete("registration", town["registrar"], {"origin": "same_municipality", "documents_checked": True})
     assert services.milestones_notify() == 1
     assert MilestoneNotice.objects.get(case=case, element_id="police_verification").channel == "email"
     assert f"/area-personale/pratiche/{case.pk}/" in mailoutbox[-1].body

@@ -8,7 +8,7 @@ from django.test import Client
 
 from accounts.roles import Role
 from cases.models import Case, WorkItem
-from tests.factories import api_client, declarant, declaration_payload, make_user, registration_documents
+from tests.factories import api_client, declarant, declaration_payload, make_user
 from tests.procedures.test_residence_change import (  # noqa: F401 - fixtures
     NEGATIVE,
     NOTICE,
@@ -46,7 +46,7 @@ def worked_case(office):  # noqa: F811
                                           format="json")
     assert r.status_code == 201, r.content
     case_id = r.json()["id"]
-    _complete(office, "registrar", case_id, "registration", {"origin": "same_municipality", "documents": registration_documents()})
+    _complete(office, "registrar", case_id, "registration", {"origin": "same_municipality", "documents_checked": True})
     _drain()
     _complete(office, "police", case_id, "police_verification", NEGATIVE)
     _complete(office, "registrar", case_id, "notice_10bis", NOTICE)

@@ -16,7 +16,7 @@ from documents import storage
 from documents.models import Document, DossierEntry
 from documents.verify import verify_pdf
 from engine import services as engine
-from tests.factories import api_client, declaration_payload, registration_documents
+from tests.factories import api_client, declaration_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +113,7 @@ def _drain():
 
 
 def _register(office, case_id):
-    _complete(office, "registrar", case_id, "registration", {"origin": "same_municipality", "documents": registration_documents()})
+    _complete(office, "registrar", case_id, "registration", {"origin": "same_municipality", "documents_checked": True})
     _drain()
 
 
@@ -299,25 +299,3 @@ def test_every_task_exposes_its_json_schema(office):
     assert body["form"]["properties"]["origin"]["enum"] == ["same_municipality", "other_municipality", "abroad"]
     assert body["ui_form"]["ui:order"][0] == "origin"
     assert "2 giorni lavorativi" in body["instructions"]
-
-
-def test_a_notice_to_two_declarants_is_protocolled_with_both_as_correspondents(office, simulators):
-    """The deed is protocolled once, with every adult declarant as a correspondent (not the first only):
-    in the protocol system's registration and as a Destinatario each in the segnatura."""
-    from connectors.protocollo.simulator import ProtocolSimulator
-
-    maria = {"fiscal_code": "RSSMRA80A41E715N", "given_name": "Maria", "family_name": "Rossi", "relationship": "coniuge"}
-    data = {**DECLARATION, "declarants": [*DECLARATION["declarants"], maria]}
-    r = _client(office, "registrar").post("/api/v1/cases/", {"process": "residence_change", "data": data}, format="json")
-    assert r.status_code == 201, r.content
-    _register(office, r.json()["id"])
-    protocol = next(s.app for s in simulators if isinstance(s.app, ProtocolSimulator))
-    [start_notice] = [e["request"] for e in protocol.registrations
-                      if e["request"]["verso"] == "U" and "avvio" in e["request"]["oggetto"].lower()]
-    assert start_notice["corrispondente"]["fiscal_code"] == "RSSMRA80A01H501U"
-    assert [c["fiscal_code"] for c in start_notice["altri_corrispondenti"]] == ["RSSMRA80A41E715N"]
-    segnatura = Document.objects.get(case_id=r.json()["id"], kind="segnatura",
-                                     protocol_number=Document.objects.get(case_id=r.json()["id"],
-                                                                          kind="comunicazione_avvio").protocol_number)
-    xml = storage.get(segnatura.sha256)
-    assert xml.count(b"<prot:Destinatario>") == 2 and b"RSSMRA80A41E715N" in xml

@@ -18,7 +18,7 @@ from common.errors import Conflict
 from engine import services as engine
 from engine.models import Incident, IncidentStatus, OutboxMessage
 from engine.selectors import incident_send_back_targets
-from tests.factories import declaration_payload, registration_documents
+from tests.factories import declaration_payload
 from tests.procedures.test_residence_change import signer_2026, simulators  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -58,7 +58,7 @@ def _incident(case) -> Incident:
 
 def test_the_incident_page_sends_the_case_back_and_the_task_opens_with_what_was_entered(office):
     case = _open(office)
-    _complete(office, case, "registration", {"origin": "same_municipality", "documents": registration_documents()})
+    _complete(office, case, "registration", {"origin": "same_municipality", "documents_checked": True})
     _drain()
     incident = _incident(case)
     assert incident.data_error and incident.task_bpmn_id == "anpr_registration"
@@ -87,7 +87,7 @@ def test_the_incident_page_sends_the_case_back_and_the_task_opens_with_what_was_
     assert reason in task_page and 'value="same_municipality" checked' in task_page.replace("checked=\"\"", "checked")
 
     _complete(office, case, "registration", {"origin": "other_municipality", "previous_municipality": "046017",
-                                              "documents": registration_documents()})
+                                              "documents_checked": True})
     _drain()
     case.refresh_from_db()
     assert case.data["anpr_registration_result"]["operation"] == "1002"
@@ -100,7 +100,7 @@ def test_the_incident_page_sends_the_case_back_and_the_task_opens_with_what_was_
 def test_no_send_back_past_a_service_call_that_already_ran(office, settings):
     case = _open(office, fiscal_code="RSSMRA80A01H501U")
     settings.PROCEDO_DOCUMENTS_SIGNERS = {"default": {"kind": "pkcs12", "path": "/nonexistent.p12", "passphrase": "x"}}
-    _complete(office, case, "registration", {"origin": "same_municipality", "documents": registration_documents()})
+    _complete(office, case, "registration", {"origin": "same_municipality", "documents_checked": True})
     _drain()
     incident = _incident(case)
     assert incident.task_bpmn_id == "notice_of_start"
@@ -118,7 +118,7 @@ def test_a_platform_that_did_not_answer_is_retried_never_sent_back(office, setti
     settings.PROCEDO_ANPR_TIMEOUT = "1"
     settings.PROCEDO_OUTBOX_MAX_ATTEMPTS = 1
     case = _open(office, fiscal_code="RSSMRA80A01H501U")
-    _complete(office, case, "registration", {"origin": "same_municipality", "documents": registration_documents()})
+    _complete(office, case, "registration", {"origin": "same_municipality", "documents_checked": True})
     _drain()
     incident = _incident(case)
     assert not incident.data_error and incident_send_back_targets(incident=incident) == []

@@ -144,10 +144,8 @@ def test_a_recorded_walk_through_is_saved_to_tests_yaml_and_replays_green(office
         return rec.results[0]
 
     result = act(kind="complete", task="registration", **{"registration.origin": "same_municipality",
-                                                           "registration.documents.0.code": "identity",
-                                                           "registration.documents.0.status": "received",
-                                                           "registration.documents.1.code": "occupation_title",
-                                                           "registration.documents.1.status": "received"})
+                                                           "registration.documents_checked": "true",
+                                                           "registration.documents_checked__present": "1"})
     assert result["passed"], result["message"]
     assert result["state"]["pending_calls"] >= 1
     result = act(kind="deliver_outbox")

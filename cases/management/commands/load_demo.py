@@ -73,9 +73,5 @@ class Command(BaseCommand):
         if item is None:
             return
         work_item_claim(work_item_id=item.pk, tenant=case.tenant, user=user)
-        if data is None:  # the registration: every document the case asks for was shown at the counter
-            case.refresh_from_db(fields=["data"])
-            documents = [{"code": d["code"], "status": "received"} for d in case.data.get("documents_required", [])]
-            data = {"origin": "same_municipality", "documents": documents, "notes": "Dati verificati allo sportello"}
-        form_data = data
+        form_data = data if data is not None else {"origin": "same_municipality", "notes": "Dati verificati allo sportello"}
         work_item_complete(work_item_id=item.pk, tenant=case.tenant, user=user, data=form_data)

@@ -233,52 +233,6 @@ def test_a_death_is_sent_as_a_2001_once_and_the_person_leaves_the_register(platf
     assert info.value.platform_code == "EN130" and isinstance(info.value, PermanentError)
 
 
-@pytest.mark.django_db
-def test_an_accepted_correction_is_sent_as_a_5008_once(platforms):
-    """Mutazione dati generali (tipoMutazione 1): the person found by fiscal code and current names, the
-    corrected generalità applied; the same step retried (a lost answer) gets ANPR's first answer."""
-    _, anpr, *_ = platforms
-    tenant = make_tenant(istat="046007")
-    params = {"person": {"fiscal_code": CF, "family_name": "Prova", "given_name": "Giovanni"},
-              "corrected": {"given_name": "Giovanni Paolo", "birth_date": "1990-10-11"}}
-    sent = get_operation("anpr.mutazione_dati_generali")(params, ctx_for(tenant, key="correction-1"))
-    assert sent["operation"] == "5008" and sent["id_operazione_anpr"]
-    assert sent["corrected"] == {"given_name": "GIOVANNI PAOLO", "birth_date": "1990-10-11"}
-    again = get_operation("anpr.mutazione_dati_generali")(params, ctx_for(tenant, key="correction-1"))
-    assert again["id_operazione_anpr"] == sent["id_operazione_anpr"]
-    assert again["operation_id"] == sent["operation_id"] == soap_operation_id("correction-1")
-    (change,) = anpr.changes
-    assert change["operation"] == "5008" and change["fiscal_code"] == CF
-    assert change["before"]["given_name"] == "GIOVANNI" and change["after"] == {
-        "family_name": "PROVA", "given_name": "GIOVANNI PAOLO", "sex": "M", "birth_date": "1990-10-11"}
-    assert anpr.people[CF]["given_name"] == "GIOVANNI PAOLO"
-    # The 5008 on the wire carries the person to find, the new data and the kind of change.
-    (request,) = [r for r in anpr.recorded("POST") if b"Richiesta5008" in r.body][:1]
-    assert b"<tipoMutazione>01</tipoMutazione>" in request.body and b"<nome>GIOVANNI PAOLO</nome>" in request.body
-    # Names that no longer match what ANPR has (or an unknown person): refused for good (EN130).
-    with pytest.raises(PlatformRefused) as info:
-        get_operation("anpr.mutazione_dati_generali")(
-            {**params, "person": {**params["person"], "given_name": "Giacomo"}}, ctx_for(tenant, key="correction-2"))
-    assert info.value.platform_code == "EN130" and isinstance(info.value, PermanentError)
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("corrected, field", [
-    ({}, "corrected"), ({"sex": "X"}, "corrected.sex"), ({"birth_date": "11/10/1990"}, "corrected.birth_date"),
-    ({"given_name": "<script>"}, "corrected.given_name"),
-])
-def test_a_correction_without_valid_data_is_refused_before_anpr(platforms, corrected, field):
-    from connectors.base.errors import InvalidRequest
-
-    _, anpr, *_ = platforms
-    tenant = make_tenant(istat="046007")
-    with pytest.raises(InvalidRequest) as info:
-        get_operation("anpr.mutazione_dati_generali")(
-            {"person": {"fiscal_code": CF, "family_name": "Prova", "given_name": "Giovanni"}, "corrected": corrected},
-            ctx_for(tenant, key="correction-x"))
-    assert field in info.value.details and anpr.changes == []
-
-
 FAMILY_FROM_ABROAD = {
     "declarants": [{"fiscal_code": "DPNJNE85T41Z110A", "given_name": "Jeanne", "family_name": "Dupont",
                     "birth_date": "1985-12-01"},
@@ -439,9 +393,6 @@ def test_every_message_we_build_satisfies_the_official_xsd():
         (soap.ISCRIZIONE, messages.iscrizione(header, person=person, address=address, effective_date="2026-11-20",
                                               provenance={"country_code": "215", "country_name": "FRANCIA"})),
         (soap.MUTAZIONE, messages.annullamento_mutazione(header, annulled=annulled, subject=person)),
-        (soap.MUTAZIONE, messages.mutazione_dati_generali(
-            header, person=person, corrected={"family_name": "PROVA", "given_name": "GIOVANNI PAOLO",
-                                              "birth_date": "1990-10-11", "sex": "M"})),
         (soap.ISCRIZIONE, messages.annullamento_iscrizione(header, annulled=annulled, subject=person)),
         (soap.CANCELLAZIONE, messages.cancellazione_decesso(
             header, person=person, death_date="2026-11-20", head_of_household=True,

@@ -110,39 +110,6 @@ def test_register_returns_number_date_and_a_valid_sealed_segnatura(proto):
     assert app.recorded("POST")[0].headers["Idempotency-Key"]
 
 
-MARIA = {"type": "person", "first_name": "Maria", "last_name": "Prova", "fiscal_code": "PRVMRA92A41E715X"}
-
-
-@pytest.mark.django_db
-def test_a_deed_sent_to_several_people_has_each_of_them_as_a_correspondent(proto):
-    """A notice to two declarants: both are correspondents of the one registration and each is a
-    Destinatario of the segnatura (AgID 3.0.0: Destinatario 1..n), the first not repeated."""
-    app, _ = proto
-    result = get_operation("protocol.register")(
-        {**PARAMS, "other_correspondents": [MARIA, PARAMS["correspondent"]]}, ctx_for(make_tenant()))
-    sent = app.registrations[0]["request"]
-    assert sent["corrispondente"]["fiscal_code"] == "PRVGNN90R10H501Q"
-    assert [c["fiscal_code"] for c in sent["altri_corrispondenti"]] == ["PRVMRA92A41E715X"]
-    root = parse_xml(result["segnatura_xml"].encode())
-    assert validation_errors(root, spec_path(XSD)) == []
-    recipients = root.findall("p:Descrizione/p:Destinatario/p:PersonaFisica/p:CodiceFiscale", NSMAP)
-    assert [r.text for r in recipients] == ["PRVGNN90R10H501Q", "PRVMRA92A41E715X"]
-    verify_enveloped(root)
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("bad", [
-    {**PARAMS, "direction": "in", "other_correspondents": [MARIA]},  # one Mittente only
-    {**PARAMS, "other_correspondents": "Maria Prova"},
-    {**PARAMS, "other_correspondents": [{"type": "person", "last_name": "Prova"}]},
-])
-def test_other_correspondents_are_checked_before_registering(proto, bad):
-    app, _ = proto
-    with pytest.raises(InvalidRequest) as info:
-        get_operation("protocol.register")(bad, ctx_for(make_tenant()))
-    assert isinstance(info.value, PermanentError) and app.registrations == []
-
-
 @pytest.mark.django_db
 def test_numbers_are_sequential_and_a_retry_never_takes_a_second_number(proto):
     app, _ = proto
